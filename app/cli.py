@@ -1,0 +1,98 @@
+"""The `claude-proxy` command: the TUI by default, `--headless` for the proxy alone."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from proxy.logs import setup_logging
+from proxy.runner import PortInUseError, serve_forever
+from proxy.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("claude-proxy")
+
+
+def package_version() -> str:
+    """The installed version of claude-proxy."""
+    try:
+        return version("claude-proxy")
+    except PackageNotFoundError:
+        return "0.0.0+local"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="claude-proxy",
+        description="Anthropic-compatible proxy with a terminal UI: point Claude Code at it and "
+        "use OpenAI, Gemini, Anthropic or any LiteLLM model.",
+    )
+    parser.add_argument("--headless", action="store_true", help="run the proxy without the TUI")
+    parser.add_argument("--host", help="listen address (default 127.0.0.1, env HOST)")
+    parser.add_argument("--port", type=int, help="listen port (default 8082, env PORT)")
+    parser.add_argument(
+        "--env-file", type=Path, default=None, help="read settings from this file (default ./.env)"
+    )
+    parser.add_argument("--version", action="version", version=f"claude-proxy {package_version()}")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    env_file = args.env_file
+    if env_file is None:
+        env_file = Path(".env")
+    elif not env_file.is_file():
+        raise ConfigError(f"--env-file {env_file}: no such file")
+    return load_settings(env_file=env_file, host=args.host, port=args.port)
+
+
+def run_headless(settings: Settings) -> int:
+    """Serve until SIGINT/SIGTERM; returns the exit code."""
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+        with contextlib.suppress(asyncio.CancelledError):
+            await serve_forever(settings)
+
+    try:
+        asyncio.run(main())
+    except PortInUseError as exc:
+        log.error("%s", exc.strerror)
+        return 1
+    log.info("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `claude-proxy`."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"claude-proxy: {exc}", file=sys.stderr)
+        return 2
+    headless = args.headless
+    if not headless and not sys.stdout.isatty():
+        setup_logging(settings.log_level)
+        log.info("stdout is not a terminal: running headless (use a terminal for the TUI)")
+        headless = True
+    if headless:
+        setup_logging(settings.log_level)
+        return run_headless(settings)
+    from app.tui import run_tui
+
+    return run_tui(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Typed keys for what the aiohttp application holds."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+
+from proxy.service import ProxyService
+
+SERVICE = web.AppKey("service", ProxyService)
+HTTP = web.AppKey("http", aiohttp.ClientSession)

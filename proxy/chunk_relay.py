@@ -1,0 +1,154 @@
+"""Drive the stream translator from any source of OpenAI-style chunks and answer the client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from proxy.client_stream import ClientStream
+from proxy.errors import ProxyError
+from proxy.exchange import Exchange
+from proxy.sse import collect_message, frames
+from proxy.stream_translator import StreamTranslator
+from proxy.tokens import estimate_input_tokens
+
+log = logging.getLogger(__name__)
+
+
+class StreamIncomplete(Exception):
+    """The upstream stream ended before saying it had finished."""
+
+
+def new_translator(exchange: Exchange) -> StreamTranslator:
+    """A translator for this request, with the input estimate message_start carries."""
+    return StreamTranslator(exchange.target.model, estimate_input_tokens(exchange.body))
+
+
+def summary_message(translator: StreamTranslator) -> dict[str, Any]:
+    """A light final message (text and tool calls) for the finished event, built once per request."""
+    content: list[dict[str, Any]] = []
+    text = "".join(translator.text)
+    if text:
+        content.append({"type": "text", "text": text})
+    for tool in translator.tools:
+        content.append(
+            {"type": "tool_use", "id": tool["id"], "name": tool["name"], "input": tool["arguments"]}
+        )
+    return {
+        "id": translator.message_id,
+        "model": translator.model,
+        "content": content,
+        "stop_reason": translator.stop_reason(),
+        "usage": translator.final_usage(),
+    }
+
+
+async def open_and_relay(
+    exchange: Exchange,
+    client: ClientStream,
+    batches: AsyncIterator[list[dict[str, Any]]],
+) -> None:
+    """Wait for the upstream's first chunks, open the client stream, then relay the rest.
+
+    Failures before the first chunk raise ProxyError (a plain HTTP error the client can retry);
+    after it they become an SSE error frame.
+    """
+    translator = new_translator(exchange)
+    try:
+        first = await anext(batches)
+    except StopAsyncIteration:
+        first = []
+    except StreamIncomplete as exc:
+        raise ProxyError(502, "api_error", str(exc)) from None
+    await client.open(frames(translator.start()))
+    await relay_chunks(exchange, client, translator, first, batches)
+
+
+async def relay_chunks(
+    exchange: Exchange,
+    client: ClientStream,
+    translator: StreamTranslator,
+    first: list[dict[str, Any]],
+    batches: AsyncIterator[list[dict[str, Any]]],
+) -> None:
+    """Translate batches of chunks (one batch per network read) and write one buffer per batch.
+
+    The client stream must already be open. Ends with message_stop, or an error frame when the
+    upstream fails or stops short.
+    """
+    publish = exchange.bus.has_subscribers
+    try:
+        async for batch in _chain(first, batches):
+            events: list[dict[str, Any]] = []
+            mark = len(translator.text)
+            for chunk in batch:
+                events.extend(translator.feed(chunk))
+            if events:
+                exchange.first_token()
+                await client.write(frames(events))
+                if publish and len(translator.text) > mark:
+                    exchange.delta("".join(translator.text[mark:]))
+        await client.write(frames(translator.finish()))
+        exchange.finish(summary_message(translator))
+    except asyncio.CancelledError:
+        exchange.fail(499, "client_closed", "client disconnected mid-stream")
+        raise
+    except ProxyError as exc:
+        await _fail_stream(exchange, client, exc.error_type, exc.message, exc.status)
+    except StreamIncomplete as exc:
+        await _fail_stream(exchange, client, "api_error", str(exc), 502)
+    except (ConnectionResetError, RuntimeError) as exc:
+        # Writing to a client that went away.
+        exchange.fail(499, "client_closed", f"client connection lost: {exc}")
+    except TimeoutError:
+        await _fail_stream(
+            exchange, client, "timeout_error", "upstream stream went silent (idle timeout)", 504
+        )
+    except Exception as exc:
+        log.exception("stream relay failed")
+        await _fail_stream(exchange, client, "api_error", f"upstream stream failed: {exc}", 502)
+
+
+async def _chain(
+    first: list[dict[str, Any]], rest: AsyncIterator[list[dict[str, Any]]]
+) -> AsyncIterator[list[dict[str, Any]]]:
+    if first:
+        yield first
+    async for batch in rest:
+        yield batch
+
+
+async def _fail_stream(
+    exchange: Exchange, client: ClientStream, error_type: str, message: str, status: int
+) -> None:
+    exchange.fail(status, error_type, message)
+    log.warning("%s stream error after start: %s", exchange.request_id, message)
+    try:
+        await client.fail(error_type, message)
+    except (ConnectionResetError, RuntimeError):
+        pass
+
+
+def complete_message(exchange: Exchange, response: dict[str, Any]) -> dict[str, Any]:
+    """Translate a non-streaming OpenAI chat.completion into an Anthropic message."""
+    choices = response.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ProxyError(502, "api_error", "upstream answered without any choices")
+    choice = choices[0]
+    message = dict(choice.get("message") or {})
+    calls = message.get("tool_calls") or []
+    message["tool_calls"] = [
+        {**call, "index": i} for i, call in enumerate(calls) if isinstance(call, dict)
+    ]
+    translator = new_translator(exchange)
+    chunk = {
+        "choices": [{"delta": message, "finish_reason": choice.get("finish_reason") or "stop"}],
+        "usage": response.get("usage"),
+    }
+    events = translator.start() + translator.feed(chunk) + translator.finish()
+    result = collect_message(events)
+    exchange.first_token()
+    exchange.finish(result)
+    return result

@@ -1,0 +1,117 @@
+"""Thin handlers for the Anthropic endpoints: parse, validate, route, hand to a transport."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from proxy import upstream_anthropic, upstream_litellm, upstream_openai
+from proxy.app_keys import HTTP, SERVICE
+from proxy.errors import ProxyError
+from proxy.exchange import Exchange
+from proxy.lazy_litellm import get_litellm
+from proxy.request_model import validate_count_tokens, validate_messages
+from proxy.to_openai import convert_messages, convert_tools
+from proxy.tokens import count_openai_tokens
+from proxy.upstream_http import LOOP_HEADER
+
+SESSION_HEADER = "X-Claude-Code-Session-Id"
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON, or a 400 that says what is wrong with it."""
+    raw = await request.read()
+    if not raw:
+        raise ProxyError(400, "invalid_request_error", "request body is empty: expected JSON")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProxyError(400, "invalid_request_error", f"request body is not valid JSON: {exc}") from None
+
+
+def check_loop(request: web.Request) -> None:
+    """Refuse a request this very proxy sent upstream: the upstream base points back at us."""
+    if request.headers.get(LOOP_HEADER) == request.app[SERVICE].instance_id:
+        raise ProxyError(
+            508,
+            "loop_detected",
+            "request loop: an upstream base URL points back at this proxy. "
+            "Set OPENAI_API_BASE / GEMINI_API_BASE / ANTHROPIC_API_BASE to the real upstream.",
+        )
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON response serialised with orjson."""
+    return web.Response(
+        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """POST /v1/messages, streaming or not, to whichever upstream the model maps to."""
+    body = await read_json(request)
+    validate_messages(body)
+    check_loop(request)
+    service = request.app[SERVICE]
+    target = service.resolve(body["model"])
+    exchange = Exchange(service, body, target, request.headers.get(SESSION_HEADER))
+    exchange.begin()
+    try:
+        return await _dispatch(exchange, request)
+    except ProxyError as exc:
+        exchange.fail(exc.status, exc.error_type, exc.message)
+        raise
+    except asyncio.CancelledError:
+        exchange.fail(499, "client_closed", "client disconnected")
+        raise
+    except Exception as exc:
+        exchange.fail(500, "api_error", f"internal error: {exc}")
+        raise
+
+
+async def _dispatch(exchange: Exchange, request: web.Request) -> web.StreamResponse:
+    http = request.app[HTTP]
+    transport = exchange.target.transport
+    headers = {"request-id": exchange.request_id}
+    if exchange.stream:
+        if transport == "openai":
+            return await upstream_openai.stream(exchange, request, http)
+        if transport == "anthropic":
+            return await upstream_anthropic.stream(exchange, request, http)
+        return await upstream_litellm.stream(exchange, request)
+    if transport == "anthropic":
+        return await upstream_anthropic.complete(exchange, request, http)
+    if transport == "openai":
+        message = await upstream_openai.complete(exchange, http)
+    else:
+        message = await upstream_litellm.complete(exchange)
+    return json_response(message, headers=headers)
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    """POST /v1/messages/count_tokens: forwarded for Anthropic targets, counted locally otherwise."""
+    body = await read_json(request)
+    validate_count_tokens(body)
+    check_loop(request)
+    service = request.app[SERVICE]
+    target = service.resolve(body["model"])
+    if target.transport == "anthropic":
+        exchange = Exchange(service, body, target, request.headers.get(SESSION_HEADER), "count_tokens")
+        return json_response(await upstream_anthropic.count_tokens(exchange, request, request.app[HTTP]))
+    litellm = await get_litellm()
+    notes: list[str] = []
+    converted = convert_messages(body, False, notes)
+    tools = convert_tools(body.get("tools") or [], notes)
+    count = await asyncio.get_running_loop().run_in_executor(
+        None, count_openai_tokens, litellm, target.upstream_model, converted, tools
+    )
+    return json_response({"input_tokens": count})
+
+
+async def health(request: web.Request) -> web.Response:
+    """GET /health: 200 while the server runs."""
+    service = request.app[SERVICE]
+    return json_response({"status": "ok", "in_flight": service.counters.in_flight})

@@ -1,0 +1,82 @@
+"""The aiohttp application: routes, the error middleware and the shared upstream ClientSession."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from proxy import handlers
+from proxy.app_keys import HTTP, SERVICE
+from proxy.errors import ProxyError, error_envelope
+from proxy.handlers import json_response
+from proxy.service import ProxyService
+
+log = logging.getLogger("proxy")
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+HTTP_ERROR_TYPES = {
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes the Anthropic error envelope with the right status, and a log line."""
+    try:
+        return await handler(request)
+    except ProxyError as exc:
+        log.warning("%s %s -> %d %s: %s", request.method, request.path, exc.status, exc.error_type, exc.message)
+        return json_response(exc.envelope(), status=exc.status, headers=exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error_type = HTTP_ERROR_TYPES.get(exc.status, "invalid_request_error")
+        message = exc.reason
+        if exc.status == 404:
+            message = f"no route for {request.method} {request.path}"
+        elif exc.status == 413:
+            message = f"request body is larger than the limit of {request.app._client_max_size} bytes"
+        log.warning("%s %s -> %d %s", request.method, request.path, exc.status, message)
+        return json_response(error_envelope(error_type, message), status=exc.status)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_response(
+            error_envelope("api_error", "internal proxy error (see the proxy log)"), status=500
+        )
+
+
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
+    # One shared session: keep-alive connections to each upstream, reused across requests.
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
+        app[HTTP] = session
+        yield
+
+
+RouteInstaller = Callable[[web.Application], None]
+_extra_routes: list[RouteInstaller] = []
+
+
+def register_routes(installer: RouteInstaller) -> RouteInstaller:
+    """Let other proxy modules (management API) add their routes to every app built."""
+    _extra_routes.append(installer)
+    return installer
+
+
+def create_app(service: ProxyService, max_body: int = MAX_BODY_BYTES) -> web.Application:
+    """Build the application around a service (the one owner of live state)."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=max_body)
+    app[SERVICE] = service
+    app.cleanup_ctx.append(_http_session)
+    app.router.add_post("/v1/messages", handlers.messages)
+    app.router.add_post("/v1/messages/count_tokens", handlers.count_tokens)
+    app.router.add_get("/health", handlers.health)
+    for install in _extra_routes:
+        install(app)
+    return app

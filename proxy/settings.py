@@ -1,0 +1,200 @@
+"""Start-up configuration: environment and `.env`, validated once with pydantic."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Provider = Literal["openai", "google", "anthropic"]
+
+DEFAULT_MODELS: dict[str, tuple[str | None, str | None]] = {
+    "openai": ("openai/gpt-4.1", "openai/gpt-4.1-mini"),
+    "google": ("gemini/gemini-2.5-pro", "gemini/gemini-2.5-flash"),
+    # None means "send the requested Claude model to Anthropic unchanged".
+    "anthropic": (None, None),
+}
+
+# Which environment variable feeds which field; the first one set wins.
+ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "openai_api_key": ("OPENAI_API_KEY",),
+    "gemini_api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "anthropic_api_key": ("ANTHROPIC_API_KEY",),
+    "openai_api_base": ("OPENAI_API_BASE", "OPENAI_BASE_URL"),
+    "gemini_api_base": ("GEMINI_API_BASE",),
+    "anthropic_api_base": ("ANTHROPIC_API_BASE",),
+    "preferred_provider": ("PREFERRED_PROVIDER",),
+    "big_model": ("BIG_MODEL",),
+    "small_model": ("SMALL_MODEL",),
+    "host": ("HOST",),
+    "port": ("PORT",),
+    "log_level": ("LOG_LEVEL",),
+    "upstream_engine": ("UPSTREAM_ENGINE",),
+    "connect_timeout": ("CONNECT_TIMEOUT",),
+    "request_timeout": ("REQUEST_TIMEOUT",),
+    "stream_idle_timeout": ("STREAM_IDLE_TIMEOUT",),
+    "forward_client_key": ("FORWARD_CLIENT_KEY",),
+}
+
+
+class ConfigError(Exception):
+    """A configuration value the proxy cannot start with; the message says what to fix."""
+
+
+class Settings(BaseModel):
+    """Everything the proxy reads from its environment at start."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    openai_api_key: str | None = None
+    """Key for OpenAI or the OpenAI-compatible server at `openai_api_base`."""
+    gemini_api_key: str | None = None
+    """Key for Google AI Studio (Gemini)."""
+    anthropic_api_key: str | None = None
+    """Key for Anthropic; never the one Claude Code sends to this proxy."""
+    openai_api_base: str | None = None
+    """OpenAI-compatible base URL (vLLM, Ollama, LM Studio, OpenRouter, a LiteLLM gateway)."""
+    gemini_api_base: str | None = None
+    """Gemini API base URL; the public endpoint when unset."""
+    anthropic_api_base: str | None = None
+    """Anthropic API base URL; the public endpoint when unset. Never read from ANTHROPIC_BASE_URL."""
+    preferred_provider: Provider = "openai"
+    """Provider for bare model names and the default big/small models."""
+    big_model: str | None = None
+    """Target for sonnet/opus-class requests; None with anthropic means pass-through."""
+    small_model: str | None = None
+    """Target for haiku-class requests; None with anthropic means pass-through."""
+    host: str = "127.0.0.1"
+    """Listen address."""
+    port: int = Field(default=8082, ge=0, le=65535)
+    """Listen port; 0 picks a free one."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Log verbosity."""
+    upstream_engine: Literal["native", "litellm"] = "native"
+    """native: own OpenAI and Anthropic transports, LiteLLM for the rest; litellm: LiteLLM for all."""
+    connect_timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for an upstream connection."""
+    request_timeout: float = Field(default=600.0, gt=0)
+    """Seconds a whole upstream request may take."""
+    stream_idle_timeout: float = Field(default=300.0, gt=0)
+    """Seconds without a byte from a streaming upstream before the stream is failed."""
+    forward_client_key: bool = False
+    """Pass the client's own x-api-key to an Anthropic upstream instead of ANTHROPIC_API_KEY."""
+
+    @field_validator("preferred_provider", mode="before")
+    @classmethod
+    def _lower_provider(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return "google" if value == "gemini" else value
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("upstream_engine", mode="before")
+    @classmethod
+    def _lower_engine(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("openai_api_base", "gemini_api_base", "anthropic_api_base")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _fill_default_models(self) -> Settings:
+        big, small = DEFAULT_MODELS[self.preferred_provider]
+        if self.big_model is None and big is not None:
+            object.__setattr__(self, "big_model", big)
+        if self.small_model is None and small is not None:
+            object.__setattr__(self, "small_model", small)
+        return self
+
+    def upstream_bases(self) -> dict[str, str | None]:
+        """Configured upstream base URLs by provider (None: the provider's public endpoint)."""
+        return {
+            "openai": self.openai_api_base,
+            "gemini": self.gemini_api_base,
+            "anthropic": self.anthropic_api_base,
+        }
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a `.env` file into a dict; a missing file is empty."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = None,
+    **overrides: object,
+) -> Settings:
+    """Build Settings from `.env` (lowest), the environment, then explicit overrides (highest)."""
+    env: dict[str, str] = {}
+    if env_file is not None:
+        env.update(read_env_file(env_file))
+    env.update(os.environ if environ is None else environ)
+    raw: dict[str, object] = {}
+    for field, names in ENV_NAMES.items():
+        for name in names:
+            value = env.get(name)
+            if value is not None and value.strip() != "":
+                raw[field] = value.strip()
+                break
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            names = "/".join(ENV_NAMES.get(field, (field.upper(),)))
+            problems.append(f"{names}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+    check_no_loop(settings)
+    return settings
+
+
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "0.0.0.0", "::1", "::", ""}
+
+
+def _same_endpoint(host_a: str, port_a: int, host_b: str, port_b: int) -> bool:
+    if port_a != port_b:
+        return False
+    if host_a == host_b:
+        return True
+    return host_a in _LOCAL_HOSTS and host_b in _LOCAL_HOSTS
+
+
+def check_no_loop(settings: Settings) -> None:
+    """Refuse upstream bases that point at this proxy's own listen address."""
+    if settings.port == 0:
+        return
+    for provider, base in settings.upstream_bases().items():
+        if base is None:
+            continue
+        parts = urlsplit(base)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if _same_endpoint(parts.hostname or "", port, settings.host, settings.port):
+            raise ConfigError(
+                f"{provider} upstream base {base} points at this proxy's own address "
+                f"{settings.host}:{settings.port}: requests would loop. "
+                "Set the provider's *_API_BASE to the real upstream (ANTHROPIC_BASE_URL is for "
+                "Claude Code, not for the proxy)."
+            )

@@ -1,0 +1,96 @@
+"""Shared fixtures: a fake upstream on one loopback port, the real proxy on another."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Nothing from the developer's shell may steer a test (ANTHROPIC_BASE_URL above all).
+for _name in ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_BASE", "ANTHROPIC_API_BASE"):
+    os.environ.pop(_name, None)
+
+from proxy.runner import ProxyServer  # noqa: E402
+from proxy.settings import load_settings  # noqa: E402
+from tests.fake_upstream import FakeUpstream  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "claude-code"
+FAKE_KEYS = {
+    "OPENAI_API_KEY": "sk-test-openai-0000000000001234",
+    "GEMINI_API_KEY": "AIza-test-gemini-000000000005678",
+    "ANTHROPIC_API_KEY": "sk-ant-test-anthropic-00000009012",
+}
+# Which BIG/SMALL model strings send requests to each fake dialect.
+DIALECT_MODELS = {
+    "openai": ("openai/gpt-4.1", "openai/gpt-4.1-mini"),
+    "gemini": ("gemini/gemini-2.5-pro", "gemini/gemini-2.5-flash"),
+    "anthropic": ("anthropic/claude-sonnet-4-5", "anthropic/claude-haiku-4-5"),
+}
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    """A fake provider speaking OpenAI, Gemini and Anthropic on one loopback port."""
+    up = FakeUpstream()
+    await up.start()
+    try:
+        yield up
+    finally:
+        await up.stop()
+
+
+def proxy_env(up: FakeUpstream, **extra: str) -> dict[str, str]:
+    """Environment that points every provider at the fake upstream."""
+    env = {
+        **FAKE_KEYS,
+        "OPENAI_API_BASE": up.url + "/v1",
+        "GEMINI_API_BASE": up.url + "/v1beta",
+        "ANTHROPIC_API_BASE": up.url,
+        "PORT": "0",
+        "HOST": "127.0.0.1",
+    }
+    env.update(extra)
+    return env
+
+
+ProxyFactory = Callable[..., Awaitable[ProxyServer]]
+
+
+@pytest.fixture
+async def make_proxy(upstream: FakeUpstream) -> AsyncIterator[ProxyFactory]:
+    """Start real proxies (port 0) configured against the fake upstream; stopped after the test."""
+    servers: list[ProxyServer] = []
+
+    async def factory(**env: Any) -> ProxyServer:
+        settings = load_settings(environ=proxy_env(upstream, **{k: str(v) for k, v in env.items()}))
+        server = ProxyServer(settings)
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        await server.stop()
+
+
+@pytest.fixture(params=["openai", "gemini", "anthropic"])
+def dialect(request: pytest.FixtureRequest) -> str:
+    """Each upstream dialect in turn."""
+    return str(request.param)
+
+
+@pytest.fixture(params=["native", "litellm"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """Both upstream engines in turn."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def proxy(make_proxy: ProxyFactory, dialect: str, engine: str) -> ProxyServer:
+    """The proxy with BIG/SMALL mapped to `dialect`, using `engine`."""
+    big, small = DIALECT_MODELS[dialect]
+    return await make_proxy(BIG_MODEL=big, SMALL_MODEL=small, UPSTREAM_ENGINE=engine)
