@@ -52,7 +52,11 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 async def messages(request: web.Request) -> web.StreamResponse:
     """POST /v1/messages, streaming or not, to whichever upstream the model maps to."""
-    body = await read_json(request)
+    return await serve_messages(request, await read_json(request))
+
+
+async def serve_messages(request: web.Request, body: Any) -> web.StreamResponse:
+    """Validate and serve one Messages request body (also used by /conversation/continue)."""
     validate_messages(body)
     check_loop(request)
     service = request.app[SERVICE]
