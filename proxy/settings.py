@@ -38,6 +38,14 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "request_timeout": ("REQUEST_TIMEOUT",),
     "stream_idle_timeout": ("STREAM_IDLE_TIMEOUT",),
     "forward_client_key": ("FORWARD_CLIENT_KEY",),
+    "proxy_api_key": ("PROXY_API_KEY",),
+    "max_retries": ("MAX_RETRIES",),
+    "retry_max_time": ("RETRY_MAX_TIME",),
+    "fallback_models": ("FALLBACK_MODELS",),
+    "requests_per_minute": ("REQUESTS_PER_MINUTE",),
+    "max_concurrency": ("MAX_CONCURRENCY",),
+    "queue_timeout": ("QUEUE_TIMEOUT",),
+    "max_body_bytes": ("MAX_BODY_BYTES",),
 }
 
 
@@ -50,11 +58,11 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    openai_api_key: str | None = None
+    openai_api_key: str | None = Field(default=None, repr=False)
     """Key for OpenAI or the OpenAI-compatible server at `openai_api_base`."""
-    gemini_api_key: str | None = None
+    gemini_api_key: str | None = Field(default=None, repr=False)
     """Key for Google AI Studio (Gemini)."""
-    anthropic_api_key: str | None = None
+    anthropic_api_key: str | None = Field(default=None, repr=False)
     """Key for Anthropic; never the one Claude Code sends to this proxy."""
     openai_api_base: str | None = None
     """OpenAI-compatible base URL (vLLM, Ollama, LM Studio, OpenRouter, a LiteLLM gateway)."""
@@ -84,6 +92,38 @@ class Settings(BaseModel):
     """Seconds without a byte from a streaming upstream before the stream is failed."""
     forward_client_key: bool = False
     """Pass the client's own x-api-key to an Anthropic upstream instead of ANTHROPIC_API_KEY."""
+    conversation_limit: int = Field(default=1000, ge=1)
+    """Most conversation messages kept in history; the oldest are dropped first."""
+    conversation_file: str | None = None
+    """JSON file that persists the conversation history (loaded at start when it exists)."""
+    presets_file: str | None = None
+    """User presets file; default `$XDG_CONFIG_HOME/claude-proxy/presets.toml`."""
+    debug_log_limit: int = Field(default=1000, ge=1)
+    """Entries kept in the in-memory debug log ring."""
+
+    proxy_api_key: str | None = Field(default=None, repr=False)
+    """Key clients must send (x-api-key or Bearer) on every route but /health; required off loopback."""
+    max_retries: int = Field(default=2, ge=0, le=10)
+    """Retries of an upstream 429/5xx/connection error before the first byte reached the client."""
+    retry_max_time: float = Field(default=30.0, ge=0)
+    """Upper bound in seconds on all retry waits of one request."""
+    fallback_models: tuple[str, ...] = ()
+    """Models tried in order when the target still fails after retries (comma list)."""
+    requests_per_minute: int = Field(default=0, ge=0)
+    """Per-client request rate limit (token bucket); 0 turns it off."""
+    max_concurrency: int = Field(default=0, ge=0)
+    """Cap on concurrent upstream requests, extra ones queue; 0 turns it off."""
+    queue_timeout: float = Field(default=30.0, ge=0)
+    """Seconds a request may wait in the concurrency queue before a 429."""
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    """Largest accepted request body (Claude Code sends large contexts and images)."""
+
+    @field_validator("fallback_models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(m.strip() for m in value.split(",") if m.strip())
+        return value
 
     @field_validator("preferred_provider", mode="before")
     @classmethod
@@ -168,7 +208,23 @@ def load_settings(
             problems.append(f"{names}: {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
     check_no_loop(settings)
+    check_bind(settings)
     return settings
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach."""
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+def check_bind(settings: Settings) -> None:
+    """Refuse to listen beyond loopback without PROXY_API_KEY: anyone could spend your keys."""
+    if not is_loopback(settings.host) and not settings.proxy_api_key:
+        raise ConfigError(
+            f"refusing to listen on {settings.host} without PROXY_API_KEY: every machine that can "
+            "reach this address could use your provider keys. Set PROXY_API_KEY (clients then send "
+            "it as x-api-key or Authorization: Bearer) or listen on 127.0.0.1."
+        )
 
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "0.0.0.0", "::1", "::", ""}
