@@ -38,6 +38,10 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "request_timeout": ("REQUEST_TIMEOUT",),
     "stream_idle_timeout": ("STREAM_IDLE_TIMEOUT",),
     "forward_client_key": ("FORWARD_CLIENT_KEY",),
+    "conversation_limit": ("CONVERSATION_LIMIT",),
+    "conversation_file": ("CONVERSATION_FILE",),
+    "presets_file": ("PRESETS_FILE",),
+    "debug_log_limit": ("DEBUG_LOG_LIMIT",),
     "proxy_api_key": ("PROXY_API_KEY",),
     "max_retries": ("MAX_RETRIES",),
     "retry_max_time": ("RETRY_MAX_TIME",),
@@ -92,6 +96,14 @@ class Settings(BaseModel):
     """Seconds without a byte from a streaming upstream before the stream is failed."""
     forward_client_key: bool = False
     """Pass the client's own x-api-key to an Anthropic upstream instead of ANTHROPIC_API_KEY."""
+    conversation_limit: int = Field(default=1000, ge=1)
+    """Most conversation messages kept in history; the oldest are dropped first."""
+    conversation_file: str | None = None
+    """JSON file that persists the conversation history (loaded at start when it exists)."""
+    presets_file: str | None = None
+    """User presets file; default `$XDG_CONFIG_HOME/claude-proxy/presets.toml`."""
+    debug_log_limit: int = Field(default=1000, ge=1)
+    """Entries kept in the in-memory debug log ring."""
     conversation_limit: int = Field(default=1000, ge=1)
     """Most conversation messages kept in history; the oldest are dropped first."""
     conversation_file: str | None = None
