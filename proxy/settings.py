@@ -104,14 +104,6 @@ class Settings(BaseModel):
     """User presets file; default `$XDG_CONFIG_HOME/claude-proxy/presets.toml`."""
     debug_log_limit: int = Field(default=1000, ge=1)
     """Entries kept in the in-memory debug log ring."""
-    conversation_limit: int = Field(default=1000, ge=1)
-    """Most conversation messages kept in history; the oldest are dropped first."""
-    conversation_file: str | None = None
-    """JSON file that persists the conversation history (loaded at start when it exists)."""
-    presets_file: str | None = None
-    """User presets file; default `$XDG_CONFIG_HOME/claude-proxy/presets.toml`."""
-    debug_log_limit: int = Field(default=1000, ge=1)
-    """Entries kept in the in-memory debug log ring."""
 
     proxy_api_key: str | None = Field(default=None, repr=False)
     """Key clients must send (x-api-key or Bearer) on every route but /health; required off loopback."""
