@@ -5,7 +5,10 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from proxy.limits import ConcurrencyGate, RateLimiter
 from proxy.service import ProxyService
 
 SERVICE = web.AppKey("service", ProxyService)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
+LIMITER = web.AppKey("limiter", RateLimiter)
+GATE = web.AppKey("gate", ConcurrencyGate)

@@ -20,7 +20,8 @@ class ClientStream:
     def __init__(self, request: web.Request, extra_headers: dict[str, str] | None = None) -> None:
         self.request = request
         self.response: web.StreamResponse | None = None
-        self.extra_headers = extra_headers or {}
+        # Set by dispatch: request-id and which model answered.
+        self.extra_headers = {**request.get("response_headers", {}), **(extra_headers or {})}
 
     @property
     def started(self) -> bool:

@@ -8,10 +8,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from proxy import upstream_anthropic, upstream_litellm, upstream_openai
-from proxy.app_keys import HTTP, SERVICE
+from proxy import upstream_anthropic
+from proxy.app_keys import GATE, HTTP, LIMITER, SERVICE
+from proxy.dispatch import dispatch_with_retries
 from proxy.errors import ProxyError
 from proxy.exchange import Exchange
+from proxy.json_response import json_response
 from proxy.lazy_litellm import get_litellm
 from proxy.request_model import validate_count_tokens, validate_messages
 from proxy.to_openai import convert_messages, convert_tools
@@ -29,7 +31,15 @@ async def read_json(request: web.Request) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ProxyError(400, "invalid_request_error", f"request body is not valid JSON: {exc}") from None
+        raise ProxyError(
+            400, "invalid_request_error", f"request body is not valid JSON: {exc}"
+        ) from None
+
+
+def client_identity(request: web.Request) -> str:
+    """Who a request is from, for per-client rate limits: its key's hash, else its address."""
+    key = request.headers.get("x-api-key") or request.headers.get("Authorization") or ""
+    return f"{request.remote}:{hash(key)}"
 
 
 def check_loop(request: web.Request) -> None:
@@ -43,13 +53,6 @@ def check_loop(request: web.Request) -> None:
         )
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A JSON response serialised with orjson."""
-    return web.Response(
-        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
-    )
-
-
 async def messages(request: web.Request) -> web.StreamResponse:
     """POST /v1/messages, streaming or not, to whichever upstream the model maps to."""
     return await serve_messages(request, await read_json(request))
@@ -60,11 +63,13 @@ async def serve_messages(request: web.Request, body: Any) -> web.StreamResponse:
     validate_messages(body)
     check_loop(request)
     service = request.app[SERVICE]
+    request.app[LIMITER].check(client_identity(request))
     target = service.resolve(body["model"])
     exchange = Exchange(service, body, target, request.headers.get(SESSION_HEADER))
     exchange.begin()
     try:
-        return await _dispatch(exchange, request)
+        async with request.app[GATE].slot():
+            return await dispatch_with_retries(exchange, request)
     except ProxyError as exc:
         exchange.fail(exc.status, exc.error_type, exc.message)
         raise
@@ -76,25 +81,6 @@ async def serve_messages(request: web.Request, body: Any) -> web.StreamResponse:
         raise
 
 
-async def _dispatch(exchange: Exchange, request: web.Request) -> web.StreamResponse:
-    http = request.app[HTTP]
-    transport = exchange.target.transport
-    headers = {"request-id": exchange.request_id}
-    if exchange.stream:
-        if transport == "openai":
-            return await upstream_openai.stream(exchange, request, http)
-        if transport == "anthropic":
-            return await upstream_anthropic.stream(exchange, request, http)
-        return await upstream_litellm.stream(exchange, request)
-    if transport == "anthropic":
-        return await upstream_anthropic.complete(exchange, request, http)
-    if transport == "openai":
-        message = await upstream_openai.complete(exchange, http)
-    else:
-        message = await upstream_litellm.complete(exchange)
-    return json_response(message, headers=headers)
-
-
 async def count_tokens(request: web.Request) -> web.Response:
     """POST /v1/messages/count_tokens: forwarded for Anthropic targets, counted locally otherwise."""
     body = await read_json(request)
@@ -103,8 +89,12 @@ async def count_tokens(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     target = service.resolve(body["model"])
     if target.transport == "anthropic":
-        exchange = Exchange(service, body, target, request.headers.get(SESSION_HEADER), "count_tokens")
-        return json_response(await upstream_anthropic.count_tokens(exchange, request, request.app[HTTP]))
+        exchange = Exchange(
+            service, body, target, request.headers.get(SESSION_HEADER), "count_tokens"
+        )
+        return json_response(
+            await upstream_anthropic.count_tokens(exchange, request, request.app[HTTP])
+        )
     litellm = await get_litellm()
     notes: list[str] = []
     converted = convert_messages(body, False, notes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -9,14 +10,14 @@ import aiohttp
 from aiohttp import web
 
 from proxy import handlers
-from proxy.app_keys import HTTP, SERVICE
+from proxy.app_keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.errors import ProxyError, error_envelope
-from proxy.handlers import json_response
+from proxy.json_response import json_response
+from proxy.limits import ConcurrencyGate, RateLimiter
 from proxy.service import ProxyService
 
 log = logging.getLogger("proxy")
 
-MAX_BODY_BYTES = 32 * 1024 * 1024
 HTTP_ERROR_TYPES = {
     404: "not_found_error",
     405: "invalid_request_error",
@@ -31,7 +32,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ProxyError as exc:
-        log.warning("%s %s -> %d %s: %s", request.method, request.path, exc.status, exc.error_type, exc.message)
+        log.warning(
+            "%s %s -> %d %s: %s",
+            request.method,
+            request.path,
+            exc.status,
+            exc.error_type,
+            exc.message,
+        )
         return json_response(exc.envelope(), status=exc.status, headers=exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -41,7 +49,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 404:
             message = f"no route for {request.method} {request.path}"
         elif exc.status == 413:
-            message = f"request body is larger than the limit of {request.app._client_max_size} bytes"
+            message = (
+                f"request body is larger than the limit of {request.app._client_max_size} bytes"
+            )
         log.warning("%s %s -> %d %s", request.method, request.path, exc.status, message)
         return json_response(error_envelope(error_type, message), status=exc.status)
     except Exception:
@@ -49,6 +59,27 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response(
             error_envelope("api_error", "internal proxy error (see the proxy log)"), status=500
         )
+
+
+OPEN_PATHS = frozenset({"/health"})
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """With PROXY_API_KEY set, every route but /health needs it (x-api-key or Bearer)."""
+    expected = request.app[SERVICE].settings.proxy_api_key
+    if expected and request.path not in OPEN_PATHS:
+        presented = request.headers.get("x-api-key", "")
+        auth = request.headers.get("Authorization", "")
+        if not presented and auth.lower().startswith("bearer "):
+            presented = auth[7:].strip()
+        if not hmac.compare_digest(presented.encode(), expected.encode()):
+            raise ProxyError(
+                401,
+                "authentication_error",
+                "missing or wrong proxy key: send PROXY_API_KEY as x-api-key or Authorization: Bearer",
+            )
+    return await handler(request)
 
 
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
@@ -69,10 +100,15 @@ def register_routes(installer: RouteInstaller) -> RouteInstaller:
     return installer
 
 
-def create_app(service: ProxyService, max_body: int = MAX_BODY_BYTES) -> web.Application:
+def create_app(service: ProxyService) -> web.Application:
     """Build the application around a service (the one owner of live state)."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=max_body)
+    settings = service.settings
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware], client_max_size=settings.max_body_bytes
+    )
     app[SERVICE] = service
+    app[LIMITER] = RateLimiter(settings.requests_per_minute)
+    app[GATE] = ConcurrencyGate(settings.max_concurrency, settings.queue_timeout)
     app.cleanup_ctx.append(_http_session)
     app.router.add_post("/v1/messages", handlers.messages)
     app.router.add_post("/v1/messages/count_tokens", handlers.count_tokens)

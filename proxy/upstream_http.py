@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,7 +30,7 @@ def http_errors(target: Target) -> Iterator[None]:
     where = f"{target.provider} upstream ({target.api_base or 'default endpoint'})"
     try:
         yield
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         raise ProxyError(504, "timeout_error", f"{where} timed out") from None
     except aiohttp.ClientConnectorError as exc:
         raise ProxyError(502, "api_error", f"cannot connect to {where}: {exc.os_error}") from None
