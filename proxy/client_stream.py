@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from proxy.app_keys import RESPONSE_HEADERS
 from proxy.sse import error_frame
 
 SSE_HEADERS = {
@@ -21,7 +22,7 @@ class ClientStream:
         self.request = request
         self.response: web.StreamResponse | None = None
         # Set by dispatch: request-id and which model answered.
-        self.extra_headers = {**request.get("response_headers", {}), **(extra_headers or {})}
+        self.extra_headers = {**request.get(RESPONSE_HEADERS, {}), **(extra_headers or {})}
 
     @property
     def started(self) -> bool:

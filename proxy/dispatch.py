@@ -9,7 +9,7 @@ import time
 from aiohttp import web
 
 from proxy import upstream_anthropic, upstream_litellm, upstream_openai
-from proxy.app_keys import HTTP
+from proxy.app_keys import HTTP, RESPONSE_HEADERS
 from proxy.errors import ProxyError
 from proxy.exchange import Exchange
 from proxy.json_response import json_response
@@ -27,7 +27,7 @@ async def dispatch(exchange: Exchange, request: web.Request) -> web.StreamRespon
     """Serve through the exchange's target's transport (one attempt)."""
     http = request.app[HTTP]
     transport = exchange.target.transport
-    request["response_headers"] = {
+    request[RESPONSE_HEADERS] = {
         "request-id": exchange.request_id,
         ANSWERED_BY: exchange.target.model,
     }
@@ -39,13 +39,13 @@ async def dispatch(exchange: Exchange, request: web.Request) -> web.StreamRespon
         return await upstream_litellm.stream(exchange, request)
     if transport == "anthropic":
         response = await upstream_anthropic.complete(exchange, request, http)
-        response.headers.update(request["response_headers"])
+        response.headers.update(request[RESPONSE_HEADERS])
         return response
     if transport == "openai":
         message = await upstream_openai.complete(exchange, http)
     else:
         message = await upstream_litellm.complete(exchange)
-    return json_response(message, headers=request["response_headers"])
+    return json_response(message, headers=request[RESPONSE_HEADERS])
 
 
 def fallback_chain(exchange: Exchange) -> list[Target]:
