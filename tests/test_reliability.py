@@ -79,7 +79,7 @@ async def test_retry_before_first_byte_then_success(
         Reply(status=429, headers={"retry-after": "0"}),
         Reply(text="third time"),
     ]
-    status, headers, raw = await post(proxy.url, {**BODY, "stream": True})
+    status, _headers, raw = await post(proxy.url, {**BODY, "stream": True})
     assert status == 200
     message = validate_anthropic_stream(raw)
     assert message["content"][0]["text"] == "third time"
@@ -91,7 +91,7 @@ async def test_retries_are_bounded_and_keep_retry_after(
 ) -> None:
     proxy = await make_proxy(MAX_RETRIES=1)
     upstream.script = [Reply(status=429, headers={"retry-after": "0"})] * 3
-    status, headers, raw = await post(proxy.url, BODY)
+    status, headers, _raw = await post(proxy.url, BODY)
     assert status == 429
     assert headers.get("retry-after") == "0"
     assert len(upstream.requests) == 2
@@ -102,7 +102,7 @@ async def test_non_retryable_error_is_not_retried(
 ) -> None:
     proxy = await make_proxy(MAX_RETRIES=3)
     upstream.script = [Reply(status=400, error_message="bad thing")]
-    status, _, raw = await post(proxy.url, BODY)
+    status, _, _raw = await post(proxy.url, BODY)
     assert status == 400
     assert len(upstream.requests) == 1
 
