@@ -1,15 +1,32 @@
-"""The management service: the one owner of the proxy's live state (models, counters, events)."""
+"""The management service: the one owner of the proxy's live state.
+
+Models, presets, history, debug log and stats live here, on the proxy's event loop. The HTTP
+routes and the TUI both call it; the UI calls the coroutines with `run_coroutine_threadsafe`.
+"""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from proxy import routing
+import orjson
+
+from proxy import model_list, routing
+from proxy.debug_log import DebugLog
+from proxy.errors import ProxyError, mask_key
 from proxy.events import MODEL_SWITCHED, EventBus, ProxyEvent
+from proxy.history import ConversationHistory, HistoryFileError, to_markdown, validate_export
+from proxy.presets import NAME_PATTERN, Preset, PresetFileError, PresetStore, user_presets_path
 from proxy.routing import ModelPair, Target
 from proxy.settings import Settings
+from proxy.stats import Stats
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -22,9 +39,9 @@ class Counters:
 
 
 class ProxyService:
-    """Owns the active model pair and the event bus; HTTP routes and screens both call it."""
+    """Owns the active model pair, presets, history, debug log, stats and the event bus."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.bus = EventBus()
         self.pair = ModelPair(big=settings.big_model, small=settings.small_model)
@@ -32,6 +49,29 @@ class ProxyService:
         self.started_at = time.time()
         # Sent upstream as a header: seeing it come back means requests are looping.
         self.instance_id = secrets.token_hex(8)
+        self.presets = PresetStore(user_presets_path(settings, environ))
+        self.history = ConversationHistory(settings.conversation_limit)
+        self.debug = DebugLog(
+            settings.debug_log_limit,
+            secrets=(settings.openai_api_key, settings.gemini_api_key, settings.anthropic_api_key),
+        )
+        self.stats = Stats()
+        for subscriber in (self.history.on_event, self.debug.on_event, self.stats.on_event):
+            self.bus.subscribe(subscriber)
+        if settings.conversation_file:
+            self._attach_at_start(Path(settings.conversation_file).expanduser())
+
+    def _attach_at_start(self, path: Path) -> None:
+        try:
+            loaded = self.history.attach(path)
+        except HistoryFileError as exc:
+            # A damaged file must not stop the proxy, nor be overwritten: persistence stays off.
+            self.history.last_error = str(exc)
+            log.error("conversation history not loaded: %s", exc)
+            return
+        log.info("conversation history: %d messages loaded from %s", loaded, path)
+
+    # -- models ---------------------------------------------------------------------------------
 
     def resolve(self, requested: str) -> Target:
         """Map a requested model id with the pair in force right now."""
@@ -41,13 +81,225 @@ class ProxyService:
         self, big: str | None = None, small: str | None = None, preset: str | None = None
     ) -> ModelPair:
         """Replace the model pair in one assignment (requests in flight keep their target)."""
+        return self._apply(
+            ModelPair(
+                big=big if big is not None else self.pair.big,
+                small=small if small is not None else self.pair.small,
+                preset=preset,
+            ),
+            preserve_conversation=True,
+        )
+
+    def _apply(self, new: ModelPair, preserve_conversation: bool) -> ModelPair:
         old = self.pair
-        self.pair = ModelPair(
-            big=big if big is not None else old.big,
-            small=small if small is not None else old.small,
-            preset=preset,
-        )
+        # One assignment: a request resolving now sees the old pair or the new one, never a mix.
+        self.pair = new
+        if not preserve_conversation:
+            self.history.clear()
         self.bus.publish(
-            ProxyEvent(MODEL_SWITCHED, "", {"old": old, "new": self.pair}),
+            ProxyEvent(
+                MODEL_SWITCHED,
+                "",
+                {"old": old, "new": new, "preserve_conversation": preserve_conversation},
+            )
         )
-        return self.pair
+        return new
+
+    def _model_string(self, value: Any, field: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ProxyError(
+                400, "invalid_request_error", f"{field}: must be a non-empty model string"
+            )
+        try:
+            return routing.normalise_model_string(
+                value, self.settings.preferred_provider, strict=True
+            )
+        except routing.ModelStringError as exc:
+            raise ProxyError(400, "invalid_request_error", f"{field}: {exc}") from None
+
+    def _preset(self, name: str) -> Preset:
+        preset = self.presets.get(name)
+        if preset is None:
+            raise ProxyError(
+                404,
+                "not_found_error",
+                f"unknown preset {name!r}; presets: {', '.join(self.presets.names())}",
+            )
+        return preset
+
+    async def switch_model(
+        self,
+        *,
+        preset: str | None = None,
+        big: str | None = None,
+        small: str | None = None,
+        preserve_conversation: bool = True,
+    ) -> ModelPair:
+        """Switch to a preset or to explicit models (either one alone is fine); validated first."""
+        if preset is not None and (big is not None or small is not None):
+            raise ProxyError(
+                400,
+                "invalid_request_error",
+                "give either preset or big_model/small_model, not both",
+            )
+        if preset is not None:
+            chosen = self._preset(preset)
+            new = ModelPair(big=chosen.big, small=chosen.small, preset=chosen.name)
+        elif big is None and small is None:
+            raise ProxyError(
+                400, "invalid_request_error", "preset, big_model or small_model: one is required"
+            )
+        else:
+            new = ModelPair(
+                big=self._model_string(big, "big_model") if big is not None else self.pair.big,
+                small=self._model_string(small, "small_model")
+                if small is not None
+                else self.pair.small,
+            )
+        return self._apply(new, preserve_conversation)
+
+    # -- presets --------------------------------------------------------------------------------
+
+    async def save_preset(self, name: str, big: str, small: str, description: str = "") -> Preset:
+        """Save a user preset (models validated) to the user presets file."""
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise ProxyError(
+                400,
+                "invalid_request_error",
+                "name: 1-64 characters of letters, digits, '_', '-' or '.'",
+            )
+        if not isinstance(description, str):
+            raise ProxyError(400, "invalid_request_error", "description: must be a string")
+        preset = Preset(
+            name=name,
+            big=self._model_string(big, "big_model"),
+            small=self._model_string(small, "small_model"),
+            description=description.strip(),
+            builtin=False,
+        )
+        try:
+            return await self.presets.save(preset)
+        except PresetFileError as exc:
+            raise ProxyError(409, "invalid_request_error", str(exc)) from None
+        except OSError as exc:
+            raise ProxyError(
+                500, "api_error", f"cannot write {self.presets.user_path}: {exc}"
+            ) from None
+
+    async def delete_preset(self, name: str) -> None:
+        """Delete a user preset (a built-in shadowed by it comes back)."""
+        if not self.presets.has_user(name):
+            if self.presets.is_builtin(name):
+                raise ProxyError(
+                    400,
+                    "invalid_request_error",
+                    f"{name!r} is a built-in preset and cannot be deleted",
+                )
+            self._preset(name)  # raises the 404 listing presets
+        try:
+            await self.presets.delete(name)
+        except KeyError:
+            self._preset(name)
+        except PresetFileError as exc:
+            raise ProxyError(409, "invalid_request_error", str(exc)) from None
+        except OSError as exc:
+            raise ProxyError(
+                500, "api_error", f"cannot write {self.presets.user_path}: {exc}"
+            ) from None
+
+    # -- history --------------------------------------------------------------------------------
+
+    async def clear_history(self) -> None:
+        """Forget the recorded conversation (and the persisted copy)."""
+        self.history.clear()
+        await self.history.save()
+
+    async def enable_persistence(self, path: str) -> dict[str, Any]:
+        """Persist history to `path` (loading what it holds); returns the history status."""
+        if not isinstance(path, str) or not path.strip():
+            raise ProxyError(400, "invalid_request_error", "file_path: must be a non-empty string")
+        target = Path(path).expanduser().resolve()
+        if target.is_dir():
+            raise ProxyError(400, "invalid_request_error", f"file_path: {target} is a folder")
+        try:
+            loaded = self.history.attach(target)
+            self.history.write_now()
+        except HistoryFileError as exc:
+            raise ProxyError(400, "invalid_request_error", f"file_path: {exc}") from None
+        except OSError as exc:
+            self.history.detach()
+            raise ProxyError(
+                400, "invalid_request_error", f"file_path: cannot write: {exc}"
+            ) from None
+        return {**self.history.status(), "loaded": loaded}
+
+    async def disable_persistence(self) -> dict[str, Any]:
+        """Stop persisting history (the file stays); returns the history status."""
+        await self.history.flush()
+        self.history.detach()
+        return self.history.status()
+
+    async def export_history(self, fmt: str = "json") -> str:
+        """The history as JSON text (importable) or Markdown."""
+        if fmt == "json":
+            return orjson.dumps(self.history.export(), option=orjson.OPT_INDENT_2).decode()
+        if fmt == "markdown":
+            return to_markdown(self.history.messages())
+        raise ProxyError(
+            400, "invalid_request_error", f"format: {fmt!r} is not one of json, markdown"
+        )
+
+    async def import_history(self, data: dict[str, Any]) -> int:
+        """Add the messages of a JSON export (validated); returns how many were new."""
+        try:
+            records = validate_export(data)
+        except HistoryFileError as exc:
+            raise ProxyError(400, "invalid_request_error", str(exc)) from None
+        added = self.history.add_records(records)
+        await self.history.save()
+        return added
+
+    # -- snapshots ------------------------------------------------------------------------------
+
+    def _model_info(self, model: str | None) -> dict[str, Any]:
+        if model is None:
+            return {"model": None, "provider": "anthropic", "passthrough": True}
+        provider, _ = routing.parse_model_string(model, self.settings.preferred_provider)
+        return {"model": model, "provider": provider, "passthrough": False}
+
+    def config_snapshot(self) -> dict[str, Any]:
+        """What GET /config returns: models, preset, providers, keys (masked), history, counters."""
+        s = self.settings
+        pair = self.pair
+        keys = {
+            status["key_var"]: {
+                "set": status["key_configured"],
+                "masked": mask_key(getattr(s, routing.KEY_VARS[provider][1])),
+            }
+            for provider, status in model_list.key_status(s).items()
+        }
+        return {
+            "big_model": self._model_info(pair.big),
+            "small_model": self._model_info(pair.small),
+            "active_preset": pair.preset,
+            "preferred_provider": s.preferred_provider,
+            "upstream_engine": s.upstream_engine,
+            "upstream_bases": s.upstream_bases(),
+            "keys": keys,
+            "listen": {"host": s.host, "port": s.port},
+            "conversation": self.history.status(),
+            "presets_file": str(self.presets.user_path),
+            "presets_error": self.presets.error,
+            "debug_log_limit": s.debug_log_limit,
+            "uptime_seconds": round(time.time() - self.started_at, 3),
+            "counters": {
+                "total": self.counters.total,
+                "in_flight": self.counters.in_flight,
+                "errors": self.counters.errors,
+            },
+        }
+
+    def model_list(self) -> dict[str, Any]:
+        """What GET /models returns."""
+        extra = [self.pair.big, self.pair.small, self.settings.big_model, self.settings.small_model]
+        return model_list.build(self.settings, self.presets.list(), extra)

@@ -1,0 +1,134 @@
+"""Turning Messages API content into short history text, and spotting which turn is new."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+ROLES = ("user", "assistant")
+REMINDER = "<system-reminder>"
+# Tool output can be whole files; history keeps a glimpse, not a copy.
+TOOL_PREVIEW = 200
+
+
+def _clip(text: str, limit: int = TOOL_PREVIEW) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _tool_result_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "text":
+                parts.append(str(block.get("text", "")))
+            elif block.get("type") == "image":
+                parts.append("[image]")
+        return " ".join(parts)
+    return ""
+
+
+def summarise(content: Any, keep_reminders: bool = False) -> str:
+    """Plain text of a message's content: text as is, tools and images as short bracketed notes.
+
+    Claude Code's `<system-reminder>` blocks are context, not the user's words: left out unless
+    `keep_reminders`.
+    """
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    parts: list[str] = []
+    for block in content:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            text = str(block.get("text", ""))
+            if keep_reminders or not text.lstrip().startswith(REMINDER):
+                parts.append(text)
+        elif kind == "tool_use":
+            args = orjson.dumps(block.get("input") or {}).decode()
+            parts.append(f"[tool_use {block.get('name', '?')}: {_clip(args)}]")
+        elif kind == "tool_result":
+            label = "tool_error" if block.get("is_error") else "tool_result"
+            parts.append(f"[{label}: {_clip(_tool_result_text(block.get('content')))}]")
+        elif kind in ("image", "document"):
+            parts.append(f"[{kind}]")
+        # thinking / redacted_thinking are the model's scratchpad: not part of the conversation.
+    return "\n".join(p for p in parts if p)
+
+
+def digest(text: str) -> str:
+    """A short stable fingerprint of some text."""
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
+def conversation(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The user/assistant messages of a request body (mid-conversation `system` entries dropped)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return []
+    return [m for m in messages if isinstance(m, dict) and m.get("role") in ROLES]
+
+
+def newest_user_turn(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(key, text) of the last user message; the key is the same each time the turn is resent.
+
+    Claude Code resends the whole history on every turn and moves `cache_control` around, so the
+    key is built from the summarised text of the thread's first message, the turn's position and
+    its own text, never from raw JSON.
+    """
+    turns = conversation(body)
+    index = next((i for i in range(len(turns) - 1, -1, -1) if turns[i]["role"] == "user"), None)
+    if index is None:
+        return None
+    thread = digest(summarise(turns[0].get("content"), keep_reminders=True))
+    text = summarise(turns[index].get("content"))
+    raw = summarise(turns[index].get("content"), keep_reminders=True)
+    return f"{thread}:{index}:{digest(raw)}", text
+
+
+def as_alternating(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History records as Messages turns: same-role neighbours merged, starting with a user turn."""
+    turns: list[dict[str, Any]] = []
+    for record in records:
+        role, text = record.get("role"), record.get("content")
+        if role not in ROLES or not isinstance(text, str) or not text.strip():
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"] += "\n\n" + text
+        else:
+            turns.append({"role": role, "content": text})
+    # The Messages API wants the first turn to be the user's.
+    while turns and turns[0]["role"] != "user":
+        turns.pop(0)
+    return turns
+
+
+def _blocks(content: Any) -> list[Any]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return list(content) if isinstance(content, list) else []
+
+
+def prepend_history(history: list[dict[str, Any]], messages: list[Any]) -> list[Any]:
+    """`messages` with the history turns in front, merging at the seam so roles still alternate."""
+    if not history:
+        return list(messages)
+    if not messages or not isinstance(messages[0], dict):
+        return [*history, *messages]
+    first = messages[0]
+    if history[-1]["role"] != first.get("role"):
+        return [*history, *messages]
+    seam = {
+        "role": first.get("role"),
+        "content": _blocks(history[-1]["content"]) + _blocks(first.get("content")),
+    }
+    return [*history[:-1], seam, *messages[1:]]
