@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="claude-proxy",
         description="Anthropic-compatible proxy with a terminal UI: point Claude Code at it and "
         "use OpenAI, Gemini, Anthropic or any LiteLLM model.",
+        epilog="subcommands: `claude-proxy code [claude args...]` runs Claude Code against the "
+        "proxy (starting a headless one when none runs); `claude-proxy env` prints the export "
+        "lines for a shell; `claude-proxy doctor` checks keys, upstreams, the port and loops.",
     )
     parser.add_argument("--headless", action="store_true", help="run the proxy without the TUI")
     parser.add_argument("--host", help="listen address (default 127.0.0.1, env HOST)")
@@ -73,8 +76,40 @@ def run_headless(settings: Settings) -> int:
     return 0
 
 
+SUBCOMMANDS = ("code", "env", "doctor")
+
+
+def run_subcommand(argv: list[str]) -> int:
+    """`code [claude args...]`, `env` and `doctor`: the proxy's options go before the name."""
+    name = next(a for a in argv if a in SUBCOMMANDS)
+    split = argv.index(name)
+    args = build_parser().parse_args(argv[:split])
+    rest = argv[split + 1 :]
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"claude-proxy: {exc}", file=sys.stderr)
+        return 2
+    if name == "env":
+        from app.launcher import env_lines
+
+        print("\n".join(env_lines(settings)))
+        return 0
+    if name == "doctor":
+        from app.doctor import run_doctor
+
+        return run_doctor(settings)
+    from app.launcher import run_code
+
+    env_file = str(args.env_file) if args.env_file else None
+    return run_code(settings, rest, env_file)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `claude-proxy`."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in SUBCOMMANDS for a in argv):
+        return run_subcommand(argv)
     args = build_parser().parse_args(argv)
     try:
         settings = _settings(args)

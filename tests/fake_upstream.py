@@ -804,6 +804,11 @@ class FakeUpstream:
                 status=404,
             )
         if kind == "models":
+            # A scripted error reply applies to model listings too (doctor tests use that).
+            if self.script and self.script[0].status != 200:
+                failing = self.script.pop(0)
+                err = _ERROR_BUILDERS[dialect](failing.status, failing.error_message)
+                return web.json_response(err, status=failing.status)
             return web.json_response(self._models_body(dialect))
         if kind == "count":
             return web.json_response({"input_tokens": self.count_tokens_value})
