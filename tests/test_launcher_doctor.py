@@ -86,7 +86,9 @@ def test_code_starts_a_proxy_and_runs_claude_against_it(tmp_path: Path) -> None:
     assert seen["env"]["ANTHROPIC_API_KEY"] != FAKE_KEYS["ANTHROPIC_API_KEY"]
     assert "ANTHROPIC_AUTH_TOKEN" not in seen["env"]
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", port))  # the headless proxy it started is gone again
+        # The headless proxy it started is gone again (SO_REUSEADDR: TIME_WAIT is not a listener).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
 
 
 def test_code_without_claude_on_path(tmp_path: Path) -> None:
