@@ -102,6 +102,8 @@ def register_routes(installer: RouteInstaller) -> RouteInstaller:
 
 def create_app(service: ProxyService) -> web.Application:
     """Build the application around a service (the one owner of live state)."""
+    from proxy import management  # noqa: F401  (imported here, not at the top: it imports us)
+
     settings = service.settings
     app = web.Application(
         middlewares=[error_middleware, auth_middleware], client_max_size=settings.max_body_bytes

@@ -32,6 +32,14 @@ DIALECT_MODELS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _hide_user_config(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reads or writes the developer's own presets or config ($XDG_CONFIG_HOME)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg_config")))
+
+
 @pytest.fixture
 async def upstream() -> AsyncIterator[FakeUpstream]:
     """A fake provider speaking OpenAI, Gemini and Anthropic on one loopback port."""
