@@ -79,3 +79,12 @@ async def ask(
     if body.get("stream"):
         validate_anthropic_stream(answer.text.encode())
     return answer
+
+
+def streamed_text(raw: str) -> str:
+    """The answer text of an Anthropic SSE stream (its text_delta pieces joined)."""
+    text = ""
+    for line in raw.splitlines():
+        if line.startswith("data: ") and '"text_delta"' in line:
+            text += orjson.loads(line[6:])["delta"]["text"]
+    return text

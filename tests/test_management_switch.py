@@ -6,13 +6,12 @@ import asyncio
 import threading
 
 import aiohttp
-import orjson
 import pytest
 
 from proxy.events import MODEL_SWITCHED, ProxyEvent
 from tests.conftest import ProxyFactory
 from tests.fake_upstream import FakeUpstream, Reply
-from tests.mgmt import BIG, SMALL, ask, call, turn
+from tests.mgmt import BIG, SMALL, ask, call, streamed_text, turn
 from tests.stream_validator import validate_anthropic_stream
 
 SLOW_TEXT = "one two three four five six seven eight nine ten"
@@ -36,14 +35,6 @@ async def _stream_while(
     return raw.decode()
 
 
-def _streamed_text(raw: str) -> str:
-    text = ""
-    for line in raw.splitlines():
-        if line.startswith("data: ") and '"text_delta"' in line:
-            text += orjson.loads(line[6:])["delta"]["text"]
-    return text
-
-
 async def test_switch_by_preset_while_streaming(
     make_proxy: ProxyFactory, upstream: FakeUpstream
 ) -> None:
@@ -56,7 +47,7 @@ async def test_switch_by_preset_while_streaming(
         switched.append(answer.json)
 
     raw = await _stream_while(proxy.url, upstream, switch)
-    assert _streamed_text(raw) == SLOW_TEXT
+    assert streamed_text(raw) == SLOW_TEXT
     # The stream in flight stayed on the model it started with.
     assert upstream.requests[0].dialect == "openai"
     assert upstream.requests[0].model == "gpt-4.1"
