@@ -198,7 +198,7 @@ class ConversationHistory:
         # Exact duplicates inside one import collapse too.
         unique = list({self._identity(r): r for r in fresh}.values())
         merged = [*unique, *self._messages] if prepend else [*self._messages, *unique]
-        self._messages = deque((dict(r) for r in merged), maxlen=self.limit)
+        self._messages = deque(({k: r.get(k) for k in FIELDS} for r in merged), maxlen=self.limit)
         if unique:
             self._changed()
         return len(unique)
