@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from proxy.errors import mask_key, scrub
 from proxy.events import (
     MODEL_SWITCHED,
     REQUEST_FAILED,
@@ -16,6 +15,7 @@ from proxy.events import (
     REQUEST_STARTED,
     ProxyEvent,
 )
+from proxy.redact import Redactor
 
 LOG_TYPES = ("request", "response", "model_mapping", "error", "switch")
 MAX_PENDING = 1000
@@ -36,17 +36,9 @@ class DebugLog:
         self.limit = limit
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self._ids = itertools.count(1)
-        # Configured keys, longest first, replaced wherever they appear (scrub only knows shapes).
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        self.redact = Redactor(secrets)
         # request id -> the request's notes list (filled while it runs; shown with the outcome).
         self._notes: dict[str, list[str]] = {}
-
-    def redact(self, text: str) -> str:
-        """`text` with configured keys and anything key-shaped masked."""
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, mask_key(secret) or "***")
-        return scrub(text)
 
     def _clean(self, value: Any) -> Any:
         if isinstance(value, str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import orjson
 from proxy import turns
 from proxy.atomic import atomic_write_bytes, remove_stale_temps
 from proxy.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
+from proxy.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,10 @@ def validate_export(data: Any, source: str = "import") -> list[dict[str, Any]]:
 class ConversationHistory:
     """Recorded turns (newest last, at most `limit`), fed by request events on the bus."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, secrets: Iterable[str | None] = ()) -> None:
         self.limit = limit
+        # A configured key pasted into a prompt must not come back out of /conversation.
+        self._redact = Redactor(secrets).exact
         self._messages: deque[dict[str, Any]] = deque(maxlen=limit)
         # request id -> (body, session) from request_started, until the request ends.
         self._pending: dict[str, tuple[dict[str, Any], str | None]] = {}
@@ -142,7 +146,7 @@ class ConversationHistory:
             {
                 "timestamp": stamp,
                 "role": role,
-                "content": content,
+                "content": self._redact(content),
                 "model_used": model,
                 "request_id": request_id,
                 "session_id": session,

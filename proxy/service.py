@@ -50,11 +50,14 @@ class ProxyService:
         # Sent upstream as a header: seeing it come back means requests are looping.
         self.instance_id = secrets.token_hex(8)
         self.presets = PresetStore(user_presets_path(settings, environ))
-        self.history = ConversationHistory(settings.conversation_limit)
-        self.debug = DebugLog(
-            settings.debug_log_limit,
-            secrets=(settings.openai_api_key, settings.gemini_api_key, settings.anthropic_api_key),
+        keys = (
+            settings.openai_api_key,
+            settings.gemini_api_key,
+            settings.anthropic_api_key,
+            settings.proxy_api_key,
         )
+        self.history = ConversationHistory(settings.conversation_limit, secrets=keys)
+        self.debug = DebugLog(settings.debug_log_limit, secrets=keys)
         self.stats = Stats()
         for subscriber in (self.history.on_event, self.debug.on_event, self.stats.on_event):
             self.bus.subscribe(subscriber)
@@ -287,6 +290,7 @@ class ProxyService:
             "upstream_bases": s.upstream_bases(),
             "keys": keys,
             "listen": {"host": s.host, "port": s.port},
+            "proxy_auth": bool(s.proxy_api_key),
             "conversation": self.history.status(),
             "presets_file": str(self.presets.user_path),
             "presets_error": self.presets.error,
