@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_headless(settings)
     from app.tui import run_tui
 
-    return run_tui(settings)
+    return run_tui(settings, env_file=args.env_file)
 
 
 if __name__ == "__main__":

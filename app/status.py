@@ -1,0 +1,35 @@
+"""The status snapshot the header shows: immutable, rebuilt when something changed, broadcast."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STARTING, READY, ERROR, STOPPING = "starting", "ready", "error", "stopping"
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Everything in the status bar at one moment."""
+
+    state: str = STARTING
+    url: str = ""
+    big: str | None = None
+    small: str | None = None
+    preset: str | None = None
+    in_flight: int = 0
+    requests: int = 0
+    errors: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    message: str = ""
+    """Why the state is `error` (the port in use, ...)."""
+    no_provider_key: bool = False
+    """First run: no provider can be reached, so every request would fail."""
+    big_key_missing: str | None = None
+    """The variable to set when the big model's provider has no key."""
+    small_key_missing: str | None = None
+
+    @property
+    def connect_command(self) -> str:
+        """The line that points Claude Code at this proxy."""
+        return f"ANTHROPIC_BASE_URL={self.url} claude" if self.url else ""

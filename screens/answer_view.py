@@ -1,0 +1,113 @@
+"""The selected request's answer, streaming: text is appended once per frame, never per chunk."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Markdown, Static
+
+from app import formatting as fmt
+from app.requests import ERROR, LIVE, RequestRecord
+
+
+def answer_text(record: RequestRecord) -> str:
+    """Streamed text, or the final message's content when nothing streamed (tool calls, JSON)."""
+    if record.chunks:
+        return record.text
+    if record.message:
+        return fmt.content_text(record.message.get("content"))
+    return ""
+
+
+def title_for(record: RequestRecord) -> Content:
+    """Border title: which request and which model answered."""
+    return Content.assemble(
+        "answer · ", (fmt.model_with_provider(record.model), "bold"), f" · {record.request_id}"
+    )
+
+
+class AnswerView(VerticalScroll):
+    """A Markdown document fed by an append loop; switching request re-renders once."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.record: RequestRecord | None = None
+        self._pending: list[str] = []
+        self._wake = asyncio.Event()
+        self._showing_final = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="answer-error")
+        yield Markdown(id="answer-text")
+
+    def on_mount(self) -> None:
+        """Start empty, titled for what it will hold."""
+        self.border_title = "answer"
+        self.query_one("#answer-error").display = False
+
+    @property
+    def source(self) -> str:
+        """The Markdown source shown so far (what tests read)."""
+        return self.query_one(Markdown).source
+
+    def show(self, record: RequestRecord | None) -> None:
+        """Display another request (full text once, then its new text per frame)."""
+        self.record = record
+        self._render_record()
+
+    def feed(self, record: RequestRecord, new_text: str | None) -> None:
+        """A frame touched `record`: append its new text, or re-render when it has just ended."""
+        if record is not self.record:
+            return
+        if record.status != LIVE and not self._showing_final:
+            # Its end brings the error or the final content (tool calls) in one re-render.
+            self._render_record()
+        elif new_text:
+            self._pending.append(new_text)
+            self._wake.set()
+
+    def _render_record(self) -> None:
+        record = self.record
+        error = self.query_one("#answer-error", Static)
+        if record is None:
+            self.border_title = "answer"
+            error.display = False
+            self._run(None)
+            return
+        self.border_title = title_for(record)
+        self._showing_final = record.status != LIVE
+        error.display = record.status == ERROR
+        if record.status == ERROR:
+            error.update(
+                Content.assemble(
+                    (f"{record.http_status} {record.error_type}: ", "bold $text-error"),
+                    (record.error or "", "$text-error"),
+                )
+            )
+        self._run(record)
+
+    def _run(self, record: RequestRecord | None) -> None:
+        # Read the text and clear pending in one step: frames after this point go to pending.
+        self._pending.clear()
+        self._wake.clear()
+        self._append_loop(answer_text(record) if record else "")
+
+    @work(exclusive=True, group="answer-stream", exit_on_error=False)
+    async def _append_loop(self, initial: str) -> None:
+        markdown = self.query_one(Markdown)
+        await markdown.update(initial)
+        self.scroll_end(animate=False)
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            text = "".join(self._pending)
+            self._pending.clear()
+            if text:
+                follow = self.is_vertical_scroll_end
+                await markdown.append(text)
+                if follow:
+                    self.scroll_end(animate=False)

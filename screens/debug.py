@@ -1,0 +1,87 @@
+"""The debug log: the same entries as /debug_logs, filterable by type, tailed while shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import RichLog, Select
+
+from app.backend import LocalBackend
+from proxy.debug_log import LOG_TYPES
+from screens.base import ViewScreen
+
+TYPE_STYLE = {"error": "bold red", "switch": "bold", "model_mapping": "cyan"}
+POLL_SECONDS = 1.0
+
+
+def render_entry(entry: dict[str, Any], verbose: bool) -> Text:
+    """`12:00:01.123 request req_… summary` (+ details when verbose)."""
+    stamp = str(entry.get("time", ""))[11:23]
+    kind = str(entry.get("type", ""))
+    text = Text.assemble(
+        (stamp, "dim"),
+        " ",
+        (f"{kind:<13}", TYPE_STYLE.get(kind, "")),
+        (f" {entry.get('request_id') or '':<20} ", "dim"),
+        str(entry.get("summary", "")),
+    )
+    if verbose and entry.get("details"):
+        text.append(f"\n    {entry['details']}", style="dim")
+    return text
+
+
+class DebugScreen(ViewScreen):
+    """Entries newest last; new ones are appended as they arrive."""
+
+    TITLE_TEXT = "Debug log · filter by type · v details"
+    BINDINGS = [
+        Binding("v", "verbose", "Details", id="debug.verbose", tooltip="Show each entry's details"),
+    ]
+
+    def __init__(self, backend: LocalBackend) -> None:
+        super().__init__()
+        self.backend = backend
+        self.log_type = "all"
+        self.verbose = False
+        self.last_id = -1
+
+    def compose_body(self) -> ComposeResult:
+        options = [("all types", "all"), *((t, t) for t in LOG_TYPES)]
+        yield Select(options, value="all", allow_blank=False, id="debug-type")
+        yield RichLog(id="debug-log", wrap=True, max_lines=5000, auto_scroll=True)
+
+    def on_mount(self) -> None:
+        """First page now, then tail."""
+        self.query_one(RichLog).focus()
+        self.reload()
+        self.set_interval(POLL_SECONDS, self.tail)
+
+    def reload(self) -> None:
+        """Start over (type or verbosity changed)."""
+        self.query_one(RichLog).clear()
+        self.last_id = -1
+        self.tail()
+
+    @work(exclusive=True, group="debug", exit_on_error=False)
+    async def tail(self) -> None:
+        """Append the entries newer than the last one shown."""
+        entries = await self.backend.debug_entries(self.log_type, 500)
+        log = self.query_one(RichLog)
+        for entry in entries:
+            if int(entry.get("id", 0)) > self.last_id:
+                log.write(render_entry(entry, self.verbose))
+                self.last_id = int(entry.get("id", 0))
+
+    @on(Select.Changed, "#debug-type")
+    def _type(self, event: Select.Changed) -> None:
+        self.log_type = str(event.value)
+        self.reload()
+
+    def action_verbose(self) -> None:
+        """Toggle the details line."""
+        self.verbose = not self.verbose
+        self.reload()

@@ -1,0 +1,186 @@
+"""Request detail: the translated upstream request, the response, and replay on another model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.widgets import Markdown, Static, TabbedContent, TabPane, TextArea
+
+from app import formatting as fmt
+from app.backend import CallResult, LocalBackend
+from app.bridge import Frame
+from app.requests import ERROR, LIVE, RequestRecord
+from proxy import catalogue
+from proxy.errors import scrub
+from screens.answer_view import answer_text
+from screens.base import ViewScreen
+from screens.dialogs import ChooseModelScreen
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON with anything key-shaped masked (runs on the proxy loop: it owns `value`)."""
+    if value is None:
+        return "(none)"
+    return scrub(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+def summary(record: RequestRecord) -> Content:
+    """One line: mapping, status, timings, tokens, cost."""
+    if record.status == ERROR:
+        state = (f"{record.http_status} {record.error_type}", "bold $text-error")
+    elif record.status == LIVE:
+        state = ("streaming…" if record.stream else "waiting…", "bold $text-warning")
+    else:
+        state = (f"200 {record.stop_reason or ''}", "bold $text-success")
+    return Content.assemble(
+        (record.requested, "bold"),
+        " → ",
+        (fmt.model_with_provider(record.model), "bold"),
+        "  ",
+        state,
+        f"  ttft {fmt.seconds(record.ttft)}  total {fmt.seconds(record.latency)}"
+        f"  tokens {fmt.tokens(record.input_tokens)}/{fmt.tokens(record.output_tokens)}"
+        f"  {fmt.cost(record.cost)}  session {fmt.short_session(record.session_id)}",
+    )
+
+
+def side(title: str, model: str, facts: str, text: str, error: str | None) -> list[Any]:
+    """The widgets of one side of the comparison."""
+    head = Static(
+        Content.assemble((title, "bold"), " ", (model, "bold $text-accent"), f"\n{facts}")
+    )
+    body: Any = (
+        Static(Content.styled(error, "$text-error")) if error else Markdown(text or "(empty)")
+    )
+    return [head, body]
+
+
+class DetailScreen(ViewScreen):
+    """Tabs: response, upstream request, client request, replay comparison."""
+
+    TITLE_TEXT = "Request detail · r replay on another model · Tab/←→ switch tabs"
+    BINDINGS = [
+        Binding("r", "replay", "Replay", id="detail.replay", tooltip="Resend to another model"),
+    ]
+
+    def __init__(self, record: RequestRecord, backend: LocalBackend) -> None:
+        super().__init__()
+        self.record = record
+        self.backend = backend
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(summary(self.record), id="detail-summary")
+        with TabbedContent(id="detail-tabs"):
+            with TabPane("Response", id="tab-response"):
+                yield Static(id="detail-error", classes="error-text")
+                yield TextArea(id="response-json", read_only=True, soft_wrap=True)
+            with TabPane("Upstream request", id="tab-upstream"):
+                yield TextArea(id="upstream-json", read_only=True, soft_wrap=True)
+            with TabPane("Client request", id="tab-client"):
+                yield TextArea(id="client-json", read_only=True, soft_wrap=True)
+            with TabPane("Replay", id="tab-replay"):
+                yield Static("Press r to resend this request to another model.", id="replay-hint")
+                yield Horizontal(id="compare")
+
+    def on_mount(self) -> None:
+        """Render the JSON (on the proxy loop) and follow the request while it runs."""
+        self.app.frame_signal.subscribe(self, self._frame, immediate=True)  # type: ignore[attr-defined]
+        self.render_record()
+
+    def _frame(self, frame: Frame) -> None:
+        record = frame.changed.get(self.record.request_id)
+        if record is not None and record.status != LIVE:
+            self.render_record()
+        elif record is not None:
+            self.query_one("#detail-summary", Static).update(summary(record))
+
+    @work(exclusive=True, group="detail", exit_on_error=False)
+    async def render_record(self) -> None:
+        """Summary, error, and the three JSON documents."""
+        record = self.record
+        self.query_one("#detail-summary", Static).update(summary(record))
+        error = self.query_one("#detail-error", Static)
+        error.display = record.status == ERROR
+        error.update(f"{record.http_status} {record.error_type}: {record.error}")
+        response = record.message if record.message is not None else None
+        texts = await self.backend.read(
+            lambda: [
+                pretty_json(response),
+                pretty_json(record.upstream_request),
+                pretty_json(record.body),
+            ]
+        )
+        for widget_id, text in zip(
+            ("response-json", "upstream-json", "client-json"), texts, strict=True
+        ):
+            area = self.query_one(f"#{widget_id}", TextArea)
+            if area.text != text:
+                area.load_text(text)
+
+    def action_replay(self) -> None:
+        """Pick a model, resend, compare."""
+        if self.record.body is None:
+            self.notify("This request has no body to replay.", severity="warning")
+            return
+        self.choose_and_replay()
+
+    @work(exclusive=True, group="replay", exit_on_error=False)
+    async def choose_and_replay(self) -> None:
+        """Ask which model, then send the same body there (non-streaming) and show both."""
+        listing = await self.backend.model_list()
+        model = await self.app.push_screen_wait(
+            ChooseModelScreen(
+                list(listing.get("models", [])),
+                f"Replay on which model? (was {self.record.model})",
+                exclude=self.record.model,
+            )
+        )
+        if not model:
+            return
+        await self.replay(model)
+
+    async def replay(self, model: str) -> CallResult:
+        """Send the replay and render the comparison (also used by tests)."""
+        self.query_one(TabbedContent).active = "tab-replay"
+        self.query_one("#replay-hint", Static).update(f"replaying on {model}…")
+        result = await self.backend.replay(self.record.body or {}, model)
+        usage = (result.message or {}).get("usage") or {}
+        cost = await self.backend.read(
+            catalogue.cost_usd,
+            model,
+            int(usage.get("input_tokens") or 0),
+            int(usage.get("output_tokens") or 0),
+            int(usage.get("cache_read_input_tokens") or 0),
+        )
+        self.show_comparison(result, cost if result.ok else None)
+        return result
+
+    def show_comparison(self, result: CallResult, cost: float | None) -> None:
+        """Original on the left, replay on the right."""
+        record = self.record
+        original_facts = (
+            f"{fmt.seconds(record.latency)} · {fmt.tokens(record.input_tokens)}/"
+            f"{fmt.tokens(record.output_tokens)} tok · {fmt.cost(record.cost, precise=True)}"
+        )
+        usage = (result.message or {}).get("usage") or {}
+        replay_facts = (
+            f"{fmt.seconds(result.latency)} · {fmt.tokens(usage.get('input_tokens'))}/"
+            f"{fmt.tokens(usage.get('output_tokens'))} tok · {fmt.cost(cost, precise=True)}"
+        )
+        replay_text = fmt.content_text((result.message or {}).get("content"))
+        error = None if result.ok else f"{result.status}: {result.error}"
+        compare = self.query_one("#compare", Horizontal)
+        compare.remove_children()
+        original = side("original", record.model, original_facts, answer_text(record), record.error)
+        compare.mount(Vertical(*original, classes="compare-side"))
+        replayed = side("replay", result.model, replay_facts, replay_text, error)
+        compare.mount(Vertical(*replayed, classes="compare-side", id="replay-side"))
+        self.query_one("#replay-hint", Static).update(
+            "Same request body, sent through this proxy without streaming. r replays again."
+        )

@@ -1,0 +1,164 @@
+"""The main screen: status, the connect command, the live request log and the selected answer."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Select, Static
+
+from app.bridge import Frame
+from app.requests import RequestStore
+from app.status import ERROR, Status
+from screens.answer_view import AnswerView
+from screens.request_log import LogFilter, RequestLog
+from screens.status_bar import ConnectBar, StatusBar
+
+STATUS_OPTIONS = [("all", "all"), ("ok", "ok"), ("errors", "error"), ("in flight", "live")]
+WIDE = 140
+
+
+class FilterBar(Horizontal):
+    """Model substring and status filters for the request log (hidden until `f`)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("filter", classes="label")
+        yield Input(placeholder="model contains…", id="filter-model")
+        yield Select(STATUS_OPTIONS, value="all", allow_blank=False, id="filter-status")
+
+    def current(self) -> LogFilter:
+        """The filter the inputs describe."""
+        status = self.query_one("#filter-status", Select).value
+        return LogFilter(self.query_one("#filter-model", Input).value, str(status))
+
+
+class MainScreen(Screen[None]):
+    """The request log with the selected request's answer beside or below it."""
+
+    BINDINGS = [
+        Binding("f", "toggle_filter", "Filter", id="main.filter", tooltip="Filter by model/status"),
+        Binding(
+            "escape",
+            "close_filter",
+            "Close filter",
+            show=False,
+            id="main.close_filter",
+            tooltip="Hide the filter bar and show every request",
+        ),
+    ]
+
+    def __init__(self, store: RequestStore) -> None:
+        super().__init__()
+        self.store = store
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield ConnectBar(id="connect")
+        yield Static(id="notice")
+        yield FilterBar(id="filters")
+        with Container(id="body"):
+            yield RequestLog(self.store, id="requests")
+            yield AnswerView(id="answer")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        """Subscribe to frames and status; the filters start hidden."""
+        app = self.app
+        app.frame_signal.subscribe(self, self.apply_frame, immediate=True)  # type: ignore[attr-defined]
+        app.status_signal.subscribe(self, self.show_notice)  # type: ignore[attr-defined]
+        self.show_notice(app.status)  # type: ignore[attr-defined]
+        self.query_one("#filters").display = False
+        self.query_one(RequestLog).focus()
+
+    def show_notice(self, status: Status) -> None:
+        """A line under the header when something needs the user: port taken, no key at all."""
+        if status.state == ERROR:
+            self.set_notice(
+                Content.assemble(
+                    ("The proxy is not running. ", "bold"),
+                    "Press q to quit, then start it again with another --port (or stop the other one).",
+                ),
+                error=True,
+            )
+        elif status.no_provider_key:
+            self.set_notice(
+                Content.assemble(
+                    ("No provider key configured. ", "bold"),
+                    "Press ",
+                    ("k", "bold"),
+                    " to enter one (saved to .env, mode 0600).",
+                )
+            )
+        else:
+            self.set_notice(None)
+
+    def on_resize(self) -> None:
+        """Side by side in a large terminal, stacked in a small one."""
+        self.query_one("#body").set_class(self.size.width >= WIDE, "-wide")
+
+    def apply_frame(self, frame: Frame) -> None:
+        """Apply one frame of events (called inside the app's batch update)."""
+        log = self.query_one(RequestLog)
+        before = log.selected_id
+        log.apply(frame)
+        answer = self.query_one(AnswerView)
+        selected = log.selected_id
+        if selected != before or (answer.record is None and selected):
+            # Following the newest row; RowHighlighted would also arrive, one message later.
+            answer.show(self.store.get(selected) if selected else None)
+        elif answer.record is not None:
+            record = frame.changed.get(answer.record.request_id)
+            if record is not None:
+                answer.feed(record, frame.new_text.get(record.request_id))
+
+    def set_notice(self, content: Content | str | None, error: bool = False) -> None:
+        """A one-line notice under the header (first run, port in use); None hides it."""
+        notice = self.query_one("#notice", Static)
+        notice.display = content is not None
+        notice.set_class(error, "-error")
+        if content is not None:
+            notice.update(content)
+
+    @on(DataTable.RowHighlighted, "#requests")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        request_id = event.row_key.value
+        answer = self.query_one(AnswerView)
+        record = self.store.get(str(request_id)) if request_id is not None else None
+        if record is not answer.record:
+            answer.show(record)
+
+    @on(DataTable.RowSelected, "#requests")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.action_detail(str(event.row_key.value))  # type: ignore[attr-defined]
+
+    def action_toggle_filter(self) -> None:
+        """Show the filter bar and focus it, or hide it."""
+        bar = self.query_one(FilterBar)
+        bar.display = not bar.display
+        if bar.display:
+            self.query_one("#filter-model", Input).focus()
+        else:
+            self.action_close_filter()
+
+    def action_close_filter(self) -> None:
+        """Hide the filters and show every request again."""
+        bar = self.query_one(FilterBar)
+        bar.display = False
+        self.query_one("#filter-model", Input).value = ""
+        self.query_one("#filter-status", Select).value = "all"
+        log = self.query_one(RequestLog)
+        log.set_filter(LogFilter())
+        log.focus()
+
+    @on(Input.Changed, "#filter-model")
+    @on(Select.Changed, "#filter-status")
+    def _filter_changed(self) -> None:
+        self.query_one(RequestLog).set_filter(self.query_one(FilterBar).current())
+
+    @on(Input.Submitted, "#filter-model")
+    def _filter_done(self) -> None:
+        self.query_one(RequestLog).focus()

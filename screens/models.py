@@ -1,0 +1,176 @@
+"""The model picker: the /models catalogue, filtered as you type; `b` / `s` assign big / small."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, Static
+
+from app import formatting as fmt
+from app.backend import LocalBackend
+from app.model_search import search
+from screens.base import ViewScreen
+
+COLUMNS = (
+    ("id", "model", 30),
+    ("provider", "provider", 9),
+    ("context", "context", 7),
+    ("price", "$/Mtok in/out", 13),
+    ("caps", "caps", 5),
+    ("key", "key", 22),
+)
+
+
+def capabilities(model: dict[str, Any]) -> str:
+    """'T I R' for tools, images, reasoning; '-' where missing, '?' when unknown."""
+    letters = []
+    for key, letter in (("tools", "T"), ("images", "I"), ("reasoning", "R")):
+        value = model.get(key)
+        letters.append("?" if value is None else letter if value else "-")
+    return "".join(letters)
+
+
+def model_cells(model: dict[str, Any], greyed: bool) -> tuple[Text, ...]:
+    """One catalogue row; keyless providers dimmed, with the variable to set."""
+    style = Style(dim=True) if greyed else Style()
+    price = f"{fmt.per_mtok(model.get('input_cost_per_mtok'))}/{fmt.per_mtok(model.get('output_cost_per_mtok'))}"
+    key = f"set {model.get('key_var')}" if greyed else "✓"
+    return (
+        Text(str(model.get("id", "")), style=style, no_wrap=True),
+        Text(str(model.get("provider", "")), style=style),
+        Text(fmt.tokens(model.get("context_window")), style=style, justify="right"),
+        Text(price, style=style, justify="right"),
+        Text(capabilities(model), style=style),
+        Text(key, style=style, no_wrap=True),
+    )
+
+
+class ModelTable(DataTable[Text]):
+    """The catalogue rows; the keys act on the highlighted model."""
+
+    BINDINGS = [
+        Binding(
+            "b", "assign('big')", "Use as big", id="models.big", tooltip="Make this the big model"
+        ),
+        Binding(
+            "s",
+            "assign('small')",
+            "Use as small",
+            id="models.small",
+            tooltip="Make this the small (haiku-class) model",
+        ),
+        Binding("slash", "search", "Search", id="models.search", tooltip="Back to the search box"),
+    ]
+
+    def action_assign(self, tier: str) -> None:
+        """Assign the highlighted model to big or small."""
+        screen = self.screen
+        assert isinstance(screen, ModelPickerScreen)
+        screen.assign(tier)
+
+    def action_search(self) -> None:
+        """Focus the search box."""
+        self.screen.query_one("#model-search", Input).focus()
+
+
+class ModelPickerScreen(ViewScreen):
+    """Searchable catalogue; the list is fetched from the proxy, never copied into app state."""
+
+    TITLE_TEXT = "Models · type to filter · ↓ list · b big · s small · caps: Tools Images Reasoning"
+
+    def __init__(self, backend: LocalBackend) -> None:
+        super().__init__()
+        self.backend = backend
+        self.models: list[dict[str, Any]] = []
+        self.openai_keyless_ok = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(
+            placeholder="search models, e.g. 'gemini flash' or 'openai mini'", id="model-search"
+        )
+        yield ModelTable(id="models", cursor_type="row")
+        yield Static("loading the catalogue…", id="models-count", classes="hint")
+
+    def on_mount(self) -> None:
+        """Columns now, rows when the catalogue arrives."""
+        table = self.query_one(ModelTable)
+        for key, label, width in COLUMNS:
+            table.add_column(label, width=width, key=key)
+        self.query_one("#model-search", Input).focus()
+        self.load()
+
+    @work(exclusive=True, group="models", exit_on_error=False)
+    async def load(self) -> None:
+        """Fetch /models from the proxy loop."""
+        listing = await self.backend.model_list()
+        self.models = list(listing.get("models", []))
+        openai = listing.get("providers", {}).get("openai", {})
+        # An OpenAI-compatible base (Ollama, vLLM) may need no key at all.
+        self.openai_keyless_ok = bool(openai.get("api_base"))
+        self.refilter()
+
+    def _greyed(self, model: dict[str, Any]) -> bool:
+        if model.get("key_configured") is not False:
+            return False
+        return not (model.get("provider") == "openai" and self.openai_keyless_ok)
+
+    def refilter(self) -> None:
+        """Show the models matching the search (a search result list: rebuilt per keystroke)."""
+        query = self.query_one("#model-search", Input).value
+        table = self.query_one(ModelTable)
+        shown = search(self.models, query)
+        table.clear()
+        for model in shown:
+            table.add_row(*model_cells(model, self._greyed(model)), key=str(model["id"]))
+        self.query_one("#models-count", Static).update(
+            f"{len(shown)} of {len(self.models)} models · dimmed: provider key not set"
+        )
+
+    def on_resize(self) -> None:
+        """The model id column takes what the others leave."""
+        table = self.query_one(ModelTable)
+        others = sum(width + 2 for key, _, width in COLUMNS if key != "id")
+        table.columns[table.ordered_columns[0].key].width = max(30, self.size.width - others - 4)
+        table.refresh()
+
+    @on(Input.Changed, "#model-search")
+    def _search(self) -> None:
+        self.refilter()
+
+    @on(Input.Submitted, "#model-search")
+    def _to_list(self) -> None:
+        self.query_one(ModelTable).focus()
+
+    def on_key(self, event: Any) -> None:
+        """↓ from the search box goes to the list (the box itself has no use for it)."""
+        search = self.query_one("#model-search", Input)
+        if event.key == "down" and search.has_focus:
+            self.query_one(ModelTable).focus()
+            event.stop()
+
+    @property
+    def highlighted(self) -> str | None:
+        """The model id under the cursor."""
+        table = self.query_one(ModelTable)
+        if not table.row_count:
+            return None
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return str(row_key.value) if row_key.value is not None else None
+
+    def assign(self, tier: str) -> None:
+        """Make the highlighted model big or small (the app does the switch in a worker)."""
+        model = self.highlighted
+        if model is None:
+            return
+        entry = next((m for m in self.models if m["id"] == model), {})
+        if self._greyed(entry):
+            self.notify(
+                f"No key for {entry.get('provider')}: set {entry.get('key_var')} (press k).",
+                severity="warning",
+            )
+        self.app.assign_model(tier, model)  # type: ignore[attr-defined]

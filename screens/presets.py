@@ -1,0 +1,145 @@
+"""Presets: the list with their models; Enter applies, `n` saves the current pair, Delete removes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from app.backend import LocalBackend
+from app.status import Status
+from screens.base import ViewScreen
+from screens.dialogs import ConfirmScreen, SavePresetScreen
+
+COLUMNS = (
+    ("key", "#", 2),
+    ("active", "", 1),
+    ("name", "preset", 16),
+    ("big", "big", 24),
+    ("small", "small", 24),
+    ("description", "description", 40),
+)
+
+
+class PresetsScreen(ViewScreen):
+    """The presets the service holds (built-ins and the user's), fetched when shown."""
+
+    TITLE_TEXT = "Presets · Enter or 1-9 apply · n save current · Delete remove"
+    BINDINGS = [
+        Binding(
+            "n", "save", "Save current", id="presets.save", tooltip="Save big/small as a preset"
+        ),
+        Binding("delete", "delete", "Delete", id="presets.delete", tooltip="Delete a user preset"),
+    ]
+
+    def __init__(self, backend: LocalBackend) -> None:
+        super().__init__()
+        self.backend = backend
+        self.presets: list[Any] = []
+
+    def compose_body(self) -> ComposeResult:
+        yield DataTable(id="presets", cursor_type="row")
+        yield Static(id="preset-description", classes="hint")
+
+    def on_mount(self) -> None:
+        """Columns now; rows from the proxy; the marker follows the active preset."""
+        table = self.query_one(DataTable)
+        for key, label, width in COLUMNS:
+            table.add_column(label, width=width, key=key)
+        table.focus()
+        self.app.status_signal.subscribe(self, self._status)  # type: ignore[attr-defined]
+        self.load()
+
+    @work(exclusive=True, group="presets", exit_on_error=False)
+    async def load(self) -> None:
+        """Fetch the presets and (re)fill the table, keeping the cursor."""
+        self.presets = await self.backend.presets()
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear()
+        active = self.backend.pair.preset
+        for number, preset in enumerate(self.presets, 1):
+            label = Text(preset.name, style="bold" if preset.name == active else "")
+            if not preset.builtin:
+                label.append(" (user)", style="dim")
+            table.add_row(
+                str(number) if number < 10 else "",
+                "●" if preset.name == active else "",
+                label,
+                preset.big,
+                preset.small,
+                Text(preset.description, no_wrap=True),
+                key=preset.name,
+            )
+        if table.row_count:
+            table.move_cursor(row=min(row, table.row_count - 1))
+
+    def _status(self, status: Status) -> None:
+        table = self.query_one(DataTable)
+        for preset in self.presets:
+            marker = "●" if preset.name == status.preset else ""
+            if table.get_cell(preset.name, "active") != marker:
+                table.update_cell(preset.name, "active", marker)
+
+    @on(DataTable.RowHighlighted)
+    def _describe(self, event: DataTable.RowHighlighted) -> None:
+        preset = next((p for p in self.presets if p.name == event.row_key.value), None)
+        if preset is not None:
+            kind = "built-in" if preset.builtin else "user preset"
+            self.query_one("#preset-description", Static).update(
+                f"{preset.name} ({kind}): {preset.description}\nbig {preset.big} · small {preset.small}"
+            )
+
+    @on(DataTable.RowSelected)
+    def _apply(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.apply_preset(name=str(event.row_key.value))  # type: ignore[attr-defined]
+
+    def action_save(self) -> None:
+        """Ask for a name, then save the current big/small."""
+        pair = self.backend.pair
+        if pair.big is None or pair.small is None:
+            self.notify("Pass-through has no models to save; pick big and small first.")
+            return
+        self.app.push_screen(SavePresetScreen(pair.big, pair.small), self._save)
+
+    def _save(self, answer: tuple[str, str] | None) -> None:
+        if answer is not None:
+            self.save(*answer)
+
+    @work(exclusive=True, group="presets-change", exit_on_error=False)
+    async def save(self, name: str, description: str) -> None:
+        """Save through the service (validated there), then reload."""
+        pair = self.backend.pair
+        assert pair.big is not None and pair.small is not None
+        await self.backend.save_preset(name, pair.big, pair.small, description)
+        self.notify(f"saved preset {name}")
+        self.load()
+
+    def action_delete(self) -> None:
+        """Delete the highlighted user preset, after a confirmation."""
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        preset = next((p for p in self.presets if p.name == name), None)
+        if preset is None or preset.builtin:
+            self.notify("Built-in presets cannot be deleted.", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.delete(name)
+
+        self.app.push_screen(ConfirmScreen(f"Delete preset {name}?"), confirmed)
+
+    @work(exclusive=True, group="presets-change", exit_on_error=False)
+    async def delete(self, name: str) -> None:
+        """Delete through the service, then reload."""
+        await self.backend.delete_preset(name)
+        self.notify(f"deleted preset {name}")
+        self.load()

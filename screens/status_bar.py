@@ -1,0 +1,85 @@
+"""The header: proxy state, address, preset, big/small with provider, in flight, tokens, cost."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import Static
+
+from app import formatting as fmt
+from app.status import ERROR, READY, Status
+
+STATE_STYLE = {READY: "$text-success", ERROR: "$text-error"}
+
+
+def render_status(status: Status) -> Content:
+    """Two lines: where and how the proxy runs; which models serve big and small."""
+    dot = ("● ", STATE_STYLE.get(status.state, "$text-warning"))
+    if status.state == ERROR:
+        return Content.assemble(dot, (status.state, "bold"), "  ", (status.message, "$text-error"))
+    first = Content.assemble(
+        dot,
+        (status.state, "bold"),
+        "  ",
+        (status.url.removeprefix("http://") or "-", "bold $accent"),
+        "  preset ",
+        (status.preset or "custom", "bold"),
+        "  in flight ",
+        (str(status.in_flight), "bold"),
+        "  tokens ",
+        (fmt.tokens(status.tokens), "bold"),
+        "  cost ",
+        (fmt.cost(status.cost), "bold"),
+    )
+    second = Content.assemble(
+        "big ",
+        (fmt.bare_model(status.big), "bold $text-secondary"),
+        f" ({fmt.provider(status.big)})",
+        (f" no key: set {status.big_key_missing}", "$text-error") if status.big_key_missing else "",
+        "   small ",
+        (fmt.bare_model(status.small), "bold $text-secondary"),
+        f" ({fmt.provider(status.small)})",
+        (f" no key: set {status.small_key_missing}", "$text-error")
+        if status.small_key_missing
+        else "",
+    )
+    if status.requests:
+        second = second + Content.assemble(
+            f"   requests {status.requests}",
+            (f"  errors {status.errors}", "$text-error" if status.errors else ""),
+        )
+    return Content("\n").join([first, second])
+
+
+class StatusBar(Static):
+    """Shows the app's latest Status; every screen has one, all fed by the same signal."""
+
+    def on_mount(self) -> None:
+        """Subscribe to status updates and show the current one."""
+        app = self.app
+        app.status_signal.subscribe(self, self.show)  # type: ignore[attr-defined]
+        self.show(app.status)  # type: ignore[attr-defined]
+
+    def show(self, status: Status) -> None:
+        """Render a status snapshot."""
+        self.update(render_status(status))
+        self.set_class(status.state == ERROR, "-error")
+
+
+class ConnectBar(Static):
+    """The copyable command that points Claude Code at this proxy."""
+
+    def on_mount(self) -> None:
+        """Follow the status (the URL is known once the port is bound)."""
+        self.app.status_signal.subscribe(self, self.show)  # type: ignore[attr-defined]
+        self.show(self.app.status)  # type: ignore[attr-defined]
+
+    def show(self, status: Status) -> None:
+        """Render the command, or nothing until the proxy listens."""
+        command = status.connect_command
+        self.display = bool(command) and status.state != ERROR
+        if command:
+            self.update(
+                Content.assemble(
+                    "Claude Code: ", (command, "bold $text-accent"), ("   c copies", "$text-muted")
+                )
+            )
