@@ -58,6 +58,25 @@ def validate_export(data: Any, source: str = "import") -> list[dict[str, Any]]:
     return clean
 
 
+def read_history_file(path: Path) -> list[dict[str, Any]]:
+    """The validated records of a persisted history (none when the file is missing).
+
+    Temp files left by a writer that was killed mid-write are removed first.
+    """
+    remove_stale_temps(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise HistoryFileError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise HistoryFileError(f"{path}: not valid JSON: {exc}") from None
+    return validate_export(data, str(path))
+
+
 class ConversationHistory:
     """Recorded turns (newest last, at most `limit`), fed by request events on the bus."""
 
@@ -224,24 +243,17 @@ class ConversationHistory:
 
     def load_file(self, path: Path) -> int:
         """Read a persisted history into memory (before what is there); a missing file is empty."""
-        remove_stale_temps(path)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return 0
-        except OSError as exc:
-            raise HistoryFileError(f"{path}: cannot read: {exc}") from None
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise HistoryFileError(f"{path}: not valid JSON: {exc}") from None
-        return self.add_records(validate_export(data, str(path)), prepend=True)
+        return self.add_records(read_history_file(path), prepend=True)
 
-    def attach(self, path: Path) -> int:
-        """Persist to `path` from now on, loading what it already holds first."""
-        loaded = self.load_file(path)
+    def attach(self, path: Path, records: list[dict[str, Any]] | None = None) -> int:
+        """Persist to `path` from now on, after merging what it holds (`records`: already read)."""
+        loaded = self.add_records(
+            read_history_file(path) if records is None else records, prepend=True
+        )
         self.file = path
         self.last_error = None
+        # Written at the next save even when nothing was added (the file may not exist yet).
+        self._dirty = True
         return loaded
 
     def detach(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ import tomli_w
 from proxy import routing
 from proxy.atomic import atomic_write_bytes
 from proxy.settings import Settings
+from proxy.user_state import config_dir
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,7 @@ def user_presets_path(settings: Settings, environ: Mapping[str, str] | None = No
     """PRESETS_FILE, else `$XDG_CONFIG_HOME/claude-proxy/presets.toml` (~/.config by default)."""
     if settings.presets_file:
         return Path(settings.presets_file).expanduser()
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base).expanduser() / "claude-proxy" / "presets.toml"
+    return config_dir(environ) / "presets.toml"
 
 
 def _line_of(text: str, name: str, key: str | None = None) -> int:

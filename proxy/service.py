@@ -6,6 +6,7 @@ routes and the TUI both call it; the UI calls the coroutines with `run_coroutine
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -20,11 +21,18 @@ from proxy import model_list, routing
 from proxy.debug_log import DebugLog
 from proxy.errors import ProxyError, mask_key
 from proxy.events import MODEL_SWITCHED, EventBus, ProxyEvent
-from proxy.history import ConversationHistory, HistoryFileError, to_markdown, validate_export
+from proxy.history import (
+    ConversationHistory,
+    HistoryFileError,
+    read_history_file,
+    to_markdown,
+    validate_export,
+)
 from proxy.presets import NAME_PATTERN, Preset, PresetFileError, PresetStore, user_presets_path
 from proxy.routing import ModelPair, Target
 from proxy.settings import Settings
 from proxy.stats import Stats
+from proxy.user_state import STATE_FILE, UserState, config_dir
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +69,12 @@ class ProxyService:
         self.stats = Stats()
         for subscriber in (self.history.on_event, self.debug.on_event, self.stats.on_event):
             self.bus.subscribe(subscriber)
-        if settings.conversation_file:
-            self._attach_at_start(Path(settings.conversation_file).expanduser())
+        # Remembers the history file that persistence was enabled for, across restarts.
+        self.user_state = UserState(config_dir(environ) / STATE_FILE)
+        remembered = self.user_state.read().get("conversation_file")
+        start_file = settings.conversation_file or remembered
+        if isinstance(start_file, str) and start_file:
+            self._attach_at_start(Path(start_file).expanduser())
 
     def _attach_at_start(self, path: Path) -> None:
         try:
@@ -225,21 +237,31 @@ class ProxyService:
         if target.is_dir():
             raise ProxyError(400, "invalid_request_error", f"file_path: {target} is a folder")
         try:
-            loaded = self.history.attach(target)
-            self.history.write_now()
+            # Disk work off the loop: streams keep flowing while a large file is read.
+            records = await asyncio.to_thread(read_history_file, target)
         except HistoryFileError as exc:
             raise ProxyError(400, "invalid_request_error", f"file_path: {exc}") from None
-        except OSError as exc:
+        loaded = self.history.attach(target, records)
+        await self.history.save()
+        if self.history.last_error:
+            message = self.history.last_error
             self.history.detach()
-            raise ProxyError(
-                400, "invalid_request_error", f"file_path: cannot write: {exc}"
-            ) from None
+            raise ProxyError(400, "invalid_request_error", f"file_path: {message}")
+        await self._remember_file(str(target))
         return {**self.history.status(), "loaded": loaded}
+
+    async def _remember_file(self, path: str | None) -> None:
+        try:
+            await asyncio.to_thread(self.user_state.update, conversation_file=path)
+        except OSError as exc:
+            # Persistence works for this run; only the next start will not know about it.
+            log.warning("cannot remember the history file in %s: %s", self.user_state.path, exc)
 
     async def disable_persistence(self) -> dict[str, Any]:
         """Stop persisting history (the file stays); returns the history status."""
         await self.history.flush()
         self.history.detach()
+        await self._remember_file(None)
         return self.history.status()
 
     async def export_history(self, fmt: str = "json") -> str:

@@ -53,6 +53,24 @@ async def test_enable_writes_and_restart_reloads(make_proxy: ProxyFactory, tmp_p
     assert json.loads(path.read_text())["messages"] == []
 
 
+async def test_enabled_file_is_remembered_across_restarts(
+    make_proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "remembered.json"
+    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL)
+    await call(proxy.url, "POST", "/conversation/enable", {"file_path": str(path)})
+    await ask(proxy.url, turn("remember this"))
+    await proxy.stop()
+    # No CONVERSATION_FILE: the proxy remembers the file persistence was enabled for.
+    again = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL)
+    status = (await call(again.url, "GET", "/conversation/status")).json
+    assert (status["enabled"], status["count"]) == (True, 2)
+    await call(again.url, "POST", "/conversation/disable")
+    third = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL)
+    status = (await call(third.url, "GET", "/conversation/status")).json
+    assert (status["enabled"], status["count"]) == (False, 0)
+
+
 async def test_disable_stops_writing(make_proxy: ProxyFactory, tmp_path: Path) -> None:
     path = tmp_path / "history.json"
     proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, CONVERSATION_FILE=str(path))
