@@ -1,0 +1,108 @@
+"""A lean fake upstream for the benchmark: OpenAI chat completions and Anthropic messages.
+
+It answers instantly from precomputed bytes (see `bench.payloads`), so it is never the bottleneck:
+no JSON parse of the request (one regex finds ``chunks=N``), one `write` per SSE chunk, and an
+``await asyncio.sleep(0)`` after every `batch` writes so concurrent streams interleave the way a
+real provider's do. Run it in its own process::
+
+    python -m bench.upstream --port 0      # prints the port it listens on, then serves
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+
+from aiohttp import web
+
+from bench import payloads
+
+SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+JSON_HEADERS = {"Content-Type": "application/json"}
+BATCH = web.AppKey("batch", int)
+
+
+async def _stream(request: web.Request, frames: tuple[bytes, ...]) -> web.StreamResponse:
+    batch = request.app[BATCH]
+    resp = web.StreamResponse(status=200, headers=SSE_HEADERS)
+    await resp.prepare(request)
+    write = resp.write
+    try:
+        for i, frame in enumerate(frames, 1):
+            await write(frame)
+            if i % batch == 0:
+                await asyncio.sleep(0)
+        await resp.write_eof()
+    except ConnectionError:
+        pass
+    return resp
+
+
+async def openai(request: web.Request) -> web.StreamResponse:
+    """POST /v1/chat/completions."""
+    body = await request.read()
+    chunks = payloads.chunks_in(body)
+    if payloads.STREAM_RE.search(body):
+        usage = b"include_usage" in body
+        return await _stream(request, payloads.openai_frames(chunks, usage))
+    return web.Response(body=payloads.openai_message(chunks), headers=JSON_HEADERS)
+
+
+async def anthropic(request: web.Request) -> web.StreamResponse:
+    """POST /v1/messages."""
+    body = await request.read()
+    chunks = payloads.chunks_in(body)
+    if payloads.STREAM_RE.search(body):
+        return await _stream(request, payloads.anthropic_frames(chunks))
+    return web.Response(body=payloads.anthropic_message(chunks), headers=JSON_HEADERS)
+
+
+async def health(request: web.Request) -> web.Response:
+    """GET /health."""
+    return web.Response(text="ok")
+
+
+def make_app(batch: int = 1) -> web.Application:
+    """The fake's routes (OpenAI under /v1 and bare, Anthropic under /v1)."""
+    app = web.Application()
+    app[BATCH] = max(1, batch)
+    app.router.add_post("/v1/chat/completions", openai)
+    app.router.add_post("/chat/completions", openai)
+    app.router.add_post("/v1/messages", anthropic)
+    app.router.add_get("/health", health)
+    return app
+
+
+async def serve(host: str, port: int, batch: int) -> None:
+    """Listen, print the bound port on stdout, serve until cancelled."""
+    runner = web.AppRunner(make_app(batch), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=4096)
+    await site.start()
+    bound = port
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            bound = int(address[1])
+    print(bound, flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.upstream``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=1, help="writes between event-loop yields")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.host, args.port, args.batch))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
