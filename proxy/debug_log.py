@@ -15,7 +15,7 @@ from proxy.events import (
     REQUEST_STARTED,
     ProxyEvent,
 )
-from proxy.redact import Redactor
+from proxy.redact import Redactor, SecretSource
 
 LOG_TYPES = ("request", "response", "model_mapping", "error", "switch")
 MAX_PENDING = 1000
@@ -32,7 +32,7 @@ def _pair(pair: Any) -> dict[str, Any]:
 class DebugLog:
     """The newest `limit` entries; each is {id, time, type, request_id, summary, details}."""
 
-    def __init__(self, limit: int, secrets: Iterable[str | None] = ()) -> None:
+    def __init__(self, limit: int, secrets: SecretSource | Iterable[str | None] = ()) -> None:
         self.limit = limit
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self._ids = itertools.count(1)

@@ -15,7 +15,7 @@ import orjson
 from proxy import turns
 from proxy.atomic import atomic_write_bytes, remove_stale_temps
 from proxy.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
-from proxy.redact import Redactor
+from proxy.redact import Redactor, SecretSource
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def read_history_file(path: Path) -> list[dict[str, Any]]:
 class ConversationHistory:
     """Recorded turns (newest last, at most `limit`), fed by request events on the bus."""
 
-    def __init__(self, limit: int, secrets: Iterable[str | None] = ()) -> None:
+    def __init__(self, limit: int, secrets: SecretSource | Iterable[str | None] = ()) -> None:
         self.limit = limit
         # A configured key pasted into a prompt must not come back out of /conversation.
         self._redact = Redactor(secrets).exact

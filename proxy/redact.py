@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from proxy.errors import mask_key, scrub
 
+SecretSource = Callable[[], Iterable[str | None]]
+
 
 class Redactor:
-    """Replaces the configured keys (exact text) and, optionally, anything key-shaped."""
+    """Replaces the configured keys (exact text) and, optionally, anything key-shaped.
 
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        # Longest first, so a key that contains another is masked whole.
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+    The keys come from a callable, read at each use: the TUI can swap the settings (new keys)
+    while the proxy runs.
+    """
+
+    def __init__(self, source: SecretSource | Iterable[str | None] = ()) -> None:
+        self._source: SecretSource = source if callable(source) else (lambda: tuple(source))
+        self._raw: tuple[str | None, ...] = ()
+        self._sorted: list[str] = []
+
+    @property
+    def secrets(self) -> list[str]:
+        """The current keys, longest first (so a key containing another is masked whole)."""
+        raw = tuple(self._source())
+        if raw != self._raw:
+            self._raw = raw
+            self._sorted = sorted({s for s in raw if s and len(s) >= 6}, key=len, reverse=True)
+        return self._sorted
 
     def exact(self, text: str) -> str:
         """`text` with every configured key masked (user text otherwise untouched)."""

@@ -58,14 +58,8 @@ class ProxyService:
         # Sent upstream as a header: seeing it come back means requests are looping.
         self.instance_id = secrets.token_hex(8)
         self.presets = PresetStore(user_presets_path(settings, environ))
-        keys = (
-            settings.openai_api_key,
-            settings.gemini_api_key,
-            settings.anthropic_api_key,
-            settings.proxy_api_key,
-        )
-        self.history = ConversationHistory(settings.conversation_limit, secrets=keys)
-        self.debug = DebugLog(settings.debug_log_limit, secrets=keys)
+        self.history = ConversationHistory(settings.conversation_limit, secrets=self._keys)
+        self.debug = DebugLog(settings.debug_log_limit, secrets=self._keys)
         self.stats = Stats()
         for subscriber in (self.history.on_event, self.debug.on_event, self.stats.on_event):
             self.bus.subscribe(subscriber)
@@ -75,6 +69,11 @@ class ProxyService:
         start_file = settings.conversation_file or remembered
         if isinstance(start_file, str) and start_file:
             self._attach_at_start(Path(start_file).expanduser())
+
+    def _keys(self) -> tuple[str | None, ...]:
+        # Read from the current settings: the TUI may swap them to add a key while we run.
+        s = self.settings
+        return (s.openai_api_key, s.gemini_api_key, s.anthropic_api_key, s.proxy_api_key)
 
     def _attach_at_start(self, path: Path) -> None:
         try:

@@ -89,8 +89,7 @@ class Stats:
             if not model:
                 return
             d = event.data
-            stats = self._model(model)
-            stats.in_flight -= 1
+            stats = self._settle(model, d.get("model"))
             stats.input_tokens += int(d.get("input_tokens") or 0)
             stats.output_tokens += int(d.get("output_tokens") or 0)
             stats.cost += float(d.get("cost") or 0.0)
@@ -109,9 +108,18 @@ class Stats:
             model = self._pending.pop(event.request_id, "")
             if not model:
                 return
-            stats = self._model(model)
-            stats.in_flight -= 1
+            stats = self._settle(model, event.data.get("model"))
             stats.errors += 1
+
+    def _settle(self, started: str, ended: Any) -> ModelStats:
+        # A fallback may have served the request: the request then counts for that model.
+        stats = self._model(started)
+        stats.in_flight -= 1
+        if isinstance(ended, str) and ended and ended != started:
+            stats.requests -= 1
+            stats = self._model(ended)
+            stats.requests += 1
+        return stats
 
     def snapshot(self) -> dict[str, Any]:
         """{"models": {model: {...}}, "totals": {requests, errors, tokens, cost, in_flight}}."""

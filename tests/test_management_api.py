@@ -199,3 +199,37 @@ async def test_no_key_in_any_answer_or_log(
     for text in texts:
         for key in keys:
             assert key not in text
+
+
+async def test_key_set_while_running_is_masked(
+    make_proxy: ProxyFactory, upstream: FakeUpstream
+) -> None:
+    """The TUI can swap in new settings (a new key); it is masked from then on, whatever its shape."""
+    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, MAX_RETRIES=0)
+    secret = "plain-local-server-secret-42"
+    service = proxy.service
+    service.settings = service.settings.model_copy(update={"openai_api_key": secret})
+    upstream.script.append(Reply(status=403, error_message=f"key {secret} is not allowed"))
+    await call(proxy.url, "POST", "/v1/messages", turn("x"))
+    await ask(proxy.url, turn(f"is {secret} mine?"))
+    for path in ("/debug_logs", "/conversation", "/config"):
+        text = (await call(proxy.url, "GET", path)).text
+        assert secret not in text, path
+    assert upstream.requests[-1].api_key == secret
+
+
+async def test_stats_count_a_fallback_for_the_model_that_answered(
+    make_proxy: ProxyFactory, upstream: FakeUpstream
+) -> None:
+    proxy = await make_proxy(
+        BIG_MODEL=BIG, SMALL_MODEL=SMALL, MAX_RETRIES=0, FALLBACK_MODELS="openai/gpt-4o"
+    )
+    upstream.script += [Reply(status=500), Reply(text="from the fallback")]
+    await ask(proxy.url, turn("fall back"))
+    models = (await call(proxy.url, "GET", "/stats")).json["models"]
+    assert models[BIG]["requests"] == 0
+    assert models[BIG]["in_flight"] == 0
+    assert models["openai/gpt-4o"]["requests"] == 1
+    assert models["openai/gpt-4o"]["output_tokens"] == 7
+    history = (await call(proxy.url, "GET", "/conversation")).json["messages"]
+    assert history[1]["model_used"] == "openai/gpt-4o"
