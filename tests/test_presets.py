@@ -180,3 +180,16 @@ async def test_presets_file_env_and_validation(make_proxy: ProxyFactory, tmp_pat
     )
     assert ok.status == 201
     assert "[presets.x]" in path.read_text()
+
+
+async def test_user_override_of_a_builtin_can_be_deleted(make_proxy: ProxyFactory) -> None:
+    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL)
+    body = {"name": "cross_speed", "big_model": "gpt-4.1-nano", "small_model": "gpt-4.1-nano"}
+    assert (await call(proxy.url, "POST", "/presets", body)).status == 201
+    listed = (await call(proxy.url, "GET", "/presets")).json["presets"]
+    assert listed[6]["name"] == "cross_speed"
+    assert listed[6]["builtin"] is False
+    assert (await call(proxy.url, "DELETE", "/presets/cross_speed")).status == 200
+    listed = (await call(proxy.url, "GET", "/presets")).json["presets"]
+    assert listed[6]["builtin"] is True
+    assert listed[6]["big_model"] == "anthropic/claude-3-5-haiku-20241022"
