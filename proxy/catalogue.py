@@ -146,7 +146,9 @@ def supports(model: str, capability: str) -> bool | None:
     return bool(info.get(f"supports_{capability}", False))
 
 
-def cost_usd(model: str, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0) -> float:
+def cost_usd(
+    model: str, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0
+) -> float:
     """Estimated cost in USD from the catalogue's per-token prices (0.0 when unknown)."""
     info = lookup(model)
     if not info:

@@ -21,6 +21,11 @@ class StreamIncomplete(Exception):
     """The upstream stream ended before saying it had finished."""
 
 
+def has_finish(chunk: dict[str, Any]) -> bool:
+    """True when a chunk carries a finish_reason (the upstream says its answer is complete)."""
+    return any(isinstance(c, dict) and c.get("finish_reason") for c in chunk.get("choices") or ())
+
+
 def new_translator(exchange: Exchange) -> StreamTranslator:
     """A translator for this request, with the input estimate message_start carries."""
     return StreamTranslator(exchange.target.model, estimate_input_tokens(exchange.body))
@@ -131,6 +136,26 @@ async def _fail_stream(
         pass
 
 
+def _signed_thinking_chunks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """One chunk per signed or redacted thinking block (taken out of `message`).
+
+    A whole answer joins its reasoning into one string; Anthropic needs each block back with
+    its own signature, so signed blocks are fed one by one instead.
+    """
+    blocks = message.get("thinking_blocks")
+    if not isinstance(blocks, list) or not any(
+        isinstance(b, dict) and (b.get("signature") or b.get("data")) for b in blocks
+    ):
+        return []
+    message.pop("thinking_blocks")
+    message.pop("reasoning_content", None)
+    return [
+        {"choices": [{"delta": {"reasoning_content": b.get("thinking"), "thinking_blocks": [b]}}]}
+        for b in blocks
+        if isinstance(b, dict)
+    ]
+
+
 def complete_message(exchange: Exchange, response: dict[str, Any]) -> dict[str, Any]:
     """Translate a non-streaming OpenAI chat.completion into an Anthropic message."""
     choices = response.get("choices")
@@ -143,11 +168,14 @@ def complete_message(exchange: Exchange, response: dict[str, Any]) -> dict[str, 
         {**call, "index": i} for i, call in enumerate(calls) if isinstance(call, dict)
     ]
     translator = new_translator(exchange)
+    events = translator.start()
+    for chunk in _signed_thinking_chunks(message):
+        events += translator.feed(chunk)
     chunk = {
         "choices": [{"delta": message, "finish_reason": choice.get("finish_reason") or "stop"}],
         "usage": response.get("usage"),
     }
-    events = translator.start() + translator.feed(chunk) + translator.finish()
+    events += translator.feed(chunk) + translator.finish()
     result = collect_message(events)
     exchange.first_token()
     exchange.finish(result)

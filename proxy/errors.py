@@ -120,7 +120,9 @@ def from_upstream(
 
 def context_too_long(message: str) -> ProxyError:
     """The 400 Claude Code answers by compacting: its message must start `prompt is too long:`."""
-    return ProxyError(400, "invalid_request_error", f"prompt is too long: {message}")
+    if not message.startswith("prompt is too long:"):
+        message = f"prompt is too long: {message}"
+    return ProxyError(400, "invalid_request_error", message)
 
 
 def envelope_bytes(error_type: str, message: str) -> bytes:

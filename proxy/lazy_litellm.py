@@ -19,6 +19,9 @@ _lock = threading.Lock()
 
 def _import() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    # Otherwise the first Anthropic call fetches a beta-header table from GitHub (and waits on it
+    # when offline); the copy bundled with the pinned LiteLLM is the one it was tested with.
+    os.environ.setdefault("LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "True")
     started = time.perf_counter()
     # LiteLLM's import trips pydantic and deprecation warnings that are not ours to fix (and that
     # a test run with warnings-as-errors would turn into a failed import).

@@ -57,6 +57,7 @@ class StreamTranslator:
         self.closed_tool_indexes: set[int] = set()
         self.pending_tool: dict[str, Any] | None = None
         self.thinking_hash: Any = None
+        self.thinking_signature: str | None = None
         self.think_tags = ThinkTagSplitter()
         self.finish_reason: str | None = None
         self.stop_sequence: str | None = None
@@ -74,15 +75,20 @@ class StreamTranslator:
             return
         index = self.block_count - 1
         if self.open_kind == "thinking":
-            digest = self.thinking_hash.hexdigest()[:40] if self.thinking_hash else ""
+            # The upstream's own signature (Anthropic via LiteLLM) beats ours: it can go back.
+            signature = self.thinking_signature
+            if signature is None:
+                digest = self.thinking_hash.hexdigest()[:40] if self.thinking_hash else ""
+                signature = SIGNATURE_PREFIX + digest
             events.append(
                 {
                     "type": "content_block_delta",
                     "index": index,
-                    "delta": {"type": "signature_delta", "signature": SIGNATURE_PREFIX + digest},
+                    "delta": {"type": "signature_delta", "signature": signature},
                 }
             )
             self.thinking_hash = None
+            self.thinking_signature = None
         elif self.open_kind == "tool_use":
             if not self.tool_args_sent:
                 events.append(_json_delta(index, "{}"))
@@ -129,6 +135,9 @@ class StreamTranslator:
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning and isinstance(reasoning, str):
                 self._thinking(reasoning, events)
+            blocks = delta.get("thinking_blocks")
+            if blocks and isinstance(blocks, list):
+                self._thinking_blocks(blocks, events)
             content = delta.get("content")
             if content and isinstance(content, str):
                 for kind, piece in self.think_tags.feed(content):
@@ -217,7 +226,8 @@ class StreamTranslator:
         )
 
     def _thinking(self, text: str, events: list[Event]) -> None:
-        if self.open_kind != "thinking":
+        # A signed block is complete: more reasoning after it is a new (interleaved) block.
+        if self.open_kind != "thinking" or self.thinking_signature is not None:
             self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""}, events)
             self.thinking_hash = hashlib.sha256()
         self.thinking_hash.update(text.encode())
@@ -229,6 +239,23 @@ class StreamTranslator:
                 "delta": {"type": "thinking_delta", "thinking": text},
             }
         )
+
+    def _thinking_blocks(self, blocks: list[Any], events: list[Event]) -> None:
+        """LiteLLM's `thinking_blocks`: signatures for the open thinking block, redacted blocks."""
+        for block in blocks:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "redacted_thinking" and isinstance(block.get("data"), str):
+                self._open(
+                    "redacted_thinking",
+                    {"type": "redacted_thinking", "data": block["data"]},
+                    events,
+                )
+                self._close(events)
+            elif isinstance(block.get("signature"), str) and block["signature"]:
+                if self.open_kind != "thinking":
+                    self._thinking(block.get("thinking") or "", events)
+                self.thinking_signature = block["signature"]
 
     def _tool(self, call: dict[str, Any], position: int, events: list[Event]) -> None:
         index = call.get("index")

@@ -9,12 +9,17 @@ import orjson
 from proxy import catalogue
 from proxy.content import system_text, tool_result_parts, user_part
 from proxy.routing import Target
+from proxy.stream_translator import is_proxy_signature
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
 EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhigh": "high"}
 # Providers that want the model's earlier reasoning sent back as `reasoning_content`.
 REASONING_ECHO_HINTS = ("deepseek", "kimi", "moonshot")
 OPENAI_STOP_LIMIT = 4
+# LiteLLM providers that take top_k; OpenAI-style APIs reject it as an unknown argument.
+TOP_K_PROVIDERS = frozenset(
+    {"gemini", "vertex_ai", "anthropic", "bedrock", "ollama", "ollama_chat", "cohere"}
+)
 
 
 def reasoning_effort(body: dict[str, Any]) -> str | None:
@@ -99,9 +104,22 @@ def _join_text(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return parts
 
 
-def _assistant_message(blocks: list[Any], echo_reasoning: bool) -> dict[str, Any]:
+def _signed_thinking(block: dict[str, Any]) -> dict[str, Any] | None:
+    # Only blocks Anthropic signed can go back to Anthropic; ours would be rejected.
+    if block.get("type") == "redacted_thinking" and isinstance(block.get("data"), str):
+        return {"type": "redacted_thinking", "data": block["data"]}
+    signature = block.get("signature")
+    if block.get("type") == "thinking" and signature and not is_proxy_signature(signature):
+        return {"type": "thinking", "thinking": block.get("thinking", ""), "signature": signature}
+    return None
+
+
+def _assistant_message(
+    blocks: list[Any], echo_reasoning: bool, keep_thinking: bool = False
+) -> dict[str, Any]:
     texts: list[str] = []
     reasoning: list[str] = []
+    thinking_blocks: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     for block in blocks:
         if not isinstance(block, dict):
@@ -118,8 +136,12 @@ def _assistant_message(blocks: list[Any], echo_reasoning: bool) -> dict[str, Any
                     "function": {"name": block.get("name", ""), "arguments": arguments},
                 }
             )
-        elif kind == "thinking" and isinstance(block.get("thinking"), str):
-            reasoning.append(block["thinking"])
+        elif kind in ("thinking", "redacted_thinking"):
+            if kind == "thinking" and isinstance(block.get("thinking"), str):
+                reasoning.append(block["thinking"])
+            signed = _signed_thinking(block) if keep_thinking else None
+            if signed is not None:
+                thinking_blocks.append(signed)
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if calls:
         message["tool_calls"] = calls
@@ -127,6 +149,9 @@ def _assistant_message(blocks: list[Any], echo_reasoning: bool) -> dict[str, Any
         message["content"] = ""
     if echo_reasoning and reasoning:
         message["reasoning_content"] = "".join(reasoning)
+    if thinking_blocks:
+        # LiteLLM turns these back into Anthropic thinking blocks (needed on tool-use turns).
+        message["thinking_blocks"] = thinking_blocks
     return message
 
 
@@ -157,9 +182,12 @@ def _user_messages(blocks: list[Any], notes: list[str]) -> list[dict[str, Any]]:
 
 
 def convert_messages(
-    body: dict[str, Any], echo_reasoning: bool, notes: list[str]
+    body: dict[str, Any], echo_reasoning: bool, notes: list[str], keep_thinking: bool = False
 ) -> list[dict[str, Any]]:
-    """The conversation (system folded into one leading system message) as OpenAI messages."""
+    """The conversation (system folded into one leading system message) as OpenAI messages.
+
+    `keep_thinking` keeps Anthropic-signed thinking as `thinking_blocks` (LiteLLM to Anthropic).
+    """
     system_parts: list[str] = []
     top = system_text(body.get("system"), drop_prefix=BILLING_PREFIX)
     if top:
@@ -175,7 +203,7 @@ def convert_messages(
             if text:
                 system_parts.append(text)
         elif role == "assistant":
-            out.append(_assistant_message(blocks, echo_reasoning))
+            out.append(_assistant_message(blocks, echo_reasoning, keep_thinking))
         else:
             out.extend(_user_messages(blocks, notes))
     if system_parts:
@@ -198,7 +226,10 @@ def repair_tool_pairs(messages: list[dict[str, Any]], notes: list[str]) -> list[
             else:
                 notes.append(f"tool_result {msg['tool_call_id']!r} has no matching tool_use")
                 out.append(
-                    {"role": "user", "content": f"[tool result {msg['tool_call_id']}]\n{msg['content']}"}
+                    {
+                        "role": "user",
+                        "content": f"[tool result {msg['tool_call_id']}]\n{msg['content']}",
+                    }
                 )
             continue
         for missing in pending:
@@ -232,7 +263,9 @@ def to_openai(
     """Translate a validated Anthropic request into an OpenAI chat-completions request."""
     out: dict[str, Any] = {
         "model": target.model if for_litellm else target.upstream_model,
-        "messages": convert_messages(body, wants_reasoning_echo(target), notes),
+        "messages": convert_messages(
+            body, wants_reasoning_echo(target), notes, keep_thinking=target.provider == "anthropic"
+        ),
     }
     max_tokens = int(body.get("max_tokens") or 4096)
     limit = catalogue.max_output_tokens(target.model)
@@ -242,14 +275,17 @@ def to_openai(
     official_openai = target.provider == "openai" and target.api_base is None
     out["max_completion_tokens" if official_openai else "max_tokens"] = max_tokens
     effort = reasoning_effort(body)
-    reasoning = effort is not None and (for_litellm or is_reasoning_model(target))
-    if reasoning:
+    reasons = is_reasoning_model(target)
+    # Models the catalogue does not know get the effort too: LiteLLM drops it where unsupported.
+    unknown = for_litellm and catalogue.supports(target.model, "reasoning") is None
+    if effort is not None and (reasons or unknown):
         out["reasoning_effort"] = effort
-    if not (reasoning and target.provider == "openai"):
+    # OpenAI's reasoning models refuse sampling parameters; every other model keeps them.
+    if not (reasons and target.provider == "openai"):
         for key in ("temperature", "top_p"):
             if isinstance(body.get(key), int | float):
                 out[key] = body[key]
-    if for_litellm and isinstance(body.get("top_k"), int):
+    if for_litellm and target.provider in TOP_K_PROVIDERS and isinstance(body.get("top_k"), int):
         out["top_k"] = body["top_k"]
     stops = body.get("stop_sequences")
     if isinstance(stops, list) and stops:

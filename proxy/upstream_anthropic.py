@@ -9,6 +9,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from proxy import catalogue
 from proxy.client_stream import ClientStream
 from proxy.errors import ProxyError, from_upstream
 from proxy.exchange import Exchange
@@ -51,6 +52,20 @@ def strip_foreign_thinking(messages: list[Any]) -> list[Any]:
     return out
 
 
+def clamp_max_tokens(body: dict[str, Any], model: str, notes: list[str]) -> None:
+    """Cap max_tokens at the model's output limit, keeping a thinking budget below it."""
+    limit = catalogue.max_output_tokens(model)
+    asked = body.get("max_tokens")
+    if limit is None or not isinstance(asked, int) or asked <= limit:
+        return
+    notes.append(f"max_tokens {asked} clamped to {limit} for {model}")
+    body["max_tokens"] = limit
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and isinstance(thinking.get("budget_tokens"), int):
+        # Anthropic refuses budget_tokens >= max_tokens (Claude Code itself sends max - 1).
+        body["thinking"] = {**thinking, "budget_tokens": min(thinking["budget_tokens"], limit - 1)}
+
+
 def build_request(
     exchange: Exchange, request: web.Request, path: str = "/v1/messages"
 ) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -59,6 +74,7 @@ def build_request(
     settings = exchange.service.settings
     body = dict(exchange.body)
     body["model"] = target.upstream_model
+    clamp_max_tokens(body, target.model, exchange.notes)
     if isinstance(body.get("messages"), list):
         body["messages"] = strip_foreign_thinking(body["messages"])
     headers = {"Content-Type": "application/json", LOOP_HEADER: exchange.service.instance_id}
@@ -166,6 +182,14 @@ async def stream(
         )
     async with response:
         await _raise_for_status(response, "anthropic")
+        ctype = response.headers.get("Content-Type", "")
+        if not ctype.startswith("text/event-stream"):
+            # Relaying a proxy's HTML error page as SSE would leave the client with garbage.
+            raise ProxyError(
+                502,
+                "api_error",
+                f"anthropic upstream answered {ctype or 'no content type'}, not SSE",
+            )
         with http_errors(exchange.target):
             first = await response.content.readany()
         if not first:
@@ -214,7 +238,9 @@ async def complete(
     try:
         message = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise ProxyError(502, "api_error", "anthropic upstream returned a body that is not JSON") from None
+        raise ProxyError(
+            502, "api_error", "anthropic upstream returned a body that is not JSON"
+        ) from None
     exchange.first_token()
     exchange.finish(message if isinstance(message, dict) else {})
     return web.Response(body=raw, content_type="application/json")
@@ -233,5 +259,7 @@ async def count_tokens(
             await _raise_for_status(response, "anthropic")
             data = await response.json(loads=orjson.loads, content_type=None)
     if not isinstance(data, dict) or not isinstance(data.get("input_tokens"), int):
-        raise ProxyError(502, "api_error", "anthropic upstream count_tokens answer has no input_tokens")
+        raise ProxyError(
+            502, "api_error", "anthropic upstream count_tokens answer has no input_tokens"
+        )
     return {"input_tokens": data["input_tokens"]}

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
-from proxy.chunk_relay import complete_message, open_and_relay
+from proxy.chunk_relay import StreamIncomplete, complete_message, has_finish, open_and_relay
 from proxy.client_stream import ClientStream
-from proxy.errors import ProxyError, context_too_long, from_upstream, scrub
+from proxy.errors import ProxyError, context_too_long, extract_message, from_upstream, scrub
 from proxy.exchange import Exchange
 from proxy.lazy_litellm import get_litellm
 from proxy.routing import Target
@@ -28,24 +29,59 @@ def api_base_for(target: Target, settings: Settings) -> str | None:
     return target.api_base
 
 
+# "litellm.RateLimitError: GeminiException - " and friends, in front of the provider's words.
+LITELLM_PREFIX = re.compile(
+    r"^(?:litellm\.\w+:\s*|\w+(?:Error|Exception)(?:\s+\w+Error)?\s*[-:]\s*)+"
+)
+# LiteLLM's words for a 200 answer it could not parse (it calls that a 400).
+INVALID_ANSWER = ("Error converting to valid response", "Unable to get json response")
+
+
+def litellm_message(exc: Exception) -> str:
+    """The provider's own error message out of a LiteLLM exception (keys masked)."""
+    text = str(getattr(exc, "message", None) or exc)
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidate = text[start : end + 1]
+        found = extract_message(candidate, "")
+        if found and found != candidate[:500]:
+            return scrub(found)
+    return scrub(LITELLM_PREFIX.sub("", text).strip() or text)
+
+
+def _retry_after(exc: Exception) -> str | None:
+    for holder in (exc, getattr(exc, "response", None)):
+        headers = getattr(holder, "litellm_response_headers", None) or getattr(
+            holder, "headers", None
+        )
+        value = headers.get("retry-after") if hasattr(headers, "get") else None
+        if value:
+            return str(value)
+    return None
+
+
 def map_litellm_error(exc: Exception, target: Target) -> ProxyError:
     """A LiteLLM exception as the Anthropic error the client should see."""
+    original = getattr(exc, "original_exception", None)
+    if type(exc).__name__ == "MidStreamFallbackError" and isinstance(original, Exception):
+        exc = original
     name = type(exc).__name__
-    message = scrub(str(getattr(exc, "message", None) or exc))
+    where = f"{target.provider} upstream"
+    message = litellm_message(exc)
     if name == "ContextWindowExceededError":
         return context_too_long(message)
     if name in ("Timeout", "APITimeoutError"):
-        return ProxyError(504, "timeout_error", f"{target.provider} upstream timed out: {message}")
+        return ProxyError(504, "timeout_error", f"{where} timed out: {message}")
+    if any(marker in str(exc) for marker in INVALID_ANSWER):
+        return ProxyError(
+            502, "api_error", f"{where} returned an answer that is not valid: {message}"
+        )
     if name == "APIConnectionError":
-        return ProxyError(502, "api_error", f"cannot reach {target.provider} upstream: {message}")
+        return ProxyError(502, "api_error", f"cannot reach {where}: {message}")
     status = getattr(exc, "status_code", None)
     if not isinstance(status, int):
-        return ProxyError(502, "api_error", f"{target.provider} upstream failed: {message}")
-    retry_after = None
-    response = getattr(exc, "response", None)
-    if response is not None:
-        retry_after = getattr(response, "headers", {}).get("retry-after")
-    return from_upstream(status, message, target.provider, retry_after)
+        return ProxyError(502, "api_error", f"{where} failed: {message}")
+    return from_upstream(status, message, target.provider, _retry_after(exc))
 
 
 async def _call(exchange: Exchange) -> Any:
@@ -82,13 +118,21 @@ async def stream(exchange: Exchange, request: web.Request) -> web.StreamResponse
     client = ClientStream(request)
 
     async def batches() -> AsyncIterator[list[dict[str, Any]]]:
+        finished = False
         try:
             async for chunk in response:
-                yield [_as_dict(chunk)]
+                data = _as_dict(chunk)
+                finished = finished or has_finish(data)
+                yield [data]
         except ProxyError:
             raise
         except Exception as exc:
             raise map_litellm_error(exc, exchange.target) from None
+        if not finished:
+            # LiteLLM ends some broken streams quietly; a cut answer must not look complete.
+            raise StreamIncomplete(
+                f"{exchange.target.provider} upstream stream ended before it finished"
+            )
 
     await open_and_relay(exchange, client, batches())
     return await client.close()

@@ -9,7 +9,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from proxy.chunk_relay import StreamIncomplete, complete_message, open_and_relay
+from proxy.chunk_relay import StreamIncomplete, complete_message, has_finish, open_and_relay
 from proxy.client_stream import ClientStream
 from proxy.errors import ProxyError, from_upstream
 from proxy.exchange import Exchange
@@ -77,7 +77,9 @@ async def _chunk_batches(
     finished.append(done)
 
 
-async def stream(exchange: Exchange, request: web.Request, http: aiohttp.ClientSession) -> web.StreamResponse:
+async def stream(
+    exchange: Exchange, request: web.Request, http: aiohttp.ClientSession
+) -> web.StreamResponse:
     """Serve a streaming request: open the upstream stream, then relay translated events."""
     url, headers, payload = _request(exchange)
     settings = exchange.service.settings
@@ -95,7 +97,7 @@ async def stream(exchange: Exchange, request: web.Request, http: aiohttp.ClientS
         async def batches() -> AsyncIterator[list[dict[str, Any]]]:
             with http_errors(exchange.target):
                 async for batch in _chunk_batches(response, exchange, finished):
-                    if not saw_finish and any(_has_finish(c) for c in batch):
+                    if not saw_finish and any(has_finish(c) for c in batch):
                         saw_finish.append(True)
                     yield batch
             if not finished[-1] and not saw_finish:
@@ -107,14 +109,12 @@ async def stream(exchange: Exchange, request: web.Request, http: aiohttp.ClientS
     return await client.close()
 
 
-def _has_finish(chunk: dict[str, Any]) -> bool:
-    return any(isinstance(c, dict) and c.get("finish_reason") for c in chunk.get("choices") or ())
-
-
 def _refuse_html(response: aiohttp.ClientResponse, exchange: Exchange) -> None:
     if "text/html" in response.headers.get("Content-Type", ""):
         raise ProxyError(
-            502, "api_error", f"{exchange.target.provider} upstream returned HTML, not an SSE stream"
+            502,
+            "api_error",
+            f"{exchange.target.provider} upstream returned HTML, not an SSE stream",
         )
 
 
@@ -131,8 +131,19 @@ async def complete(exchange: Exchange, http: aiohttp.ClientSession) -> dict[str,
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        kind = "HTML" if raw.lstrip().startswith(b"<") else "an invalid body" if raw else "an empty body"
-        raise ProxyError(502, "api_error", f"{exchange.target.provider} upstream returned {kind}, not JSON") from None
+        kind = (
+            "HTML"
+            if raw.lstrip().startswith(b"<")
+            else "an invalid body"
+            if raw
+            else "an empty body"
+        )
+        raise ProxyError(
+            502, "api_error", f"{exchange.target.provider} upstream returned {kind}, not JSON"
+        ) from None
     if not isinstance(data, dict):
         raise ProxyError(502, "api_error", "upstream returned JSON that is not an object")
+    if "error" in data and not data.get("choices"):
+        # Some gateways answer 200 with an error body.
+        raise from_upstream(502, raw, exchange.target.provider)
     return complete_message(exchange, data)
