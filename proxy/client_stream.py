@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.app_keys import RESPONSE_HEADERS
+from proxy.app_keys import RESPONSE_HEADERS, SERVICE
 from proxy.sse import error_frame
 
 SSE_HEADERS = {
@@ -48,6 +48,7 @@ class ClientStream:
         if self.response is None:
             await self.open()
         assert self.response is not None
+        message = self.request.app[SERVICE].redact(message)
         await self.response.write(error_frame(error_type, message))
 
     async def close(self) -> web.StreamResponse:

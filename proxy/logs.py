@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 
 from proxy.errors import scrub
+
+# Maskers of the configured keys (exact text), added by each running service.
+_redactors: list[Callable[[str], str]] = []
+
+
+def add_redactor(redactor: Callable[[str], str]) -> None:
+    """Also mask what `redactor` masks (the configured keys) in every log line."""
+    if redactor not in _redactors:
+        _redactors.append(redactor)
+        del _redactors[:-8]  # services come and go in tests; keep the newest few
 
 
 class ScrubbingFormatter(logging.Formatter):
     """A formatter that masks API keys in every formatted record."""
 
     def format(self, record: logging.LogRecord) -> str:
-        """Format as usual, then mask key-shaped strings."""
-        return scrub(super().format(record))
+        """Format as usual, then mask configured keys and key-shaped strings."""
+        text = super().format(record)
+        for redactor in _redactors:
+            text = redactor(text)
+        return scrub(text)
 
 
 def setup_logging(level: str = "INFO", stream: object = None) -> None:

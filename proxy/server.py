@@ -32,6 +32,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ProxyError as exc:
+        # Upstream error text may echo a configured key of no recognisable shape.
+        exc.message = request.app[SERVICE].redact(exc.message)
         log.warning(
             "%s %s -> %d %s: %s",
             request.method,

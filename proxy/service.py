@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from proxy import model_list, routing
+from proxy import logs, model_list, routing
 from proxy.debug_log import DebugLog
 from proxy.errors import ProxyError, mask_key
 from proxy.events import MODEL_SWITCHED, EventBus, ProxyEvent
@@ -29,6 +29,7 @@ from proxy.history import (
     validate_export,
 )
 from proxy.presets import NAME_PATTERN, Preset, PresetFileError, PresetStore, user_presets_path
+from proxy.redact import Redactor
 from proxy.routing import ModelPair, Target
 from proxy.settings import Settings
 from proxy.stats import Stats
@@ -61,6 +62,9 @@ class ProxyService:
         self.history = ConversationHistory(settings.conversation_limit, secrets=self._keys)
         self.debug = DebugLog(settings.debug_log_limit, secrets=self._keys)
         self.stats = Stats()
+        # Masks the configured keys in anything that leaves the proxy (errors, logs).
+        self.redact = Redactor(self._keys)
+        logs.add_redactor(self.redact)
         for subscriber in (self.history.on_event, self.debug.on_event, self.stats.on_event):
             self.bus.subscribe(subscriber)
         # Remembers the history file that persistence was enabled for, across restarts.

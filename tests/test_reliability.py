@@ -167,3 +167,15 @@ async def test_client_disconnect_cancels_upstream(
     status, _, _ = await post(proxy.url, BODY)
     upstream.default = Reply()
     assert status == 200
+
+
+async def test_upstream_error_echoing_a_configured_key_is_masked(
+    make_proxy: ProxyFactory, upstream: FakeUpstream
+) -> None:
+    secret = "plain-local-server-secret-42"
+    proxy = await make_proxy(OPENAI_API_KEY=secret, MAX_RETRIES=0)
+    upstream.script = [Reply(status=401, error_message=f"key {secret} is not valid")]
+    status, _, raw = await post(proxy.url, BODY)
+    assert status == 401
+    assert secret.encode() not in raw
+    assert b"pla...t-42" in raw
