@@ -11,7 +11,6 @@ from proxy.app_keys import SERVICE
 from proxy.errors import ProxyError
 from proxy.handlers import json_response, read_json, serve_messages
 from proxy.model_list import preset_dict
-from proxy.server import register_routes
 from proxy.service import ProxyService
 
 SWITCH_FIELDS = frozenset({"preset", "big_model", "small_model", "preserve_conversation"})
@@ -223,7 +222,6 @@ async def _flush_history(app: web.Application) -> None:
     await app[SERVICE].history.flush()
 
 
-@register_routes
 def install(app: web.Application) -> None:
     """Add the management routes to an app."""
     r = app.router

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-from proxy import handlers
+from proxy import event_stream, handlers, management
 from proxy.app_keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.errors import ProxyError, error_envelope
 from proxy.json_response import json_response
@@ -92,20 +92,8 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-RouteInstaller = Callable[[web.Application], None]
-_extra_routes: list[RouteInstaller] = []
-
-
-def register_routes(installer: RouteInstaller) -> RouteInstaller:
-    """Let other proxy modules (management API) add their routes to every app built."""
-    _extra_routes.append(installer)
-    return installer
-
-
 def create_app(service: ProxyService) -> web.Application:
     """Build the application around a service (the one owner of live state)."""
-    from proxy import management  # noqa: F401  (imported here, not at the top: it imports us)
-
     settings = service.settings
     app = web.Application(
         middlewares=[error_middleware, auth_middleware], client_max_size=settings.max_body_bytes
@@ -117,6 +105,6 @@ def create_app(service: ProxyService) -> web.Application:
     app.router.add_post("/v1/messages", handlers.messages)
     app.router.add_post("/v1/messages/count_tokens", handlers.count_tokens)
     app.router.add_get("/health", handlers.health)
-    for install in _extra_routes:
-        install(app)
+    management.install(app)
+    event_stream.install(app)
     return app
