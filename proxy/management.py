@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from proxy import turns
@@ -202,13 +203,23 @@ async def conversation_continue(request: web.Request) -> web.StreamResponse:
 
 
 async def debug_logs(request: web.Request) -> web.Response:
-    """GET /debug_logs?log_type=all|request|response|model_mapping|error|switch&limit=N."""
+    """GET /debug_logs?log_type=...&limit=N[&format=json|jsonl] (jsonl: one entry a line, an export)."""
     log_type = request.query.get("log_type", "all")
     limit = _query_int(request, "limit", 100)
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "jsonl"):
+        raise _bad(f"format: must be json or jsonl, got {fmt!r}")
     try:
         entries = _service(request).debug.entries(log_type, limit or 0)
     except ValueError as exc:
         raise _bad(f"log_type: {exc}") from None
+    if fmt == "jsonl":
+        lines = b"".join(orjson.dumps(entry, default=str) + b"\n" for entry in entries)
+        return web.Response(
+            body=lines,
+            content_type="application/x-ndjson",
+            headers={"Content-Disposition": 'attachment; filename="claude-proxy-debug.jsonl"'},
+        )
     return json_response({"entries": entries, "log_type": log_type, "count": len(entries)})
 
 

@@ -123,3 +123,17 @@ async def test_reconnect_with_last_event_id_resumes_without_duplicates(
     resumed_ids = [event_id for event_id, _, _ in resumed if event_id is not None]
     assert resumed_ids and min(resumed_ids) == last_id + 1
     assert {kind for _, kind, _ in resumed} >= {"request_started", "request_finished"}
+
+
+async def test_debug_logs_export_as_jsonl(make_proxy: ProxyFactory) -> None:
+    proxy = await make_proxy()
+    async with aiohttp.ClientSession() as session:
+        await stream_once(session, proxy.url)
+        async with session.get(proxy.url + "/debug_logs?format=jsonl&limit=50") as response:
+            assert response.status == 200
+            assert response.content_type == "application/x-ndjson"
+            lines = (await response.read()).splitlines()
+        async with session.get(proxy.url + "/debug_logs?format=xml") as response:
+            assert response.status == 400
+    entries = [orjson.loads(line) for line in lines]
+    assert entries and {"type", "time", "summary"} <= set(entries[0])
