@@ -171,7 +171,8 @@ class ProxyApp(App[int]):
         self.refresh_status()
         self._unsubscribe()
         await asyncio.to_thread(self.proxy.stop)
-        self.exit(1 if self.error_message else 0)
+        code = 1 if self.error_message else 0
+        self.exit(code, return_code=code)
 
     def on_unmount(self) -> None:
         """Safety net for exits that skipped action_quit (ctrl+c): never leave the port bound."""

@@ -26,5 +26,5 @@ def make_app(
 def run_tui(settings: Settings, env_file: Path | None = None) -> int:
     """Run the full-screen app until the user quits; returns the exit code."""
     app = make_app(settings, env_file=env_file)
-    result = app.run()
-    return int(result or app.return_code or 0)
+    app.run()
+    return app.return_code or 0

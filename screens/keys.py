@@ -8,7 +8,7 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -38,7 +38,7 @@ class KeysScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         settings = self.app.settings  # type: ignore[attr-defined]
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog", id="keys-dialog"):
             yield Static("Provider keys", classes="dialog-title")
             yield Static(
                 f"Saved to {self.env_file} (file mode 0600) and used from the next request. "
@@ -48,12 +48,17 @@ class KeysScreen(ModalScreen[bool]):
             for var, field, secret in FIELDS:
                 current = getattr(settings, field)
                 shown = (mask_key(current) if secret else current) if current else "not set"
-                yield Label(f"{var}  [dim]({shown})[/]")
-                yield Input(password=secret, id=var, placeholder=var)
+                with Horizontal(classes="field"):
+                    yield Label(var)
+                    yield Input(password=secret, id=var, placeholder=f"now: {shown}")
             yield Static(id="keys-error", classes="error-text")
             with Horizontal(classes="buttons"):
                 yield Button("Save", variant="primary", id="save")
                 yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        """Type straight into the first field."""
+        self.query_one(Input).focus()
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -62,7 +62,8 @@ class MainScreen(Screen[None]):
         with Container(id="body"):
             yield RequestLog(self.store, id="requests")
             yield AnswerView(id="answer")
-        yield Footer(compact=True)
+        # 80 columns hold every view key but not the palette hint too (ctrl+p is in the help).
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         """Subscribe to frames and status; the filters start hidden."""

@@ -56,7 +56,14 @@ class RequestLog(DataTable[object]):
     """Rows keyed by request id; a frame updates only the cells that changed."""
 
     BINDINGS = [
-        Binding("enter", "select_cursor", "Detail", id="log.detail", tooltip="Open the request"),
+        Binding(
+            "enter",
+            "select_cursor",
+            "Detail",
+            show=False,
+            id="log.detail",
+            tooltip="Open the request",
+        ),
         Binding(
             "end",
             "follow",
