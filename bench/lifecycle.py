@@ -23,9 +23,10 @@ def _messages(proc: Proc) -> dict[str, str]:
     return target(proc.url + "/v1/messages", "anthropic")
 
 
-async def startup(stack: Stack, transport: str = "openai") -> Flat:
-    """One launch of a fresh headless proxy."""
-    proc = await start_proxy(stack.home, stack.upstream_url, transport)
+async def startup(stack: Stack, transport: str = "openai", keep: bool = False) -> Flat:
+    """One launch of a fresh headless proxy; with `keep`, left running for `memory`."""
+    proc: Proc | None = await start_proxy(stack.home, stack.upstream_url, transport)
+    assert proc is not None
     try:
         rss_port = proc.rss_mb()
         t0 = time.perf_counter()
@@ -43,14 +44,21 @@ async def startup(stack: Stack, transport: str = "openai") -> Flat:
             "startup.errors": first["errors"],
         }
         stack.note_errors("startup", first["error_samples"])
+        if keep:
+            stack.spare, proc = proc, None
         return out
     finally:
-        proc.stop()
+        if proc is not None:
+            proc.stop()
 
 
 async def memory(stack: Stack, transport: str = "openai") -> Flat:
-    """RSS of one fresh proxy after start, after marks[0] and after marks[1] requests."""
-    proc = await start_proxy(stack.home, stack.upstream_url, transport)
+    """RSS of one fresh proxy after start, after marks[0] and after marks[1] requests.
+
+    The proxy `startup` left running (one request old, idle) is used when there is one.
+    """
+    proc = stack.spare or await start_proxy(stack.home, stack.upstream_url, transport)
+    stack.spare = None
     try:
         await wait_idle(proc)
         out: Flat = {"memory.rss_start_mb": proc.rss_mb()}

@@ -9,6 +9,8 @@ command per line on stdin and answers one JSON line on stdout::
     {"op": "concurrent", "target": T, "streams": 200, "chunks": 100}
     {"op": "requests", "target": T, "n": 1000, "concurrency": 8, "chunks": 20, "mix": true}
     {"op": "streams_for", "target": T, "concurrency": 20, "chunks": 500, "seconds": 5}
+
+`requests` and `streams_for` also take "pace_ms": the fake upstream then spaces the chunks.
     {"op": "quit"}
 
 A target T is ``{"url": ..., "dialect": "openai" | "anthropic"}``: the dialect picks the request
@@ -48,6 +50,7 @@ class Outcome:
     ttft: float | None
     total: float
     error: str | None = None
+    reads: int = 0
 
 
 @dataclass
@@ -68,20 +71,29 @@ class Errors:
         return {"errors": self.count, "error_samples": self.samples}
 
 
-def _body(dialect: str, chunks: int, stream: bool) -> bytes:
+def _body(dialect: str, chunks: int, stream: bool, pace_ms: float) -> bytes:
     if dialect == "openai":
-        return payloads.openai_body(chunks, stream)
-    return payloads.anthropic_body(chunks, stream)
+        return payloads.openai_body(chunks, stream, pace_ms)
+    return payloads.anthropic_body(chunks, stream, pace_ms)
 
 
 async def request(
-    session: aiohttp.ClientSession, target: dict[str, str], chunks: int, stream: bool
+    session: aiohttp.ClientSession,
+    target: dict[str, str],
+    chunks: int,
+    stream: bool,
+    pace_ms: float = 0,
 ) -> Outcome:
-    """Send one request and check the answer arrived whole (all chunks, end marker)."""
+    """Send one request and check the answer arrived whole (all chunks, end marker).
+
+    `reads` counts the network reads the client made: how many writes the chunks were coalesced
+    into on the way (one per chunk when nothing batched them).
+    """
     dialect = target["dialect"]
-    body = _body(dialect, chunks, stream)
+    body = _body(dialect, chunks, stream, pace_ms)
     t0 = time.perf_counter()
     ttft: float | None = None
+    parts: list[bytes] = []
     try:
         async with session.post(target["url"], data=body, headers=HEADERS[dialect]) as resp:
             if resp.status != 200:
@@ -91,7 +103,6 @@ async def request(
                 data = await resp.read()
                 ttft = _ms(t0)
             else:
-                parts: list[bytes] = []
                 tail = b""
                 async for piece in resp.content.iter_any():
                     parts.append(piece)
@@ -108,7 +119,7 @@ async def request(
         return Outcome(ttft, total, f"incomplete answer: {tokens + 1}/{chunks} chunks")
     if stream and END[dialect] not in data[-300:]:
         return Outcome(ttft, total, "stream ended without its end marker")
-    return Outcome(ttft, total)
+    return Outcome(ttft, total, reads=len(parts))
 
 
 def _ms(t0: float) -> float:
@@ -173,7 +184,9 @@ async def op_requests(session: aiohttp.ClientSession, cmd: dict[str, Any]) -> di
     """`n` requests by `concurrency` workers; with `mix`, every other one streams."""
     target, chunks, n = cmd["target"], int(cmd["chunks"]), int(cmd["n"])
     mix, stream = bool(cmd.get("mix")), bool(cmd.get("stream", True))
+    pace_ms = float(cmd.get("pace_ms", 0))
     errors = Errors()
+    reads: list[int] = []
     sent = 0
 
     async def job() -> bool:
@@ -181,20 +194,27 @@ async def op_requests(session: aiohttp.ClientSession, cmd: dict[str, Any]) -> di
         if sent >= n:
             return False
         sent += 1
-        result = await request(session, target, chunks, (sent % 2 == 0) if mix else stream)
+        result = await request(session, target, chunks, (sent % 2 == 0) if mix else stream, pace_ms)
+        reads.append(result.reads)
         if result.error:
             errors.add(result.error)
         return True
 
     t0 = time.perf_counter()
     await _workers(int(cmd.get("concurrency", 1)), job)
-    return {"wall": time.perf_counter() - t0, "requests": n, **errors.as_dict()}
+    return {
+        "wall": time.perf_counter() - t0,
+        "requests": n,
+        "reads_per_request": sum(reads) / max(1, len(reads)),
+        **errors.as_dict(),
+    }
 
 
 async def op_streams_for(session: aiohttp.ClientSession, cmd: dict[str, Any]) -> dict[str, Any]:
     """Keep `concurrency` streams running for `seconds`."""
     target, chunks = cmd["target"], int(cmd["chunks"])
     deadline = time.perf_counter() + float(cmd["seconds"])
+    pace_ms = float(cmd.get("pace_ms", 0))
     errors = Errors()
     done = 0
 
@@ -202,7 +222,7 @@ async def op_streams_for(session: aiohttp.ClientSession, cmd: dict[str, Any]) ->
         nonlocal done
         if time.perf_counter() >= deadline:
             return False
-        result = await request(session, target, chunks, True)
+        result = await request(session, target, chunks, True, pace_ms)
         done += 1
         if result.error:
             errors.add(result.error)

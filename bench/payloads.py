@@ -4,6 +4,7 @@ Every answer is a text reply of N chunks: the first chunk's text is FIRST_TEXT (
 time-to-first-token marker) and every later chunk is TOKEN_TEXT, so a client can check that a
 stream arrived whole by counting TOKEN_TEXT in the bytes it received, whatever the framing
 (OpenAI chunks, Anthropic events, or several deltas coalesced into one).
+TOKEN_TEXT must not occur elsewhere in an answer (ids, model names, event names).
 
 The number of chunks travels in the user message as ``chunks=N``: the proxy passes message text
 through unchanged, so the fake upstream finds it with one regex on the raw body, no JSON parse.
@@ -29,33 +30,35 @@ OPENAI_MODEL = "gpt-4.1"
 ANTHROPIC_MODEL = "claude-sonnet-4-5"
 
 CHUNKS_RE = re.compile(rb"chunks=(\d+)")
+PACE_RE = re.compile(rb"pace_ms=(\d+(?:\.\d+)?)")
 STREAM_RE = re.compile(rb'"stream"\s*:\s*true')
 CREATED = 1_700_000_000
 
 
-def prompt(chunks: int) -> str:
-    """The user message that asks the fake upstream for `chunks` chunks."""
-    return f"chunks={chunks} Say hello in a few words."
+def prompt(chunks: int, pace_ms: float = 0) -> str:
+    """The user message that asks the fake upstream for `chunks` chunks, `pace_ms` apart."""
+    pace = f" pace_ms={pace_ms:g}" if pace_ms else ""
+    return f"chunks={chunks}{pace} Say hello in a few words."
 
 
-def anthropic_body(chunks: int, stream: bool) -> bytes:
+def anthropic_body(chunks: int, stream: bool, pace_ms: float = 0) -> bytes:
     """A small Anthropic Messages request (what Claude Code would send, minus its large context)."""
     body = {
         "model": CLAUDE_MODEL,
         "max_tokens": 1024,
         "stream": stream,
-        "messages": [{"role": "user", "content": prompt(chunks)}],
+        "messages": [{"role": "user", "content": prompt(chunks, pace_ms)}],
     }
     return orjson.dumps(body)
 
 
-def openai_body(chunks: int, stream: bool) -> bytes:
+def openai_body(chunks: int, stream: bool, pace_ms: float = 0) -> bytes:
     """The same request in OpenAI chat-completions form (the 'direct' baseline)."""
     body: dict[str, object] = {
         "model": OPENAI_MODEL,
         "max_tokens": 1024,
         "stream": stream,
-        "messages": [{"role": "user", "content": prompt(chunks)}],
+        "messages": [{"role": "user", "content": prompt(chunks, pace_ms)}],
     }
     if stream:
         body["stream_options"] = {"include_usage": True}
@@ -63,8 +66,11 @@ def openai_body(chunks: int, stream: bool) -> bytes:
 
 
 def texts(chunks: int) -> list[str]:
-    """The text of each chunk."""
-    return [FIRST_TEXT] + [TOKEN_TEXT] * max(0, chunks - 1)
+    """The text of each chunk: FIRST_TEXT, then TOKEN_TEXT plus a number.
+
+    The numbers keep chunks distinct: LiteLLM aborts a stream that repeats one chunk 100 times.
+    """
+    return [FIRST_TEXT] + [f"{TOKEN_TEXT}{i % 1000}" for i in range(1, chunks)]
 
 
 def _openai_chunk(delta: dict[str, object], finish: str | None) -> bytes:
@@ -200,3 +206,9 @@ def chunks_in(body: bytes, default: int = 5) -> int:
     """The chunk count a request body asks for."""
     m = CHUNKS_RE.search(body)
     return int(m.group(1)) if m else default
+
+
+def pace_in(body: bytes) -> float:
+    """Seconds between chunks a request body asks for (0: as fast as possible)."""
+    m = PACE_RE.search(body)
+    return float(m.group(1)) / 1000 if m else 0.0

@@ -264,6 +264,12 @@ class LoadGen:
             limit=16 * 1024 * 1024,
         )
 
+    def cpu(self) -> float:
+        """CPU seconds the load generator has used."""
+        assert self.proc is not None
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return float(times.user + times.system)
+
     async def call(self, **cmd: Any) -> dict[str, Any]:
         """Send one command, wait for its answer."""
         assert self.proc is not None and self.proc.stdin and self.proc.stdout

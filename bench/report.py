@@ -121,19 +121,24 @@ def _stream_rows(fig: Flat) -> list[Row]:
 def _cpu_rows(fig: Flat) -> list[Row]:
     rows: list[Row] = []
     for t in _transports(fig, "cpu"):
-        p = f"cpu.{t}"
-        limit = CPU_TARGET.get(t)
-        us = fig.get(f"{p}.us_per_chunk")
-        ok = _all(_le(us, limit), fig.get(f"{p}.errors") == 0) if limit else None
-        rows.append(
-            (
-                f"3 proxy CPU per streamed chunk [{TRANSPORT_LABEL[t]}]",
-                f"{_f(us, 1)} us ({_f(fig.get(f'{p}.cpu_s'))} s CPU / {fig.get(f'{p}.chunks')} "
-                f"chunks; errors {fig.get(f'{p}.errors')})",
-                f"<= {limit:.0f} us" if limit else "report",
-                _verdict(ok),
+        for suffix, label in (("", "instant upstream"), (".paced", "paced upstream")):
+            p = f"cpu.{t}{suffix}"
+            if f"{p}.us_per_chunk" not in fig:
+                continue
+            limit = CPU_TARGET.get(t) if not suffix else None
+            us = fig.get(f"{p}.us_per_chunk")
+            ok = _all(_le(us, limit), fig.get(f"{p}.errors") == 0) if limit else None
+            rows.append(
+                (
+                    f"3 proxy CPU per streamed chunk, {label} [{TRANSPORT_LABEL[t]}]",
+                    f"{_f(us, 1)} us ({_f(fig.get(f'{p}.cpu_s'))} s CPU / "
+                    f"{_f(fig.get(f'{p}.chunks'), 0)} chunks; client reads/stream "
+                    f"{_f(fig.get(f'{p}.client_reads_per_stream'), 0)}; "
+                    f"errors {fig.get(f'{p}.errors')})",
+                    (f"<= {limit:.0f} us" if limit else "report") if not suffix else "",
+                    _verdict(ok),
+                )
             )
-        )
     return rows
 
 
@@ -221,14 +226,23 @@ def _keys_rows(fig: Flat) -> list[Row]:
     p95 = fig.get("tui_keys.load_p95_ms")
     return [
         (
-            "6 key press handled while streams run, p95",
+            "6 key press handled while 20 instant streams run, p95",
             f"{_f(p95, 1)} ms (median {_f(fig.get('tui_keys.load_median_ms'), 1)}, max "
             f"{_f(fig.get('tui_keys.load_max_ms'), 1)}; idle p95 "
-            f"{_f(fig.get('tui_keys.idle_p95_ms'), 1)} ms; {fig.get('tui_keys.streams')} streams, "
-            f"errors {fig.get('tui_keys.errors')})",
+            f"{_f(fig.get('tui_keys.idle_p95_ms'), 1)} ms; {_f(fig.get('tui_keys.streams'), 0)} "
+            f"streams; errors {fig.get('tui_keys.errors')})",
             f"<= {KEY_TARGET:.0f} ms",
             _verdict(_all(_le(p95, KEY_TARGET), fig.get("tui_keys.errors") == 0)),
-        )
+        ),
+        (
+            "6 key press handled while 20 paced streams run, p95",
+            f"{_f(fig.get('tui_keys.paced_p95_ms'), 1)} ms (median "
+            f"{_f(fig.get('tui_keys.paced_median_ms'), 1)}, max "
+            f"{_f(fig.get('tui_keys.paced_max_ms'), 1)}; "
+            f"{_f(fig.get('tui_keys.paced_streams'), 0)} streams)",
+            "",
+            "",
+        ),
     ]
 
 

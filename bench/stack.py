@@ -30,15 +30,21 @@ class Counts:
     stream_n: int = 30
     stream_n_litellm: int = 10
     stream_chunks: int = 500
-    cpu_streams: int = 40
+    cpu_streams: int = 60
     cpu_streams_litellm: int = 10
+    cpu_paced_streams: int = 16
+    cpu_paced_concurrency: int = 4
+    cpu_paced_ms: float = 1.0
     concurrency: tuple[tuple[int, int], ...] = ((50, 100), (200, 100))
+    concurrency_reps: int = 5
     memory_marks: tuple[int, int] = (1000, 5000)
     memory_chunks: int = 20
     key_presses_idle: int = 30
     key_presses_load: int = 100
     key_gap: float = 0.05
     load_streams: int = 20
+    paced_load_chunks: int = 100
+    paced_load_ms: float = 20.0
 
 
 FULL = Counts()
@@ -49,6 +55,8 @@ QUICK = Counts(
     stream_n_litellm=3,
     cpu_streams=10,
     cpu_streams_litellm=3,
+    cpu_paced_streams=8,
+    concurrency_reps=3,
     memory_marks=(200, 1000),
     key_presses_idle=10,
     key_presses_load=30,
@@ -61,11 +69,15 @@ TINY = Counts(
     stream_chunks=50,
     cpu_streams=2,
     cpu_streams_litellm=1,
+    cpu_paced_streams=2,
+    cpu_paced_concurrency=2,
     concurrency=((5, 20),),
+    concurrency_reps=1,
     memory_marks=(10, 20),
     key_presses_idle=3,
     key_presses_load=3,
     load_streams=3,
+    paced_load_chunks=10,
 )
 
 
@@ -79,6 +91,7 @@ class Stack:
         self.upstream: Proc | None = None
         self.loadgen = LoadGen(self.home)
         self.proxies: dict[str, Proc] = {}
+        self.spare: Proc | None = None
         self.warmed: set[Any] = set()
         self.error_samples: list[str] = []
 
@@ -107,6 +120,9 @@ class Stack:
         for proc in self.proxies.values():
             proc.stop()
         self.proxies.clear()
+        if self.spare is not None:
+            self.spare.stop()
+            self.spare = None
         if self.upstream is not None:
             self.upstream.stop()
             self.upstream = None
@@ -117,6 +133,11 @@ class Stack:
         """Base URL of the fake upstream."""
         assert self.upstream is not None
         return self.upstream.url
+
+    def upstream_cpu(self) -> float:
+        """CPU seconds the fake upstream has used."""
+        assert self.upstream is not None
+        return self.upstream.cpu()
 
     def direct(self, transport: str) -> dict[str, str]:
         """The load-generator target that calls the fake upstream directly, in its dialect."""

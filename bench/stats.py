@@ -27,8 +27,8 @@ def median(samples: Iterable[float | None]) -> float | None:
 
 
 def is_count(key: str) -> bool:
-    """Counts (errors, requests) add up across runs; everything else takes the median."""
-    return key.rsplit(".", 1)[-1] in ("errors", "requests", "streams")
+    """Error counts add up across runs; everything else takes the median."""
+    return key.rsplit(".", 1)[-1] == "errors"
 
 
 def combine(runs: list[Flat]) -> Flat:

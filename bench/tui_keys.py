@@ -4,7 +4,7 @@ The app is built with the app package's factory (`app.tui.make_app`, else `Proxy
 adapt `build_app` when the TUI changes) and run in-process with Textual's `App.run_test()`
 (headless driver: frames are composed but not written to a terminal). The embedded proxy runs on
 its own thread as in the real TUI; the load generator process sends it `load_streams` concurrent
-500-chunk streams.
+streams (see `key_latency`).
 
 A key press is a `Key("f12")` event posted to the app, the same message the terminal driver posts;
 f12 is bound to a benchmark action that notes the time. Latency is post -> action ran. Presses are
@@ -25,6 +25,7 @@ from textual.app import App
 from bench.procs import proxy_env, target
 from bench.stack import Stack
 from bench.stats import Flat, median, percentile
+from proxy.lazy_litellm import start_import
 from proxy.runner import ProxyThread
 from proxy.settings import load_settings
 
@@ -107,42 +108,65 @@ class Pinger:
         return latencies
 
 
+async def _under_load(
+    stack: Stack, pinger: Pinger, url: str, chunks: int, pace_ms: float
+) -> tuple[list[float], dict[str, Any]]:
+    """Press latencies while `load_streams` streams of `chunks` chunks run through the TUI proxy."""
+    c = stack.counts
+    seconds = 1.5 + c.key_presses_load * (c.key_gap + 0.05)
+    load = asyncio.create_task(
+        stack.loadgen.call(
+            op="streams_for",
+            target=target(url + "/v1/messages", "anthropic"),
+            concurrency=c.load_streams,
+            chunks=chunks,
+            pace_ms=pace_ms,
+            seconds=seconds,
+        )
+    )
+    try:
+        await asyncio.sleep(1.0)
+        latencies = await pinger.presses(c.key_presses_load, c.key_gap, until=load)
+        return latencies, await load
+    finally:
+        if not load.done():
+            load.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await load
+
+
 async def key_latency(stack: Stack) -> Flat:
-    """Press latency idle, then under `load_streams` concurrent streams through the TUI's proxy."""
+    """Press latency idle, under `load_streams` instant streams, and under paced streams.
+
+    Instant: 500-chunk streams from the instant fake upstream, so the embedded proxy thread is
+    as busy as it can be (the issue's figure). Paced: `paced_load_chunks`-chunk streams with
+    chunks `paced_load_ms` apart (about what 20 real streams deliver).
+    """
     c = stack.counts
     app = build_app(stack.home, stack.upstream_url)
     pinger = Pinger(app)
     out: Flat = {}
     async with app.run_test(size=(160, 48)):
         url = await proxy_url(app)
+        # Measure the steady state: LiteLLM's import (a background thread of this process) done.
+        await asyncio.wrap_future(start_import())
         await asyncio.sleep(0.5)
         idle = await pinger.presses(c.key_presses_idle, c.key_gap)
-        seconds = 1.5 + c.key_presses_load * (c.key_gap + 0.05)
-        load = asyncio.create_task(
-            stack.loadgen.call(
-                op="streams_for",
-                target=target(url + "/v1/messages", "anthropic"),
-                concurrency=c.load_streams,
-                chunks=c.stream_chunks,
-                seconds=seconds,
-            )
+        loaded, result = await _under_load(stack, pinger, url, c.stream_chunks, 0)
+        paced, paced_result = await _under_load(
+            stack, pinger, url, c.paced_load_chunks, c.paced_load_ms
         )
-        try:
-            await asyncio.sleep(1.0)
-            loaded = await pinger.presses(c.key_presses_load, c.key_gap, until=load)
-            result = await load
-        finally:
-            if not load.done():
-                load.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await load
     out["tui_keys.idle_median_ms"] = median(idle)
     out["tui_keys.idle_p95_ms"] = percentile(idle, 95)
     out["tui_keys.load_median_ms"] = median(loaded)
     out["tui_keys.load_p95_ms"] = percentile(loaded, 95)
     out["tui_keys.load_max_ms"] = max(loaded) if loaded else None
     out["tui_keys.presses_under_load"] = len(loaded)
+    out["tui_keys.paced_median_ms"] = median(paced)
+    out["tui_keys.paced_p95_ms"] = percentile(paced, 95)
+    out["tui_keys.paced_max_ms"] = max(paced) if paced else None
     out["tui_keys.streams"] = result["streams"]
-    out["tui_keys.errors"] = result["errors"]
-    stack.note_errors("tui_keys", result["error_samples"])
+    out["tui_keys.paced_streams"] = paced_result["streams"]
+    out["tui_keys.errors"] = result["errors"] + paced_result["errors"]
+    stack.note_errors("tui_keys", result["error_samples"] + paced_result["error_samples"])
     return out

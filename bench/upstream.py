@@ -3,7 +3,8 @@
 It answers instantly from precomputed bytes (see `bench.payloads`), so it is never the bottleneck:
 no JSON parse of the request (one regex finds ``chunks=N``), one `write` per SSE chunk, and an
 ``await asyncio.sleep(0)`` after every `batch` writes so concurrent streams interleave the way a
-real provider's do. Run it in its own process::
+real provider's do. A request that says ``pace_ms=P`` gets its chunks P ms apart instead (a
+provider generating tokens), so each chunk reaches the proxy in a network read of its own. Run it in its own process::
 
     python -m bench.upstream --port 0      # prints the port it listens on, then serves
 """
@@ -24,7 +25,9 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 BATCH = web.AppKey("batch", int)
 
 
-async def _stream(request: web.Request, frames: tuple[bytes, ...]) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, frames: tuple[bytes, ...], pace: float
+) -> web.StreamResponse:
     batch = request.app[BATCH]
     resp = web.StreamResponse(status=200, headers=SSE_HEADERS)
     await resp.prepare(request)
@@ -32,7 +35,9 @@ async def _stream(request: web.Request, frames: tuple[bytes, ...]) -> web.Stream
     try:
         for i, frame in enumerate(frames, 1):
             await write(frame)
-            if i % batch == 0:
+            if pace:
+                await asyncio.sleep(pace)
+            elif i % batch == 0:
                 await asyncio.sleep(0)
         await resp.write_eof()
     except ConnectionError:
@@ -46,7 +51,8 @@ async def openai(request: web.Request) -> web.StreamResponse:
     chunks = payloads.chunks_in(body)
     if payloads.STREAM_RE.search(body):
         usage = b"include_usage" in body
-        return await _stream(request, payloads.openai_frames(chunks, usage))
+        frames = payloads.openai_frames(chunks, usage)
+        return await _stream(request, frames, payloads.pace_in(body))
     return web.Response(body=payloads.openai_message(chunks), headers=JSON_HEADERS)
 
 
@@ -55,7 +61,8 @@ async def anthropic(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     chunks = payloads.chunks_in(body)
     if payloads.STREAM_RE.search(body):
-        return await _stream(request, payloads.anthropic_frames(chunks))
+        frames = payloads.anthropic_frames(chunks)
+        return await _stream(request, frames, payloads.pace_in(body))
     return web.Response(body=payloads.anthropic_message(chunks), headers=JSON_HEADERS)
 
 
