@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         f"git {m['git']}; load average before {m['load_average']}, after "
         f"{result['meta']['machine_after']['load_average']}\n"
     )
-    print(report.render(rows))  # type: ignore[arg-type]
+    print(report.render(rows))
     for name, failure in result["failures"].items():
         print(f"\n{name} FAILED: {failure}")
     if result["error_samples"]:

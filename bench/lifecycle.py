@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bench.procs import Proc, start_proxy, target, wait_idle
+from bench.procs import Proc, start_proxy, target
 from bench.stack import Stack
 from bench.stats import Flat, diff
 
@@ -34,12 +34,12 @@ async def startup(stack: Stack, transport: str = "openai", keep: bool = False) -
             op="requests", target=_messages(proc), n=1, concurrency=1, chunks=5, stream=False
         )
         first_ms = (time.perf_counter() - t0) * 1000
-        idle_s = await wait_idle(proc)
+        idle_s = await stack.settle(proc)
         out: Flat = {
             "startup.port_s": proc.info["port_s"],
             "startup.first_request_ms": first_ms,
             "startup.rss_at_port_mb": rss_port,
-            "startup.idle_after_s": proc.info["port_s"] + idle_s,
+            "startup.idle_after_s": None if idle_s is None else proc.info["port_s"] + idle_s,
             "startup.rss_idle_mb": proc.rss_mb(),
             "startup.errors": first["errors"],
         }
@@ -60,7 +60,7 @@ async def memory(stack: Stack, transport: str = "openai") -> Flat:
     proc = stack.spare or await start_proxy(stack.home, stack.upstream_url, transport)
     stack.spare = None
     try:
-        await wait_idle(proc)
+        await stack.settle(proc)
         out: Flat = {"memory.rss_start_mb": proc.rss_mb()}
         done, errors = 0, 0
         c = stack.counts

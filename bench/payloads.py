@@ -115,7 +115,7 @@ def _event(name: str, data: dict[str, object]) -> bytes:
 @cache
 def anthropic_frames(chunks: int) -> tuple[bytes, ...]:
     """Anthropic SSE: message_start, one text block of `chunks` deltas, message_delta/stop."""
-    message = {
+    message: dict[str, object] = {
         "id": "msg_bench",
         "type": "message",
         "role": "assistant",

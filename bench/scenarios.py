@@ -90,7 +90,7 @@ async def cpu(stack: Stack, transports: list[str]) -> Flat:
     out: Flat = {}
     for transport in transports:
         n = c.cpu_streams_litellm if transport == "litellm" else c.cpu_streams
-        variants = {
+        variants: dict[str, dict[str, Any]] = {
             "": dict(n=n, concurrency=1),
             ".paced": dict(
                 n=c.cpu_paced_streams, concurrency=c.cpu_paced_concurrency, pace_ms=c.cpu_paced_ms

@@ -45,6 +45,8 @@ class Counts:
     load_streams: int = 20
     paced_load_chunks: int = 100
     paced_load_ms: float = 20.0
+    settle: bool = True
+    """Wait for each proxy's LiteLLM import to end before measuring (off only for --tiny)."""
 
 
 FULL = Counts()
@@ -78,6 +80,7 @@ TINY = Counts(
     key_presses_load=3,
     load_streams=3,
     paced_load_chunks=10,
+    settle=False,
 )
 
 
@@ -134,6 +137,10 @@ class Stack:
         assert self.upstream is not None
         return self.upstream.url
 
+    async def settle(self, proc: Proc) -> float | None:
+        """Wait until `proc` is idle (see `wait_idle`); seconds waited, None when not settling."""
+        return await wait_idle(proc) if self.counts.settle else None
+
     def upstream_cpu(self) -> float:
         """CPU seconds the fake upstream has used."""
         assert self.upstream is not None
@@ -176,5 +183,5 @@ class Stack:
                         f"warm-up through the {transport} proxy failed: {result['error_samples']}"
                         f"\n{proc.log_tail()}"
                     )
-        await asyncio.gather(*(wait_idle(self.proxies[t]) for t in missing))
+        await asyncio.gather(*(self.settle(self.proxies[t]) for t in missing))
         return {t: self.proxies[t] for t in transports}

@@ -44,7 +44,7 @@ def build_app(home: Path, upstream: str) -> App[Any]:
     if factory is not None:
         app: App[Any] = factory(settings, env_file=home / ".env", first_run_prompt=False)
     else:
-        app = tui.ProxyApp(settings)  # type: ignore[attr-defined]
+        app = tui.ProxyApp(settings)
     app.bind(KEY, "bench_ping", show=False)
     return app
 
@@ -149,7 +149,8 @@ async def key_latency(stack: Stack) -> Flat:
     async with app.run_test(size=(160, 48)):
         url = await proxy_url(app)
         # Measure the steady state: LiteLLM's import (a background thread of this process) done.
-        await asyncio.wrap_future(start_import())
+        if c.settle:
+            await asyncio.wrap_future(start_import())
         await asyncio.sleep(0.5)
         idle = await pinger.presses(c.key_presses_idle, c.key_gap)
         loaded, result = await _under_load(stack, pinger, url, c.stream_chunks, 0)
