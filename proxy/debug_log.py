@@ -122,8 +122,12 @@ class DebugLog:
         )
         self.add(
             "model_mapping",
-            f"{d.get('requested')} -> {d.get('model')} ({d.get('tier')}, {d.get('transport')})",
-            {k: d.get(k) for k in ("requested", "model", "provider", "transport", "tier")},
+            f"{d.get('requested')} -> {d.get('model')} ({d.get('reason') or d.get('tier')}, "
+            f"{d.get('transport')})",
+            {
+                k: d.get(k)
+                for k in ("requested", "model", "provider", "transport", "tier", "reason")
+            },
             rid,
             event.time,
         )

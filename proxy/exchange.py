@@ -43,6 +43,8 @@ class Exchange:
         self.first_token_at: float | None = None
         self.upstream_request: dict[str, Any] | None = None
         self.done = False
+        self.reason = "big/small mapping"
+        """Why this target was chosen (rule, pin, marker, tier), for the model_mapping entry."""
 
     def begin(self) -> None:
         """Publish request_started with the mapping decision."""
@@ -59,6 +61,7 @@ class Exchange:
                     "provider": t.provider,
                     "transport": t.transport,
                     "tier": t.tier,
+                    "reason": self.reason,
                     "stream": self.stream,
                     "session_id": self.session_id,
                     "endpoint": self.endpoint,

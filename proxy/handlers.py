@@ -64,8 +64,10 @@ async def serve_messages(request: web.Request, body: Any) -> web.StreamResponse:
     check_loop(request)
     service = request.app[SERVICE]
     request.app[LIMITER].check(client_identity(request))
-    target = service.resolve(body["model"])
-    exchange = Exchange(service, body, target, request.headers.get(SESSION_HEADER))
+    session_id = request.headers.get(SESSION_HEADER)
+    routed = service.route(body, session_id)
+    exchange = Exchange(service, routed.body, routed.target, session_id)
+    exchange.reason = routed.reason
     exchange.begin()
     try:
         async with request.app[GATE].slot():

@@ -15,7 +15,7 @@ from proxy.model_list import preset_dict
 from proxy.service import ProxyService
 
 SWITCH_FIELDS = frozenset({"preset", "big_model", "small_model", "preserve_conversation"})
-PRESET_FIELDS = frozenset({"name", "big_model", "small_model", "description"})
+PRESET_FIELDS = frozenset({"name", "big_model", "small_model", "description", "rules"})
 
 
 def _bad(message: str) -> ProxyError:
@@ -120,8 +120,35 @@ async def save_preset(request: web.Request) -> web.Response:
         body["big_model"],
         body["small_model"],
         _optional_str(body, "description") or "",
+        body.get("rules"),
     )
     return json_response({"status": "saved", "preset": preset_dict(preset)}, status=201)
+
+
+async def get_sessions(request: web.Request) -> web.Response:
+    """GET /sessions: the sessions seen in history and the models pinned to some of them."""
+    service = _service(request)
+    return json_response(
+        {"sessions": service.history.sessions(), "pins": dict(service.session_pins)}
+    )
+
+
+async def pin_session(request: web.Request) -> web.Response:
+    """POST /sessions/{id}/model {"model": ...}: pin a model for one Claude Code session."""
+    body = await _object(request, frozenset({"model"}))
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise _bad("model: field required (a non-empty model string)")
+    session_id = request.match_info["id"]
+    pins = await _service(request).pin_session(session_id, model)
+    return json_response({"session": session_id, "model": pins[session_id], "pins": pins})
+
+
+async def unpin_session(request: web.Request) -> web.Response:
+    """DELETE /sessions/{id}/model: back to the normal mapping for that session."""
+    session_id = request.match_info["id"]
+    pins = await _service(request).pin_session(session_id, None)
+    return json_response({"session": session_id, "model": None, "pins": pins})
 
 
 async def delete_preset(request: web.Request) -> web.Response:
@@ -242,6 +269,9 @@ def install(app: web.Application) -> None:
     r.add_get("/presets", get_presets)
     r.add_post("/presets", save_preset)
     r.add_delete("/presets/{name}", delete_preset)
+    r.add_get("/sessions", get_sessions)
+    r.add_post("/sessions/{id}/model", pin_session)
+    r.add_delete("/sessions/{id}/model", unpin_session)
     r.add_get("/conversation", get_conversation)
     r.add_delete("/conversation", delete_conversation)
     r.add_get("/conversation/status", conversation_status)

@@ -120,4 +120,5 @@ def preset_dict(preset: Preset) -> dict[str, Any]:
         "small_model": preset.small,
         "description": preset.description,
         "builtin": preset.builtin,
+        "rules": [rule.as_dict() for rule in preset.rules],
     }

@@ -20,6 +20,7 @@ import tomli_w
 
 from proxy import routing
 from proxy.atomic import atomic_write_bytes
+from proxy.rules import Rule, parse_rule
 from proxy.settings import Settings
 from proxy.user_state import config_dir
 
@@ -31,7 +32,7 @@ USER_HEADER = (
     "# claude-proxy user presets, saved from the TUI or POST /presets (comments are not kept).\n"
     "# Each [presets.NAME] has big, small and an optional description.\n\n"
 )
-_FIELDS = frozenset({"big", "small", "description"})
+_FIELDS = frozenset({"big", "small", "description", "rules"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class Preset:
     small: str
     description: str = ""
     builtin: bool = False
+    rules: tuple[Rule, ...] = ()
+    """Routing rules, evaluated in order (first match wins) while this preset is active."""
 
 
 class PresetFileError(Exception):
@@ -103,7 +106,18 @@ def parse_presets(text: str, source: Path, builtin: bool) -> list[Preset]:
         description = entry.get("description", "")
         if not isinstance(description, str):
             raise PresetFileError(f"{where}: `description` must be a string")
-        presets.append(Preset(name, values["big"], values["small"], description, builtin))
+        rules = []
+        for raw in entry.get("rules", []) if isinstance(entry.get("rules", []), list) else [None]:
+            try:
+                rule = parse_rule(raw)
+                routing.parse_model_string(rule.model, "openai", strict=True)
+            except (ValueError, routing.ModelStringError) as exc:
+                at = f"{source}: line {_line_of(text, name, 'rules')}: preset {name!r}"
+                raise PresetFileError(f"{at}: rule: {exc}") from None
+            rules.append(rule)
+        presets.append(
+            Preset(name, values["big"], values["small"], description, builtin, tuple(rules))
+        )
     return presets
 
 
@@ -119,9 +133,12 @@ def _read(path: Path, builtin: bool) -> list[Preset]:
 
 def render_user_file(presets: list[Preset]) -> bytes:
     """The user presets file for `presets` (TOML via tomli-w, with a short header)."""
-    table: dict[str, Any] = {
-        p.name: {"description": p.description, "big": p.big, "small": p.small} for p in presets
-    }
+    table: dict[str, Any] = {}
+    for p in presets:
+        entry: dict[str, Any] = {"description": p.description, "big": p.big, "small": p.small}
+        if p.rules:
+            entry["rules"] = [rule.as_dict() for rule in p.rules]
+        table[p.name] = entry
     return (USER_HEADER + tomli_w.dumps({"presets": table})).encode("utf-8")
 
 

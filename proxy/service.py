@@ -30,12 +30,17 @@ from proxy.history import (
 )
 from proxy.presets import NAME_PATTERN, Preset, PresetFileError, PresetStore, user_presets_path
 from proxy.redact import Redactor
+from proxy.request_routing import Routed, route_request
 from proxy.routing import ModelPair, Target
+from proxy.rules import Rule, parse_rule
 from proxy.settings import Settings
 from proxy.stats import Stats
 from proxy.user_state import STATE_FILE, UserState, config_dir
 
 log = logging.getLogger(__name__)
+
+
+MAX_SESSION_PINS = 1000
 
 
 @dataclass(slots=True)
@@ -62,6 +67,7 @@ class ProxyService:
         self.history = ConversationHistory(settings.conversation_limit, secrets=self._keys)
         self.debug = DebugLog(settings.debug_log_limit, secrets=self._keys)
         self.stats = Stats()
+        self.session_pins: dict[str, str] = {}
         # Masks the configured keys in anything that leaves the proxy (errors, logs).
         self.redact = Redactor(self._keys)
         logs.add_redactor(self.redact)
@@ -94,6 +100,20 @@ class ProxyService:
     def resolve(self, requested: str) -> Target:
         """Map a requested model id with the pair in force right now."""
         return routing.resolve(requested, self.pair, self.settings)
+
+    def route(self, body: dict[str, Any], session_id: str | None) -> Routed:
+        """Full routing of a request: session pin, subagent marker, preset rules, big/small."""
+        return route_request(self, body, session_id)
+
+    async def pin_session(self, session_id: str, model: str | None) -> dict[str, str]:
+        """Pin a model for one Claude Code session (None removes the pin); returns all pins."""
+        if model is None:
+            self.session_pins.pop(session_id, None)
+        else:
+            self.session_pins[session_id] = self._model_string(model, "model")
+            while len(self.session_pins) > MAX_SESSION_PINS:
+                self.session_pins.pop(next(iter(self.session_pins)))
+        return dict(self.session_pins)
 
     def switch(
         self, big: str | None = None, small: str | None = None, preset: str | None = None
@@ -134,6 +154,21 @@ class ProxyService:
             )
         except routing.ModelStringError as exc:
             raise ProxyError(400, "invalid_request_error", f"{field}: {exc}") from None
+
+    def _rules(self, raw: Any) -> tuple[Rule, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise ProxyError(400, "invalid_request_error", "rules: must be a list of rules")
+        out = []
+        for position, item in enumerate(raw):
+            try:
+                rule = parse_rule(item)
+            except ValueError as exc:
+                raise ProxyError(400, "invalid_request_error", f"rules.{position}: {exc}") from None
+            model = self._model_string(rule.model, f"rules.{position}.model")
+            out.append(Rule(rule.when, model, rule.threshold))
+        return tuple(out)
 
     def _preset(self, name: str) -> Preset:
         preset = self.presets.get(name)
@@ -178,8 +213,15 @@ class ProxyService:
 
     # -- presets --------------------------------------------------------------------------------
 
-    async def save_preset(self, name: str, big: str, small: str, description: str = "") -> Preset:
-        """Save a user preset (models validated) to the user presets file."""
+    async def save_preset(
+        self,
+        name: str,
+        big: str,
+        small: str,
+        description: str = "",
+        rules: list[Any] | None = None,
+    ) -> Preset:
+        """Save a user preset (models and routing rules validated) to the user presets file."""
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
             raise ProxyError(
                 400,
@@ -194,6 +236,7 @@ class ProxyService:
             small=self._model_string(small, "small_model"),
             description=description.strip(),
             builtin=False,
+            rules=self._rules(rules),
         )
         try:
             return await self.presets.save(preset)

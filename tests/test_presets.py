@@ -134,6 +134,7 @@ async def test_presets_over_http(
         "small_model": "anthropic/claude-haiku-4-5",
         "description": "",
         "builtin": False,
+        "rules": [],
     }
     assert (tmp_path / "xdg" / "claude-proxy" / "presets.toml").is_file()
     switched = await call(proxy.url, "POST", "/switch_model", {"preset": "mine"})
