@@ -81,13 +81,14 @@ def parse(argv: list[str] | None) -> Options:
         "--transports",
         type=lambda v: _names(v, TRANSPORTS),
         default=list(TRANSPORTS),
-        help="transports for latency, stream and cpu (openai,anthropic,litellm)",
+        help="transports for latency, stream and cpu (openai,anthropic,litellm,relay; relay "
+        "is the floor: a plain aiohttp byte relay, not the proxy)",
     )
     parser.add_argument(
         "--concurrency-transports",
         type=lambda v: _names(v, TRANSPORTS),
-        default=["openai", "anthropic"],
-        help="transports for the concurrency scenario (openai,anthropic)",
+        default=["openai", "anthropic", "relay"],
+        help="transports for the concurrency scenario (openai,anthropic,relay)",
     )
     parser.add_argument(
         "--batch", type=int, default=1, help="fake upstream: SSE writes between loop yields (1)"

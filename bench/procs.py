@@ -36,9 +36,16 @@ TRANSPORTS: dict[str, dict[str, str]] = {
         "SMALL_MODEL": "openai/gpt-4.1-mini",
         "UPSTREAM_ENGINE": "litellm",
     },
+    # Not the proxy: the floor, a plain aiohttp byte relay to the Anthropic endpoint (bench.relay).
+    "relay": {},
 }
 # The upstream dialect each transport talks: the 'direct' baseline calls the fake in it.
-DIRECT_DIALECT = {"openai": "openai", "anthropic": "anthropic", "litellm": "openai"}
+DIRECT_DIALECT = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "litellm": "openai",
+    "relay": "anthropic",
+}
 
 
 def free_port() -> int:
@@ -125,6 +132,10 @@ class Proc:
         times = self.ps.cpu_times()
         return float(times.user + times.system)
 
+    def cpu_sys(self) -> float:
+        """System (kernel) CPU seconds so far."""
+        return float(self.ps.cpu_times().system)
+
     def rss_mb(self) -> float:
         """Resident memory now, MB."""
         return self.ps.memory_info().rss / 1e6
@@ -208,8 +219,11 @@ async def start_proxy(home: Path, upstream: str, transport: str) -> Proc:
     """A headless proxy process for `transport`, listening (LiteLLM may still be importing)."""
     port = free_port()
     env = proxy_env(home, upstream, port, transport)
+    cmd = proxy_command()
+    if transport == "relay":
+        cmd = [sys.executable, "-m", "bench.relay", "--port", str(port), "--upstream", upstream]
     t0 = time.perf_counter()
-    proc = spawn(f"proxy-{transport}", proxy_command(), env, home / f"proxy-{transport}.log", home)
+    proc = spawn(f"proxy-{transport}", cmd, env, home / f"proxy-{transport}.log", home)
     proc.port, proc.url = port, f"http://127.0.0.1:{port}"
     try:
         await wait_port(proc, port)

@@ -27,6 +27,7 @@ TRANSPORT_LABEL = {
     "openai": "OpenAI-compatible native",
     "anthropic": "Anthropic pass-through",
     "litellm": "LiteLLM engine",
+    "relay": "floor: plain aiohttp relay",
 }
 RATIO_TARGET = 1.5
 PORT_TARGET = 1.0
@@ -41,6 +42,14 @@ def _f(value: float | int | None, digits: int = 2, unit: str = "") -> str:
     if value is None:
         return "n/a"
     return f"{value:,.{digits}f}{unit}"
+
+
+def _no_target(transport: str) -> str:
+    return "floor" if transport == "relay" else "report"
+
+
+def _pct(share: float | int | None) -> float | None:
+    return None if share is None else 100 * share
 
 
 def _verdict(ok: bool | None) -> str:
@@ -74,7 +83,7 @@ def _latency_rows(fig: Flat) -> list[Row]:
                 f"1 added latency, small non-streaming, median [{t}]",
                 f"{_f(added)} ms (direct {_f(fig.get(f'{p}.direct.median_ms'))}, "
                 f"proxy {_f(fig.get(f'{p}.proxy.median_ms'))}; errors {fig.get(f'{p}.errors')})",
-                f"<= {limit} ms" if limit else "report",
+                f"<= {limit} ms" if limit else _no_target(t),
                 _verdict(ok),
             )
         )
@@ -102,7 +111,7 @@ def _stream_rows(fig: Flat) -> list[Row]:
                 f"2 added TTFT, 500-chunk stream, median [{t}]",
                 f"{_f(added)} ms (direct {_f(fig.get(f'{p}.direct.ttft_ms'))}, "
                 f"proxy {_f(fig.get(f'{p}.proxy.ttft_ms'))}; errors {fig.get(f'{p}.errors')})",
-                f"<= {limit} ms" if limit else "report",
+                f"<= {limit} ms" if limit else _no_target(t),
                 _verdict(ok),
             )
         )
@@ -131,11 +140,12 @@ def _cpu_rows(fig: Flat) -> list[Row]:
             rows.append(
                 (
                     f"3 proxy CPU per streamed chunk, {label} [{TRANSPORT_LABEL[t]}]",
-                    f"{_f(us, 1)} us ({_f(fig.get(f'{p}.cpu_s'))} s CPU / "
+                    f"{_f(us, 1)} us ({_f(fig.get(f'{p}.cpu_s'))} s CPU, "
+                    f"{_f(_pct(fig.get(f'{p}.sys_share')), 0)}% kernel, / "
                     f"{_f(fig.get(f'{p}.chunks'), 0)} chunks; client reads/stream "
                     f"{_f(fig.get(f'{p}.client_reads_per_stream'), 0)}; "
                     f"errors {fig.get(f'{p}.errors')})",
-                    (f"<= {limit:.0f} us" if limit else "report") if not suffix else "",
+                    (f"<= {limit:.0f} us" if limit else _no_target(t)) if not suffix else "",
                     _verdict(ok),
                 )
             )

@@ -105,17 +105,19 @@ async def _cpu_run(
     stack: Stack, proc: Proc, transport: str, suffix: str, extra: dict[str, Any]
 ) -> Flat:
     c = stack.counts
-    before, t0 = proc.cpu(), time.perf_counter()
+    before, sys0, t0 = proc.cpu(), proc.cpu_sys(), time.perf_counter()
     result = await stack.loadgen.call(
         op="requests", target=stack.via(transport), chunks=c.stream_chunks, stream=True, **extra
     )
     used, wall = proc.cpu() - before, time.perf_counter() - t0
+    kernel = proc.cpu_sys() - sys0
     chunks = int(extra["n"]) * c.stream_chunks
     prefix = f"cpu.{transport}{suffix}"
     stack.note_errors(prefix, result["error_samples"])
     return {
         f"{prefix}.us_per_chunk": used / chunks * 1e6,
         f"{prefix}.cpu_s": used,
+        f"{prefix}.sys_share": kernel / used if used else None,
         f"{prefix}.wall_s": wall,
         f"{prefix}.chunks": chunks,
         f"{prefix}.client_reads_per_stream": result["reads_per_request"],

@@ -42,6 +42,8 @@ class Counts:
     key_presses_idle: int = 30
     key_presses_load: int = 100
     key_gap: float = 0.05
+    load_ramp: float = 1.0
+    """Seconds the load runs before the first press under it."""
     load_streams: int = 20
     paced_load_chunks: int = 100
     paced_load_ms: float = 20.0
@@ -79,6 +81,8 @@ TINY = Counts(
     key_presses_idle=3,
     key_presses_load=3,
     load_streams=3,
+    key_gap=0.02,
+    load_ramp=0.2,
     paced_load_chunks=10,
     settle=False,
 )

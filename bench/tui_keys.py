@@ -113,7 +113,7 @@ async def _under_load(
 ) -> tuple[list[float], dict[str, Any]]:
     """Press latencies while `load_streams` streams of `chunks` chunks run through the TUI proxy."""
     c = stack.counts
-    seconds = 1.5 + c.key_presses_load * (c.key_gap + 0.05)
+    seconds = c.load_ramp + 0.5 + c.key_presses_load * (c.key_gap + 0.05)
     load = asyncio.create_task(
         stack.loadgen.call(
             op="streams_for",
@@ -125,7 +125,7 @@ async def _under_load(
         )
     )
     try:
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(c.load_ramp)
         latencies = await pinger.presses(c.key_presses_load, c.key_gap, until=load)
         return latencies, await load
     finally:

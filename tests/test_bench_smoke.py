@@ -2,7 +2,7 @@
 
 No timing is asserted: the point is that the bench code keeps working as the proxy and the TUI
 change. It runs `python -m bench --tiny` (a few requests per scenario, no waiting for LiteLLM's
-background import, the LiteLLM engine left out) in a subprocess, as a user would.
+background import, the LiteLLM engine left out, the floor relay in) in a subprocess, as a user would.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_bench_runs_every_scenario_tiny(tmp_path: Path) -> None:
         "bench",
         "--tiny",
         "--transports",
-        "openai,anthropic",
+        "openai,anthropic,relay",
         "--only",
         ",".join(SCENARIOS),
         "--out",
@@ -66,6 +66,8 @@ def test_bench_runs_every_scenario_tiny(tmp_path: Path) -> None:
         "cpu.openai.us_per_chunk",
         "cpu.anthropic.paced.us_per_chunk",
         "concurrency.openai.5x20.ratio",
+        "concurrency.relay.5x20.ratio",
+        "cpu.relay.us_per_chunk",
         "startup.port_s",
         "memory.rss_after_last_mb",
         "tui_paint.paint_s",

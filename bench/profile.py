@@ -1,0 +1,130 @@
+"""Profile a headless proxy's streaming hot path with py-spy, under the benchmark's load.
+
+    uv run python -m bench.profile [--transport openai] [--pace-ms 0] [--seconds 10]
+
+Starts the fake upstream, the load generator and one proxy process (warm, LiteLLM imported),
+attaches ``py-spy record`` to the proxy (non-blocking, sampling only while threads are on CPU),
+streams 500-chunk answers through it for `seconds` (instant upstream by default; ``--pace-ms 1``
+gives one chunk per network read, as from a real provider) and prints where the samples fell:
+by function itself (self) and including callees (total), in % of CPU samples. The raw
+collapsed stacks are kept in bench/results/profile-<transport>[-paced].txt for a flame graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from bench.procs import REPO, TRANSPORTS
+from bench.stack import FULL, Stack
+
+_LINE = re.compile(r":\d+\)$")
+
+
+def _frame(raw: str) -> str:
+    """'func (path/to/file.py:123)' -> 'func (file.py)'; frames from the same function merge."""
+    raw = _LINE.sub(")", raw.strip())
+    name, _, where = raw.partition(" (")
+    return f"{name} ({Path(where.rstrip(')')).name})" if where else name
+
+
+def summarise(collapsed: str, top: int = 25) -> str:
+    """Self and total % per function from py-spy's collapsed ('raw') output."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [_frame(f) for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        if not frames:
+            continue
+        samples += n
+        own[frames[-1]] += n
+        for frame in set(frames):
+            total[frame] += n
+    if not samples:
+        return "no samples"
+    out = [f"{samples} samples on CPU", "", "self %  function"]
+    out += [f"{100 * n / samples:6.1f}  {f}" for f, n in own.most_common(top)]
+    out += ["", "total % function (with callees)"]
+    out += [f"{100 * n / samples:6.1f}  {f}" for f, n in total.most_common(top)]
+    return "\n".join(out)
+
+
+async def profile(transport: str, pace_ms: float, seconds: float, rate: int) -> str:
+    """Run the load under py-spy; the summary text."""
+    suffix = "-paced" if pace_ms else ""
+    out = REPO / "bench" / "results" / f"profile-{transport}{suffix}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    async with Stack(FULL) as stack:
+        proc = (await stack.ensure([transport]))[transport]
+        spy = await asyncio.create_subprocess_exec(
+            *_py_spy(),
+            "record",
+            "--pid",
+            str(proc.pid),
+            "--duration",
+            str(int(seconds) + 1),
+            "--rate",
+            str(rate),
+            "--nonblocking",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        await asyncio.sleep(0.5)
+        result = await stack.loadgen.call(
+            op="streams_for",
+            target=stack.via(transport),
+            concurrency=4 if pace_ms else 1,
+            chunks=500,
+            pace_ms=pace_ms,
+            seconds=seconds,
+        )
+        _, err = await spy.communicate()
+        if spy.returncode != 0:
+            raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-1000:]}")
+    speed = f"paced {pace_ms:g} ms" if pace_ms else "instant"
+    head = (
+        f"proxy [{transport}], {speed} upstream, "
+        f"{result['streams']} streams of 500 chunks, errors {result['errors']}; raw: {out}"
+    )
+    return head + "\n" + summarise(out.read_text())
+
+
+def _py_spy() -> list[str]:
+    script = Path(sys.executable).parent / "py-spy"
+    if script.exists():
+        return [str(script)]
+    return ["py-spy"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.profile``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transport", default="openai", choices=list(TRANSPORTS))
+    parser.add_argument("--pace-ms", type=float, default=0.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=int, default=1000, help="samples per second")
+    args = parser.parse_args(argv)
+    try:
+        print(asyncio.run(profile(args.transport, args.pace_ms, args.seconds, args.rate)))
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        print(f"profile failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
