@@ -94,13 +94,18 @@ class AnswerView(VerticalScroll):
         # Read the text and clear pending in one step: frames after this point go to pending.
         self._pending.clear()
         self._wake.clear()
-        self._append_loop(answer_text(record) if record else "")
+        follow = record is not None and record.status == LIVE
+        self._append_loop(answer_text(record) if record else "", follow)
 
     @work(exclusive=True, group="answer-stream", exit_on_error=False)
-    async def _append_loop(self, initial: str) -> None:
+    async def _append_loop(self, initial: str, follow: bool) -> None:
         markdown = self.query_one(Markdown)
         await markdown.update(initial)
-        self.scroll_end(animate=False)
+        # A live answer is followed at its end; a finished one is read from the top.
+        if follow:
+            self.scroll_end(animate=False)
+        else:
+            self.scroll_home(animate=False)
         while True:
             await self._wake.wait()
             self._wake.clear()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Static
+from textual.widgets.data_table import ColumnKey
 
 from screens.status_bar import StatusBar
 
@@ -31,3 +34,49 @@ class ViewScreen(Screen[None]):
     def action_back(self) -> None:
         """Return to the request log."""
         self.dismiss()
+
+
+def fit_columns(
+    table: DataTable[Any], widths: dict[str, int], flex: dict[str, tuple[int, int]]
+) -> None:
+    """Give `flex` columns (key: (min, max)) what the fixed `widths` leave of the table's width,
+    shared evenly; the table never scrolls sideways when the minimums fit."""
+    pad = 2 * table.cell_padding
+    room = table.size.width - 1 - sum(w + pad for w in widths.values()) - pad * len(flex)
+    share = dict.fromkeys(flex, 0)
+    # Hand out the room one cell at a time to the columns still below their maximum.
+    while room > 0 and any(share[k] < flex[k][1] for k in flex):
+        for key in flex:
+            if room > 0 and share[key] < flex[key][1]:
+                share[key] += 1
+                room -= 1
+    for key, (minimum, _) in flex.items():
+        widths = {**widths, key: max(minimum, share[key])}
+    for key, width in widths.items():
+        if key in table.columns:
+            table.columns[ColumnKey(key)].width = width
+    # DataTable keeps rendered rows cached per width; there is no public call to drop them.
+    table._clear_caches()
+    table._require_update_dimensions = True
+    table.refresh()
+
+
+class FitTable(DataTable[Any]):
+    """A DataTable whose `flex` columns share the width left by the fixed ones, on every resize."""
+
+    def __init__(
+        self, fixed: dict[str, int], flex: dict[str, tuple[int, int]], **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.fixed = fixed
+        self.flex = flex
+
+    def add_columns_from(self, labels: dict[str, str]) -> None:
+        """Add the columns (keys as in `fixed`/`flex`) with their starting widths."""
+        for key, label in labels.items():
+            width = self.fixed.get(key) or self.flex[key][0]
+            self.add_column(label, width=width, key=key)
+
+    def on_resize(self) -> None:
+        """Refit to the new width."""
+        fit_columns(self, self.fixed, self.flex)

@@ -52,7 +52,7 @@ class DebugScreen(ViewScreen):
     def compose_body(self) -> ComposeResult:
         options = [("all types", "all"), *((t, t) for t in LOG_TYPES)]
         yield Select(options, value="all", allow_blank=False, id="debug-type")
-        yield RichLog(id="debug-log", wrap=True, max_lines=5000, auto_scroll=True)
+        yield RichLog(id="debug-log", wrap=True, max_lines=5000, auto_scroll=True, min_width=20)
 
     def on_mount(self) -> None:
         """First page now, then tail."""

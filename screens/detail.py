@@ -8,7 +8,7 @@ import orjson
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Markdown, Static, TabbedContent, TabPane, TextArea
 
@@ -64,7 +64,7 @@ def side(title: str, model: str, facts: str, text: str, error: str | None) -> li
 class DetailScreen(ViewScreen):
     """Tabs: response, upstream request, client request, replay comparison."""
 
-    TITLE_TEXT = "Request detail · r replay on another model · Tab/←→ switch tabs"
+    TITLE_TEXT = "Request detail · r replay on another model · ←→ on the tabs switch them"
     BINDINGS = [
         Binding("r", "replay", "Replay", id="detail.replay", tooltip="Resend to another model"),
     ]
@@ -77,19 +77,26 @@ class DetailScreen(ViewScreen):
     def compose_body(self) -> ComposeResult:
         yield Static(summary(self.record), id="detail-summary")
         with TabbedContent(id="detail-tabs"):
-            with TabPane("Response", id="tab-response"):
+            with TabPane("Upstream request · response", id="tab-exchange"):
                 yield Static(id="detail-error", classes="error-text")
-                yield TextArea(id="response-json", read_only=True, soft_wrap=True)
-            with TabPane("Upstream request", id="tab-upstream"):
-                yield TextArea(id="upstream-json", read_only=True, soft_wrap=True)
+                # Stacked in a small terminal, side by side in a large one.
+                with Container(id="exchange"):
+                    yield TextArea(id="upstream-json", read_only=True, soft_wrap=True)
+                    yield TextArea(id="response-json", read_only=True, soft_wrap=True)
             with TabPane("Client request", id="tab-client"):
                 yield TextArea(id="client-json", read_only=True, soft_wrap=True)
             with TabPane("Replay", id="tab-replay"):
                 yield Static("Press r to resend this request to another model.", id="replay-hint")
                 yield Horizontal(id="compare")
 
+    def on_resize(self) -> None:
+        """Request and response side by side when there is room."""
+        self.query_one("#exchange").set_class(self.size.width >= 120, "-wide")
+
     def on_mount(self) -> None:
         """Render the JSON (on the proxy loop) and follow the request while it runs."""
+        self.query_one("#upstream-json").border_title = "translated upstream request"
+        self.query_one("#response-json").border_title = "response"
         self.app.frame_signal.subscribe(self, self._frame, immediate=True)  # type: ignore[attr-defined]
         self.render_record()
 

@@ -77,7 +77,14 @@ class HistoryScreen(ViewScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="history-body"):
             yield OptionList(id="sessions")
-            yield RichLog(id="turns", wrap=True, markup=False, auto_scroll=True, max_lines=20_000)
+            yield RichLog(
+                id="turns",
+                wrap=True,
+                markup=False,
+                auto_scroll=True,
+                max_lines=20_000,
+                min_width=20,
+            )
         yield Static(id="history-status", classes="hint")
 
     def on_mount(self) -> None:

@@ -27,6 +27,8 @@ FIELDS = (
 class KeysScreen(ModalScreen[bool]):
     """A form over the app; empty fields leave the current value alone."""
 
+    # Type straight into the first field (the scrolling form itself could take focus first).
+    AUTO_FOCUS = "Input"
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="keys.cancel", tooltip="Close without saving"),
         Binding("ctrl+s", "save", "Save", id="keys.save", tooltip="Write the keys to .env"),
@@ -55,10 +57,6 @@ class KeysScreen(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button("Save", variant="primary", id="save")
                 yield Button("Cancel", id="cancel")
-
-    def on_mount(self) -> None:
-        """Type straight into the first field."""
-        self.query_one(Input).focus()
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -9,21 +9,26 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from app import formatting as fmt
 from app.backend import LocalBackend
 from app.model_search import search
-from screens.base import ViewScreen
+from screens.base import FitTable, ViewScreen, fit_columns
 
-COLUMNS = (
-    ("id", "model", 30),
-    ("provider", "provider", 9),
-    ("context", "context", 7),
-    ("price", "$/Mtok in/out", 13),
-    ("caps", "caps", 5),
-    ("key", "key", 22),
-)
+LABELS = {
+    "id": "model",
+    "provider": "provider",
+    "context": "context",
+    "price": "$/Mtok in/out",
+    "caps": "caps",
+    "key": "key",
+}
+WIDE = {"provider": 9, "context": 7, "price": 13, "caps": 4, "key": 21}
+# 80 columns: the provider is the id's prefix anyway, and the key column names only the variable.
+NARROW = {"context": 5, "price": 10, "caps": 4, "key": 17}
+ID_WIDTH = (24, 48)
+WIDE_FROM = 100
 
 
 def capabilities(model: dict[str, Any]) -> str:
@@ -35,22 +40,25 @@ def capabilities(model: dict[str, Any]) -> str:
     return "".join(letters)
 
 
-def model_cells(model: dict[str, Any], greyed: bool) -> tuple[Text, ...]:
+def model_cells(model: dict[str, Any], greyed: bool, wide: bool = True) -> dict[str, Text]:
     """One catalogue row; keyless providers dimmed, with the variable to set."""
     style = Style(dim=True) if greyed else Style()
-    price = f"{fmt.per_mtok(model.get('input_cost_per_mtok'))}/{fmt.per_mtok(model.get('output_cost_per_mtok'))}"
-    key = f"set {model.get('key_var')}" if greyed else "✓"
-    return (
-        Text(str(model.get("id", "")), style=style, no_wrap=True),
-        Text(str(model.get("provider", "")), style=style),
-        Text(fmt.tokens(model.get("context_window")), style=style, justify="right"),
-        Text(price, style=style, justify="right"),
-        Text(capabilities(model), style=style),
-        Text(key, style=style, no_wrap=True),
-    )
+    price_in = fmt.per_mtok(model.get("input_cost_per_mtok"))
+    price = f"{price_in}/{fmt.per_mtok(model.get('output_cost_per_mtok'))}"
+    key = "✓"
+    if greyed:
+        key = f"set {model.get('key_var')}" if wide else str(model.get("key_var"))
+    return {
+        "id": Text(str(model.get("id", "")), style=style, no_wrap=True),
+        "provider": Text(str(model.get("provider", "")), style=style),
+        "context": Text(fmt.tokens(model.get("context_window")), style=style, justify="right"),
+        "price": Text(price, style=style, justify="right"),
+        "caps": Text(capabilities(model), style=style),
+        "key": Text(key, style=style, no_wrap=True),
+    }
 
 
-class ModelTable(DataTable[Text]):
+class ModelTable(FitTable):
     """The catalogue rows; the keys act on the highlighted model."""
 
     BINDINGS = [
@@ -93,14 +101,13 @@ class ModelPickerScreen(ViewScreen):
         yield Input(
             placeholder="search models, e.g. 'gemini flash' or 'openai mini'", id="model-search"
         )
-        yield ModelTable(id="models", cursor_type="row")
+        yield ModelTable(NARROW, {"id": ID_WIDTH}, id="models", cursor_type="row")
         yield Static("loading the catalogue…", id="models-count", classes="hint")
 
     def on_mount(self) -> None:
         """Columns now, rows when the catalogue arrives."""
-        table = self.query_one(ModelTable)
-        for key, label, width in COLUMNS:
-            table.add_column(label, width=width, key=key)
+        self.wide: bool | None = None
+        self._set_columns(self.size.width >= WIDE_FROM)
         self.query_one("#model-search", Input).focus()
         self.load()
 
@@ -125,18 +132,31 @@ class ModelPickerScreen(ViewScreen):
         table = self.query_one(ModelTable)
         shown = search(self.models, query)
         table.clear()
+        keys = [str(column.key.value) for column in table.ordered_columns]
         for model in shown:
-            table.add_row(*model_cells(model, self._greyed(model)), key=str(model["id"]))
+            cells = model_cells(model, self._greyed(model), wide=bool(self.wide))
+            table.add_row(*(cells[k] for k in keys), key=str(model["id"]))
         self.query_one("#models-count", Static).update(
             f"{len(shown)} of {len(self.models)} models · dimmed: provider key not set"
         )
 
-    def on_resize(self) -> None:
-        """The model id column takes what the others leave."""
+    def _set_columns(self, wide: bool) -> None:
+        """Narrow or wide column set (the rows are a search result: rebuilt, not updated)."""
+        if wide == self.wide:
+            return
+        self.wide = wide
         table = self.query_one(ModelTable)
-        others = sum(width + 2 for key, _, width in COLUMNS if key != "id")
-        table.columns[table.ordered_columns[0].key].width = max(30, self.size.width - others - 4)
-        table.refresh()
+        table.clear(columns=True)
+        table.fixed = WIDE if wide else NARROW
+        labels = LABELS if wide else {**LABELS, "context": "ctx", "price": "$/M in/out"}
+        table.add_columns_from({k: v for k, v in labels.items() if k == "id" or k in table.fixed})
+        fit_columns(table, table.fixed, table.flex)
+        if self.models:
+            self.refilter()
+
+    def on_resize(self) -> None:
+        """Switch column sets at WIDE_FROM columns."""
+        self._set_columns(self.size.width >= WIDE_FROM)
 
     @on(Input.Changed, "#model-search")
     def _search(self) -> None:

@@ -12,17 +12,19 @@ from textual.widgets import DataTable, Static
 
 from app.backend import LocalBackend
 from app.status import Status
-from screens.base import ViewScreen
+from screens.base import FitTable, ViewScreen
 from screens.dialogs import ConfirmScreen, SavePresetScreen
 
-COLUMNS = (
-    ("key", "#", 2),
-    ("active", "", 1),
-    ("name", "preset", 16),
-    ("big", "big", 24),
-    ("small", "small", 24),
-    ("description", "description", 40),
-)
+LABELS = {
+    "key": "#",
+    "active": "",
+    "name": "preset",
+    "big": "big",
+    "small": "small",
+    "description": "description",
+}
+FIXED = {"key": 1, "active": 1, "name": 16}
+FLEX = {"big": (16, 38), "small": (16, 38), "description": (0, 90)}
 
 
 class PresetsScreen(ViewScreen):
@@ -42,14 +44,13 @@ class PresetsScreen(ViewScreen):
         self.presets: list[Any] = []
 
     def compose_body(self) -> ComposeResult:
-        yield DataTable(id="presets", cursor_type="row")
+        yield FitTable(FIXED, FLEX, id="presets", cursor_type="row")
         yield Static(id="preset-description", classes="hint")
 
     def on_mount(self) -> None:
         """Columns now; rows from the proxy; the marker follows the active preset."""
-        table = self.query_one(DataTable)
-        for key, label, width in COLUMNS:
-            table.add_column(label, width=width, key=key)
+        table = self.query_one(FitTable)
+        table.add_columns_from(LABELS)
         table.focus()
         self.app.status_signal.subscribe(self, self._status)  # type: ignore[attr-defined]
         self.load()

@@ -14,19 +14,36 @@ from app import formatting as fmt
 from app.bridge import Frame
 from app.requests import ERROR, LIVE, RequestRecord, RequestStore
 
-# (key, label, width); the model and answer columns are resized with the terminal.
-COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("time", "time", 8),
-    ("session", "session", 8),
-    ("model", "requested → model", 22),
-    ("status", "st", 4),
-    ("ttft", "ttft", 5),
-    ("tokens", "in/out", 10),
-    ("dur", "time", 6),
-    ("cost", "cost", 8),
-    ("answer", "answer / error", 30),
-)
-FIXED_WIDTH = sum(w + 2 for k, _, w in COLUMNS if k not in ("model", "answer"))
+LABELS = {
+    "time": "time",
+    "session": "session",
+    "model": "requested → model",
+    "status": "st",
+    "ttft": "ttft",
+    "tokens": "in/out",
+    "dur": "time",
+    "cost": "cost",
+    "answer": "answer / error",
+}
+FIXED = {"time": 8, "status": 4, "ttft": 5, "tokens": 9, "dur": 5, "cost": 8}
+PAD = 2  # DataTable's cell padding, both sides
+SCROLLBAR = 1
+
+
+def layout(width: int) -> dict[str, int]:
+    """Column widths that fit `width` cells: the session id shortens and the answer preview
+    appears only when there is room (no horizontal scrolling at 80 columns)."""
+    widths = dict(FIXED)
+    widths["session"] = 8
+    room = width - SCROLLBAR - PAD * 8 - sum(widths.values())
+    if room < 22:
+        widths["session"] = 4
+        room += 4
+    widths["model"] = max(min(room, 34), 14)
+    leftover = room - widths["model"]
+    if leftover >= 12 + PAD:
+        widths["answer"] = leftover - PAD
+    return widths
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,22 +95,30 @@ class RequestLog(DataTable[object]):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
         self.store = store
         self.filter = LogFilter()
-        self._rendered: dict[str, tuple[object, ...]] = {}
-        self._keys: list[ColumnKey] = []
+        self._rendered: dict[str, dict[str, object]] = {}
 
     def on_mount(self) -> None:
         """Create the columns with fixed widths (stable layout, no reflow per update)."""
-        for key, label, width in COLUMNS:
-            self._keys.append(self.add_column(label, width=width, key=key))
+        widths = layout(self.size.width or 80)
+        for key, label in LABELS.items():
+            if key in widths:
+                self.add_column(label, width=widths[key], key=key)
         self.reload()
-        self.watch(self.app, "theme", lambda _: self._restyle(), init=False)
+        # Published once the new theme's variables are in place (a watch on `theme` is too early).
+        self.app.theme_changed_signal.subscribe(self, lambda _: self._restyle())
 
     def on_resize(self) -> None:
-        """Give the model and answer columns what the fixed columns leave."""
-        free = self.size.width - FIXED_WIDTH - 6
-        model = min(max(free - 32, 22), 34)
-        self.columns[self._keys[2]].width = model
-        self.columns[self._keys[-1]].width = max(free - model, 12)
+        """Refit the columns; add or drop the answer preview (rows are kept, not rebuilt)."""
+        widths = layout(self.size.width)
+        has_answer = "answer" in self.columns
+        if "answer" in widths and not has_answer:
+            self.add_column(LABELS["answer"], width=widths["answer"], key="answer")
+            for request_id, cells in self._rendered.items():
+                self.update_cell(request_id, "answer", cells["answer"])
+        elif "answer" not in widths and has_answer:
+            self.remove_column("answer")
+        for key, width in widths.items():
+            self.columns[ColumnKey(key)].width = width
         # Width changes need DataTable's render caches dropped (there is no public call for it).
         self._clear_caches()
         self._require_update_dimensions = True
@@ -107,7 +132,7 @@ class RequestLog(DataTable[object]):
             Style(color=variables.get("text-warning")),
         )
 
-    def row_cells(self, record: RequestRecord) -> tuple[object, ...]:
+    def row_cells(self, record: RequestRecord) -> dict[str, object]:
         """The displayed values of one record."""
         error_style, ok_style, live_style = self._styles()
         if record.status == LIVE:
@@ -124,21 +149,24 @@ class RequestLog(DataTable[object]):
         tokens = "-"
         if record.input_tokens is not None or record.output_tokens is not None:
             tokens = f"{fmt.tokens(record.input_tokens)}/{fmt.tokens(record.output_tokens)}"
-        return (
-            fmt.clock(record.started),
-            Text(fmt.short_session(record.session_id)),
-            Text(model_cell(record), no_wrap=True),
-            status,
-            fmt.seconds(record.ttft),
-            tokens,
-            fmt.seconds(record.latency) if record.latency is not None else "…",
-            fmt.cost(record.cost) if record.status != LIVE else "",
-            note,
-        )
+        return {
+            "time": fmt.clock(record.started),
+            "session": Text(fmt.short_session(record.session_id)),
+            "model": Text(model_cell(record), no_wrap=True),
+            "status": status,
+            "ttft": fmt.seconds(record.ttft),
+            "tokens": tokens,
+            "dur": fmt.seconds(record.latency) if record.latency is not None else "…",
+            "cost": fmt.cost(record.cost) if record.status != LIVE else "",
+            "answer": note,
+        }
+
+    def _values(self, cells: dict[str, object]) -> list[object]:
+        return [cells[str(column.key.value)] for column in self.ordered_columns]
 
     def _add(self, record: RequestRecord) -> None:
         cells = self.row_cells(record)
-        self.add_row(*cells, key=record.request_id)
+        self.add_row(*self._values(cells), key=record.request_id)
         self._rendered[record.request_id] = cells
 
     def reload(self) -> None:
@@ -177,9 +205,10 @@ class RequestLog(DataTable[object]):
                 continue
             old = self._rendered[request_id]
             cells = self.row_cells(record)
-            for key, before, after in zip(self._keys, old, cells, strict=True):
-                if before != after:
-                    self.update_cell(request_id, key, after)
+            for column in self.ordered_columns:
+                key = str(column.key.value)
+                if old[key] != cells[key]:
+                    self.update_cell(request_id, key, cells[key])
             self._rendered[request_id] = cells
         if added and following:
             self.action_follow()
@@ -189,8 +218,8 @@ class RequestLog(DataTable[object]):
             record = self.store.get(request_id)
             if record is not None:
                 cells = self.row_cells(record)
-                for key, value in zip(self._keys, cells, strict=True):
-                    self.update_cell(request_id, key, value)
+                for column in self.ordered_columns:
+                    self.update_cell(request_id, column.key, cells[str(column.key.value)])
                 self._rendered[request_id] = cells
 
     def action_follow(self) -> None:

@@ -6,24 +6,26 @@ from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from app import formatting as fmt
 from app.backend import LocalBackend
 from app.bridge import Activity
-from screens.base import ViewScreen
+from screens.base import FitTable, ViewScreen
 
 REFRESH_SECONDS = 2.0
 COLUMNS = (
-    ("model", "model", 26),
-    ("requests", "req", 5),
-    ("errors", "err", 4),
-    ("tokens", "in/out tok", 13),
+    ("model", "model", 20),
+    ("requests", "req", 4),
+    ("errors", "err", 3),
+    ("tokens", "in/out tok", 11),
     ("cost", "cost", 8),
-    ("latency", "latency p50/p95", 15),
-    ("ttft", "ttft p50/p95", 13),
-    ("speed", "tok/s", 6),
+    ("latency", "latency 50/95", 13),
+    ("ttft", "ttft 50/95", 13),
+    ("speed", "tok/s", 5),
 )
+FIXED = {key: width for key, _, width in COLUMNS if key != "model"}
+FLEX = {"model": (16, 40)}
 
 
 def stats_cells(name: str, row: dict[str, Any]) -> tuple[str, ...]:
@@ -52,15 +54,14 @@ class StatsScreen(ViewScreen):
         self.activity = activity
 
     def compose_body(self) -> ComposeResult:
-        yield DataTable(id="stats", cursor_type="row")
+        yield FitTable(FIXED, FLEX, id="stats", cursor_type="row")
         yield Static(id="spark-label", classes="hint")
         yield Sparkline([0], id="spark")
 
     def on_mount(self) -> None:
         """Columns, first numbers, then a timer."""
-        table = self.query_one(DataTable)
-        for key, label, width in COLUMNS:
-            table.add_column(label, width=width, key=key)
+        table = self.query_one(FitTable)
+        table.add_columns_from({key: label for key, label, _ in COLUMNS})
         table.focus()
         self.refresh_stats()
         self.set_interval(REFRESH_SECONDS, self.refresh_stats)
@@ -69,7 +70,7 @@ class StatsScreen(ViewScreen):
     async def refresh_stats(self) -> None:
         """Fetch the snapshot and update rows in place."""
         snapshot = await self.backend.stats()
-        table = self.query_one(DataTable)
+        table = self.query_one(FitTable)
         rows = dict(sorted(snapshot.get("models", {}).items()))
         totals = dict(snapshot.get("totals", {}))
         for name, row in [*rows.items(), ("total", totals)]:

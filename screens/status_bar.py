@@ -20,7 +20,7 @@ def render_status(status: Status) -> Content:
         dot,
         (status.state, "bold"),
         "  ",
-        (status.url.removeprefix("http://") or "-", "bold $accent"),
+        (status.url.removeprefix("http://") or "-", "bold $text-accent"),
         "  preset ",
         (status.preset or "custom", "bold"),
         "  in flight ",

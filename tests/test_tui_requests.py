@@ -9,7 +9,7 @@ from rich.text import Text
 
 from app.proxy_app import ProxyApp
 from screens.answer_view import AnswerView
-from screens.request_log import RequestLog
+from screens.request_log import PAD, SCROLLBAR, RequestLog, layout
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.tui_support import build_app, isolated_tui, ready, wait_for
 
@@ -30,7 +30,8 @@ def cell(log: RequestLog, request_id: str, column: str) -> str:
 async def test_rows_appear_with_the_mapped_model(upstream: FakeUpstream, tmp_path: Path) -> None:
     upstream.script.append(Reply(text="first answer"))
     upstream.script.append(Reply(text="streamed answer", chunk_size=3))
-    async with build_app(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
+    # 120 columns: wide enough for the answer preview column.
+    async with build_app(upstream, tmp_path).run_test(size=(120, 30)) as pilot:
         app = await ready(pilot)
         async with client(app) as sdk:
             await sdk.messages.create(
@@ -64,7 +65,7 @@ async def test_upstream_error_is_red_with_its_message(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     upstream.script.append(Reply(status=400, error_message="slow down please"))
-    async with build_app(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
+    async with build_app(upstream, tmp_path).run_test(size=(120, 30)) as pilot:
         app = await ready(pilot)
         async with client(app) as sdk:
             try:
@@ -116,3 +117,11 @@ async def test_filter_by_model_and_status(upstream: FakeUpstream, tmp_path: Path
         await pilot.pause()
         assert log.row_count == 1
         assert cell(log, str(log.selected_id), "status") == "400"
+
+
+def test_log_columns_fit_without_horizontal_scrolling() -> None:
+    for width in (80, 96, 100, 120, 139, 200):
+        widths = layout(width)
+        assert sum(widths.values()) + PAD * len(widths) + SCROLLBAR <= width, width
+    assert "answer" not in layout(80) and layout(80)["session"] == 4
+    assert "answer" in layout(120) and layout(120)["model"] == 34

@@ -116,6 +116,7 @@ async def test_first_run_asks_for_keys_and_writes_env_0600(tmp_path: Path) -> No
         await ready(pilot)
         assert app.status.no_provider_key
         await wait_for(lambda: isinstance(app.screen, KeysScreen))
+        await wait_for(lambda: isinstance(app.focused, Input), pilot=pilot)
         await pilot.press(*secret)
         # Masked while typed: the key never appears on screen.
         assert secret not in screen_svg(app)
