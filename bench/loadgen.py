@@ -140,13 +140,14 @@ async def _sequential(
     session: aiohttp.ClientSession, cmd: dict[str, Any], *, stream: bool, chunks: int
 ) -> dict[str, Any]:
     targets: dict[str, dict[str, str]] = cmd["targets"]
+    pace_ms = float(cmd.get("pace_ms", 0))
     for _ in range(int(cmd.get("warmup", 10))):
         for target in targets.values():
-            await request(session, target, chunks, stream)
+            await request(session, target, chunks, stream, pace_ms)
     out: dict[str, Any] = {name: {"ttft": [], "total": [], "errors": Errors()} for name in targets}
     for _ in range(int(cmd["n"])):
         for name, target in targets.items():
-            result = await request(session, target, chunks, stream)
+            result = await request(session, target, chunks, stream, pace_ms)
             if result.error:
                 out[name]["errors"].add(result.error)
                 continue

@@ -124,6 +124,18 @@ def _stream_rows(fig: Flat) -> list[Row]:
                 "",
             )
         )
+        q = f"stream.{t}.paced"
+        if f"{q}.added_ttft_ms" in fig:
+            rows.append(
+                (
+                    f"2 added TTFT, paced upstream (1 chunk per read), median [{t}]",
+                    f"{_f(fig.get(f'{q}.added_ttft_ms'))} ms (direct "
+                    f"{_f(fig.get(f'{q}.direct.ttft_ms'))}, proxy "
+                    f"{_f(fig.get(f'{q}.proxy.ttft_ms'))}; errors {fig.get(f'{q}.errors')})",
+                    "",
+                    _verdict(None if fig.get(f"{q}.errors") == 0 else False),
+                )
+            )
     return rows
 
 

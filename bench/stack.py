@@ -30,6 +30,7 @@ class Counts:
     stream_n: int = 30
     stream_n_litellm: int = 10
     stream_chunks: int = 500
+    ttft_paced_chunks: int = 20
     cpu_streams: int = 60
     cpu_streams_litellm: int = 10
     cpu_paced_streams: int = 16
@@ -71,6 +72,7 @@ TINY = Counts(
     stream_n=2,
     stream_n_litellm=1,
     stream_chunks=50,
+    ttft_paced_chunks=5,
     cpu_streams=2,
     cpu_streams_litellm=1,
     cpu_paced_streams=2,

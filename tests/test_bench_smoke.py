@@ -63,6 +63,7 @@ def test_bench_runs_every_scenario_tiny(tmp_path: Path) -> None:
         "latency.openai.added_ms",
         "latency.anthropic.added_ms",
         "stream.openai.added_ttft_ms",
+        "stream.openai.paced.added_ttft_ms",
         "cpu.openai.us_per_chunk",
         "cpu.anthropic.paced.us_per_chunk",
         "concurrency.openai.5x20.ratio",
