@@ -26,6 +26,19 @@ def has_finish(chunk: dict[str, Any]) -> bool:
     return any(isinstance(c, dict) and c.get("finish_reason") for c in chunk.get("choices") or ())
 
 
+def has_output(chunk: dict[str, Any]) -> bool:
+    """True when a chunk carries answer content, reasoning, tool calls or usage."""
+    if chunk.get("usage"):
+        return True
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and any(
+            delta.get(k) for k in ("content", "reasoning_content", "tool_calls", "thinking_blocks")
+        ):
+            return True
+    return False
+
+
 def new_translator(exchange: Exchange) -> StreamTranslator:
     """A translator for this request, with the input estimate message_start carries."""
     return StreamTranslator(exchange.target.model, estimate_input_tokens(exchange.body))

@@ -8,7 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
-from proxy.chunk_relay import StreamIncomplete, complete_message, has_finish, open_and_relay
+from proxy.chunk_relay import (
+    StreamIncomplete,
+    complete_message,
+    has_finish,
+    has_output,
+    open_and_relay,
+)
 from proxy.client_stream import ClientStream
 from proxy.errors import ProxyError, context_too_long, extract_message, from_upstream, scrub
 from proxy.exchange import Exchange
@@ -97,6 +103,9 @@ async def _call(exchange: Exchange) -> Any:
     if target.api_key:
         kwargs["api_key"] = target.api_key
     kwargs["timeout"] = settings.request_timeout
+    if params.get("stream"):
+        # LiteLLM applies this per read on streams: the same idle limit as the native transports.
+        kwargs["stream_timeout"] = settings.stream_idle_timeout
     kwargs["drop_params"] = True
     kwargs["num_retries"] = 0
     kwargs["extra_headers"] = {LOOP_HEADER: exchange.service.instance_id}
@@ -118,18 +127,28 @@ async def stream(exchange: Exchange, request: web.Request) -> web.StreamResponse
     client = ClientStream(request)
 
     async def batches() -> AsyncIterator[list[dict[str, Any]]]:
-        finished = False
+        finished = produced = False
+        # Chunks before the first real output are held back: the client stream opens (and a
+        # failure stops being a plain HTTP error) only once the upstream produced something.
+        held: list[dict[str, Any]] = []
         try:
             async for chunk in response:
                 data = _as_dict(chunk)
                 finished = finished or has_finish(data)
-                yield [data]
+                if produced:
+                    yield [data]
+                    continue
+                held.append(data)
+                if has_output(data):
+                    produced = True
+                    yield held
         except ProxyError:
             raise
         except Exception as exc:
             raise map_litellm_error(exc, exchange.target) from None
-        if not finished:
-            # LiteLLM ends some broken streams quietly; a cut answer must not look complete.
+        # LiteLLM ends broken streams quietly, with a finish_reason of its own making and nothing
+        # else (not even usage): that must not look like a complete, empty answer.
+        if not (finished and produced):
             raise StreamIncomplete(
                 f"{exchange.target.provider} upstream stream ended before it finished"
             )

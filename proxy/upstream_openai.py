@@ -47,6 +47,7 @@ async def _chunk_batches(
     done = False
     async for data in response.content.iter_any():
         batch = []
+        failure: ProxyError | None = None
         for payload in splitter.feed(data):
             if payload == b"[DONE]":
                 done = True
@@ -58,10 +59,13 @@ async def _chunk_batches(
                 continue
             if isinstance(chunk, dict):
                 if "error" in chunk and not chunk.get("choices"):
-                    raise from_upstream(502, payload, exchange.target.provider)
+                    failure = from_upstream(502, payload, exchange.target.provider)
+                    break
                 batch.append(chunk)
         if batch:
-            yield batch
+            yield batch  # what came before an error event still reaches the client
+        if failure is not None:
+            raise failure
         if done:
             break
     if not done:

@@ -10,9 +10,15 @@ import anthropic
 import httpx2 as httpx  # the HTTP client the anthropic SDK is built on
 import orjson
 
+from proxy.lazy_litellm import start_import
 from proxy.runner import ProxyServer
 from tests.fake_upstream import RecordedRequest
 from tests.stream_validator import validate_anthropic_message, validate_anthropic_stream
+
+# LiteLLM's import warns, and warnings are errors here. Imported in the background (as the proxy
+# does), it races pytest's per-test reset of the warning filters and can fail; importing it once
+# now, while the main thread waits, keeps the suite deterministic.
+start_import().result()
 
 # Keys the SDK takes as named arguments; everything else goes in extra_body untouched.
 SDK_ARGS = ("model", "max_tokens", "messages")
