@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rich.text import Text
@@ -18,9 +19,18 @@ TYPE_STYLE = {"error": "bold red", "switch": "bold", "model_mapping": "cyan"}
 POLL_SECONDS = 1.0
 
 
+def local_stamp(iso: str) -> str:
+    """The entry's UTC ISO time as local HH:MM:SS.mmm (like every other clock on screen)."""
+    try:
+        moment = datetime.fromisoformat(iso).astimezone()
+    except ValueError:
+        return iso[11:23]
+    return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
 def render_entry(entry: dict[str, Any], verbose: bool) -> Text:
     """`12:00:01.123 request req_… summary` (+ details when verbose)."""
-    stamp = str(entry.get("time", ""))[11:23]
+    stamp = local_stamp(str(entry.get("time", "")))
     kind = str(entry.get("type", ""))
     text = Text.assemble(
         (stamp, "dim"),

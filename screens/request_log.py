@@ -61,12 +61,13 @@ class LogFilter:
         return not needle or needle in record.model.lower() or needle in record.requested.lower()
 
 
-def model_cell(record: RequestRecord) -> str:
+def model_cell(record: RequestRecord, compact: bool = False) -> str:
     """'sonnet-4-5 → gpt-4.1', or just the model for direct requests (replays, probes)."""
     target = fmt.bare_model(record.model)
     if record.tier == "direct":
         return target
-    return f"{fmt.short_model(record.requested)} → {target}"
+    arrow = "→" if compact else " → "
+    return f"{fmt.short_model(record.requested)}{arrow}{target}"
 
 
 class RequestLog(DataTable[object]):
@@ -95,6 +96,7 @@ class RequestLog(DataTable[object]):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
         self.store = store
         self.filter = LogFilter()
+        self.compact = True
         self._rendered: dict[str, dict[str, object]] = {}
 
     def on_mount(self) -> None:
@@ -110,6 +112,10 @@ class RequestLog(DataTable[object]):
     def on_resize(self) -> None:
         """Refit the columns; add or drop the answer preview (rows are kept, not rebuilt)."""
         widths = layout(self.size.width)
+        compact = widths["model"] < 26
+        if compact != self.compact:
+            self.compact = compact
+            self._restyle()
         has_answer = "answer" in self.columns
         if "answer" in widths and not has_answer:
             self.add_column(LABELS["answer"], width=widths["answer"], key="answer")
@@ -152,7 +158,7 @@ class RequestLog(DataTable[object]):
         return {
             "time": fmt.clock(record.started),
             "session": Text(fmt.short_session(record.session_id)),
-            "model": Text(model_cell(record), no_wrap=True),
+            "model": Text(model_cell(record, self.compact), no_wrap=True),
             "status": status,
             "ttft": fmt.seconds(record.ttft),
             "tokens": tokens,
@@ -212,6 +218,8 @@ class RequestLog(DataTable[object]):
             self._rendered[request_id] = cells
         if added and following:
             self.action_follow()
+            # New rows only count toward the scrollable size after the next refresh.
+            self.call_after_refresh(self.scroll_to_cursor)
 
     def _restyle(self) -> None:
         for request_id in list(self._rendered):
@@ -221,6 +229,11 @@ class RequestLog(DataTable[object]):
                 for column in self.ordered_columns:
                     self.update_cell(request_id, column.key, cells[str(column.key.value)])
                 self._rendered[request_id] = cells
+
+    def scroll_to_cursor(self) -> None:
+        """Bring the cursor row into view."""
+        if self.row_count:
+            self._scroll_cursor_into_view(animate=False)
 
     def action_follow(self) -> None:
         """Move the cursor to the newest row."""
