@@ -90,7 +90,8 @@ async def count_tokens(request: web.Request) -> web.Response:
     check_loop(request)
     service = request.app[SERVICE]
     target = service.resolve(body["model"])
-    if target.transport == "anthropic":
+    # Anthropic counts exactly (with either engine); everyone else gets LiteLLM's local count.
+    if target.provider == "anthropic":
         exchange = Exchange(
             service, body, target, request.headers.get(SESSION_HEADER), "count_tokens"
         )

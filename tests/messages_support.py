@@ -150,12 +150,20 @@ class SDK:
         """Either path; both return a validated Anthropic message dict."""
         return await (self.stream(body, betas) if stream else self.create(body, betas))
 
-    async def count(self, body: dict[str, Any]) -> int:
-        """messages.count_tokens."""
+    async def count(self, body: dict[str, Any], betas: list[str] | None = None) -> int:
+        """messages.count_tokens (beta.messages.count_tokens with betas, as Claude Code calls it)."""
         named, extra = split_body(body)
         named.pop("max_tokens", None)
-        result = await self.client.messages.count_tokens(**named, extra_body=extra, timeout=TIMEOUT)
-        return result.input_tokens
+        if betas is None:
+            result: Any = await self.client.messages.count_tokens(
+                **named, extra_body=extra, timeout=TIMEOUT
+            )
+        else:
+            result = await self.client.beta.messages.count_tokens(
+                **named, betas=betas, extra_body=extra, extra_query=BETA_QUERY, timeout=TIMEOUT
+            )
+        assert isinstance(result.input_tokens, int)
+        return int(result.input_tokens)
 
 
 async def raw_post(
