@@ -208,8 +208,8 @@ def load_settings(
         problems = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
-            names = "/".join(ENV_NAMES.get(field, (field.upper(),)))
-            problems.append(f"{names}: {err['msg']}")
+            variables = "/".join(ENV_NAMES.get(field, (field.upper(),)))
+            problems.append(f"{variables}: {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
     check_no_loop(settings)
     check_bind(settings)

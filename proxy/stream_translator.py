@@ -112,7 +112,7 @@ class StreamTranslator:
     def start(self) -> list[Event]:
         """message_start and ping: sent before the first upstream byte arrives."""
         usage = {"input_tokens": self.estimated_input_tokens, "output_tokens": 0}
-        message = {
+        message: dict[str, Any] = {
             "id": self.message_id,
             "type": "message",
             "role": "assistant",
@@ -296,7 +296,7 @@ class StreamTranslator:
         assert pending is not None
         self.pending_tool = None
         tool_id = pending["id"] or new_tool_id()
-        block = {"type": "tool_use", "id": tool_id, "name": name, "input": {}}
+        block: dict[str, Any] = {"type": "tool_use", "id": tool_id, "name": name, "input": {}}
         self._open("tool_use", block, events)
         self.open_tool_index = pending["index"]
         self.open_tool_id = pending["id"]

@@ -24,11 +24,13 @@ TOP_K_PROVIDERS = frozenset(
 
 def reasoning_effort(body: dict[str, Any]) -> str | None:
     """Map `thinking` and `output_config.effort` onto an OpenAI-style reasoning effort."""
-    thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else {}
+    thinking = body.get("thinking")
+    thinking = thinking if isinstance(thinking, dict) else {}
     kind = thinking.get("type")
     if kind == "disabled":
         return None
-    config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
+    config = body.get("output_config")
+    config = config if isinstance(config, dict) else {}
     effort = config.get("effort")
     if isinstance(effort, str) and effort in EFFORTS:
         return EFFORTS[effort]

@@ -57,7 +57,7 @@ def litellm_message(exc: Exception) -> str:
 
 def _retry_after(exc: Exception) -> str | None:
     for holder in (exc, getattr(exc, "response", None)):
-        headers = getattr(holder, "litellm_response_headers", None) or getattr(
+        headers: Any = getattr(holder, "litellm_response_headers", None) or getattr(
             holder, "headers", None
         )
         value = headers.get("retry-after") if hasattr(headers, "get") else None
@@ -118,7 +118,7 @@ async def _call(exchange: Exchange) -> Any:
 def _as_dict(obj: Any) -> dict[str, Any]:
     if isinstance(obj, dict):
         return obj
-    return obj.model_dump(exclude_none=True)  # type: ignore[no-any-return]
+    return dict(obj.model_dump(exclude_none=True))
 
 
 async def stream(exchange: Exchange, request: web.Request) -> web.StreamResponse:
