@@ -3,7 +3,7 @@
     uv run python -m bench.profile [--transport openai] [--pace-ms 0] [--seconds 10]
 
 Starts the fake upstream, the load generator and one proxy process (warm, LiteLLM imported),
-attaches ``py-spy record`` to the proxy (non-blocking, sampling only while threads are on CPU),
+attaches ``py-spy record`` to the proxy (sampling only while threads are on CPU),
 streams 500-chunk answers through it for `seconds` (instant upstream by default; ``--pace-ms 1``
 gives one chunk per network read, as from a real provider) and prints where the samples fell:
 by function itself (self) and including callees (total), in % of CPU samples. The raw
@@ -24,6 +24,11 @@ from bench.procs import REPO, TRANSPORTS
 from bench.stack import FULL, Stack
 
 _LINE = re.compile(r":\d+\)$")
+IDLE_LEAF = "EpollSelector.select (selectors.py)"
+
+
+def _waits(frame: str, idle_in: Counter[str]) -> int:
+    return idle_in.get(frame, 0)
 
 
 def _frame(raw: str) -> str:
@@ -37,6 +42,7 @@ def summarise(collapsed: str, top: int = 25) -> str:
     """Self and total % per function from py-spy's collapsed ('raw') output."""
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
+    idle_in: Counter[str] = Counter()
     samples = 0
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -50,16 +56,27 @@ def summarise(collapsed: str, top: int = 25) -> str:
         own[frames[-1]] += n
         for frame in set(frames):
             total[frame] += n
+            if frames[-1] == IDLE_LEAF:
+                idle_in[frame] += n
     if not samples:
         return "no samples"
-    out = [f"{samples} samples on CPU", "", "self %  function"]
-    out += [f"{100 * n / samples:6.1f}  {f}" for f, n in own.most_common(top)]
+    waiting = own.pop(IDLE_LEAF, 0)
+    busy = max(1, samples - waiting)
+    out = [
+        f"{samples} samples on CPU, {waiting} of them in {IDLE_LEAF} (the loop waiting for I/O;"
+        f" py-spy cannot always tell it from work); % below are of the other {busy}",
+        "",
+        "self %  function",
+    ]
+    out += [f"{100 * n / busy:6.1f}  {f}" for f, n in own.most_common(top)]
     out += ["", "total % function (with callees)"]
-    out += [f"{100 * n / samples:6.1f}  {f}" for f, n in total.most_common(top)]
+    out += [f"{100 * (n - _waits(f, idle_in)) / busy:6.1f}  {f}" for f, n in total.most_common(top)]
     return "\n".join(out)
 
 
-async def profile(transport: str, pace_ms: float, seconds: float, rate: int) -> str:
+async def profile(
+    transport: str, pace_ms: float, seconds: float, rate: int, nonblocking: bool = False
+) -> str:
     """Run the load under py-spy; the summary text."""
     suffix = "-paced" if pace_ms else ""
     out = REPO / "bench" / "results" / f"profile-{transport}{suffix}.txt"
@@ -75,7 +92,7 @@ async def profile(transport: str, pace_ms: float, seconds: float, rate: int) -> 
             str(int(seconds) + 1),
             "--rate",
             str(rate),
-            "--nonblocking",
+            *(["--nonblocking"] if nonblocking else []),
             "--format",
             "raw",
             "--output",
@@ -116,10 +133,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transport", default="openai", choices=list(TRANSPORTS))
     parser.add_argument("--pace-ms", type=float, default=0.0)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rate", type=int, default=1000, help="samples per second")
+    parser.add_argument("--rate", type=int, default=250, help="samples per second")
+    parser.add_argument(
+        "--nonblocking",
+        action="store_true",
+        help="do not pause the proxy per sample (less overhead, but biased towards syscalls)",
+    )
     args = parser.parse_args(argv)
     try:
-        print(asyncio.run(profile(args.transport, args.pace_ms, args.seconds, args.rate)))
+        text = asyncio.run(
+            profile(args.transport, args.pace_ms, args.seconds, args.rate, args.nonblocking)
+        )
+        print(text)
     except (RuntimeError, subprocess.SubprocessError) as exc:
         print(f"profile failed: {exc}", file=sys.stderr)
         return 1
