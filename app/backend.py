@@ -82,7 +82,7 @@ class LocalBackend:
         async def run() -> T:
             return fn(*args, **kwargs)
 
-        return await self.on_loop(run)  # type: ignore[no-any-return]
+        return await self.on_loop(run)
 
     # Reads ------------------------------------------------------------------------------------
     async def model_list(self) -> dict[str, Any]:
@@ -122,7 +122,7 @@ class LocalBackend:
         self, *, preset: str | None = None, big: str | None = None, small: str | None = None
     ) -> ModelPair:
         """Switch by preset or by model; takes effect for the next request."""
-        return await self.on_loop(  # type: ignore[no-any-return]
+        return await self.on_loop(
             lambda: self.service.switch_model(preset=preset, big=big, small=small)
         )
 
@@ -148,7 +148,7 @@ class LocalBackend:
 
     async def export_history(self, fmt: str) -> str:
         """The history as JSON or Markdown text."""
-        return await self.on_loop(lambda: self.service.export_history(fmt))  # type: ignore[no-any-return]
+        return await self.on_loop(lambda: self.service.export_history(fmt))
 
     async def update_settings(self, **changes: Any) -> None:
         """Swap the service's frozen settings for a copy with `changes` (new keys apply at once)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -223,7 +224,7 @@ class ProxyApp(App[int]):
             self.notify(f"{type(error).__name__}: {error}", title="error", severity="error")
 
     # Navigation -------------------------------------------------------------------------------
-    def open_view(self, screen: Screen[object]) -> None:
+    def open_view(self, screen: Screen[Any]) -> None:
         """Show a full-screen view over the log; from another view, replace it."""
         if type(self.screen) is type(screen):
             return

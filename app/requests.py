@@ -7,6 +7,7 @@ by the drain on the UI thread (so nothing here needs a lock).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +76,7 @@ class RequestStore:
     def __len__(self) -> int:
         return len(self.records)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[RequestRecord]:
         return iter(self.records.values())
 
     def apply(self, event: ProxyEvent) -> RequestRecord | None:
@@ -100,9 +101,10 @@ class RequestStore:
                 old_id, _ = self.records.popitem(last=False)
                 self.evicted.append(old_id)
             return record
-        record = self.records.get(event.request_id)
-        if record is None:
+        found = self.records.get(event.request_id)
+        if found is None:
             return None
+        record = found
         if kind == TEXT_DELTA:
             record.chunks.append(data.get("text", ""))
         elif kind == FIRST_TOKEN:

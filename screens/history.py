@@ -111,7 +111,9 @@ class HistoryScreen(ViewScreen):
         options.add_option(Option("all sessions", id=ALL))
         for session in sessions:
             options.add_option(Option(fmt.short_session(session), id=session))
-        index = options.get_option_index(self.session) if self.session in sessions else 0
+        index = 0
+        if self.session is not None and self.session in sessions:
+            index = options.get_option_index(self.session)
         options.highlighted = index
         log = self.query_one(RichLog)
         log.clear()
