@@ -21,7 +21,7 @@ __all__ = ["isolated_tui"]
 
 CHUNKS = 2000
 # Generous for 2 busy cores; a UI that waits on the stream (or repaints per chunk) takes seconds.
-KEY_BOUND = 1.0
+KEY_BOUND = 2.0  # generous: CI shares 2 cores; the real target (p95 <= 100 ms) is in bench/
 FRAME_BOUND = 0.25
 
 
