@@ -29,6 +29,7 @@ from tests.messages_support import (
     max_tokens,
     system_text,
     tool_names,
+    tool_schemas,
     turns,
 )
 from tests.stream_validator import validate_anthropic_message, validate_anthropic_stream
@@ -98,6 +99,21 @@ TOOLS = [
             },
         },
         ["file_path", "edits"],
+    ),
+    _tool(
+        "WebFetch",
+        {
+            "url": {"type": "string", "format": "uri"},
+            "mode": {"type": "string", "const": "markdown"},
+            "max_chars": {"type": "integer", "exclusiveMinimum": 0},
+            "headers": {
+                "type": "object",
+                "propertyNames": {"type": "string"},
+                "additionalProperties": {"type": "string"},
+            },
+            "retries": {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": None},
+        },
+        ["url"],
     ),
     _tool("TaskList", {}, None),
     {"type": "web_search_20250305", "name": "web_search", "max_uses": 8},
@@ -491,6 +507,7 @@ def check_upstream(
         check_openai_tool_order(messages)
     elif dialect == "gemini":
         _check_gemini_turns(turns(rec))
+        _check_gemini_schemas(tool_schemas(rec))
     else:
         _check_anthropic_turns(turns(rec))
 
@@ -509,6 +526,38 @@ def _check_gemini_turns(contents: list[dict[str, Any]]) -> None:
             assert len(answers) == len(calls), (
                 f"turn {i}: {len(calls)} calls, {len(answers)} results"
             )
+
+
+# What Gemini's function `parameters` (an OpenAPI subset) accepts; anything else is a 400 there.
+GEMINI_SCHEMA_KEYS = frozenset(
+    {
+        "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems",
+        "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength",
+        "pattern", "example", "anyOf", "propertyOrdering", "default", "items", "minimum",
+        "maximum",
+    }
+)  # fmt: skip
+
+
+def _check_gemini_schemas(schemas: dict[str, dict[str, Any]]) -> None:
+    """Only keywords Gemini knows (LiteLLM must have cleaned $schema, const, propertyNames...)."""
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, where)
+        elif isinstance(node, dict):
+            unknown = set(node) - GEMINI_SCHEMA_KEYS
+            assert not unknown, f"{where}: Gemini rejects {sorted(unknown)}"
+            for key, value in node.items():
+                if key == "properties":
+                    for name, prop in value.items():
+                        walk(prop, f"{where}.{name}")
+                elif key in ("items", "anyOf"):
+                    walk(value, f"{where}.{key}")
+
+    for name, schema in schemas.items():
+        walk(schema, name)
 
 
 def _check_anthropic_turns(messages: list[dict[str, Any]]) -> None:

@@ -30,6 +30,9 @@ PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADh
 PDF_B64 = "JVBERi0xLjQKJcOkw7zDtsOfCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCnRyYWlsZXIKPDw+PgolJUVPRgo="
 
 
+RECORDED = "recorded_body"
+
+
 class _Tee(httpx.AsyncByteStream):
     """Passes a response body through while keeping a copy of every byte."""
 
@@ -62,7 +65,8 @@ class RecordingTransport(httpx.AsyncBaseTransport):
             status_code=response.status_code,
             headers=response.headers,
             stream=_Tee(response.stream, sink),
-            extensions=response.extensions,
+            # Each response carries its own copy: concurrent streams must not be mixed up.
+            extensions={**response.extensions, RECORDED: sink},
             request=request,
         )
 
@@ -91,6 +95,7 @@ class SDK:
             **client_args,
         )
         self.streams: list[dict[str, Any]] = []
+        self.last_stream_raw = b""
 
     async def __aenter__(self) -> SDK:
         return self
@@ -136,7 +141,9 @@ class SDK:
             )
         async with manager as stream:
             final = await stream.get_final_message()
-        message = validate_anthropic_stream(self.last_raw())
+            raw = bytes(stream.response.extensions[RECORDED])
+        message = validate_anthropic_stream(raw)
+        self.last_stream_raw = raw
         # The SDK's own accumulation must agree with the validator's.
         sdk_blocks = [b.model_dump(exclude_none=True) for b in final.content]
         assert [b["type"] for b in sdk_blocks] == [b["type"] for b in message["content"]]

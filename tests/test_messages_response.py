@@ -7,6 +7,7 @@ validator.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -197,7 +198,7 @@ async def test_message_start_estimates_input_tokens(
     request = {**REQUEST, "system": "word " * 2000}
     async with SDK(proxy) as sdk:
         await sdk.stream(request)
-        frames = parse_sse(sdk.last_raw())
+        frames = parse_sse(sdk.last_stream_raw)
     start = next(data for event, data in frames if event == "message_start")
     assert [event for event, _ in frames][:2] == ["message_start", "ping"]
     if dialect == "anthropic" and engine == "native":
@@ -292,3 +293,20 @@ def test_litellm_thinking_blocks_keep_signatures_and_redactions() -> None:
         {"type": "thinking", "thinking": "second thought", "signature": "SIG-2"},
         {"type": "text", "text": "answer"},
     ]
+
+
+async def test_concurrent_streams_do_not_mix(proxy: ProxyServer, upstream: FakeUpstream) -> None:
+    """Translator state is per request: interleaved streams each come out whole and in order."""
+    upstream.default = Reply(
+        text="0123456789" * 3,
+        tool_calls=[ToolCall("Bash", {"command": "echo parallel"})],
+        chunk_size=3,
+        delay_between_chunks=0.005,
+    )
+    async with SDK(proxy) as sdk:
+        messages = await asyncio.gather(*(sdk.stream(REQUEST) for _ in range(6)))
+    for message in messages:
+        assert [b["type"] for b in message["content"]] == ["text", "tool_use"]
+        assert message["content"][0]["text"] == "0123456789" * 3
+        assert message["content"][1]["input"] == {"command": "echo parallel"}
+    assert len({m["id"] for m in messages}) == 6
