@@ -101,7 +101,7 @@ def convert_tool_choice(choice: dict[str, Any]) -> str | dict[str, Any] | None:
 
 def _join_text(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     # Plain strings reach the most OpenAI-compatible servers (some reject lists of parts).
-    if all(p.get("type") == "text" for p in parts):
+    if all(p.get("type") == "text" and "cache_control" not in p for p in parts):
         return "\n".join(p["text"] for p in parts)
     return parts
 
@@ -157,7 +157,16 @@ def _assistant_message(
     return message
 
 
-def _user_messages(blocks: list[Any], notes: list[str]) -> list[dict[str, Any]]:
+def _with_cache(part: dict[str, Any], block: dict[str, Any], keep: bool) -> dict[str, Any]:
+    # LiteLLM turns cache_control on parts and tool messages back into Anthropic breakpoints.
+    if keep and isinstance(block.get("cache_control"), dict):
+        return {**part, "cache_control": block["cache_control"]}
+    return part
+
+
+def _user_messages(
+    blocks: list[Any], notes: list[str], keep_cache: bool = False
+) -> list[dict[str, Any]]:
     tool_msgs: list[dict[str, Any]] = []
     tool_images: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
@@ -166,16 +175,16 @@ def _user_messages(blocks: list[Any], notes: list[str]) -> list[dict[str, Any]]:
             continue
         if block.get("type") == "tool_result":
             text, images = tool_result_parts(block)
-            tool_msgs.append(
-                {"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": text}
-            )
+            tool_id = str(block.get("tool_use_id", ""))
+            message = {"role": "tool", "tool_call_id": tool_id, "content": text}
+            tool_msgs.append(_with_cache(message, block, keep_cache))
             if images:
                 label = f"Image(s) returned by tool call {block.get('tool_use_id')}:"
                 tool_images.extend([{"type": "text", "text": label}, *images])
             continue
         part = user_part(block, notes)
         if part is not None:
-            parts.append(part)
+            parts.append(_with_cache(part, block, keep_cache and part["type"] == "text"))
     # OpenAI requires tool messages straight after the assistant's tool_calls.
     out = list(tool_msgs)
     if tool_images or parts:
@@ -183,17 +192,27 @@ def _user_messages(blocks: list[Any], notes: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def _system_parts(system: Any, keep_cache: bool) -> list[dict[str, Any]]:
+    if not isinstance(system, list):
+        text = system_text(system)
+        return [{"type": "text", "text": text}] if text else []
+    parts = []
+    for block in system:
+        text = system_text([block], drop_prefix=BILLING_PREFIX)
+        if text:
+            part = {"type": "text", "text": text}
+            parts.append(_with_cache(part, block, keep_cache and isinstance(block, dict)))
+    return parts
+
+
 def convert_messages(
-    body: dict[str, Any], echo_reasoning: bool, notes: list[str], keep_thinking: bool = False
+    body: dict[str, Any], echo_reasoning: bool, notes: list[str], for_anthropic: bool = False
 ) -> list[dict[str, Any]]:
     """The conversation (system folded into one leading system message) as OpenAI messages.
 
-    `keep_thinking` keeps Anthropic-signed thinking as `thinking_blocks` (LiteLLM to Anthropic).
+    `for_anthropic` (LiteLLM to Anthropic) keeps signed thinking and cache_control breakpoints.
     """
-    system_parts: list[str] = []
-    top = system_text(body.get("system"), drop_prefix=BILLING_PREFIX)
-    if top:
-        system_parts.append(top)
+    system = _system_parts(body.get("system"), for_anthropic)
     out: list[dict[str, Any]] = []
     for msg in body.get("messages", []):
         role, content = msg.get("role"), msg.get("content")
@@ -203,13 +222,14 @@ def convert_messages(
             # OpenAI-compatible chat templates reject a system message after the first turn.
             text = system_text(blocks)
             if text:
-                system_parts.append(text)
+                system.append({"type": "text", "text": text})
         elif role == "assistant":
-            out.append(_assistant_message(blocks, echo_reasoning, keep_thinking))
+            out.append(_assistant_message(blocks, echo_reasoning, for_anthropic))
         else:
-            out.extend(_user_messages(blocks, notes))
-    if system_parts:
-        out.insert(0, {"role": "system", "content": "\n\n".join(system_parts)})
+            out.extend(_user_messages(blocks, notes, for_anthropic))
+    if system:
+        joined = "\n\n".join(p["text"] for p in system)
+        out.insert(0, {"role": "system", "content": system if for_anthropic else joined})
     return repair_tool_pairs(out, notes)
 
 
@@ -266,7 +286,7 @@ def to_openai(
     out: dict[str, Any] = {
         "model": target.model if for_litellm else target.upstream_model,
         "messages": convert_messages(
-            body, wants_reasoning_echo(target), notes, keep_thinking=target.provider == "anthropic"
+            body, wants_reasoning_echo(target), notes, for_anthropic=target.provider == "anthropic"
         ),
     }
     max_tokens = int(body.get("max_tokens") or 4096)

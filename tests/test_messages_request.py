@@ -691,3 +691,41 @@ async def test_claude_ids_reach_big_or_small(
     async with SDK(proxy) as sdk:
         await sdk.create(body(model=requested))
     assert upstream.requests[-1].model == expected
+
+
+async def test_cache_control_breakpoints(
+    proxy: ProxyServer, upstream: FakeUpstream, dialect: str, engine: str
+) -> None:
+    """Anthropic keeps Claude Code's prompt-cache breakpoints (with either engine); others never
+    see the field."""
+    system = [
+        {"type": "text", "text": BILLING},
+        {"type": "text", "text": "SYSTEM-A", "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": "SYSTEM-B", "cache_control": {"type": "ephemeral"}},
+    ]
+    messages = [*TOOL_TURNS[:2], {**TOOL_TURNS[2]}]
+    messages[2] = {
+        "role": "user",
+        "content": [
+            {
+                "type": "tool_result",
+                "tool_use_id": "toolu_01A",
+                "content": "ok",
+                "cache_control": {"type": "ephemeral"},
+            },
+            {"type": "tool_result", "tool_use_id": "toolu_01B", "content": "ok"},
+            {"type": "text", "text": "LAST-TEXT", "cache_control": {"type": "ephemeral"}},
+        ],
+    }
+    async with SDK(proxy) as sdk:
+        await sdk.stream(body(system=system, messages=messages, tools=[BASH, READ]))
+    rec = upstream.requests[-1]
+    raw = rec.raw.decode()
+    if dialect != "anthropic":
+        assert "cache_control" not in raw and "ephemeral" not in raw
+        return
+    cached_system = [b["text"] for b in rec.body["system"] if b.get("cache_control")]
+    assert cached_system == ["SYSTEM-A", "SYSTEM-B"]
+    last = rec.body["messages"][-1]["content"]
+    cached = [b.get("text") or b.get("tool_use_id") for b in last if b.get("cache_control")]
+    assert cached == ["toolu_01A", "LAST-TEXT"]
