@@ -161,3 +161,17 @@ def target_for(
         key_var=key_var,
         tier=tier,
     )
+
+
+def needs_litellm(pair: ModelPair, settings: Settings) -> bool:
+    """True when serving this pair (or a fallback) goes through LiteLLM, so it is worth importing
+    in the background now rather than on the first request."""
+    if settings.upstream_engine == "litellm":
+        return True
+    for model in (pair.big, pair.small, *settings.fallback_models):
+        if model is None:
+            continue
+        provider, _ = parse_model_string(model, settings.preferred_provider)
+        if provider not in ("openai", "anthropic"):
+            return True
+    return False

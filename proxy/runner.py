@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from proxy.lazy_litellm import start_import
+from proxy.routing import needs_litellm
 from proxy.server import create_app
 from proxy.service import ProxyService
 from proxy.settings import Settings
@@ -63,8 +64,10 @@ class ProxyServer:
             if isinstance(address, tuple) and len(address) >= 2:
                 self.port = int(address[1])
                 break
-        # LiteLLM takes seconds to import: start now so the first Gemini request waits less.
-        start_import()
+        # LiteLLM takes seconds of CPU and ~150 MB to import: only start it now when the models
+        # in force need it (a switch to such models starts it then).
+        if needs_litellm(self.service.pair, self.settings):
+            start_import()
         log.info("listening on %s", self.url)
 
     async def stop(self) -> None:

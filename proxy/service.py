@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from proxy import logs, model_list, routing
+from proxy import lazy_litellm, logs, model_list, routing
 from proxy.debug_log import DebugLog
 from proxy.errors import ProxyError, mask_key
 from proxy.events import MODEL_SWITCHED, EventBus, ProxyEvent
@@ -132,6 +132,8 @@ class ProxyService:
         old = self.pair
         # One assignment: a request resolving now sees the old pair or the new one, never a mix.
         self.pair = new
+        if routing.needs_litellm(new, self.settings):
+            lazy_litellm.start_import()
         if not preserve_conversation:
             self.history.clear()
         self.bus.publish(
