@@ -310,3 +310,15 @@ async def test_concurrent_streams_do_not_mix(proxy: ProxyServer, upstream: FakeU
         assert message["content"][0]["text"] == "0123456789" * 3
         assert message["content"][1]["input"] == {"command": "echo parallel"}
     assert len({m["id"] for m in messages}) == 6
+
+
+def test_vllm_stop_reason_names_the_stop_sequence() -> None:
+    """vLLM-style servers say which stop string matched: that is Anthropic's stop_sequence."""
+    translator = StreamTranslator("openai/local", 3)
+    events = translator.start()
+    events += translator.feed({"choices": [{"index": 0, "delta": {"content": "one two"}}]})
+    events += translator.feed(
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "stop_reason": "three"}]}
+    )
+    message = validate_anthropic_stream(frames(events + translator.finish()))
+    assert (message["stop_reason"], message["stop_sequence"]) == ("stop_sequence", "three")
