@@ -33,7 +33,7 @@ HEADER_KEYS = {  # fixture file prefix -> words in the headers.json key of its k
     "custom-model-small": "custom small",
 }
 # Hop-by-hop and size headers belong to the original connection, not to a replay.
-DROPPED_HEADERS = {"host", "content-length", "connection", "accept-encoding"}
+DROPPED_HEADERS = {"host", "content-length", "connection"}
 
 
 def captured_headers(name: str) -> dict[str, str]:
