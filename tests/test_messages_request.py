@@ -16,7 +16,9 @@ from aiohttp import web
 from proxy import catalogue
 from proxy.events import REQUEST_STARTED, ProxyEvent
 from proxy.lazy_litellm import get_litellm
+from proxy.routing import Target
 from proxy.runner import ProxyServer
+from proxy.to_openai import to_openai
 from tests.conftest import DIALECT_MODELS, ProxyFactory
 from tests.fake_upstream import FakeUpstream
 from tests.messages_support import (
@@ -729,3 +731,17 @@ async def test_cache_control_breakpoints(
     last = rec.body["messages"][-1]["content"]
     cached = [b.get("text") or b.get("tool_use_id") for b in last if b.get("cache_control")]
     assert cached == ["toolu_01A", "LAST-TEXT"]
+
+
+def test_official_openai_gets_max_completion_tokens() -> None:
+    """api.openai.com wants max_completion_tokens (reasoning models refuse max_tokens)."""
+
+    def target(base: str | None) -> Target:
+        return Target("claude-opus-4-8", "openai/o3", "openai", "o3", "openai", base, "sk-x")
+
+    request = body(max_tokens=5000, temperature=0.7, thinking={"type": "adaptive"})
+    official = to_openai(request, target(None), [])
+    assert official["max_completion_tokens"] == 5000 and "max_tokens" not in official
+    assert official["reasoning_effort"] == "medium" and "temperature" not in official
+    compatible = to_openai(request, target("http://127.0.0.1:9/v1"), [])
+    assert compatible["max_tokens"] == 5000
