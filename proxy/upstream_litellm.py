@@ -118,7 +118,8 @@ async def _call(exchange: Exchange) -> Any:
 def _as_dict(obj: Any) -> dict[str, Any]:
     if isinstance(obj, dict):
         return obj
-    return dict(obj.model_dump(exclude_none=True))
+    dumped: dict[str, Any] = obj.model_dump(exclude_none=True)
+    return dumped
 
 
 async def stream(exchange: Exchange, request: web.Request) -> web.StreamResponse:
