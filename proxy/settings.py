@@ -50,6 +50,8 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "max_concurrency": ("MAX_CONCURRENCY",),
     "queue_timeout": ("QUEUE_TIMEOUT",),
     "max_body_bytes": ("MAX_BODY_BYTES",),
+    "proxy_server_enabled": ("PROXY_SERVER_ENABLED",),
+    "proxy_url": ("PROXY_URL",),
 }
 
 
@@ -121,6 +123,10 @@ class Settings(BaseModel):
     """Seconds a request may wait in the concurrency queue before a 429."""
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     """Largest accepted request body (Claude Code sends large contexts and images)."""
+    proxy_server_enabled: bool = True
+    """TUI only: false attaches the TUI to the proxy at `proxy_url` instead of embedding one."""
+    proxy_url: str | None = None
+    """Base URL of the proxy the TUI attaches to (`--attach`); its key is PROXY_API_KEY."""
 
     @field_validator("fallback_models", mode="before")
     @classmethod
@@ -147,7 +153,7 @@ class Settings(BaseModel):
     def _lower_engine(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("openai_api_base", "gemini_api_base", "anthropic_api_base")
+    @field_validator("openai_api_base", "gemini_api_base", "anthropic_api_base", "proxy_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -187,9 +193,14 @@ def read_env_file(path: Path) -> dict[str, str]:
 def load_settings(
     environ: Mapping[str, str] | None = None,
     env_file: Path | None = None,
+    *,
+    listen_checks: bool = True,
     **overrides: object,
 ) -> Settings:
-    """Build Settings from `.env` (lowest), the environment, then explicit overrides (highest)."""
+    """Build Settings from `.env` (lowest), the environment, then explicit overrides (highest).
+
+    `listen_checks=False` skips the listen-address checks (a TUI attached elsewhere binds nothing).
+    """
     env: dict[str, str] = {}
     if env_file is not None:
         env.update(read_env_file(env_file))
@@ -211,8 +222,9 @@ def load_settings(
             variables = "/".join(ENV_NAMES.get(field, (field.upper(),)))
             problems.append(f"{variables}: {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
-    check_no_loop(settings)
-    check_bind(settings)
+    if listen_checks:
+        check_no_loop(settings)
+        check_bind(settings)
     return settings
 
 
