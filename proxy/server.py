@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-from proxy import event_stream, handlers, management
+from proxy import event_stream, handlers, management, request_detail
 from proxy.app_keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.errors import ProxyError, error_envelope
 from proxy.json_response import json_response
@@ -107,4 +107,5 @@ def create_app(service: ProxyService) -> web.Application:
     app.router.add_get("/health", handlers.health)
     management.install(app)
     event_stream.install(app)
+    request_detail.install(app)
     return app
