@@ -105,6 +105,13 @@ class ProxyThread:
         try:
             loop.run_until_complete(self._main())
         finally:
+            # As asyncio.run does: cancel what is left (LiteLLM's logging worker), so no task is
+            # destroyed pending when the next proxy in this process gets LiteLLM's singletons.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
     async def _main(self) -> None:
