@@ -10,11 +10,13 @@ from typing import Any
 from proxy.client_stream import ClientStream
 from proxy.errors import ProxyError
 from proxy.exchange import Exchange
-from proxy.sse import collect_message, frames
+from proxy.sse import coalesce, collect_message, frames
 from proxy.stream_translator import StreamTranslator
 from proxy.tokens import estimate_input_tokens
 
 log = logging.getLogger(__name__)
+
+WRITE_SLICE = 32
 
 
 class StreamIncomplete(Exception):
@@ -80,8 +82,9 @@ async def open_and_relay(
         first = []
     except StreamIncomplete as exc:
         raise ProxyError(502, "api_error", str(exc)) from None
-    await client.open(frames(translator.start()))
-    await relay_chunks(exchange, client, translator, first, batches)
+    await client.open()
+    # message_start and ping go out in the same write as the first translated chunks.
+    await relay_chunks(exchange, client, translator, first, batches, frames(translator.start()))
 
 
 async def relay_chunks(
@@ -90,25 +93,32 @@ async def relay_chunks(
     translator: StreamTranslator,
     first: list[dict[str, Any]],
     batches: AsyncIterator[list[dict[str, Any]]],
+    prefix: bytes = b"",
 ) -> None:
-    """Translate batches of chunks (one batch per network read) and write one buffer per batch.
+    """Translate batches of chunks (one batch per network read) and write one buffer per slice.
 
-    The client stream must already be open. Ends with message_stop, or an error frame when the
-    upstream fails or stops short.
+    The client stream must already be open; `prefix` (message_start) rides on the first write.
+    Ends with message_stop, or an error frame when the upstream fails or stops short.
     """
-    publish = exchange.bus.has_subscribers
+    bus = exchange.bus
     try:
         async for batch in _chain(first, batches):
-            events: list[dict[str, Any]] = []
-            mark = len(translator.text)
-            for chunk in batch:
-                events.extend(translator.feed(chunk))
-            if events:
-                exchange.first_token()
-                await client.write(frames(events))
-                if publish and len(translator.text) > mark:
+            # A fast upstream can hand over hundreds of chunks in one read: translating and
+            # writing them in slices gets the first text to the client without waiting for all.
+            for low in range(0, len(batch), WRITE_SLICE):
+                events: list[dict[str, Any]] = []
+                mark = len(translator.text)
+                for chunk in batch[low : low + WRITE_SLICE]:
+                    events.extend(translator.feed(chunk))
+                if not events and not prefix:
+                    continue
+                if events:
+                    exchange.first_token()
+                await client.write(prefix + frames(coalesce(events)))
+                prefix = b""
+                if len(translator.text) > mark and bus.wants_deltas:
                     exchange.delta("".join(translator.text[mark:]))
-        await client.write(frames(translator.finish()))
+        await client.write(prefix + frames(translator.finish()))
         exchange.finish(summary_message(translator))
     except asyncio.CancelledError:
         exchange.fail(499, "client_closed", "client disconnected mid-stream")

@@ -148,6 +148,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     subscriber = Subscriber()
     hub.subscribers.add(subscriber)
+    bus = request.app[SERVICE].bus
+    bus.delta_demand += 1
     try:
         last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
         if last and last.isdigit():
@@ -168,13 +170,14 @@ async def events(request: web.Request) -> web.StreamResponse:
         pass  # the subscriber went away
     finally:
         hub.subscribers.discard(subscriber)
+        bus.delta_demand -= 1
     return response
 
 
 async def _hub_ctx(app: web.Application) -> Any:
     hub = EventHub()
     app[HUB] = hub
-    unsubscribe = app[SERVICE].bus.subscribe(hub.on_event)
+    unsubscribe = app[SERVICE].bus.subscribe(hub.on_event, deltas=False)
     yield
     unsubscribe()
     if hub.flush_handle is not None:

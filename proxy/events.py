@@ -42,13 +42,27 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: tuple[Subscriber, ...] = ()
+        self._delta_readers = 0
+        self.delta_demand = 0
+        """Extra readers of text deltas that are not subscribers themselves (SSE clients)."""
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Add a subscriber; returns the function that removes it."""
+    def subscribe(self, subscriber: Subscriber, *, deltas: bool = True) -> Callable[[], None]:
+        """Add a subscriber; returns the function that removes it.
+
+        `deltas=False` says the subscriber ignores text_delta events, so a proxy whose only
+        listeners are bookkeeping (headless) does not build them at all.
+        """
         self._subscribers = (*self._subscribers, subscriber)
+        self._delta_readers += deltas
+        removed = False
 
         def unsubscribe() -> None:
+            nonlocal removed
+            if removed:
+                return
+            removed = True
             self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+            self._delta_readers -= deltas
 
         return unsubscribe
 
@@ -62,5 +76,10 @@ class EventBus:
 
     @property
     def has_subscribers(self) -> bool:
-        """True when anyone listens (lets the hot path skip building delta events)."""
+        """True when anyone listens."""
         return bool(self._subscribers)
+
+    @property
+    def wants_deltas(self) -> bool:
+        """True when someone reads text deltas (the hot path skips building them otherwise)."""
+        return self._delta_readers > 0 or self.delta_demand > 0

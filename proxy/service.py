@@ -72,7 +72,7 @@ class ProxyService:
         self.redact = Redactor(self._keys)
         logs.add_redactor(self.redact)
         for subscriber in (self.history.on_event, self.debug.on_event, self.stats.on_event):
-            self.bus.subscribe(subscriber)
+            self.bus.subscribe(subscriber, deltas=False)
         # Remembers the history file that persistence was enabled for, across restarts.
         self.user_state = UserState(config_dir(environ) / STATE_FILE)
         remembered = self.user_state.read().get("conversation_file")

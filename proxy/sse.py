@@ -36,6 +36,48 @@ def frames(events: list[dict[str, Any]]) -> bytes:
     return b"".join([frame(e) for e in events])
 
 
+_MERGEABLE = {
+    "text_delta": "text",
+    "thinking_delta": "thinking",
+    "input_json_delta": "partial_json",
+}
+
+
+def coalesce(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge runs of deltas of the same kind on the same block into one event each.
+
+    One network read often holds many tiny chunks; fewer, larger frames cost less to encode,
+    send and parse, and mean the same to the client.
+    """
+    if len(events) < 2:
+        return events
+    out: list[dict[str, Any]] = []
+    run: list[str] = []
+    for event in events:
+        delta = event.get("delta") if event["type"] == "content_block_delta" else None
+        field = _MERGEABLE.get(delta["type"]) if delta else None
+        if run and field is not None:
+            last = out[-1]
+            if last["index"] == event["index"] and last["delta"]["type"] == delta["type"]:  # type: ignore[index]
+                run.append(delta[field])  # type: ignore[index]
+                continue
+        if run:
+            _close_run(out, run)
+        out.append(event)
+        run = [delta[field]] if field is not None else []  # type: ignore[index]
+    if run:
+        _close_run(out, run)
+    return out
+
+
+def _close_run(out: list[dict[str, Any]], run: list[str]) -> None:
+    if len(run) > 1:
+        last = out[-1]
+        kind = last["delta"]["type"]
+        out[-1] = {**last, "delta": {"type": kind, _MERGEABLE[kind]: "".join(run)}}
+    run.clear()
+
+
 def error_frame(error_type: str, message: str) -> bytes:
     """An `event: error` frame carrying the Anthropic envelope."""
     return _PREFIX["error"] + envelope_bytes(error_type, message) + b"\n\n"

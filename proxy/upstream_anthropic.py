@@ -175,7 +175,6 @@ async def stream(
     settings = exchange.service.settings
     client = ClientStream(request)
     observer = StreamObserver()
-    publish = exchange.bus.has_subscribers
     with http_errors(exchange.target):
         response = await http.post(
             url, data=orjson.dumps(body), headers=headers, timeout=timeout_for(settings)
@@ -201,7 +200,7 @@ async def stream(
                 text = observer.feed(data)
                 await client.write(data)
                 exchange.first_token()
-                if publish and text:
+                if text and exchange.bus.wants_deltas:
                     exchange.delta(text)
                 with http_errors(exchange.target):
                     data = await response.content.readany()
