@@ -15,7 +15,7 @@ from proxy.events import (
     TEXT_DELTA,
     ProxyEvent,
 )
-from proxy.routing import Target
+from proxy.routing import Target, choose_model
 from proxy.service import ProxyService
 
 
@@ -45,6 +45,22 @@ class Exchange:
         self.done = False
         self.reason = "big/small mapping"
         """Why this target was chosen (rule, pin, marker, tier), for the model_mapping entry."""
+
+    @classmethod
+    def rejected(
+        cls, service: ProxyService, body: dict[str, Any], session_id: str | None, error: Exception
+    ) -> None:
+        """Publish started + failed for a request refused before it had a target."""
+        requested = str(body.get("model", ""))
+        chosen, tier = choose_model(requested, service.pair)
+        provider = chosen.split("/", 1)[0] if "/" in chosen else "-"
+        target = Target(requested, chosen, provider, chosen, "openai", None, None, None, tier)
+        exchange = cls(service, body, target, session_id)
+        exchange.reason = "refused before routing"
+        exchange.begin()
+        status = getattr(error, "status", 400)
+        error_type = getattr(error, "error_type", "invalid_request_error")
+        exchange.fail(status, error_type, getattr(error, "message", str(error)))
 
     def begin(self) -> None:
         """Publish request_started with the mapping decision."""

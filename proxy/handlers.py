@@ -65,7 +65,12 @@ async def serve_messages(request: web.Request, body: Any) -> web.StreamResponse:
     service = request.app[SERVICE]
     request.app[LIMITER].check(client_identity(request))
     session_id = request.headers.get(SESSION_HEADER)
-    routed = service.route(body, session_id)
+    try:
+        routed = service.route(body, session_id)
+    except ProxyError as exc:
+        # No key, unknown prefix, prompt too long: still a row in the log, stats and history.
+        Exchange.rejected(service, body, session_id, exc)
+        raise
     exchange = Exchange(service, routed.body, routed.target, session_id)
     exchange.reason = routed.reason
     exchange.begin()

@@ -144,3 +144,15 @@ def test_bad_rule_in_file_names_file_and_line(tmp_path: Path) -> None:
     text = RULES_PRESET.replace('when = "web_search"', 'when = "whenever"')
     with pytest.raises(PresetFileError, match=r"presets.toml: line \d+: preset 'routed': rule"):
         parse_presets(text, tmp_path / "presets.toml", builtin=False)
+
+
+async def test_a_request_refused_before_routing_is_still_logged(make_proxy: ProxyFactory) -> None:
+    proxy = await make_proxy(BIG_MODEL="gemini/gemini-2.5-pro", GEMINI_API_KEY="")
+    answer = await call(proxy.url, "POST", "/v1/messages", turn("hi"))
+    assert answer.status == 401 and "GEMINI_API_KEY" in answer.error
+    errors = await call(proxy.url, "GET", "/debug_logs?log_type=error")
+    assert any("GEMINI_API_KEY" in entry["summary"] for entry in errors.json["entries"]), (
+        errors.text
+    )
+    stats = await call(proxy.url, "GET", "/stats")
+    assert stats.json["totals"]["errors"] >= 1
