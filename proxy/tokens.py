@@ -22,7 +22,9 @@ def _text_chars(value: Any) -> int:
         total = 0
         for key, item in value.items():
             if key in ("text", "thinking", "content", "input"):
-                total += _text_chars(item) if not isinstance(item, dict) else len(orjson.dumps(item))
+                total += (
+                    _text_chars(item) if not isinstance(item, dict) else len(orjson.dumps(item))
+                )
         return total
     return 0
 
