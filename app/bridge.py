@@ -10,7 +10,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from app.requests import RequestRecord, RequestStore
+from app.requests import PROXY_RESTARTED, RequestRecord, RequestStore
 from proxy.events import (
     MODEL_SWITCHED,
     REQUEST_FINISHED,
@@ -66,6 +66,10 @@ class EventSink:
             frame.events += 1
             if event.kind == MODEL_SWITCHED:
                 frame.switched = True
+                continue
+            if event.kind == PROXY_RESTARTED:
+                for lost in store.abandon_live("the proxy restarted before this request ended"):
+                    frame.changed.setdefault(lost.request_id, lost)
                 continue
             record = store.apply(event)
             if record is None:

@@ -1,4 +1,5 @@
-"""The `claude-proxy` command: the TUI by default, `--headless` for the proxy alone."""
+"""The `claude-proxy` command: the TUI by default, `--headless` for the proxy alone, `--attach`
+for the TUI driving a proxy that runs elsewhere."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from proxy.logs import setup_logging
 from proxy.runner import PortInUseError, serve_forever
-from proxy.settings import ConfigError, Settings, load_settings
+from proxy.settings import ConfigError, Settings, check_bind, check_no_loop, load_settings
 
 log = logging.getLogger("claude-proxy")
 
@@ -42,17 +43,46 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--env-file", type=Path, default=None, help="read settings from this file (default ./.env)"
     )
+    parser.add_argument(
+        "--attach",
+        metavar="URL",
+        help="open the TUI on a proxy that runs elsewhere (Docker, a server) instead of embedding "
+        "one (env PROXY_SERVER_ENABLED=false + PROXY_URL)",
+    )
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="that proxy's PROXY_API_KEY, sent as x-api-key (default: env PROXY_API_KEY)",
+    )
     parser.add_argument("--version", action="version", version=f"claude-proxy {package_version()}")
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace, listen_checks: bool = True) -> Settings:
     env_file = args.env_file
     if env_file is None:
         env_file = Path(".env")
     elif not env_file.is_file():
         raise ConfigError(f"--env-file {env_file}: no such file")
-    return load_settings(env_file=env_file, host=args.host, port=args.port)
+    return load_settings(
+        env_file=env_file,
+        listen_checks=listen_checks,
+        host=args.host,
+        port=args.port,
+        proxy_api_key=args.api_key,
+        proxy_url=args.attach,
+    )
+
+
+def attach_target(args: argparse.Namespace, settings: Settings) -> str | None:
+    """The URL the TUI attaches to, None when it embeds the proxy (`--headless` always serves)."""
+    if args.headless:
+        if args.attach:
+            raise ConfigError("--attach opens the TUI on another proxy; it cannot be --headless")
+        return None
+    from app.tui import attach_url
+
+    return attach_url(settings, args.attach)
 
 
 def run_headless(settings: Settings) -> int:
@@ -112,10 +142,22 @@ def main(argv: list[str] | None = None) -> int:
         return run_subcommand(argv)
     args = build_parser().parse_args(argv)
     try:
-        settings = _settings(args)
+        # Listen checks wait until we know whether this process listens at all.
+        settings = _settings(args, listen_checks=False)
+        attach = attach_target(args, settings)
+        if attach is None:
+            check_no_loop(settings)
+            check_bind(settings)
     except ConfigError as exc:
         print(f"claude-proxy: {exc}", file=sys.stderr)
         return 2
+    if attach is not None:
+        if not sys.stdout.isatty():
+            print("claude-proxy: --attach opens the TUI; it needs a terminal", file=sys.stderr)
+            return 2
+        from app.tui import run_tui
+
+        return run_tui(settings, env_file=args.env_file, attach=attach)
     headless = args.headless
     if not headless and not sys.stdout.isatty():
         setup_logging(settings.log_level)

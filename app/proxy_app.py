@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
+import math
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,11 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
-from app.backend import LocalBackend
-from app.bridge import Activity, EventSink, Frame
+from app.backend import Backend, BackendError, ProxyNotRunning
+from app.bridge import Activity, Frame
 from app.commands import ModelCommands, PresetCommands
 from app.requests import RequestStore
-from app.status import ERROR, READY, STARTING, STOPPING, Status
-from proxy.routing import KEY_VARS
-from proxy.runner import PortInUseError, ProxyThread
+from app.status import DISCONNECTED, ERROR, READY, STOPPING, Status
 from proxy.settings import Settings
 from screens.main import MainScreen
 
@@ -30,34 +29,6 @@ FPS = 25
 
 def _b(key: str, action: str, description: str, tooltip: str, show: bool = True) -> Binding:
     return Binding(key, action, description, show=show, id=action.split("(")[0], tooltip=tooltip)
-
-
-def has_provider_key(settings: Settings) -> bool:
-    """True when any provider can be reached (a key, or a keyless OpenAI-compatible base)."""
-    return bool(
-        settings.openai_api_key
-        or settings.gemini_api_key
-        or settings.anthropic_api_key
-        or settings.openai_api_base
-        or settings.forward_client_key
-    )
-
-
-def missing_key(model: str | None, settings: Settings) -> str | None:
-    """The variable to set when `model`'s provider has no key (None when it can be reached)."""
-    provider = (
-        model.split("/", 1)[0] if model and "/" in model else "anthropic" if not model else ""
-    )
-    if provider not in KEY_VARS:
-        return None
-    var, attr = KEY_VARS[provider]
-    if getattr(settings, attr):
-        return None
-    if provider == "openai" and settings.openai_api_base:
-        return None
-    if provider == "anthropic" and settings.forward_client_key:
-        return None
-    return var
 
 
 class ProxyApp(App[int]):
@@ -99,28 +70,38 @@ class ProxyApp(App[int]):
     def __init__(
         self,
         settings: Settings,
+        backend: Backend,
         *,
         env_file: Path = Path(".env"),
         first_run_prompt: bool = True,
-        proxy: ProxyThread | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.env_file = env_file
         self.first_run_prompt = first_run_prompt
-        self.proxy = proxy or ProxyThread(settings)
-        self.backend = LocalBackend(self.proxy)
-        self.sink = EventSink()
+        self.backend = backend
         self.store = RequestStore()
         self.activity = Activity()
-        self.state = STARTING
-        self.error_message = ""
+        self.stopping = False
         self.tokens_total = 0
         self.cost_total = 0.0
-        self.status = Status()
+        self.status = Status(attached=backend.attached, url=backend.url if backend.attached else "")
         self.status_signal: Signal[Status] = Signal(self, "status")
         self.frame_signal: Signal[Frame] = Signal(self, "frame")
-        self._unsubscribe = self.proxy.service.bus.subscribe(self.sink)
+        self.resync_signal: Signal[int] = Signal(self, "resync")
+        """Published when the proxy's state was fetched again: views reload what they show."""
+        self._revision = -1
+        self._generation = 0
+
+    @property
+    def state(self) -> str:
+        """starting / ready / error / disconnected (attached) / stopping."""
+        return STOPPING if self.stopping else self.backend.link.state
+
+    @property
+    def error_message(self) -> str:
+        """Why the state is error or disconnected."""
+        return self.backend.link.message
 
     # Start and stop ---------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[None]:
@@ -128,31 +109,23 @@ class ProxyApp(App[int]):
         return MainScreen(self.store)
 
     def on_mount(self) -> None:
-        """Start the proxy off the UI thread and the frame timer."""
+        """Start the backend off the UI thread, and the frame timer."""
         self.refresh_status()
         self.set_interval(1 / FPS, self._drain, name="drain")
-        self.start_proxy()
+        self.start_backend()
 
     @work(exclusive=True, group="proxy-start", exit_on_error=False)
-    async def start_proxy(self) -> None:
-        """Bind the port (in a thread: start() waits for the proxy loop), then show readiness."""
-        try:
-            await asyncio.to_thread(self.proxy.start)
-        except PortInUseError as exc:
-            self._failed(exc.strerror or str(exc))
-            return
-        except Exception as exc:
-            self._failed(f"the proxy could not start: {exc}")
-            return
-        self.state = READY
+    async def start_backend(self) -> None:
+        """Start the embedded proxy (or begin connecting to a remote one), then show the state."""
+        await self.backend.start()
         self.refresh_status()
-        if not has_provider_key(self.settings) and self.first_run_prompt:
+        if (
+            self.state == READY
+            and not self.backend.attached
+            and not self.backend.keys.any
+            and self.first_run_prompt
+        ):
             self.action_keys()
-
-    def _failed(self, message: str) -> None:
-        self.state = ERROR
-        self.error_message = message
-        self.refresh_status()
 
     @property
     def main_screen(self) -> MainScreen:
@@ -167,23 +140,30 @@ class ProxyApp(App[int]):
 
     @work(exclusive=True, group="shutdown", exit_on_error=False)
     async def shutdown(self) -> None:
-        """Stop the proxy thread without blocking the UI, then exit."""
-        self.state = STOPPING
+        """Stop the proxy (or detach from it) without blocking the UI, then exit."""
+        failed = self.backend.link.state == ERROR
+        self.stopping = True
         self.refresh_status()
-        self._unsubscribe()
-        await asyncio.to_thread(self.proxy.stop)
-        code = 1 if self.error_message else 0
+        await self.backend.stop()
+        code = 1 if failed else 0
         self.exit(code, return_code=code)
 
-    def on_unmount(self) -> None:
+    async def on_unmount(self) -> None:
         """Safety net for exits that skipped action_quit (ctrl+c): never leave the port bound."""
-        self._unsubscribe()
-        self.proxy.stop()
+        await self.backend.close()
 
     # Frames -----------------------------------------------------------------------------------
     def _drain(self) -> None:
-        frame = self.sink.drain(self.store)
+        backend = self.backend
+        frame = backend.sink.drain(self.store)
+        generation = backend.link.generation
+        if generation != self._generation:
+            self._generation = generation
+            self.resync_signal.publish(generation)
         if frame is None:
+            # Nothing new: only a state change or the retry countdown needs the header redrawn.
+            if backend.revision != self._revision or self.status.retry_in is not None:
+                self.refresh_status()
             return
         self.activity.note(frame)
         self.tokens_total += frame.tokens
@@ -194,23 +174,31 @@ class ProxyApp(App[int]):
 
     def refresh_status(self) -> None:
         """Rebuild the status snapshot; broadcast it only when something changed."""
-        pair = self.backend.pair
-        counters = self.proxy.service.counters
+        backend = self.backend
+        self._revision = backend.revision
+        link, pair, counts, keys = backend.link, backend.pair, backend.counts, backend.keys
+        state = self.state
+        retry_in = None
+        if state == DISCONNECTED and link.retry_at is not None:
+            retry_in = max(0, math.ceil(link.retry_at - time.monotonic()))
+        listening = state in (READY, STOPPING, DISCONNECTED) or backend.attached
         status = Status(
-            state=self.state,
-            url=self.backend.url if self.state in (READY, STOPPING) else "",
+            state=state,
+            url=backend.url if listening else "",
             big=pair.big,
             small=pair.small,
             preset=pair.preset,
-            in_flight=counters.in_flight,
-            requests=counters.total,
-            errors=counters.errors,
+            in_flight=counts.in_flight,
+            requests=counts.total,
+            errors=counts.errors,
             tokens=self.tokens_total,
             cost=self.cost_total,
-            message=self.error_message,
-            no_provider_key=not has_provider_key(self.settings),
-            big_key_missing=missing_key(pair.big, self.settings),
-            small_key_missing=missing_key(pair.small, self.settings),
+            message=link.message if state in (ERROR, DISCONNECTED) else "",
+            no_provider_key=state == READY and not keys.any,
+            big_key_missing=keys.missing(pair.big),
+            small_key_missing=keys.missing(pair.small),
+            attached=backend.attached,
+            retry_in=retry_in,
         )
         if status != self.status:
             self.status = status
@@ -221,7 +209,12 @@ class ProxyApp(App[int]):
         """Show a failed UI job as a notification instead of crashing the app."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
-            self.notify(f"{type(error).__name__}: {error}", title="error", severity="error")
+            if isinstance(error, ProxyNotRunning) and self.state != READY:
+                return  # the header already says the proxy is unreachable; no toast per poll
+            if isinstance(error, BackendError):
+                self.notify(str(error), title="error", severity="error")
+            else:
+                self.notify(f"{type(error).__name__}: {error}", title="error", severity="error")
 
     # Navigation -------------------------------------------------------------------------------
     def open_view(self, screen: Screen[Any]) -> None:
@@ -285,7 +278,12 @@ class ProxyApp(App[int]):
         from screens.config_test import ConfigTestScreen
 
         if self.state != READY:
-            self.notify("The proxy is not running.", severity="error")
+            what = (
+                "Not connected to the proxy."
+                if self.backend.attached
+                else "The proxy is not running."
+            )
+            self.notify(what, severity="error")
             return
         self.push_screen(ConfigTestScreen(self.backend))
 
@@ -293,6 +291,14 @@ class ProxyApp(App[int]):
         """Enter provider keys."""
         from screens.keys import KeysScreen
 
+        if self.backend.attached:
+            self.notify(
+                f"Unavailable in attach mode: keys live with the proxy at {self.backend.url}. "
+                "Set them in its .env or environment and restart it.",
+                title="keys",
+                severity="warning",
+            )
+            return
         if not isinstance(self.screen, KeysScreen):
             self.push_screen(KeysScreen(self.env_file))
 

@@ -21,6 +21,8 @@ from proxy.events import (
 )
 
 LIVE, OK, ERROR = "live", "ok", "error"
+PROXY_RESTARTED = "proxy_restarted"
+"""Not a bus event: an attached app learnt the proxy restarted, so its live requests never end."""
 
 
 @dataclass(slots=True)
@@ -78,6 +80,15 @@ class RequestStore:
 
     def __iter__(self) -> Iterator[RequestRecord]:
         return iter(self.records.values())
+
+    def abandon_live(self, reason: str) -> list[RequestRecord]:
+        """Mark every live request failed with `reason`; returns them."""
+        lost = [record for record in self.records.values() if record.status == LIVE]
+        for record in lost:
+            record.status = ERROR
+            record.error_type = "lost"
+            record.error = reason
+        return lost
 
     def apply(self, event: ProxyEvent) -> RequestRecord | None:
         """Fold one event into its record; returns the record it changed (None if unrelated)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STARTING, READY, ERROR, STOPPING = "starting", "ready", "error", "stopping"
+DISCONNECTED = "disconnected"
+"""Attached to a proxy elsewhere and the connection is lost (retrying)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,10 @@ class Status:
     big_key_missing: str | None = None
     """The variable to set when the big model's provider has no key."""
     small_key_missing: str | None = None
+    attached: bool = False
+    """The proxy runs elsewhere; this app drives it over HTTP."""
+    retry_in: int | None = None
+    """Whole seconds until the next connection attempt, while disconnected."""
 
     @property
     def connect_command(self) -> str:

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from app import formatting as fmt
-from app.backend import CallResult, LocalBackend
+from app.backend import Backend, CallResult
 
 
 def render_result(tier: str, result: CallResult | None) -> Content:
@@ -41,7 +41,7 @@ class ConfigTestScreen(ModalScreen[None]):
         Binding("t", "probe", "Again", id="test.again", tooltip="Probe big and small again"),
     ]
 
-    def __init__(self, backend: LocalBackend) -> None:
+    def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -11,9 +14,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import RichLog, Select
 
-from app.backend import LocalBackend
+from app.backend import Backend
 from proxy.debug_log import LOG_TYPES
 from screens.base import ViewScreen
+from screens.dialogs import PromptScreen
 
 TYPE_STYLE = {"error": "bold red", "switch": "bold", "model_mapping": "cyan"}
 POLL_SECONDS = 1.0
@@ -44,15 +48,30 @@ def render_entry(entry: dict[str, Any], verbose: bool) -> Text:
     return text
 
 
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write an export (folder created); runs in a thread. Returns the absolute path."""
+    path = path.expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path.resolve()
+
+
 class DebugScreen(ViewScreen):
     """Entries newest last; new ones are appended as they arrive."""
 
-    TITLE_TEXT = "Debug log · filter by type · v details"
+    TITLE_TEXT = "Debug log · filter by type · v details · x export (jsonl, keys masked)"
     BINDINGS = [
         Binding("v", "verbose", "Details", id="debug.verbose", tooltip="Show each entry's details"),
+        Binding(
+            "x",
+            "export",
+            "Export",
+            id="debug.export",
+            tooltip="Write the whole debug log to a JSON lines file (keys masked)",
+        ),
     ]
 
-    def __init__(self, backend: LocalBackend) -> None:
+    def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
         self.log_type = "all"
@@ -95,3 +114,28 @@ class DebugScreen(ViewScreen):
         """Toggle the details line."""
         self.verbose = not self.verbose
         self.reload()
+
+    def action_export(self) -> None:
+        """Ask for a file (here, on this machine), then write the export there."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.app.push_screen(
+            PromptScreen(
+                "Export the debug log",
+                "File (JSON lines: one entry a line)",
+                f"logs/claude-proxy-debug-{stamp}.jsonl",
+                hint="Every entry the proxy holds, all types, keys masked.",
+            ),
+            self._export_to,
+        )
+
+    def _export_to(self, path: str | None) -> None:
+        if path:
+            self.export(Path(path))
+
+    @work(exclusive=True, group="debug-export", exit_on_error=False)
+    async def export(self, path: Path) -> None:
+        """Fetch the jsonl from the backend, write it in a thread, say where."""
+        data = await self.backend.debug_export()
+        written = await asyncio.to_thread(write_bytes, path, data)
+        entries = data.count(b"\n")
+        self.notify(f"{entries} entries written to {written}", title="debug log exported")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,21 +12,12 @@ from textual.content import Content
 from textual.widgets import Markdown, Static, TabbedContent, TabPane, TextArea
 
 from app import formatting as fmt
-from app.backend import CallResult, LocalBackend
+from app.backend import Backend, CallResult
 from app.bridge import Frame
 from app.requests import ERROR, LIVE, RequestRecord
-from proxy import catalogue
-from proxy.errors import scrub
 from screens.answer_view import answer_text
 from screens.base import ViewScreen
 from screens.dialogs import ChooseModelScreen
-
-
-def pretty_json(value: Any) -> str:
-    """Indented JSON with anything key-shaped masked (runs on the proxy loop: it owns `value`)."""
-    if value is None:
-        return "(none)"
-    return scrub(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode())
 
 
 def summary(record: RequestRecord) -> Content:
@@ -69,7 +59,7 @@ class DetailScreen(ViewScreen):
         Binding("r", "replay", "Replay", id="detail.replay", tooltip="Resend to another model"),
     ]
 
-    def __init__(self, record: RequestRecord, backend: LocalBackend) -> None:
+    def __init__(self, record: RequestRecord, backend: Backend) -> None:
         super().__init__()
         self.record = record
         self.backend = backend
@@ -94,7 +84,7 @@ class DetailScreen(ViewScreen):
         self.query_one("#exchange").set_class(self.size.width >= 120, "-wide")
 
     def on_mount(self) -> None:
-        """Render the JSON (on the proxy loop) and follow the request while it runs."""
+        """Render the JSON (by the backend, off this thread) and follow the request while it runs."""
         self.query_one("#upstream-json").border_title = "translated upstream request"
         self.query_one("#response-json").border_title = "response"
         self.app.frame_signal.subscribe(self, self._frame, immediate=True)  # type: ignore[attr-defined]
@@ -115,14 +105,7 @@ class DetailScreen(ViewScreen):
         error = self.query_one("#detail-error", Static)
         error.display = record.status == ERROR
         error.update(f"{record.http_status} {record.error_type}: {record.error}")
-        response = record.message if record.message is not None else None
-        texts = await self.backend.read(
-            lambda: [
-                pretty_json(response),
-                pretty_json(record.upstream_request),
-                pretty_json(record.body),
-            ]
-        )
+        texts = await self.backend.exchange_json(record)
         for widget_id, text in zip(
             ("response-json", "upstream-json", "client-json"), texts, strict=True
         ):
@@ -132,14 +115,15 @@ class DetailScreen(ViewScreen):
 
     def action_replay(self) -> None:
         """Pick a model, resend, compare."""
-        if self.record.body is None:
-            self.notify("This request has no body to replay.", severity="warning")
-            return
         self.choose_and_replay()
 
     @work(exclusive=True, group="replay", exit_on_error=False)
     async def choose_and_replay(self) -> None:
         """Ask which model, then send the same body there (non-streaming) and show both."""
+        body = await self.backend.request_body(self.record)
+        if body is None:
+            self.notify("This request's body is no longer available to replay.", severity="warning")
+            return
         listing = await self.backend.model_list()
         model = await self.app.push_screen_wait(
             ChooseModelScreen(
@@ -150,22 +134,16 @@ class DetailScreen(ViewScreen):
         )
         if not model:
             return
-        await self.replay(model)
+        await self.replay(body, model)
 
-    async def replay(self, model: str) -> CallResult:
-        """Send the replay and render the comparison (also used by tests)."""
+    async def replay(self, body: dict[str, Any], model: str) -> CallResult:
+        """Send the replay and render the comparison."""
         self.query_one(TabbedContent).active = "tab-replay"
         self.query_one("#replay-hint", Static).update(f"replaying on {model}…")
-        result = await self.backend.replay(self.record.body or {}, model)
+        result = await self.backend.replay(body, model)
         usage = (result.message or {}).get("usage") or {}
-        cost = await self.backend.read(
-            catalogue.cost_usd,
-            model,
-            int(usage.get("input_tokens") or 0),
-            int(usage.get("output_tokens") or 0),
-            int(usage.get("cache_read_input_tokens") or 0),
-        )
-        self.show_comparison(result, cost if result.ok else None)
+        cost = await self.backend.replay_cost(model, usage) if result.ok else None
+        self.show_comparison(result, cost)
         return result
 
     def show_comparison(self, result: CallResult, cost: float | None) -> None:

@@ -18,7 +18,7 @@ from textual.widgets import OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from app import formatting as fmt
-from app.backend import LocalBackend
+from app.backend import Backend
 from screens.base import ViewScreen
 from screens.dialogs import ConfirmScreen, PromptScreen
 
@@ -68,7 +68,7 @@ class HistoryScreen(ViewScreen):
         Binding("r", "reload", "Reload", id="history.reload", tooltip="Fetch the history again"),
     ]
 
-    def __init__(self, backend: LocalBackend) -> None:
+    def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
         self.session: str | None = None
@@ -92,6 +92,7 @@ class HistoryScreen(ViewScreen):
         self.query_one("#sessions").border_title = "sessions"
         self.query_one("#turns").border_title = "turns"
         self.query_one(RichLog).focus()
+        self.app.resync_signal.subscribe(self, lambda _: self.load())  # type: ignore[attr-defined]
         self.action_reload()
 
     def action_reload(self) -> None:
@@ -187,6 +188,9 @@ class HistoryScreen(ViewScreen):
                 "Persist history",
                 "JSON file (loaded now if it exists, then kept up to date)",
                 DEFAULT_PERSIST_FILE,
+                hint="A path on the machine where the attached proxy runs."
+                if self.backend.attached
+                else "",
             ),
             self._persist_to,
         )

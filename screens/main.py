@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Input, Select, Static
 
 from app.bridge import Frame
 from app.requests import RequestStore
-from app.status import ERROR, Status
+from app.status import DISCONNECTED, ERROR, Status
 from screens.answer_view import AnswerView
 from screens.request_log import LogFilter, RequestLog
 from screens.status_bar import ConnectBar, StatusBar
@@ -33,6 +33,36 @@ class FilterBar(Horizontal):
         """The filter the inputs describe."""
         status = self.query_one("#filter-status", Select).value
         return LogFilter(self.query_one("#filter-model", Input).value, str(status))
+
+
+def attached_notice(status: Status) -> tuple[Content | None, bool]:
+    """The notice for an app attached to a proxy elsewhere (and whether it is an error)."""
+    if status.state == ERROR:
+        return (
+            Content.assemble(
+                ("Cannot use the attached proxy. ", "bold"),
+                "Press q to quit, then attach again with the right --api-key or PROXY_API_KEY.",
+            ),
+            True,
+        )
+    if status.state == DISCONNECTED:
+        return (
+            Content.assemble(
+                ("Lost the connection to the proxy", "bold"),
+                f" ({status.message}). " if status.message else ". ",
+                "Retrying; the log keeps what it has and resumes where it stopped.",
+            ),
+            False,
+        )
+    if status.no_provider_key:
+        return (
+            Content.assemble(
+                ("The attached proxy has no provider key configured. ", "bold"),
+                "Set one where it runs (its .env) and restart it.",
+            ),
+            False,
+        )
+    return None, False
 
 
 class MainScreen(Screen[None]):
@@ -76,7 +106,9 @@ class MainScreen(Screen[None]):
 
     def show_notice(self, status: Status) -> None:
         """A line under the header when something needs the user: port taken, no key at all."""
-        if status.state == ERROR:
+        if status.attached:
+            self.set_notice(*attached_notice(status))
+        elif status.state == ERROR:
             self.set_notice(
                 Content.assemble(
                     ("The proxy is not running. ", "bold"),

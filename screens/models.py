@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.widgets import Input, Static
 
 from app import formatting as fmt
-from app.backend import LocalBackend
+from app.backend import Backend
 from app.model_search import search
 from screens.base import FitTable, ViewScreen, fit_columns
 
@@ -91,7 +91,7 @@ class ModelPickerScreen(ViewScreen):
 
     TITLE_TEXT = "Models · type to filter · ↓ list · b big · s small · caps: Tools Images Reasoning"
 
-    def __init__(self, backend: LocalBackend) -> None:
+    def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
         self.models: list[dict[str, Any]] = []

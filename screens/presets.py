@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from app.backend import LocalBackend
+from app.backend import Backend
 from app.status import Status
 from screens.base import FitTable, ViewScreen
 from screens.dialogs import ConfirmScreen, SavePresetScreen
@@ -38,7 +38,7 @@ class PresetsScreen(ViewScreen):
         Binding("delete", "delete", "Delete", id="presets.delete", tooltip="Delete a user preset"),
     ]
 
-    def __init__(self, backend: LocalBackend) -> None:
+    def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
         self.presets: list[Any] = []
@@ -53,6 +53,7 @@ class PresetsScreen(ViewScreen):
         table.add_columns_from(LABELS)
         table.focus()
         self.app.status_signal.subscribe(self, self._status)  # type: ignore[attr-defined]
+        self.app.resync_signal.subscribe(self, lambda _: self.load())  # type: ignore[attr-defined]
         self.load()
 
     @work(exclusive=True, group="presets", exit_on_error=False)

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.widgets import Sparkline, Static
 
 from app import formatting as fmt
-from app.backend import LocalBackend
+from app.backend import Backend
 from app.bridge import Activity
 from screens.base import FitTable, ViewScreen
 
@@ -48,7 +48,7 @@ class StatsScreen(ViewScreen):
 
     TITLE_TEXT = "Stats · per upstream model since start"
 
-    def __init__(self, backend: LocalBackend, activity: Activity) -> None:
+    def __init__(self, backend: Backend, activity: Activity) -> None:
         super().__init__()
         self.backend = backend
         self.activity = activity
@@ -65,6 +65,7 @@ class StatsScreen(ViewScreen):
         table.focus()
         self.refresh_stats()
         self.set_interval(REFRESH_SECONDS, self.refresh_stats)
+        self.app.resync_signal.subscribe(self, lambda _: self.refresh_stats())  # type: ignore[attr-defined]
 
     @work(exclusive=True, group="stats", exit_on_error=False)
     async def refresh_stats(self) -> None:

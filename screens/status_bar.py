@@ -6,9 +6,21 @@ from textual.content import Content
 from textual.widgets import Static
 
 from app import formatting as fmt
-from app.status import ERROR, READY, Status
+from app.status import DISCONNECTED, ERROR, READY, STARTING, STOPPING, Status
 
 STATE_STYLE = {READY: "$text-success", ERROR: "$text-error"}
+ATTACHED_WORDS = {READY: "attached to", STARTING: "connecting to", STOPPING: "detaching from"}
+
+
+def where(status: Status) -> Content:
+    """`ready  host:port` in-process; `attached to host:port` (or why not) for a remote proxy."""
+    url = (status.url.removeprefix("http://") or "-", "bold $text-accent")
+    if not status.attached:
+        return Content.assemble((status.state, "bold"), "  ", url)
+    if status.state == DISCONNECTED:
+        retry = f"disconnected, retrying in {status.retry_in or 0}s"
+        return Content.assemble((retry, "bold $text-warning"), "  ", url)
+    return Content.assemble((ATTACHED_WORDS.get(status.state, status.state), "bold"), " ", url)
 
 
 def render_status(status: Status) -> Content:
@@ -18,9 +30,7 @@ def render_status(status: Status) -> Content:
         return Content.assemble(dot, (status.state, "bold"), "  ", (status.message, "$text-error"))
     first = Content.assemble(
         dot,
-        (status.state, "bold"),
-        "  ",
-        (status.url.removeprefix("http://") or "-", "bold $text-accent"),
+        where(status),
         "  preset ",
         (status.preset or "custom", "bold"),
         "  in flight ",
