@@ -11,9 +11,9 @@ from app.proxy_app import ProxyApp
 from screens.answer_view import AnswerView
 from screens.request_log import PAD, SCROLLBAR, RequestLog, layout
 from tests.fake_upstream import FakeUpstream, Reply
-from tests.tui_support import build_app, isolated_tui, ready, wait_for
+from tests.tui_support import TuiFactory, isolated_tui, make_tui, ready, tui_mode, wait_for
 
-__all__ = ["isolated_tui"]  # the autouse fixture, active in this module
+__all__ = ["isolated_tui", "make_tui", "tui_mode"]  # fixtures used in this module
 
 
 def client(app: ProxyApp) -> anthropic.AsyncAnthropic:
@@ -27,11 +27,13 @@ def cell(log: RequestLog, request_id: str, column: str) -> str:
     return value.plain if isinstance(value, Text) else str(value)
 
 
-async def test_rows_appear_with_the_mapped_model(upstream: FakeUpstream, tmp_path: Path) -> None:
+async def test_rows_appear_with_the_mapped_model(
+    upstream: FakeUpstream, tmp_path: Path, make_tui: TuiFactory
+) -> None:
     upstream.script.append(Reply(text="first answer"))
     upstream.script.append(Reply(text="streamed answer", chunk_size=3))
     # 120 columns: wide enough for the answer preview column.
-    async with build_app(upstream, tmp_path).run_test(size=(120, 30)) as pilot:
+    async with make_tui(upstream, tmp_path).run_test(size=(120, 30)) as pilot:
         app = await ready(pilot)
         async with client(app) as sdk:
             await sdk.messages.create(
@@ -62,10 +64,10 @@ async def test_rows_appear_with_the_mapped_model(upstream: FakeUpstream, tmp_pat
 
 
 async def test_upstream_error_is_red_with_its_message(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, tmp_path: Path, make_tui: TuiFactory
 ) -> None:
     upstream.script.append(Reply(status=400, error_message="slow down please"))
-    async with build_app(upstream, tmp_path).run_test(size=(120, 30)) as pilot:
+    async with make_tui(upstream, tmp_path).run_test(size=(120, 30)) as pilot:
         app = await ready(pilot)
         async with client(app) as sdk:
             try:
@@ -90,9 +92,11 @@ async def test_upstream_error_is_red_with_its_message(
         assert error.display and "slow down please" in str(error.render())
 
 
-async def test_filter_by_model_and_status(upstream: FakeUpstream, tmp_path: Path) -> None:
+async def test_filter_by_model_and_status(
+    upstream: FakeUpstream, tmp_path: Path, make_tui: TuiFactory
+) -> None:
     upstream.script.extend([Reply(), Reply(status=400, error_message="boom"), Reply()])
-    async with build_app(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
+    async with make_tui(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
         app = await ready(pilot)
         async with client(app) as sdk:
             for model in ("claude-sonnet-4-5", "claude-sonnet-4-5", "claude-haiku-4-5"):

@@ -14,6 +14,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
+from app.local_backend import LocalBackend
 from app.proxy_app import ProxyApp
 from proxy.events import (
     FIRST_TOKEN,
@@ -172,9 +173,11 @@ async def seeded(pilot: Pilot[Any]) -> ProxyApp:
     app = pilot.app
     assert isinstance(app, ProxyApp)
     await wait_for(lambda: app.state == "ready", pilot=pilot)
-    bus = app.proxy.service.bus
+    backend = app.backend
+    assert isinstance(backend, LocalBackend)
+    bus = backend.service.bus
     for event in traffic():
-        await app.backend.read(bus.publish, event)
+        await backend.read(bus.publish, event)
     await wait_for(lambda: len(app.store) == 4 and app.store.get("req_0004").status == "ok")  # type: ignore[union-attr]
     answer = app.main_screen.query_one(AnswerView)
     await wait_for(lambda: answer.source == ANSWER, pilot=pilot)

@@ -15,9 +15,9 @@ from screens.answer_view import AnswerView
 from screens.main import FilterBar
 from screens.request_log import RequestLog
 from tests.fake_upstream import FakeUpstream, Reply
-from tests.tui_support import build_app, isolated_tui, ready, wait_for
+from tests.tui_support import TuiFactory, isolated_tui, make_tui, ready, tui_mode, wait_for
 
-__all__ = ["isolated_tui"]
+__all__ = ["isolated_tui", "make_tui", "tui_mode"]
 
 CHUNKS = 2000
 # Generous for 2 busy cores; a UI that waits on the stream (or repaints per chunk) takes seconds.
@@ -35,7 +35,7 @@ def long_text(n: int) -> str:
 
 
 async def test_keys_stay_responsive_during_a_2000_chunk_stream(
-    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_tui: TuiFactory
 ) -> None:
     text = long_text(CHUNKS)
     upstream.script.append(Reply(text=text, chunk_size=1, delay_between_chunks=0.001))
@@ -48,7 +48,7 @@ async def test_keys_stay_responsive_during_a_2000_chunk_stream(
         frames.append((start, time.perf_counter() - start))
 
     monkeypatch.setattr(ProxyApp, "_drain", timed_drain)
-    async with build_app(upstream, tmp_path).run_test(size=(120, 30)) as pilot:
+    async with make_tui(upstream, tmp_path).run_test(size=(120, 30)) as pilot:
         app = await ready(pilot)
 
         async def stream() -> str:

@@ -11,9 +11,9 @@ from app.proxy_app import ProxyApp
 from screens.models import ModelPickerScreen, ModelTable
 from screens.presets import PresetsScreen
 from tests.fake_upstream import FakeUpstream
-from tests.tui_support import build_app, isolated_tui, ready, wait_for
+from tests.tui_support import TuiFactory, isolated_tui, make_tui, ready, tui_mode, wait_for
 
-__all__ = ["isolated_tui"]
+__all__ = ["isolated_tui", "make_tui", "tui_mode"]
 
 
 async def ask(app: ProxyApp, model: str = "claude-sonnet-4-5", content: str = "x") -> None:
@@ -26,8 +26,10 @@ async def ask(app: ProxyApp, model: str = "claude-sonnet-4-5", content: str = "x
         )
 
 
-async def test_number_keys_apply_presets(upstream: FakeUpstream, tmp_path: Path) -> None:
-    async with build_app(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
+async def test_number_keys_apply_presets(
+    upstream: FakeUpstream, tmp_path: Path, make_tui: TuiFactory
+) -> None:
+    async with make_tui(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
         app = await ready(pilot)
         await ask(app)
         assert upstream.requests[-1].model == "gpt-4.1"
@@ -51,8 +53,10 @@ async def test_number_keys_apply_presets(upstream: FakeUpstream, tmp_path: Path)
         await wait_for(lambda: app.status.preset == "openai_premium", pilot=pilot)
 
 
-async def test_pick_a_model_through_the_search_list(upstream: FakeUpstream, tmp_path: Path) -> None:
-    async with build_app(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
+async def test_pick_a_model_through_the_search_list(
+    upstream: FakeUpstream, tmp_path: Path, make_tui: TuiFactory
+) -> None:
+    async with make_tui(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
         app = await ready(pilot)
         await pilot.press("m")
         screen = await wait_for(lambda: isinstance(app.screen, ModelPickerScreen) and app.screen)
@@ -73,8 +77,10 @@ async def test_pick_a_model_through_the_search_list(upstream: FakeUpstream, tmp_
         assert upstream.requests[-1].model == "gpt-4o-mini"
 
 
-async def test_save_the_current_pair_as_a_preset(upstream: FakeUpstream, tmp_path: Path) -> None:
-    async with build_app(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
+async def test_save_the_current_pair_as_a_preset(
+    upstream: FakeUpstream, tmp_path: Path, make_tui: TuiFactory
+) -> None:
+    async with make_tui(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
         app = await ready(pilot)
         await pilot.press("p")
         screen = await wait_for(lambda: isinstance(app.screen, PresetsScreen) and app.screen)

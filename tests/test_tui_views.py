@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import stat
 from pathlib import Path
 
+import anthropic
 from textual.widgets import Input, TextArea
 
 from screens.config_test import ConfigTestScreen
@@ -14,16 +16,28 @@ from screens.detail import DetailScreen
 from screens.dialogs import ChooseModelScreen, PromptScreen
 from screens.history import HistoryScreen
 from screens.keys import KeysScreen
+from tests.conftest import FAKE_KEYS
 from tests.fake_upstream import FakeUpstream, Reply
 from tests.test_tui_switching import ask
-from tests.tui_support import build_app, isolated_tui, ready, screen_svg, wait_for
+from tests.tui_support import (
+    TuiFactory,
+    build_app,
+    isolated_tui,
+    make_tui,
+    ready,
+    screen_svg,
+    tui_mode,
+    wait_for,
+)
 
-__all__ = ["isolated_tui"]
+__all__ = ["isolated_tui", "make_tui", "tui_mode"]
 
 
-async def test_detail_and_replay_on_another_model(upstream: FakeUpstream, tmp_path: Path) -> None:
+async def test_detail_and_replay_on_another_model(
+    upstream: FakeUpstream, tmp_path: Path, make_tui: TuiFactory
+) -> None:
     upstream.script.extend([Reply(text="answer from big"), Reply(text="answer from nano")])
-    async with build_app(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
+    async with make_tui(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
         app = await ready(pilot)
         await ask(app)
         await wait_for(lambda: len(app.store) == 1 and next(iter(app.store)).status == "ok")
@@ -51,9 +65,11 @@ async def test_detail_and_replay_on_another_model(upstream: FakeUpstream, tmp_pa
         assert replay_side.first().query_one("Markdown").source == "answer from nano"  # type: ignore[attr-defined]
 
 
-async def test_history_export_then_clear(upstream: FakeUpstream, tmp_path: Path) -> None:
+async def test_history_export_then_clear(
+    upstream: FakeUpstream, tmp_path: Path, make_tui: TuiFactory
+) -> None:
     upstream.script.extend([Reply(text="first reply"), Reply(text="second reply")])
-    async with build_app(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
+    async with make_tui(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
         app = await ready(pilot)
         await ask(app, content="first question")
         await ask(app, "claude-haiku-4-5", content="second question")
@@ -86,12 +102,34 @@ async def test_history_export_then_clear(upstream: FakeUpstream, tmp_path: Path)
         await wait_for(lambda: "persistence: off" in str(status.render()), pilot=pilot)
 
 
+async def test_debug_log_export_writes_jsonl_with_keys_masked(
+    upstream: FakeUpstream, tmp_path: Path, make_tui: TuiFactory
+) -> None:
+    key = FAKE_KEYS["OPENAI_API_KEY"]
+    upstream.script.append(Reply(status=401, error_message=f"Incorrect API key provided: {key}"))
+    async with make_tui(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
+        app = await ready(pilot)
+        with contextlib.suppress(anthropic.AuthenticationError):
+            await ask(app)
+        await wait_for(lambda: len(app.store) == 1 and next(iter(app.store)).status == "error")
+        await pilot.press("d", "x")
+        prompt = await wait_for(lambda: isinstance(app.screen, PromptScreen) and app.screen)
+        prompt.query_one(Input).value = str(tmp_path / "out" / "debug.jsonl")
+        await pilot.press("enter")
+        target = tmp_path / "out" / "debug.jsonl"
+        await wait_for(lambda: target.is_file(), pilot=pilot)
+    text = target.read_text()
+    entries = [json.loads(line) for line in text.splitlines()]
+    assert {e["type"] for e in entries} >= {"request", "model_mapping", "error"}
+    assert "Incorrect API key provided" in text and key not in text
+
+
 async def test_config_test_shows_latency_or_the_exact_error(
-    upstream: FakeUpstream, tmp_path: Path
+    upstream: FakeUpstream, tmp_path: Path, make_tui: TuiFactory
 ) -> None:
     # Big answers; small maps to Gemini, which has no key here: the probe shows why.
     env = {"SMALL_MODEL": "gemini/gemini-2.5-flash", "GEMINI_API_KEY": ""}
-    async with build_app(upstream, tmp_path, **env).run_test(size=(80, 24)) as pilot:
+    async with make_tui(upstream, tmp_path, **env).run_test(size=(80, 24)) as pilot:
         app = await ready(pilot)
         await pilot.press("t")
         screen = await wait_for(lambda: isinstance(app.screen, ConfigTestScreen) and app.screen)
@@ -123,7 +161,7 @@ async def test_first_run_asks_for_keys_and_writes_env_0600(tmp_path: Path) -> No
         await pilot.press("enter")
         await wait_for(lambda: not isinstance(app.screen, KeysScreen), pilot=pilot)
         await wait_for(lambda: not app.status.no_provider_key, pilot=pilot)
-        assert app.proxy.service.settings.openai_api_key == secret
+        assert app.backend.proxy.service.settings.openai_api_key == secret  # type: ignore[attr-defined]
     env_file = tmp_path / ".env"
     assert f"OPENAI_API_KEY={secret}" in env_file.read_text().splitlines()
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
@@ -135,12 +173,13 @@ async def test_quit_stops_the_proxy_and_releases_the_port(
     app = build_app(upstream, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
-        port = app.proxy.server.port
+        proxy = app.backend.proxy  # type: ignore[attr-defined]
+        port = proxy.server.port
         await ask(app)
         await pilot.press("q")
         await wait_for(lambda: app.return_code is not None, pilot=pilot)
     assert app.return_code == 0
-    assert app.proxy.thread is not None and not app.proxy.thread.is_alive()
+    assert proxy.thread is not None and not proxy.thread.is_alive()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
 

@@ -1,10 +1,14 @@
-"""Helpers for the TUI tests: build the real app against the fake upstream, wait for things."""
+"""Helpers for the TUI tests: build the real app against the fake upstream, wait for things.
+
+`make_tui` builds the app both ways (a parametrized fixture): in-process, and attached over HTTP
+to a headless proxy on a loopback port (its own thread and loop, like a separate process).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +17,8 @@ from textual.pilot import Pilot
 
 from app.proxy_app import ProxyApp
 from app.tui import make_app
-from proxy.settings import load_settings
+from proxy.runner import ProxyThread
+from proxy.settings import Settings, load_settings
 from tests.conftest import proxy_env
 from tests.fake_upstream import FakeUpstream
 
@@ -59,6 +64,48 @@ def build_app(
     return make_app(settings, env_file=tmp_path / ".env", first_run_prompt=first_run_prompt)
 
 
+def start_headless(settings: Settings) -> ProxyThread:
+    """A headless proxy on its own thread and loop (the test stops it)."""
+    proxy = ProxyThread(settings)
+    proxy.start()
+    return proxy
+
+
+def attach_app(url: str, tmp_path: Path, api_key: str | None = None) -> ProxyApp:
+    """The app as `claude-proxy` builds it with PROXY_SERVER_ENABLED=false and PROXY_URL."""
+    environ = {"PROXY_SERVER_ENABLED": "false", "PROXY_URL": url}
+    if api_key:
+        environ["PROXY_API_KEY"] = api_key
+    settings = load_settings(environ=environ, listen_checks=False)
+    return make_app(settings, env_file=tmp_path / ".env")
+
+
+TuiFactory = Callable[..., ProxyApp]
+
+
+@pytest.fixture(params=["local", "attach"])
+def tui_mode(request: pytest.FixtureRequest) -> str:
+    """In-process proxy, or the app attached to a headless one."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_tui(tui_mode: str) -> AsyncIterator[TuiFactory]:
+    """`build_app` either way; in attach mode the proxy gets the same settings, headless."""
+    headless: list[ProxyThread] = []
+
+    def factory(upstream: FakeUpstream | None, tmp_path: Path, **env: str) -> ProxyApp:
+        if tui_mode == "local":
+            return build_app(upstream, tmp_path, **env)
+        proxy = start_headless(tui_settings(upstream, tmp_path, **env))
+        headless.append(proxy)
+        return attach_app(proxy.server.url, tmp_path, api_key=env.get("PROXY_API_KEY"))
+
+    yield factory
+    for proxy in headless:
+        await asyncio.to_thread(proxy.stop)
+
+
 async def wait_for(
     condition: Callable[[], Any], timeout: float = 5.0, pilot: Pilot[Any] | None = None
 ) -> Any:
@@ -77,7 +124,7 @@ async def wait_for(
 
 
 async def ready(pilot: Pilot[Any]) -> ProxyApp:
-    """Wait until the embedded proxy listens; returns the app."""
+    """Wait until the embedded proxy listens (or the attached one is connected); the app."""
     app = pilot.app
     assert isinstance(app, ProxyApp)
     await wait_for(lambda: app.state == "ready", pilot=pilot)
