@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
-from app.backend import BackendError, Link
+from app.backend import BackendError, Link, ProxyNotRunning
 from app.requests import PROXY_RESTARTED
 from app.status import DISCONNECTED, ERROR, READY
 from proxy.events import ProxyEvent
@@ -34,7 +34,7 @@ STATE_POLL = 5.0
 """Seconds between config refreshes while connected (counters and keys drift otherwise)."""
 
 
-class AuthFailed(BackendError):
+class AuthFailed(ProxyNotRunning):
     """The proxy refused the key (401/403): retrying cannot help."""
 
 

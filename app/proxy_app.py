@@ -25,6 +25,7 @@ from screens.main import MainScreen
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
 FPS = 25
+UNREACHABLE_TOAST_SECONDS = 10.0
 
 
 def _b(key: str, action: str, description: str, tooltip: str, show: bool = True) -> Binding:
@@ -92,6 +93,7 @@ class ProxyApp(App[int]):
         """Published when the proxy's state was fetched again: views reload what they show."""
         self._revision = -1
         self._generation = 0
+        self._unreachable_said = -UNREACHABLE_TOAST_SECONDS
 
     @property
     def state(self) -> str:
@@ -210,7 +212,11 @@ class ProxyApp(App[int]):
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
             if isinstance(error, ProxyNotRunning) and self.state != READY:
-                return  # the header already says the proxy is unreachable; no toast per poll
+                # The header already says so; views that poll would toast every second.
+                now = time.monotonic()
+                if now - self._unreachable_said < UNREACHABLE_TOAST_SECONDS:
+                    return
+                self._unreachable_said = now
             if isinstance(error, BackendError):
                 self.notify(str(error), title="error", severity="error")
             else:

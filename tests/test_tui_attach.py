@@ -12,6 +12,7 @@ import pytest
 from app import event_feed
 from app.cli import attach_target, build_parser, main
 from app.proxy_app import ProxyApp
+from proxy import runner
 from proxy.settings import ConfigError, load_settings
 from screens.keys import KeysScreen
 from screens.main import FilterBar
@@ -97,6 +98,9 @@ async def test_proxy_goes_away_and_comes_back(
 ) -> None:
     monkeypatch.setattr(event_feed, "INITIAL_BACKOFF", 0.2)
     monkeypatch.setattr(event_feed, "MAX_BACKOFF", 0.8)
+    # An open /events stream holds the proxy's shutdown for its whole grace (twice); not the
+    # subject here.
+    monkeypatch.setattr(runner, "SHUTDOWN_GRACE", 0.2)
     settings = tui_settings(upstream, tmp_path, PORT=str(free_port()))
     proxy = start_headless(settings)
     try:
