@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -73,7 +74,9 @@ class SSEParser:
 def describe(exc: BaseException) -> str:
     """A short reason for a failed connection (the header has one line for it)."""
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return exc.os_error.strerror or "cannot connect"
+        # aiohttp's own strerror repeats the address; the errno's text is what a user needs.
+        errno = exc.os_error.errno
+        return os.strerror(errno).lower() if errno else "cannot connect"
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return "the proxy closed the connection"
     if isinstance(exc, TimeoutError):

@@ -69,7 +69,13 @@ class StatsScreen(ViewScreen):
 
     @work(exclusive=True, group="stats", exit_on_error=False)
     async def refresh_stats(self) -> None:
-        """Fetch the snapshot and update rows in place."""
+        """Fetch the snapshot and update rows in place (the sparkline first: it is local)."""
+        counts = self.activity.per_minute()
+        self.query_one(Sparkline).data = counts
+        self.query_one("#spark-label", Static).update(
+            f"requests per minute, last {len(counts)} minutes (now on the right): "
+            f"{sum(counts)} in all, peak {max(counts)}/min"
+        )
         snapshot = await self.backend.stats()
         table = self.query_one(FitTable)
         rows = dict(sorted(snapshot.get("models", {}).items()))
@@ -86,9 +92,3 @@ class StatsScreen(ViewScreen):
                 table.add_row(*cells, key=name)
         if "total" not in table.rows:
             table.add_row(*stats_cells("total", totals), key="total")
-        counts = self.activity.per_minute()
-        self.query_one(Sparkline).data = counts
-        self.query_one("#spark-label", Static).update(
-            f"requests per minute, last {len(counts)} minutes (now on the right): "
-            f"{sum(counts)} in all, peak {max(counts)}/min"
-        )
