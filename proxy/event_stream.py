@@ -29,6 +29,7 @@ COALESCE_SECONDS = 0.04
 RING_SIZE = 5000
 QUEUE_SIZE = 2000
 HEARTBEAT_SECONDS = 15.0
+CLOSE = b""  # queued (by identity) to end a subscriber's stream at shutdown
 STARTED_FIELDS = ("requested", "model", "provider", "transport", "tier", "stream", "session_id")
 FINISHED_SKIP = frozenset({"upstream_request"})
 FAILED_SKIP = frozenset({"upstream_request"})
@@ -162,6 +163,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 frame = await asyncio.wait_for(subscriber.queue.get(), HEARTBEAT_SECONDS)
             except TimeoutError:
                 frame = b": keep-alive\n\n"
+            if frame is CLOSE:
+                break
             frames = [frame]
             while not subscriber.queue.empty():
                 frames.append(subscriber.queue.get_nowait())
@@ -186,7 +189,16 @@ async def _hub_ctx(app: web.Application) -> Any:
         hub.subscribers.clear()
 
 
+async def _end_streams(app: web.Application) -> None:
+    # Open /events streams would otherwise hold the shutdown for the whole grace period.
+    for subscriber in list(app[HUB].subscribers):
+        while not subscriber.queue.empty():
+            subscriber.queue.get_nowait()
+        subscriber.queue.put_nowait(CLOSE)
+
+
 def install(app: web.Application) -> None:
     """Add GET /events to an app."""
     app.cleanup_ctx.append(_hub_ctx)
+    app.on_shutdown.append(_end_streams)
     app.router.add_get("/events", events)

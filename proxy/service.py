@@ -361,6 +361,7 @@ class ProxyService:
             "keys": keys,
             "listen": {"host": s.host, "port": s.port},
             "proxy_auth": bool(s.proxy_api_key),
+            "forward_client_key": s.forward_client_key,
             "conversation": self.history.status(),
             "presets_file": str(self.presets.user_path),
             "presets_error": self.presets.error,

@@ -137,3 +137,15 @@ async def test_debug_logs_export_as_jsonl(make_proxy: ProxyFactory) -> None:
             assert response.status == 400
     entries = [orjson.loads(line) for line in lines]
     assert entries and {"type", "time", "summary"} <= set(entries[0])
+
+
+async def test_open_event_streams_do_not_hold_the_shutdown(make_proxy: ProxyFactory) -> None:
+    proxy = await make_proxy()
+    async with aiohttp.ClientSession() as session:
+        watcher = await session.get(proxy.url + "/events")
+        await watcher.content.readuntil(b": connected\n\n")
+        started = time.perf_counter()
+        await proxy.stop()
+        assert time.perf_counter() - started < 2.0
+        assert await asyncio.wait_for(watcher.content.read(), 2) == b""
+        watcher.close()
