@@ -90,7 +90,7 @@ def proxy_env(home: Path, upstream: str, port: int, transport: str) -> dict[str,
     return clean_env(
         home,
         OPENAI_API_KEY="sk-bench-openai-000000000000",
-        ANTHROPIC_API_KEY="sk-ant-bench-000000000000",
+        ANTHROPIC_API_KEY="bench-anthropic-000000000000",
         GEMINI_API_KEY="bench-gemini-000000000000",
         OPENAI_API_BASE=upstream + "/v1",
         ANTHROPIC_API_BASE=upstream,
