@@ -10,7 +10,8 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,14 +241,8 @@ class ProxyService:
             builtin=False,
             rules=self._rules(rules),
         )
-        try:
+        with self._preset_write_errors():
             return await self.presets.save(preset)
-        except PresetFileError as exc:
-            raise ProxyError(409, "invalid_request_error", str(exc)) from None
-        except OSError as exc:
-            raise ProxyError(
-                500, "api_error", f"cannot write {self.presets.user_path}: {exc}"
-            ) from None
 
     async def delete_preset(self, name: str) -> None:
         """Delete a user preset (a built-in shadowed by it comes back)."""
@@ -259,10 +254,17 @@ class ProxyService:
                     f"{name!r} is a built-in preset and cannot be deleted",
                 )
             self._preset(name)  # raises the 404 listing presets
+        with self._preset_write_errors():
+            try:
+                await self.presets.delete(name)
+            except KeyError:
+                self._preset(name)
+
+    @contextmanager
+    def _preset_write_errors(self) -> Iterator[None]:
+        """A broken user file is a 409, a failed write a 500 naming the file."""
         try:
-            await self.presets.delete(name)
-        except KeyError:
-            self._preset(name)
+            yield
         except PresetFileError as exc:
             raise ProxyError(409, "invalid_request_error", str(exc)) from None
         except OSError as exc:
