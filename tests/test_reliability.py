@@ -179,3 +179,21 @@ async def test_upstream_error_echoing_a_configured_key_is_masked(
     assert status == 401
     assert secret.encode() not in raw
     assert b"pla...t-42" in raw
+
+
+@pytest.mark.parametrize(
+    "big", ["openai/gpt-4.1", "anthropic/claude-sonnet-4-5", "gemini/gemini-2.5-pro"]
+)
+async def test_connection_reset_and_hang_are_clean_errors(
+    make_proxy: ProxyFactory, upstream: FakeUpstream, big: str
+) -> None:
+    proxy = await make_proxy(BIG_MODEL=big, MAX_RETRIES=0, REQUEST_TIMEOUT=1, STREAM_IDLE_TIMEOUT=1)
+    upstream.script = [Reply(fault="reset"), Reply(fault="hang")]
+    status, _, raw = await post(proxy.url, {**BODY, "stream": True})
+    assert status == 502 and b'"api_error"' in raw
+    started = time.perf_counter()
+    status, _, raw = await post(proxy.url, {**BODY, "stream": True})
+    assert status == 504 and b'"timeout_error"' in raw
+    assert time.perf_counter() - started < 5
+    status, _, _ = await post(proxy.url, BODY)
+    assert status == 200
