@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
 from app import formatting as fmt
 from app.bridge import Frame
 from app.requests import ERROR, LIVE, RequestRecord, RequestStore
+from screens.live_table import LiveTable
 
 LABELS = {
     "time": "time",
@@ -70,7 +70,7 @@ def model_cell(record: RequestRecord, compact: bool = False) -> str:
     return f"{fmt.short_model(record.requested)}{arrow}{target}"
 
 
-class RequestLog(DataTable[object]):
+class RequestLog(LiveTable):
     """Rows keyed by request id; a frame updates only the cells that changed."""
 
     BINDINGS = [
@@ -93,7 +93,7 @@ class RequestLog(DataTable[object]):
     ]
 
     def __init__(self, store: RequestStore, **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.store = store
         self.filter = LogFilter()
         self.compact = True
@@ -211,10 +211,10 @@ class RequestLog(DataTable[object]):
                 continue
             old = self._rendered[request_id]
             cells = self.row_cells(record)
-            for column in self.ordered_columns:
-                key = str(column.key.value)
-                if old[key] != cells[key]:
-                    self.update_cell(request_id, key, cells[key])
+            changed = {key: value for key, value in cells.items() if old[key] != value}
+            if changed:
+                # Only this row repaints (DataTable.update_cell would repaint the whole table).
+                self.set_cells(request_id, {k: v for k, v in changed.items() if k in self.columns})
             self._rendered[request_id] = cells
         if added and following:
             self.action_follow()

@@ -1,0 +1,121 @@
+"""A DataTable whose cell updates, appended rows and cursor moves repaint only what they touch.
+
+DataTable keys every render cache on one update counter that `update_cell` and `add_row` bump,
+and `update_cell` refreshes the whole widget, so one changed cell re-renders every visible cell;
+its row cache is also keyed on the cursor position, so a cursor move re-assembles every row.
+Under 20 streams that was the whole table every frame (tens of ms each on a busy core), which
+held key presses for hundreds of ms. Here a changed cell drops only its own cached render and
+repaints only its own line, appending a row keeps the other rows' caches (their cells and
+positions are unchanged), and rows away from the cursor are cached whatever the cursor's row.
+Removing rows still clears everything: cached cells carry their row index (mouse metadata).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import TextType
+from textual.cache import LRUCache
+from textual.coordinate import Coordinate
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellType, ColumnKey, RowKey
+
+ELSEWHERE = Coordinate(-2, 0)
+"""Stands for 'not on this row' in row-cursor mode (the header is row -1, data rows 0 and up)."""
+
+
+def _discard(cache: LRUCache[Any, Any], stale: Callable[[Any], bool]) -> None:
+    """Remove the entries whose key is `stale` (LRUCache has no bulk removal)."""
+    keys = cache.keys()
+    for key in [key for key in keys if stale(key)]:
+        cache.discard(key)
+
+
+class LiveTable(DataTable[Any]):
+    """`set_cells` for in-place updates; `add_row` appends without invalidating other rows.
+
+    Rows are one line high (row i is line i below the header), which `_forget` relies on.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._stale_cells: set[tuple[RowKey, ColumnKey]] = set()
+        """Cells changed since the last render: their cached renders are dropped first."""
+
+    def set_cells(self, row_key: str, values: dict[str, CellType]) -> None:
+        """Change some cells of one row and repaint that row (not the table)."""
+        key = RowKey(row_key)
+        row = self._data[key]
+        for column, value in values.items():
+            column_key = ColumnKey(column)
+            row[column_key] = value
+            self._stale_cells.add((key, column_key))
+        index = self._row_locations.get(key)
+        if index is not None:
+            self.refresh_row(index)
+
+    def add_row(
+        self,
+        *cells: CellType,
+        height: int | None = 1,
+        key: str | None = None,
+        label: TextType | None = None,
+    ) -> RowKey:
+        """Append a one-line row; the rows above keep their cached renders."""
+        if height != 1:
+            raise ValueError("LiveTable rows are one line high")
+        count = self._update_count
+        row_key = super().add_row(*cells, height=height, key=key, label=label)
+        if label is None:
+            # The only caches an appended row makes stale are the row order and line offsets.
+            self._update_count = count
+            self._offset_cache.clear()
+            self._ordered_row_cache.clear()
+        return row_key
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Drop the cached renders of changed cells, then render as DataTable does."""
+        if self._stale_cells:
+            self._forget(self._stale_cells)
+            self._stale_cells.clear()
+        return super().render_lines(crop)
+
+    def _forget(self, cells: set[tuple[RowKey, ColumnKey]]) -> None:
+        # Cells are cached by (row key, column key, ...), rows by row key, lines by line (y).
+        rows = {row for row, _ in cells}
+        _discard(self._cell_render_cache, lambda key: key[:2] in cells)
+        _discard(self._row_render_cache, lambda key: key[0] in rows)
+        indexes = [i for i in map(self._row_locations.get, rows) if i is not None]
+        header = self.header_height if self.show_header else 0
+        lines = {index + header for index in indexes}  # one-line rows
+        _discard(self._line_cache, lambda key: key[0] in lines)
+        count = self._update_count
+        for index in indexes:
+            self._row_renderable_cache.discard((count, index))
+
+    def _render_line_in_row(
+        self,
+        row_key: RowKey,
+        line_no: int,
+        base_style: Style,
+        cursor_location: Coordinate,
+        hover_location: Coordinate,
+    ) -> tuple[list[list[Segment]], list[list[Segment]]]:
+        # With a row cursor a row only depends on whether the cursor (or hover) is on it, so
+        # every other row gets the same cache key wherever the cursor is.
+        if self.cursor_type == "row":
+            row_index = self._row_locations.get(row_key)
+            if row_index is None:
+                row_index = -1  # the header, as DataTable numbers it
+            if cursor_location.row != row_index:
+                cursor_location = ELSEWHERE
+            if hover_location.row != row_index:
+                hover_location = ELSEWHERE
+        return super()._render_line_in_row(
+            row_key, line_no, base_style, cursor_location, hover_location
+        )
