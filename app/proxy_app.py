@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 from app.backend import Backend, BackendError, ProxyNotRunning
 from app.bridge import Activity, Frame
 from app.commands import ModelCommands, PresetCommands
+from app.heap import HeapPolicy
 from app.requests import RequestStore
 from app.status import DISCONNECTED, ERROR, READY, STOPPING, Status
 from proxy.settings import Settings
@@ -83,6 +84,7 @@ class ProxyApp(App[int]):
         self.backend = backend
         self.store = RequestStore()
         self.activity = Activity()
+        self.heap = HeapPolicy()
         self.stopping = False
         self.tokens_total = 0
         self.cost_total = 0.0
@@ -112,6 +114,7 @@ class ProxyApp(App[int]):
 
     def on_mount(self) -> None:
         """Start the backend off the UI thread, and the frame timer."""
+        self.heap.start()
         self.refresh_status()
         self.set_interval(1 / FPS, self._drain, name="drain")
         self.start_backend()
@@ -152,10 +155,14 @@ class ProxyApp(App[int]):
 
     async def on_unmount(self) -> None:
         """Safety net for exits that skipped action_quit (ctrl+c): never leave the port bound."""
-        await self.backend.close()
+        try:
+            await self.backend.close()
+        finally:
+            self.heap.stop()
 
     # Frames -----------------------------------------------------------------------------------
     def _drain(self) -> None:
+        self.heap.settle()
         backend = self.backend
         frame = backend.sink.drain(self.store)
         generation = backend.link.generation
