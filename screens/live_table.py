@@ -29,11 +29,49 @@ ELSEWHERE = Coordinate(-2, 0)
 """Stands for 'not on this row' in row-cursor mode (the header is row -1, data rows 0 and up)."""
 
 
-def _discard(cache: LRUCache[Any, Any], stale: Callable[[Any], bool]) -> None:
-    """Remove the entries whose key is `stale` (LRUCache has no bulk removal)."""
-    keys = cache.keys()
-    for key in [key for key in keys if stale(key)]:
-        cache.discard(key)
+class IndexedCache(LRUCache[Any, Any]):
+    """An LRUCache that can drop every entry whose key starts with a given item, without a scan.
+
+    The index may name keys the cache has since evicted (dropping those is a no-op); a bucket is
+    pruned to the live keys when it grows past `BUCKET`, and `clear` empties both.
+    """
+
+    __slots__ = ["_index"]
+    BUCKET = 64
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self._index: dict[Any, list[Any]] = {}
+
+    def set(self, key: Any, value: Any) -> None:
+        """Set a value, indexed by the key's first item."""
+        if key not in self._cache:
+            bucket = self._index.setdefault(key[0], [])
+            bucket.append(key)
+            if len(bucket) > self.BUCKET:
+                bucket[:] = [k for k in bucket if k in self._cache]
+        super().set(key, value)
+
+    __setitem__ = set
+
+    def clear(self) -> None:
+        """Clear the cache and its index."""
+        super().clear()
+        self._index.clear()
+
+    def drop(self, first: Any, keep: Callable[[Any], bool] | None = None) -> None:
+        """Discard the entries whose key starts with `first` (except those `keep` spares)."""
+        bucket = self._index.pop(first, None)
+        if not bucket:
+            return
+        spared = []
+        for key in bucket:
+            if keep is not None and keep(key):
+                spared.append(key)
+            else:
+                self.discard(key)
+        if spared:
+            self._index[first] = spared
 
 
 class LiveTable(DataTable[Any]):
@@ -44,6 +82,10 @@ class LiveTable(DataTable[Any]):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # The same sizes as DataTable's, indexed by row key (cells, rows) and by line (lines).
+        self._cells = self._cell_render_cache = IndexedCache(10000)
+        self._rows = self._row_render_cache = IndexedCache(1000)
+        self._lines = self._line_cache = IndexedCache(1000)
         self._stale_cells: set[tuple[RowKey, ColumnKey]] = set()
         """Cells changed since the last render: their cached renders are dropped first."""
 
@@ -85,18 +127,31 @@ class LiveTable(DataTable[Any]):
             self._stale_cells.clear()
         return super().render_lines(crop)
 
+    def remove_row(self, row_key: RowKey | str) -> None:
+        """Remove a row (every cached render goes: the rows below it move up)."""
+        key = RowKey(row_key) if isinstance(row_key, str) else row_key
+        self._cells.drop(key)
+        self._rows.drop(key)
+        super().remove_row(key)
+
     def _forget(self, cells: set[tuple[RowKey, ColumnKey]]) -> None:
         # Cells are cached by (row key, column key, ...), rows by row key, lines by line (y).
-        rows = {row for row, _ in cells}
-        _discard(self._cell_render_cache, lambda key: key[:2] in cells)
-        _discard(self._row_render_cache, lambda key: key[0] in rows)
-        indexes = [i for i in map(self._row_locations.get, rows) if i is not None]
+        changed: dict[RowKey, set[ColumnKey]] = {}
+        for row, column in cells:
+            changed.setdefault(row, set()).add(column)
         header = self.header_height if self.show_header else 0
-        lines = {index + header for index in indexes}  # one-line rows
-        _discard(self._line_cache, lambda key: key[0] in lines)
         count = self._update_count
-        for index in indexes:
-            self._row_renderable_cache.discard((count, index))
+        for row, columns in changed.items():
+
+            def unchanged(key: Any, columns: set[ColumnKey] = columns) -> bool:
+                return key[1] not in columns
+
+            self._cells.drop(row, keep=unchanged)
+            self._rows.drop(row)
+            index = self._row_locations.get(row)
+            if index is not None:
+                self._lines.drop(index + header)  # one-line rows
+                self._row_renderable_cache.discard((count, index))
 
     def _render_line_in_row(
         self,
