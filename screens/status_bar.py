@@ -70,9 +70,11 @@ class StatusBar(Static):
         self.show(app.status)  # type: ignore[attr-defined]
 
     def show(self, status: Status) -> None:
-        """Render a status snapshot."""
-        self.update(render_status(status))
-        self.set_class(status.state == ERROR, "-error")
+        """Render a status snapshot (counts change every frame under load: repaint, no layout)."""
+        error = status.state == ERROR
+        self.set_class(error, "-error")
+        # Two lines, fixed height: only the error form (height auto) can change the layout.
+        self.update(render_status(status), layout=error)
 
 
 class ConnectBar(Static):
@@ -80,14 +82,16 @@ class ConnectBar(Static):
 
     def on_mount(self) -> None:
         """Follow the status (the URL is known once the port is bound)."""
+        self._command: str | None = None
         self.app.status_signal.subscribe(self, self.show)  # type: ignore[attr-defined]
         self.show(self.app.status)  # type: ignore[attr-defined]
 
     def show(self, status: Status) -> None:
-        """Render the command, or nothing until the proxy listens."""
+        """Render the command, or nothing until the proxy listens (only when it changed)."""
         command = status.connect_command
         self.display = bool(command) and status.state != ERROR
-        if command:
+        if command and command != self._command:
+            self._command = command
             self.update(
                 Content.assemble(
                     "Claude Code: ", (command, "bold $text-accent"), ("   c copies", "$text-muted")
