@@ -62,11 +62,17 @@ class RequestRecord:
         return self.chunks[0] if self.chunks else ""
 
 
+EVICT_BATCH = 50
+"""Past the limit the oldest records go this many at a time: each removal re-indexes and
+repaints the whole log, so under a steady stream of requests it happens once per 50, not per one."""
+
+
 class RequestStore:
     """Records by request id, newest last, at most `limit` of them."""
 
-    def __init__(self, limit: int = 1000) -> None:
+    def __init__(self, limit: int = 1000, evict_batch: int = EVICT_BATCH) -> None:
         self.limit = limit
+        self.evict_batch = max(1, min(evict_batch, limit))
         self.records: OrderedDict[str, RequestRecord] = OrderedDict()
         self.evicted: list[str] = []
         """Ids dropped by the last apply() calls; the log removes their rows and clears this."""
@@ -108,9 +114,10 @@ class RequestStore:
                 body=data.get("body"),
             )
             self.records[event.request_id] = record
-            while len(self.records) > self.limit:
-                old_id, _ = self.records.popitem(last=False)
-                self.evicted.append(old_id)
+            if len(self.records) > self.limit:
+                for _ in range(min(self.evict_batch, len(self.records) - 1)):
+                    old_id, _ = self.records.popitem(last=False)
+                    self.evicted.append(old_id)
             return record
         found = self.records.get(event.request_id)
         if found is None:

@@ -193,17 +193,15 @@ class RequestLog(LiveTable):
 
     def apply(self, frame: Frame) -> None:
         """Add new rows and update the changed cells of existing ones."""
-        for request_id in frame.evicted:
-            if self._rendered.pop(request_id, None) is not None:
-                self.remove_row(request_id)
         following = self.row_count == 0 or self.cursor_row >= self.row_count - 1
+        gone = [rid for rid in frame.evicted if self._rendered.pop(rid, None) is not None]
         added = False
         for request_id, record in frame.changed.items():
             shown = request_id in self._rendered
             if not self.filter.matches(record):
                 if shown:
                     self._rendered.pop(request_id)
-                    self.remove_row(request_id)
+                    gone.append(request_id)
                 continue
             if not shown:
                 self._add(record)
@@ -216,10 +214,24 @@ class RequestLog(LiveTable):
                 # Only this row repaints (DataTable.update_cell would repaint the whole table).
                 self.set_cells(request_id, {k: v for k, v in changed.items() if k in self.columns})
             self._rendered[request_id] = cells
+        if gone:
+            self._remove(gone, following)
         if added and following:
             self.action_follow()
             # New rows only count toward the scrollable size after the next refresh.
             self.call_after_refresh(self.scroll_to_cursor)
+
+    def _remove(self, request_ids: list[str], following: bool) -> None:
+        """Remove rows at once; a reader away from the end keeps the same request in view."""
+        selected = None if following else self.selected_id
+        top = round(self.scroll_y)
+        above = sum(1 for rid in request_ids if self.get_row_index(rid) < top)
+        self.remove_rows(request_ids)
+        if selected is None or selected not in self._rendered:
+            return
+        self.move_cursor(row=self.get_row_index(selected), scroll=False)
+        if above:
+            self.scroll_to(y=top - above, animate=False)
 
     def _restyle(self) -> None:
         for request_id in list(self._rendered):
