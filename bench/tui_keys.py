@@ -25,9 +25,9 @@ from textual.app import App
 from bench.procs import proxy_env, target
 from bench.stack import Stack
 from bench.stats import Flat, median, percentile
-from proxy.lazy_litellm import start_import
-from proxy.runner import ProxyThread
-from proxy.settings import load_settings
+from proxy.core.lazy_litellm import start_import
+from proxy.core.settings import load_settings
+from proxy.server.runner import ProxyThread
 
 KEY = "f12"
 TIMEOUT = 5.0
@@ -38,7 +38,7 @@ def build_app(home: Path, upstream: str) -> App[Any]:
     env = proxy_env(home, upstream, 0, "openai")
     env["PRESETS_FILE"] = str(home / "presets.toml")
     settings = load_settings(environ=env)
-    from app import tui
+    from app.ui import tui
 
     factory = getattr(tui, "make_app", None)
     if factory is not None:

@@ -10,8 +10,8 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Markdown, Static
 
-from app import formatting as fmt
-from app.requests import ERROR, LIVE, RequestRecord
+from app.client import formatting as fmt
+from app.client.requests import ERROR, LIVE, RequestRecord
 
 
 def answer_text(record: RequestRecord) -> str:

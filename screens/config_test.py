@@ -10,8 +10,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from app import formatting as fmt
-from app.backend import Backend, CallResult
+from app.client import formatting as fmt
+from app.client.backend import Backend, CallResult
 
 
 def render_result(tier: str, result: CallResult | None) -> Content:

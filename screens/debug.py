@@ -14,8 +14,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import RichLog, Select
 
-from app.backend import Backend
-from proxy.debug_log import LOG_TYPES
+from app.client.backend import Backend
+from proxy.state.debug_log import LOG_TYPES
 from screens.base import ViewScreen
 from screens.dialogs import PromptScreen
 

@@ -11,10 +11,10 @@ from textual.containers import Container, Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Markdown, Static, TabbedContent, TabPane, TextArea
 
-from app import formatting as fmt
-from app.backend import Backend, CallResult
-from app.bridge import Frame
-from app.requests import ERROR, LIVE, RequestRecord
+from app.client import formatting as fmt
+from app.client.backend import Backend, CallResult
+from app.client.bridge import Frame
+from app.client.requests import ERROR, LIVE, RequestRecord
 from screens.answer_view import answer_text
 from screens.base import ViewScreen
 from screens.dialogs import ChooseModelScreen

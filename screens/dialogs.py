@@ -12,8 +12,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from app import formatting as fmt
-from app.model_search import search
+from app.client import formatting as fmt
+from app.client.model_search import search
 
 CANCEL = Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close the dialog")
 

@@ -17,8 +17,8 @@ from textual.containers import Horizontal
 from textual.widgets import OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
-from app import formatting as fmt
-from app.backend import Backend
+from app.client import formatting as fmt
+from app.client.backend import Backend
 from screens.base import ViewScreen
 from screens.dialogs import ConfirmScreen, PromptScreen
 

@@ -12,8 +12,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from app.envfile import update_env_file
-from proxy.errors import mask_key
+from app.client.envfile import update_env_file
+from proxy.core.errors import mask_key
 
 # (environment variable, settings field, masked in the input)
 FIELDS = (

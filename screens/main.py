@@ -10,9 +10,9 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Select, Static
 
-from app.bridge import Frame
-from app.requests import RequestStore
-from app.status import DISCONNECTED, ERROR, Status
+from app.client.bridge import Frame
+from app.client.requests import RequestStore
+from app.client.status import DISCONNECTED, ERROR, Status
 from screens.answer_view import AnswerView
 from screens.request_log import LogFilter, RequestLog
 from screens.status_bar import ConnectBar, StatusBar

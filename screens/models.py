@@ -11,9 +11,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
-from app import formatting as fmt
-from app.backend import Backend
-from app.model_search import search
+from app.client import formatting as fmt
+from app.client.backend import Backend
+from app.client.model_search import search
 from screens.base import FitTable, ViewScreen, fit_columns
 
 LABELS = {

@@ -10,8 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from app.backend import Backend
-from app.status import Status
+from app.client.backend import Backend
+from app.client.status import Status
 from screens.base import FitTable, ViewScreen
 from screens.dialogs import ConfirmScreen, SavePresetScreen
 

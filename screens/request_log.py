@@ -9,9 +9,9 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets.data_table import ColumnKey
 
-from app import formatting as fmt
-from app.bridge import Frame
-from app.requests import ERROR, LIVE, RequestRecord, RequestStore
+from app.client import formatting as fmt
+from app.client.bridge import Frame
+from app.client.requests import ERROR, LIVE, RequestRecord, RequestStore
 from screens.live_table import LiveTable
 
 LABELS = {

@@ -8,9 +8,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Sparkline, Static
 
-from app import formatting as fmt
-from app.backend import Backend
-from app.bridge import Activity
+from app.client import formatting as fmt
+from app.client.backend import Backend
+from app.client.bridge import Activity
 from screens.base import FitTable, ViewScreen
 
 REFRESH_SECONDS = 2.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from app import formatting as fmt
-from app.status import DISCONNECTED, ERROR, READY, STARTING, STOPPING, Status
+from app.client import formatting as fmt
+from app.client.status import DISCONNECTED, ERROR, READY, STARTING, STOPPING, Status
 
 STATE_STYLE = {READY: "$text-success", ERROR: "$text-error"}
 ATTACHED_WORDS = {READY: "attached to", STARTING: "connecting to", STOPPING: "detaching from"}

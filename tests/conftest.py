@@ -14,10 +14,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 for _name in ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_BASE", "ANTHROPIC_API_BASE"):
     os.environ.pop(_name, None)
 
-from proxy.lazy_litellm import start_import  # noqa: E402
-from proxy.runner import ProxyServer  # noqa: E402
-from proxy.settings import load_settings  # noqa: E402
-from tests.fake_upstream import FakeUpstream  # noqa: E402
+from proxy.core.lazy_litellm import start_import  # noqa: E402
+from proxy.core.settings import load_settings  # noqa: E402
+from proxy.server.runner import ProxyServer  # noqa: E402
+from tests.support.fake_upstream import FakeUpstream  # noqa: E402
 
 # The proxy imports LiteLLM in a background thread; under `filterwarnings = error` that import
 # races pytest's per-test reset of the warning filters. Import it once, up front, for the session.

@@ -1,0 +1,1 @@
+"""The `claude-proxy` command and its verbs (code, env, doctor)."""

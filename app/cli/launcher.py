@@ -1,0 +1,110 @@
+"""`claude-proxy code` and `claude-proxy env`: point Claude Code at the proxy."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from proxy.core.settings import Settings
+
+HEALTH_TIMEOUT = 0.5
+START_TIMEOUT = 15.0
+
+
+def proxy_url(settings: Settings) -> str:
+    """The URL Claude Code should use for this configuration."""
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.port}"
+
+
+def proxy_is_running(url: str) -> bool:
+    """True when a claude-proxy answers /health at `url`."""
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=HEALTH_TIMEOUT) as response:
+            return bool(response.status == 200 and b'"status"' in response.read(200))
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def claude_env(settings: Settings, url: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for a Claude Code process that talks to the proxy at `url`."""
+    env = dict(os.environ if base is None else base)
+    env["ANTHROPIC_BASE_URL"] = url
+    # Claude Code needs some key; it reaches only the proxy, which never forwards it upstream.
+    env["ANTHROPIC_API_KEY"] = settings.proxy_api_key or "sk-claude-proxy-local"
+    env.pop("ANTHROPIC_AUTH_TOKEN", None)
+    return env
+
+
+def env_lines(settings: Settings) -> list[str]:
+    """Shell `export` lines for Claude Code; the proxy key is referenced, never printed."""
+    lines = [f"export ANTHROPIC_BASE_URL={proxy_url(settings)}"]
+    if settings.proxy_api_key:
+        lines.append(
+            'export ANTHROPIC_API_KEY="${PROXY_API_KEY:?set PROXY_API_KEY to the proxy key}"'
+        )
+    else:
+        lines.append("export ANTHROPIC_API_KEY=sk-claude-proxy-local")
+    lines.append("unset ANTHROPIC_AUTH_TOKEN")
+    return lines
+
+
+def start_headless(settings: Settings, env_file: str | None) -> subprocess.Popen[bytes]:
+    """Start a headless proxy in the background and wait until it answers /health."""
+    command = [sys.executable, "-m", "app.cli", "--headless", "--host", settings.host]
+    command += ["--port", str(settings.port)]
+    if env_file:
+        command += ["--env-file", env_file]
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = proxy_url(settings)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proxy_is_running(url):
+            return process
+        if process.poll() is not None:
+            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise RuntimeError(f"the proxy did not start: {err.strip()[-500:]}")
+        time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError(f"the proxy did not answer on {url} within {START_TIMEOUT:g} s")
+
+
+def run_code(settings: Settings, claude_args: list[str], env_file: str | None = None) -> int:
+    """Run Claude Code against the proxy, starting a headless one first when none runs."""
+    claude = shutil.which("claude")
+    if claude is None:
+        print(
+            "claude-proxy: `claude` is not on PATH; install it with "
+            "`npm install -g @anthropic-ai/claude-code`",
+            file=sys.stderr,
+        )
+        return 127
+    url = proxy_url(settings)
+    started: subprocess.Popen[bytes] | None = None
+    if not proxy_is_running(url):
+        print(f"claude-proxy: starting a headless proxy on {url}", file=sys.stderr)
+        try:
+            started = start_headless(settings, env_file)
+        except RuntimeError as exc:
+            print(f"claude-proxy: {exc}", file=sys.stderr)
+            return 1
+    try:
+        return subprocess.call([claude, *claude_args], env=claude_env(settings, url))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if started is not None:
+            started.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                started.wait(5)

@@ -1,0 +1,316 @@
+"""The TUI's data source: one interface, two implementations (in-process and over HTTP).
+
+Screens call the coroutines from workers (`await app.backend.x()`) and read the immutable
+snapshots (`pair`, `link`, `counts`, `keys`) directly; they never know which kind they talk to:
+`app.local_backend` (the proxy on a thread of this process) or `app.remote_backend` (a proxy
+elsewhere, driven through its management API and `/events`).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from app.client.bridge import EventSink
+from app.client.requests import RequestRecord
+from app.client.status import STARTING
+from proxy.core.errors import scrub
+from proxy.routing.model_map import KEY_VARS, ModelPair
+from proxy.state.presets import Preset
+
+# The tier Claude Code's requests map to: probes ask for these so they take the big/small route.
+PROBE_MODELS = {"big": "claude-sonnet-4-5", "small": "claude-haiku-4-5"}
+SESSION_HEADER = "X-Claude-Code-Session-Id"
+
+
+class BackendError(RuntimeError):
+    """A failure the user reads as is (the app shows the message, not the class name)."""
+
+
+class ProxyNotRunning(BackendError):
+    """The proxy is not reachable: not started yet, stopped, or the connection is lost."""
+
+
+class Unavailable(BackendError):
+    """The action needs the proxy's own process (attach mode cannot do it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """How the app is connected to its proxy at one moment (replaced whole)."""
+
+    state: str = STARTING
+    message: str = ""
+    """Why the state is error or disconnected."""
+    retry_at: float | None = None
+    """`time.monotonic()` of the next connection attempt, while disconnected."""
+    generation: int = 0
+    """Bumped each time the proxy's state was fetched again (connect, reconnect, dropped events)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Request counters of the proxy since it started."""
+
+    total: int = 0
+    in_flight: int = 0
+    errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """Which providers the proxy can reach (never the keys themselves)."""
+
+    configured: frozenset[str] = field(default_factory=frozenset)
+    """Providers with a key: openai, gemini, anthropic."""
+    openai_base: bool = False
+    """An OpenAI-compatible base is set (it may need no key)."""
+    forward_client_key: bool = False
+
+    @property
+    def any(self) -> bool:
+        """True when some provider can be reached (a key, or a keyless OpenAI-compatible base)."""
+        return bool(self.configured or self.openai_base or self.forward_client_key)
+
+    def missing(self, model: str | None) -> str | None:
+        """The variable to set when `model`'s provider has no key (None when it can be reached)."""
+        provider = (
+            model.split("/", 1)[0] if model and "/" in model else "anthropic" if not model else ""
+        )
+        if provider not in KEY_VARS or provider in self.configured:
+            return None
+        if provider == "openai" and self.openai_base:
+            return None
+        if provider == "anthropic" and self.forward_client_key:
+            return None
+        return KEY_VARS[provider][0]
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """The outcome of one request the UI sent through the proxy (probe or replay)."""
+
+    ok: bool
+    status: int
+    latency: float
+    model: str
+    message: dict[str, Any] | None = None
+    error: str | None = None
+    request_id: str | None = None
+    """The proxy's id for the request (its row in the log)."""
+
+
+def masked_json(value: Any) -> str:
+    """Indented JSON with anything key-shaped masked (the owner of `value` must call this)."""
+    if value is None:
+        return "(none)"
+    return scrub(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+def masked_bytes(data: bytes) -> bytes:
+    """UTF-8 text with anything key-shaped masked."""
+    return scrub(data.decode("utf-8", "replace")).encode()
+
+
+def jsonl(entries: list[dict[str, Any]]) -> bytes:
+    """Debug entries as JSON lines, what `GET /debug_logs?format=jsonl` returns, keys masked."""
+    return masked_bytes(b"".join(orjson.dumps(entry, default=str) + b"\n" for entry in entries))
+
+
+def preset_from(data: dict[str, Any]) -> Preset:
+    """A preset as the management API returns it (GET /presets)."""
+    return Preset(
+        name=str(data.get("name", "")),
+        big=str(data.get("big_model", "")),
+        small=str(data.get("small_model", "")),
+        description=str(data.get("description") or ""),
+        builtin=bool(data.get("builtin")),
+    )
+
+
+class Backend(ABC):
+    """What the screens talk to. Events for the UI arrive in `sink`, drained once per frame."""
+
+    attached = False
+    """True when the proxy runs elsewhere (features of the proxy's own process are unavailable)."""
+
+    def __init__(self, api_key: str | None) -> None:
+        self.sink = EventSink()
+        self.api_key = api_key
+        self.revision = 0
+        """Bumped whenever a snapshot below changed without an event (the app refreshes then)."""
+
+    # Snapshots (immutable, replaced whole: cheap to read once per frame) ----------------------
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """Base URL of the proxy (what Claude Code is pointed at)."""
+
+    @property
+    @abstractmethod
+    def pair(self) -> ModelPair:
+        """The model pair in force."""
+
+    @property
+    @abstractmethod
+    def link(self) -> Link:
+        """Connection state."""
+
+    @property
+    @abstractmethod
+    def counts(self) -> Counts:
+        """Request counters."""
+
+    @property
+    @abstractmethod
+    def keys(self) -> KeyInfo:
+        """Which providers have keys."""
+
+    # Lifecycle --------------------------------------------------------------------------------
+    @abstractmethod
+    async def start(self) -> None:
+        """Start serving (in-process) or connecting (remote); failures end up in `link`."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop cleanly (in-process: streams get a grace period and the port is released)."""
+
+    async def close(self) -> None:
+        """Safety net at exit for paths that skipped stop() (idempotent)."""
+        await self.stop()
+
+    # Reads ------------------------------------------------------------------------------------
+    @abstractmethod
+    async def model_list(self) -> dict[str, Any]:
+        """GET /models: the catalogue and presets."""
+
+    @abstractmethod
+    async def presets(self) -> list[Preset]:
+        """The presets, built-ins then user presets."""
+
+    @abstractmethod
+    async def history(self, session: str | None = None) -> list[dict[str, Any]]:
+        """Recorded conversation turns (optionally one session)."""
+
+    @abstractmethod
+    async def history_status(self) -> dict[str, Any]:
+        """Count, limit and persistence of the history."""
+
+    @abstractmethod
+    async def sessions(self) -> list[str]:
+        """Session ids seen in the history."""
+
+    @abstractmethod
+    async def debug_entries(self, log_type: str = "all", limit: int = 200) -> list[dict[str, Any]]:
+        """The debug ring, newest last."""
+
+    @abstractmethod
+    async def debug_export(self) -> bytes:
+        """The whole debug log as JSON lines, keys masked."""
+
+    @abstractmethod
+    async def stats(self) -> dict[str, Any]:
+        """Per-model stats and totals."""
+
+    @abstractmethod
+    async def config(self) -> dict[str, Any]:
+        """GET /config, keys masked."""
+
+    @abstractmethod
+    async def exchange_json(self, record: RequestRecord) -> tuple[str, str, str]:
+        """A request's response, translated upstream request and client body as masked JSON."""
+
+    @abstractmethod
+    async def request_body(self, record: RequestRecord) -> dict[str, Any] | None:
+        """A copy of the client's request body, None when no longer available."""
+
+    @abstractmethod
+    async def replay_cost(self, model: str, usage: dict[str, Any]) -> float | None:
+        """Estimated cost of a replay's usage on `model`."""
+
+    # Changes ----------------------------------------------------------------------------------
+    @abstractmethod
+    async def switch_model(
+        self, *, preset: str | None = None, big: str | None = None, small: str | None = None
+    ) -> ModelPair:
+        """Switch by preset or by model; takes effect for the next request."""
+
+    @abstractmethod
+    async def save_preset(self, name: str, big: str, small: str, description: str = "") -> Any:
+        """Save a user preset."""
+
+    @abstractmethod
+    async def delete_preset(self, name: str) -> Any:
+        """Remove a user preset."""
+
+    @abstractmethod
+    async def clear_history(self) -> Any:
+        """Forget every recorded turn."""
+
+    @abstractmethod
+    async def enable_persistence(self, path: str) -> dict[str, Any]:
+        """Persist the history to a JSON file (on the proxy's machine)."""
+
+    @abstractmethod
+    async def disable_persistence(self) -> Any:
+        """Stop persisting the history."""
+
+    @abstractmethod
+    async def export_history(self, fmt: str) -> str:
+        """The history as JSON or Markdown text."""
+
+    @abstractmethod
+    async def update_settings(self, **changes: Any) -> None:
+        """Give the running proxy new settings (provider keys); in-process only."""
+
+    # Requests through the proxy (the same HTTP either way) ------------------------------------
+    async def send(self, body: dict[str, Any], session: str, timeout: float = 120.0) -> CallResult:
+        """POST a Messages body to the proxy (so it is logged, mapped and priced like any other)."""
+        started = time.perf_counter()
+        model = str(body.get("model", ""))
+        headers = {
+            SESSION_HEADER: session,
+            "x-api-key": self.api_key or "tui",
+            "anthropic-version": "2023-06-01",
+        }
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
+                http.post(f"{self.url}/v1/messages", json=body, headers=headers) as response,
+            ):
+                data = await response.json(content_type=None)
+                latency = time.perf_counter() - started
+                request_id = response.headers.get("request-id")
+                if response.status == 200 and isinstance(data, dict):
+                    return CallResult(True, 200, latency, model, data, request_id=request_id)
+                error = data.get("error", {}) if isinstance(data, dict) else {}
+                message = error.get("message") if isinstance(error, dict) else None
+                return CallResult(
+                    False,
+                    response.status,
+                    latency,
+                    model,
+                    error=message or str(data)[:500],
+                    request_id=request_id,
+                )
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            latency = time.perf_counter() - started
+            return CallResult(False, 0, latency, model, error=f"{type(exc).__name__}: {exc}")
+
+    async def replay(self, body: dict[str, Any], model: str) -> CallResult:
+        """Send a copy of a request body (from `request_body`) to another model, non-streaming."""
+        return await self.send({**body, "model": model, "stream": False}, session="replay")
+
+    async def probe(self, tier: str) -> CallResult:
+        """A tiny request to the big or small model through the proxy (the config test)."""
+        body = {
+            "model": PROBE_MODELS[tier],
+            "max_tokens": 16,
+            "messages": [{"role": "user", "content": "Reply with the word OK."}],
+        }
+        return await self.send(body, session="probe", timeout=60.0)

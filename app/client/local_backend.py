@@ -1,0 +1,232 @@
+"""The in-process data source: the proxy on its own thread, every call scheduled onto its loop.
+
+The UI thread never touches the service's mutable state: reads and changes run on the proxy loop
+(`run_coroutine_threadsafe`) and are awaited here with `wrap_future`, so nothing blocks. Events
+reach the UI through the sink subscribed to the bus (an append, never a wait).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from app.client.backend import (
+    Backend,
+    Counts,
+    KeyInfo,
+    Link,
+    ProxyNotRunning,
+    jsonl,
+    masked_json,
+)
+from app.client.requests import RequestRecord
+from app.client.status import ERROR, READY
+from proxy.core import catalogue
+from proxy.core.settings import Settings
+from proxy.routing.model_map import ModelPair
+from proxy.server.runner import PortInUseError, ProxyThread
+from proxy.state.presets import Preset
+from proxy.state.service import ProxyService
+
+T = TypeVar("T")
+
+
+def key_info(settings: Settings) -> KeyInfo:
+    """What the settings say about provider keys."""
+    keyed = {
+        "openai": settings.openai_api_key,
+        "gemini": settings.gemini_api_key,
+        "anthropic": settings.anthropic_api_key,
+    }
+    return KeyInfo(
+        configured=frozenset(name for name, key in keyed.items() if key),
+        openai_base=bool(settings.openai_api_base),
+        forward_client_key=settings.forward_client_key,
+    )
+
+
+class LocalBackend(Backend):
+    """The embedded proxy: started when the app mounts, stopped when it quits."""
+
+    def __init__(self, settings: Settings, proxy: ProxyThread | None = None) -> None:
+        super().__init__(api_key=settings.proxy_api_key)
+        self.proxy = proxy or ProxyThread(settings)
+        self._link = Link()
+        # Subscribed before the proxy starts, so no event is ever missed.
+        self._unsubscribe = self.proxy.service.bus.subscribe(self.sink)
+
+    @property
+    def service(self) -> ProxyService:
+        """The service (read immutable snapshots like `pair` directly; call the rest here)."""
+        return self.proxy.service
+
+    @property
+    def url(self) -> str:
+        """Base URL of the embedded proxy."""
+        return self.proxy.server.url
+
+    @property
+    def pair(self) -> ModelPair:
+        """Immutable, replaced whole by the service: safe to read from any thread."""
+        return self.service.pair
+
+    @property
+    def link(self) -> Link:
+        """Starting, ready, or error (the port is taken)."""
+        return self._link
+
+    @property
+    def counts(self) -> Counts:
+        """The service's counters (plain ints: a torn read costs one stale frame at most)."""
+        counters = self.service.counters
+        return Counts(counters.total, counters.in_flight, counters.errors)
+
+    @property
+    def keys(self) -> KeyInfo:
+        """From the service's current settings (the keys screen may swap them)."""
+        return key_info(self.service.settings)
+
+    def _set_link(self, link: Link) -> None:
+        self._link = link
+        self.revision += 1
+
+    async def start(self) -> None:
+        """Bind the port (in a thread: start() waits for the proxy loop)."""
+        try:
+            await asyncio.to_thread(self.proxy.start)
+        except PortInUseError as exc:
+            self._set_link(Link(ERROR, exc.strerror or str(exc)))
+            return
+        except Exception as exc:
+            self._set_link(Link(ERROR, f"the proxy could not start: {exc}"))
+            return
+        self._set_link(Link(READY, generation=1))
+
+    async def stop(self) -> None:
+        """Stop the proxy thread (streams get a short grace, the port is released)."""
+        self._unsubscribe()
+        await asyncio.to_thread(self.proxy.stop)
+
+    async def on_loop(self, coro_factory: Callable[[], Any]) -> Any:
+        """Run `coro_factory()` on the proxy loop and await its result here."""
+        loop = self.proxy.loop
+        if loop is None or not loop.is_running():
+            raise ProxyNotRunning("the proxy is not running")
+        return await asyncio.wrap_future(self.proxy.call(coro_factory()))
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call a plain function on the proxy loop (the service's state is only touched there)."""
+
+        async def run() -> T:
+            return fn(*args, **kwargs)
+
+        return await self.on_loop(run)
+
+    # Reads ------------------------------------------------------------------------------------
+    async def model_list(self) -> dict[str, Any]:
+        """GET /models: the catalogue and presets."""
+        return await self.read(self.service.model_list)
+
+    async def presets(self) -> list[Preset]:
+        """The presets, built-ins then user presets."""
+        return await self.read(lambda: list(self.service.presets.list()))
+
+    async def history(self, session: str | None = None) -> list[dict[str, Any]]:
+        """Recorded conversation turns (optionally one session)."""
+        return await self.read(lambda: list(self.service.history.messages(session=session)))
+
+    async def history_status(self) -> dict[str, Any]:
+        """Count, limit and persistence of the history."""
+        return await self.read(lambda: dict(self.service.history.status()))
+
+    async def sessions(self) -> list[str]:
+        """Session ids seen in the history."""
+        return await self.read(lambda: list(self.service.history.sessions()))
+
+    async def debug_entries(self, log_type: str = "all", limit: int = 200) -> list[dict[str, Any]]:
+        """The debug ring, newest last."""
+        return await self.read(lambda: list(self.service.debug.entries(log_type, limit)))
+
+    async def debug_export(self) -> bytes:
+        """The same JSON lines as `GET /debug_logs?format=jsonl`, built on the proxy loop."""
+        debug = self.service.debug
+        return await self.read(lambda: jsonl(debug.entries("all", debug.limit)))
+
+    async def stats(self) -> dict[str, Any]:
+        """Per-model stats and totals."""
+        return await self.read(self.service.stats.snapshot)
+
+    async def config(self) -> dict[str, Any]:
+        """GET /config, keys masked."""
+        return await self.read(self.service.config_snapshot)
+
+    async def exchange_json(self, record: RequestRecord) -> tuple[str, str, str]:
+        """Rendered on the proxy loop: the bodies are the proxy's objects, only read safely there."""
+        return await self.read(
+            lambda: (
+                masked_json(record.message),
+                masked_json(record.upstream_request),
+                masked_json(record.body),
+            )
+        )
+
+    async def request_body(self, record: RequestRecord) -> dict[str, Any] | None:
+        """A deep copy made on the proxy loop (the body is the proxy's object)."""
+        if record.body is None:
+            return None
+        return await self.read(copy.deepcopy, record.body)
+
+    async def replay_cost(self, model: str, usage: dict[str, Any]) -> float | None:
+        """The catalogue price, looked up on the proxy loop (it imports LiteLLM's cost map)."""
+        return await self.read(
+            catalogue.cost_usd,
+            model,
+            int(usage.get("input_tokens") or 0),
+            int(usage.get("output_tokens") or 0),
+            int(usage.get("cache_read_input_tokens") or 0),
+        )
+
+    # Changes ----------------------------------------------------------------------------------
+    async def switch_model(
+        self, *, preset: str | None = None, big: str | None = None, small: str | None = None
+    ) -> ModelPair:
+        """Switch by preset or by model; takes effect for the next request."""
+        return await self.on_loop(
+            lambda: self.service.switch_model(preset=preset, big=big, small=small)
+        )
+
+    async def save_preset(self, name: str, big: str, small: str, description: str = "") -> Any:
+        """Save a user preset."""
+        return await self.on_loop(lambda: self.service.save_preset(name, big, small, description))
+
+    async def delete_preset(self, name: str) -> Any:
+        """Remove a user preset."""
+        return await self.on_loop(lambda: self.service.delete_preset(name))
+
+    async def clear_history(self) -> Any:
+        """Forget every recorded turn."""
+        return await self.on_loop(self.service.clear_history)
+
+    async def enable_persistence(self, path: str) -> dict[str, Any]:
+        """Persist the history to a JSON file."""
+        return await self.on_loop(lambda: self.service.enable_persistence(path))
+
+    async def disable_persistence(self) -> Any:
+        """Stop persisting the history."""
+        return await self.on_loop(self.service.disable_persistence)
+
+    async def export_history(self, fmt: str) -> str:
+        """The history as JSON or Markdown text."""
+        return await self.on_loop(lambda: self.service.export_history(fmt))
+
+    async def update_settings(self, **changes: Any) -> None:
+        """Swap the service's frozen settings for a copy with `changes` (new keys apply at once)."""
+
+        async def swap() -> None:
+            service = self.service
+            service.settings = service.settings.model_copy(update=changes)
+
+        await self.on_loop(swap)
+        self.revision += 1

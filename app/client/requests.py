@@ -1,0 +1,148 @@
+"""The UI's view of the requests it has seen: one record per request id, built from bus events.
+
+The proxy owns no list of past requests; this is the log the screen shows, bounded, and fed only
+by the drain on the UI thread (so nothing here needs a lock).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from proxy.state.events import (
+    FIRST_TOKEN,
+    REQUEST_FAILED,
+    REQUEST_FINISHED,
+    REQUEST_STARTED,
+    TEXT_DELTA,
+    ProxyEvent,
+)
+
+LIVE, OK, ERROR = "live", "ok", "error"
+PROXY_RESTARTED = "proxy_restarted"
+"""Not a bus event: an attached app learnt the proxy restarted, so its live requests never end."""
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """Everything the log and the detail view show about one request."""
+
+    request_id: str
+    started: float
+    requested: str = ""
+    model: str = ""
+    provider: str = ""
+    tier: str = ""
+    session_id: str | None = None
+    stream: bool = False
+    status: str = LIVE
+    http_status: int | None = None
+    ttft: float | None = None
+    latency: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+    stop_reason: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    body: dict[str, Any] | None = None
+    """The client's request body (a reference the proxy handed over; never mutated here)."""
+    upstream_request: dict[str, Any] | None = None
+    message: dict[str, Any] | None = None
+    chunks: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The answer text streamed so far."""
+        if len(self.chunks) > 1:
+            # Join once and keep the result: the detail view and tests read it repeatedly.
+            self.chunks[:] = ["".join(self.chunks)]
+        return self.chunks[0] if self.chunks else ""
+
+
+EVICT_BATCH = 50
+"""Past the limit the oldest records go this many at a time: each removal re-indexes and
+repaints the whole log, so under a steady stream of requests it happens once per 50, not per one."""
+
+
+class RequestStore:
+    """Records by request id, newest last, at most `limit` of them."""
+
+    def __init__(self, limit: int = 1000, evict_batch: int = EVICT_BATCH) -> None:
+        self.limit = limit
+        self.evict_batch = max(1, min(evict_batch, limit))
+        self.records: OrderedDict[str, RequestRecord] = OrderedDict()
+        self.evicted: list[str] = []
+        """Ids dropped by the last apply() calls; the log removes their rows and clears this."""
+
+    def get(self, request_id: str) -> RequestRecord | None:
+        """The record for an id, if still kept."""
+        return self.records.get(request_id)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[RequestRecord]:
+        return iter(self.records.values())
+
+    def abandon_live(self, reason: str) -> list[RequestRecord]:
+        """Mark every live request failed with `reason`; returns them."""
+        lost = [record for record in self.records.values() if record.status == LIVE]
+        for record in lost:
+            record.status = ERROR
+            record.error_type = "lost"
+            record.error = reason
+        return lost
+
+    def apply(self, event: ProxyEvent) -> RequestRecord | None:
+        """Fold one event into its record; returns the record it changed (None if unrelated)."""
+        kind, data = event.kind, event.data
+        if kind == REQUEST_STARTED:
+            if data.get("endpoint", "messages") != "messages":
+                return None
+            record = RequestRecord(
+                request_id=event.request_id,
+                started=event.time,
+                requested=str(data.get("requested", "")),
+                model=str(data.get("model", "")),
+                provider=str(data.get("provider", "")),
+                tier=str(data.get("tier", "")),
+                session_id=data.get("session_id"),
+                stream=bool(data.get("stream")),
+                body=data.get("body"),
+            )
+            self.records[event.request_id] = record
+            if len(self.records) > self.limit:
+                for _ in range(min(self.evict_batch, len(self.records) - 1)):
+                    old_id, _ = self.records.popitem(last=False)
+                    self.evicted.append(old_id)
+            return record
+        found = self.records.get(event.request_id)
+        if found is None:
+            return None
+        record = found
+        if kind == TEXT_DELTA:
+            record.chunks.append(data.get("text", ""))
+        elif kind == FIRST_TOKEN:
+            record.ttft = event.time - record.started
+        elif kind == REQUEST_FINISHED:
+            record.status = OK
+            record.http_status = 200
+            record.latency = data.get("latency")
+            record.ttft = data.get("ttft", record.ttft)
+            record.input_tokens = data.get("input_tokens")
+            record.output_tokens = data.get("output_tokens")
+            record.cost = data.get("cost")
+            record.stop_reason = data.get("stop_reason")
+            record.message = data.get("message")
+            record.upstream_request = data.get("upstream_request")
+        elif kind == REQUEST_FAILED:
+            record.status = ERROR
+            record.http_status = data.get("status")
+            record.error_type = data.get("error_type")
+            record.error = data.get("message")
+            record.latency = data.get("latency")
+            record.upstream_request = data.get("upstream_request")
+        return record

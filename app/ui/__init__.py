@@ -1,0 +1,1 @@
+"""The Textual App: wires the client layer to the screens, drains proxy events once per frame."""

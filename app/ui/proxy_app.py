@@ -1,0 +1,369 @@
+"""The Textual app that is also the proxy: starts it, drains its events, routes actions."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.worker import Worker, WorkerState
+
+from app.client.backend import Backend, BackendError, ProxyNotRunning
+from app.client.bridge import Activity, Frame
+from app.client.requests import RequestStore
+from app.client.status import DISCONNECTED, ERROR, READY, STOPPING, Status
+from app.ui.commands import ModelCommands, PresetCommands
+from app.ui.heap import HeapPolicy
+from proxy.core.settings import Settings
+from screens.main import MainScreen
+
+STYLES = Path(__file__).resolve().parents[2] / "styles"
+FPS = 25
+UNREACHABLE_TOAST_SECONDS = 10.0
+
+
+def _b(key: str, action: str, description: str, tooltip: str, show: bool = True) -> Binding:
+    return Binding(key, action, description, show=show, id=action.split("(")[0], tooltip=tooltip)
+
+
+class ProxyApp(App[int]):
+    """claude-proxy: the proxy on its own thread, watched and steered from here."""
+
+    TITLE = "claude-proxy"
+    CSS_PATH = [
+        STYLES / name for name in ("global.tcss", "main.tcss", "views.tcss", "dialogs.tcss")
+    ]
+    COMMANDS = App.COMMANDS | {PresetCommands, ModelCommands}
+    BINDINGS = [
+        _b("m", "models", "Models", "Search the model catalogue; assign big/small"),
+        _b("p", "presets", "Presets", "Apply or save model presets"),
+        _b("h", "history", "History", "Conversation history by session"),
+        _b("d", "debug", "Debug", "The debug log, filterable by type"),
+        _b("s", "stats", "Stats", "Per-model tokens, cost and latency"),
+        _b("t", "test_config", "Test", "Send a tiny probe to the big and small model"),
+        _b("k", "keys", "Keys", "Enter provider API keys (saved to .env)", show=False),
+        _b(
+            "c", "copy_connect", "Copy", "Copy the command that points Claude Code here", show=False
+        ),
+        _b("question_mark", "help", "Help", "All keys and what they do"),
+        _b("q", "quit", "Quit", "Stop the proxy (releasing the port) and exit"),
+        _b("ctrl+t", "toggle_theme", "Light/dark", "Switch between dark and light", show=False),
+        # Not priority bindings: an Input that has focus keeps its digits.
+        *(
+            Binding(
+                str(n),
+                f"apply_preset({n})",
+                f"Preset {n}",
+                show=False,
+                id=f"preset_{n}",
+                tooltip=f"Apply preset number {n}",
+            )
+            for n in range(1, 10)
+        ),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend,
+        *,
+        env_file: Path = Path(".env"),
+        first_run_prompt: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.env_file = env_file
+        self.first_run_prompt = first_run_prompt
+        self.backend = backend
+        self.store = RequestStore()
+        self.activity = Activity()
+        self.heap = HeapPolicy()
+        self.stopping = False
+        self.tokens_total = 0
+        self.cost_total = 0.0
+        self.status = Status(attached=backend.attached, url=backend.url if backend.attached else "")
+        self.status_signal: Signal[Status] = Signal(self, "status")
+        self.frame_signal: Signal[Frame] = Signal(self, "frame")
+        self.resync_signal: Signal[int] = Signal(self, "resync")
+        """Published when the proxy's state was fetched again: views reload what they show."""
+        self._revision = -1
+        self._generation = 0
+        self._unreachable_said = -UNREACHABLE_TOAST_SECONDS
+
+    @property
+    def state(self) -> str:
+        """starting / ready / error / disconnected (attached) / stopping."""
+        return STOPPING if self.stopping else self.backend.link.state
+
+    @property
+    def error_message(self) -> str:
+        """Why the state is error or disconnected."""
+        return self.backend.link.message
+
+    # Start and stop ---------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen[None]:
+        """The request log is the home screen."""
+        return MainScreen(self.store)
+
+    def on_mount(self) -> None:
+        """Start the backend off the UI thread, and the frame timer."""
+        self.heap.start()
+        self.refresh_status()
+        self.set_interval(1 / FPS, self._drain, name="drain")
+        self.start_backend()
+
+    @work(exclusive=True, group="proxy-start", exit_on_error=False)
+    async def start_backend(self) -> None:
+        """Start the embedded proxy (or begin connecting to a remote one), then show the state."""
+        await self.backend.start()
+        self.refresh_status()
+        if (
+            self.state == READY
+            and not self.backend.attached
+            and not self.backend.keys.any
+            and self.first_run_prompt
+        ):
+            self.action_keys()
+
+    @property
+    def main_screen(self) -> MainScreen:
+        """The home screen (always at the bottom of the stack)."""
+        screen = self.screen_stack[0]
+        assert isinstance(screen, MainScreen)
+        return screen
+
+    async def action_quit(self) -> None:
+        """Stop the proxy (streams get a short grace, the port is released), then exit."""
+        self.shutdown()
+
+    @work(exclusive=True, group="shutdown", exit_on_error=False)
+    async def shutdown(self) -> None:
+        """Stop the proxy (or detach from it) without blocking the UI, then exit."""
+        failed = self.backend.link.state == ERROR
+        self.stopping = True
+        self.refresh_status()
+        await self.backend.stop()
+        code = 1 if failed else 0
+        self.exit(code, return_code=code)
+
+    async def on_unmount(self) -> None:
+        """Safety net for exits that skipped action_quit (ctrl+c): never leave the port bound."""
+        try:
+            await self.backend.close()
+        finally:
+            self.heap.stop()
+
+    # Frames -----------------------------------------------------------------------------------
+    def _drain(self) -> None:
+        self.heap.settle()
+        backend = self.backend
+        frame = backend.sink.drain(self.store)
+        generation = backend.link.generation
+        if generation != self._generation:
+            self._generation = generation
+            self.resync_signal.publish(generation)
+        if frame is None:
+            # Nothing new: only a state change or the retry countdown needs the header redrawn.
+            if backend.revision != self._revision or self.status.retry_in is not None:
+                self.refresh_status()
+            return
+        self.activity.note(frame)
+        self.tokens_total += frame.tokens
+        self.cost_total += frame.cost
+        with self.batch_update():
+            self.frame_signal.publish(frame)
+            self.refresh_status()
+
+    def refresh_status(self) -> None:
+        """Rebuild the status snapshot; broadcast it only when something changed."""
+        backend = self.backend
+        self._revision = backend.revision
+        link, pair, counts, keys = backend.link, backend.pair, backend.counts, backend.keys
+        state = self.state
+        retry_in = None
+        if state == DISCONNECTED and link.retry_at is not None:
+            retry_in = max(0, math.ceil(link.retry_at - time.monotonic()))
+        listening = state in (READY, STOPPING, DISCONNECTED) or backend.attached
+        status = Status(
+            state=state,
+            url=backend.url if listening else "",
+            big=pair.big,
+            small=pair.small,
+            preset=pair.preset,
+            in_flight=counts.in_flight,
+            requests=counts.total,
+            errors=counts.errors,
+            tokens=self.tokens_total,
+            cost=self.cost_total,
+            message=link.message if state in (ERROR, DISCONNECTED) else "",
+            no_provider_key=state == READY and not keys.any,
+            big_key_missing=keys.missing(pair.big),
+            small_key_missing=keys.missing(pair.small),
+            attached=backend.attached,
+            retry_in=retry_in,
+        )
+        if status != self.status:
+            self.status = status
+            self.status_signal.publish(status)
+
+    # Errors of every worker end up here (one place, like harlequin's handle_worker_error).
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Show a failed UI job as a notification instead of crashing the app."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            if isinstance(error, ProxyNotRunning) and self.state != READY:
+                # The header already says so; views that poll would toast every second.
+                now = time.monotonic()
+                if now - self._unreachable_said < UNREACHABLE_TOAST_SECONDS:
+                    return
+                self._unreachable_said = now
+            if isinstance(error, BackendError):
+                self.notify(str(error), title="error", severity="error")
+            else:
+                self.notify(f"{type(error).__name__}: {error}", title="error", severity="error")
+
+    # Navigation -------------------------------------------------------------------------------
+    def open_view(self, screen: Screen[Any]) -> None:
+        """Show a full-screen view over the log; from another view, replace it."""
+        if type(self.screen) is type(screen):
+            return
+        if len(self.screen_stack) > 1 and not self.screen.is_modal:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def action_models(self) -> None:
+        """Open the model picker."""
+        from screens.models import ModelPickerScreen
+
+        self.open_view(ModelPickerScreen(self.backend))
+
+    def action_presets(self) -> None:
+        """Open the presets."""
+        from screens.presets import PresetsScreen
+
+        self.open_view(PresetsScreen(self.backend))
+
+    def action_history(self) -> None:
+        """Open the conversation history."""
+        from screens.history import HistoryScreen
+
+        self.open_view(HistoryScreen(self.backend))
+
+    def action_debug(self) -> None:
+        """Open the debug log."""
+        from screens.debug import DebugScreen
+
+        self.open_view(DebugScreen(self.backend))
+
+    def action_stats(self) -> None:
+        """Open the stats."""
+        from screens.stats import StatsScreen
+
+        self.open_view(StatsScreen(self.backend, self.activity))
+
+    def action_help(self) -> None:
+        """Open the help screen."""
+        from screens.help import HelpScreen
+
+        self.open_view(HelpScreen())
+
+    def action_detail(self, request_id: str | None = None) -> None:
+        """Open a request's detail (the selected one by default)."""
+        from screens.detail import DetailScreen
+
+        request_id = request_id or self.main_screen.query_one("#requests").selected_id  # type: ignore[attr-defined]
+        record = self.store.get(request_id) if request_id else None
+        if record is None:
+            self.notify("No request selected.", severity="warning")
+            return
+        self.push_screen(DetailScreen(record, self.backend))
+
+    def action_test_config(self) -> None:
+        """Probe the big and small model through the proxy."""
+        from screens.config_test import ConfigTestScreen
+
+        if self.state != READY:
+            what = (
+                "Not connected to the proxy."
+                if self.backend.attached
+                else "The proxy is not running."
+            )
+            self.notify(what, severity="error")
+            return
+        self.push_screen(ConfigTestScreen(self.backend))
+
+    def action_keys(self) -> None:
+        """Enter provider keys."""
+        from screens.keys import KeysScreen
+
+        if self.backend.attached:
+            self.notify(
+                f"Unavailable in attach mode: keys live with the proxy at {self.backend.url}. "
+                "Set them in its .env or environment and restart it.",
+                title="keys",
+                severity="warning",
+            )
+            return
+        if not isinstance(self.screen, KeysScreen):
+            self.push_screen(KeysScreen(self.env_file))
+
+    def action_copy_connect(self) -> None:
+        """Copy the Claude Code command (OSC 52) and say so."""
+        command = self.status.connect_command
+        if not command:
+            self.notify("The proxy is not listening yet.", severity="warning")
+            return
+        self.copy_to_clipboard(command)
+        self.notify(command, title="copied to the clipboard")
+
+    def action_toggle_theme(self) -> None:
+        """Dark <-> light."""
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def action_apply_preset(self, number: int) -> None:
+        """Apply the preset at position `number` in the presets list."""
+        self.apply_preset(number=number)
+
+    @work(exclusive=True, group="switch", exit_on_error=False)
+    async def apply_preset(self, number: int | None = None, name: str | None = None) -> None:
+        """Switch to a preset by list position or name, then confirm on screen."""
+        if name is None:
+            presets = await self.backend.presets()
+            if number is None or not 1 <= number <= len(presets):
+                self.notify(f"There is no preset {number}.", severity="warning")
+                return
+            name = presets[number - 1].name
+        pair = await self.backend.switch_model(preset=name)
+        self.refresh_status()
+        self.notify(f"big {pair.big} · small {pair.small}", title=f"preset {name}")
+
+    @work(exclusive=True, group="switch", exit_on_error=False)
+    async def assign_model(self, tier: str, model: str) -> None:
+        """Make `model` the big or the small model."""
+        if tier == "big":
+            pair = await self.backend.switch_model(big=model)
+        else:
+            pair = await self.backend.switch_model(small=model)
+        self.refresh_status()
+        self.notify(f"big {pair.big} · small {pair.small}", title=f"{tier} model set")
+
+    # Command palette --------------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Every action of the app, searchable in the palette (ctrl+p)."""
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.action.startswith(("quit", "apply_preset")):
+                continue
+            yield SystemCommand(
+                binding.description, binding.tooltip, getattr(self, f"action_{binding.action}")
+            )
+        yield SystemCommand("Request detail", "Open the selected request", self.action_detail)

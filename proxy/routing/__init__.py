@@ -1,0 +1,1 @@
+"""Which upstream model serves a request: the model map, per-request rules, retries and fallbacks."""

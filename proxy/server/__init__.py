@@ -1,0 +1,1 @@
+"""The HTTP edge: the aiohttp app, middlewares, the Messages and management routes, the runner."""

@@ -1,0 +1,119 @@
+"""Thin handlers for the Anthropic endpoints: parse, validate, route, hand to a transport."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from proxy.core.errors import ProxyError
+from proxy.core.json_response import json_response
+from proxy.core.lazy_litellm import get_litellm
+from proxy.core.tokens import count_openai_tokens
+from proxy.server.keys import GATE, HTTP, LIMITER, SERVICE
+from proxy.state.exchange import Exchange
+from proxy.translate.to_openai import convert_messages, convert_tools
+from proxy.translate.validate import validate_count_tokens, validate_messages
+from proxy.upstreams import anthropic as upstream_anthropic
+from proxy.upstreams.dispatch import dispatch_with_retries
+from proxy.upstreams.http import LOOP_HEADER
+
+SESSION_HEADER = "X-Claude-Code-Session-Id"
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON, or a 400 that says what is wrong with it."""
+    raw = await request.read()
+    if not raw:
+        raise ProxyError(400, "invalid_request_error", "request body is empty: expected JSON")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProxyError(
+            400, "invalid_request_error", f"request body is not valid JSON: {exc}"
+        ) from None
+
+
+def client_identity(request: web.Request) -> str:
+    """Who a request is from, for per-client rate limits: its key's hash, else its address."""
+    key = request.headers.get("x-api-key") or request.headers.get("Authorization") or ""
+    return f"{request.remote}:{hash(key)}"
+
+
+def check_loop(request: web.Request) -> None:
+    """Refuse a request this very proxy sent upstream: the upstream base points back at us."""
+    if request.headers.get(LOOP_HEADER) == request.app[SERVICE].instance_id:
+        raise ProxyError(
+            508,
+            "loop_detected",
+            "request loop: an upstream base URL points back at this proxy. "
+            "Set OPENAI_API_BASE / GEMINI_API_BASE / ANTHROPIC_API_BASE to the real upstream.",
+        )
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """POST /v1/messages, streaming or not, to whichever upstream the model maps to."""
+    return await serve_messages(request, await read_json(request))
+
+
+async def serve_messages(request: web.Request, body: Any) -> web.StreamResponse:
+    """Validate and serve one Messages request body (also used by /conversation/continue)."""
+    validate_messages(body)
+    check_loop(request)
+    service = request.app[SERVICE]
+    request.app[LIMITER].check(client_identity(request))
+    session_id = request.headers.get(SESSION_HEADER)
+    try:
+        routed = service.route(body, session_id)
+    except ProxyError as exc:
+        # No key, unknown prefix, prompt too long: still a row in the log, stats and history.
+        Exchange.rejected(service, body, session_id, exc)
+        raise
+    exchange = Exchange(service, routed.body, routed.target, session_id)
+    exchange.reason = routed.reason
+    exchange.begin()
+    try:
+        async with request.app[GATE].slot():
+            return await dispatch_with_retries(exchange, request)
+    except ProxyError as exc:
+        exchange.fail(exc.status, exc.error_type, exc.message)
+        raise
+    except asyncio.CancelledError:
+        exchange.fail(499, "client_closed", "client disconnected")
+        raise
+    except Exception as exc:
+        exchange.fail(500, "api_error", f"internal error: {exc}")
+        raise
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    """POST /v1/messages/count_tokens: forwarded for Anthropic targets, counted locally otherwise."""
+    body = await read_json(request)
+    validate_count_tokens(body)
+    check_loop(request)
+    service = request.app[SERVICE]
+    target = service.resolve(body["model"])
+    # Anthropic counts exactly (with either engine); everyone else gets LiteLLM's local count.
+    if target.provider == "anthropic":
+        exchange = Exchange(
+            service, body, target, request.headers.get(SESSION_HEADER), "count_tokens"
+        )
+        return json_response(
+            await upstream_anthropic.count_tokens(exchange, request, request.app[HTTP])
+        )
+    litellm = await get_litellm()
+    notes: list[str] = []
+    converted = convert_messages(body, False, notes)
+    tools = convert_tools(body.get("tools") or [], notes)
+    count = await asyncio.get_running_loop().run_in_executor(
+        None, count_openai_tokens, litellm, target.upstream_model, converted, tools
+    )
+    return json_response({"input_tokens": count})
+
+
+async def health(request: web.Request) -> web.Response:
+    """GET /health: 200 while the server runs."""
+    service = request.app[SERVICE]
+    return json_response({"status": "ok", "in_flight": service.counters.in_flight})

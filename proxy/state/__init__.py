@@ -1,0 +1,1 @@
+"""The management service and the live state it owns: event bus, history, debug log, stats, presets."""

@@ -1,0 +1,158 @@
+"""One request's journey through the proxy: its target, timings, and the events it publishes."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from proxy.core import catalogue
+from proxy.routing.model_map import Target, choose_model
+from proxy.state.events import (
+    FIRST_TOKEN,
+    REQUEST_FAILED,
+    REQUEST_FINISHED,
+    REQUEST_STARTED,
+    TEXT_DELTA,
+    ProxyEvent,
+)
+from proxy.state.service import ProxyService
+
+
+class Exchange:
+    """Per-request state; publishes started / first token / deltas / finished or failed."""
+
+    def __init__(
+        self,
+        service: ProxyService,
+        body: dict[str, Any],
+        target: Target,
+        session_id: str | None,
+        endpoint: str = "messages",
+    ) -> None:
+        self.service = service
+        self.bus = service.bus
+        self.request_id = "req_" + secrets.token_hex(8)
+        self.body = body
+        self.target = target
+        self.session_id = session_id
+        self.endpoint = endpoint
+        self.stream = body.get("stream") is True
+        self.notes: list[str] = []
+        self.started = time.perf_counter()
+        self.first_token_at: float | None = None
+        self.upstream_request: dict[str, Any] | None = None
+        self.done = False
+        self.reason = "big/small mapping"
+        """Why this target was chosen (rule, pin, marker, tier), for the model_mapping entry."""
+
+    @classmethod
+    def rejected(
+        cls, service: ProxyService, body: dict[str, Any], session_id: str | None, error: Exception
+    ) -> None:
+        """Publish started + failed for a request refused before it had a target."""
+        requested = str(body.get("model", ""))
+        chosen, tier = choose_model(requested, service.pair)
+        provider = chosen.split("/", 1)[0] if "/" in chosen else "-"
+        target = Target(requested, chosen, provider, chosen, "openai", None, None, None, tier)
+        exchange = cls(service, body, target, session_id)
+        exchange.reason = "refused before routing"
+        exchange.begin()
+        status = getattr(error, "status", 400)
+        error_type = getattr(error, "error_type", "invalid_request_error")
+        exchange.fail(status, error_type, getattr(error, "message", str(error)))
+
+    def begin(self) -> None:
+        """Publish request_started with the mapping decision."""
+        self.service.counters.total += 1
+        self.service.counters.in_flight += 1
+        t = self.target
+        self.bus.publish(
+            ProxyEvent(
+                REQUEST_STARTED,
+                self.request_id,
+                {
+                    "requested": t.requested,
+                    "model": t.model,
+                    "provider": t.provider,
+                    "transport": t.transport,
+                    "tier": t.tier,
+                    "reason": self.reason,
+                    "stream": self.stream,
+                    "session_id": self.session_id,
+                    "endpoint": self.endpoint,
+                    "body": self.body,
+                    "notes": self.notes,
+                },
+            )
+        )
+
+    def set_upstream_request(self, request: dict[str, Any]) -> None:
+        """Remember the translated request (for the request detail view)."""
+        self.upstream_request = request
+
+    def first_token(self) -> None:
+        """Mark the first content from upstream (once)."""
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+            self.bus.publish(ProxyEvent(FIRST_TOKEN, self.request_id))
+
+    def delta(self, text: str) -> None:
+        """Publish newly streamed answer text."""
+        if text:
+            self.bus.publish(ProxyEvent(TEXT_DELTA, self.request_id, {"text": text}))
+
+    def finish(self, message: dict[str, Any]) -> None:
+        """Publish request_finished with usage, cost and timings of the final message."""
+        if self.done:
+            return
+        self.done = True
+        self.service.counters.in_flight -= 1
+        elapsed = time.perf_counter() - self.started
+        usage = message.get("usage") or {}
+        inp = int(usage.get("input_tokens") or 0)
+        out = int(usage.get("output_tokens") or 0)
+        cached = int(usage.get("cache_read_input_tokens") or 0)
+        ttft = (self.first_token_at - self.started) if self.first_token_at else None
+        self.bus.publish(
+            ProxyEvent(
+                REQUEST_FINISHED,
+                self.request_id,
+                {
+                    "model": self.target.model,
+                    "session_id": self.session_id,
+                    "message": message,
+                    "upstream_request": self.upstream_request,
+                    "input_tokens": inp,
+                    "output_tokens": out,
+                    "cache_read_tokens": cached,
+                    "cost": catalogue.cost_usd(self.target.model, inp, out, cached),
+                    "latency": elapsed,
+                    "ttft": ttft,
+                    "stop_reason": message.get("stop_reason"),
+                },
+            )
+        )
+
+    def fail(self, status: int, error_type: str, message: str) -> None:
+        """Publish request_failed (once)."""
+        if self.done:
+            return
+        self.done = True
+        self.service.counters.in_flight -= 1
+        self.service.counters.errors += 1
+        self.bus.publish(
+            ProxyEvent(
+                REQUEST_FAILED,
+                self.request_id,
+                {
+                    "model": self.target.model,
+                    "session_id": self.session_id,
+                    "status": status,
+                    "error_type": error_type,
+                    "message": message,
+                    "latency": time.perf_counter() - self.started,
+                    "upstream_request": self.upstream_request,
+                },
+            )
+        )

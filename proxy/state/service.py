@@ -1,0 +1,390 @@
+"""The management service: the one owner of the proxy's live state.
+
+Models, presets, history, debug log and stats live here, on the proxy's event loop. The HTTP
+routes and the TUI both call it; the UI calls the coroutines with `run_coroutine_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from proxy.core import lazy_litellm, logs
+from proxy.core.errors import ProxyError, mask_key
+from proxy.core.redact import Redactor
+from proxy.core.settings import Settings
+from proxy.core.user_state import STATE_FILE, UserState, config_dir
+from proxy.routing import model_map as routing
+from proxy.routing.model_map import ModelPair, Target
+from proxy.routing.route import Routed, route_request
+from proxy.routing.rules import Rule, parse_rule
+from proxy.state import model_list
+from proxy.state.debug_log import DebugLog
+from proxy.state.events import MODEL_SWITCHED, EventBus, ProxyEvent
+from proxy.state.history import (
+    ConversationHistory,
+    HistoryFileError,
+    read_history_file,
+    to_markdown,
+    validate_export,
+)
+from proxy.state.presets import (
+    NAME_PATTERN,
+    Preset,
+    PresetFileError,
+    PresetStore,
+    user_presets_path,
+)
+from proxy.state.stats import Stats
+
+log = logging.getLogger(__name__)
+
+
+MAX_SESSION_PINS = 1000
+
+
+@dataclass(slots=True)
+class Counters:
+    """Request counters since start."""
+
+    total: int = 0
+    in_flight: int = 0
+    errors: int = 0
+
+
+class ProxyService:
+    """Owns the active model pair, presets, history, debug log, stats and the event bus."""
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.bus = EventBus()
+        self.pair = ModelPair(big=settings.big_model, small=settings.small_model)
+        self.counters = Counters()
+        self.started_at = time.time()
+        # Sent upstream as a header: seeing it come back means requests are looping.
+        self.instance_id = secrets.token_hex(8)
+        self.presets = PresetStore(user_presets_path(settings, environ))
+        self.history = ConversationHistory(settings.conversation_limit, secrets=self._keys)
+        self.debug = DebugLog(settings.debug_log_limit, secrets=self._keys)
+        self.stats = Stats()
+        self.session_pins: dict[str, str] = {}
+        # Masks the configured keys in anything that leaves the proxy (errors, logs).
+        self.redact = Redactor(self._keys)
+        logs.add_redactor(self.redact)
+        for subscriber in (self.history.on_event, self.debug.on_event, self.stats.on_event):
+            self.bus.subscribe(subscriber, deltas=False)
+        # Remembers the history file that persistence was enabled for, across restarts.
+        self.user_state = UserState(config_dir(environ) / STATE_FILE)
+        remembered = self.user_state.read().get("conversation_file")
+        start_file = settings.conversation_file or remembered
+        if isinstance(start_file, str) and start_file:
+            self._attach_at_start(Path(start_file).expanduser())
+
+    def _keys(self) -> tuple[str | None, ...]:
+        # Read from the current settings: the TUI may swap them to add a key while we run.
+        s = self.settings
+        return (s.openai_api_key, s.gemini_api_key, s.anthropic_api_key, s.proxy_api_key)
+
+    def _attach_at_start(self, path: Path) -> None:
+        try:
+            loaded = self.history.attach(path)
+        except HistoryFileError as exc:
+            # A damaged file must not stop the proxy, nor be overwritten: persistence stays off.
+            self.history.last_error = str(exc)
+            log.error("conversation history not loaded: %s", exc)
+            return
+        log.info("conversation history: %d messages loaded from %s", loaded, path)
+
+    # -- models ---------------------------------------------------------------------------------
+
+    def resolve(self, requested: str) -> Target:
+        """Map a requested model id with the pair in force right now."""
+        return routing.resolve(requested, self.pair, self.settings)
+
+    def route(self, body: dict[str, Any], session_id: str | None) -> Routed:
+        """Full routing of a request: session pin, subagent marker, preset rules, big/small."""
+        return route_request(self, body, session_id)
+
+    async def pin_session(self, session_id: str, model: str | None) -> dict[str, str]:
+        """Pin a model for one Claude Code session (None removes the pin); returns all pins."""
+        if model is None:
+            self.session_pins.pop(session_id, None)
+        else:
+            self.session_pins[session_id] = self._model_string(model, "model")
+            while len(self.session_pins) > MAX_SESSION_PINS:
+                self.session_pins.pop(next(iter(self.session_pins)))
+        return dict(self.session_pins)
+
+    def switch(
+        self, big: str | None = None, small: str | None = None, preset: str | None = None
+    ) -> ModelPair:
+        """Replace the model pair in one assignment (requests in flight keep their target)."""
+        return self._apply(
+            ModelPair(
+                big=big if big is not None else self.pair.big,
+                small=small if small is not None else self.pair.small,
+                preset=preset,
+            ),
+            preserve_conversation=True,
+        )
+
+    def _apply(self, new: ModelPair, preserve_conversation: bool) -> ModelPair:
+        old = self.pair
+        # One assignment: a request resolving now sees the old pair or the new one, never a mix.
+        self.pair = new
+        if routing.needs_litellm(new, self.settings):
+            lazy_litellm.start_import()
+        if not preserve_conversation:
+            self.history.clear()
+        self.bus.publish(
+            ProxyEvent(
+                MODEL_SWITCHED,
+                "",
+                {"old": old, "new": new, "preserve_conversation": preserve_conversation},
+            )
+        )
+        return new
+
+    def _model_string(self, value: Any, field: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ProxyError(
+                400, "invalid_request_error", f"{field}: must be a non-empty model string"
+            )
+        try:
+            return routing.normalise_model_string(
+                value, self.settings.preferred_provider, strict=True
+            )
+        except routing.ModelStringError as exc:
+            raise ProxyError(400, "invalid_request_error", f"{field}: {exc}") from None
+
+    def _rules(self, raw: Any) -> tuple[Rule, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise ProxyError(400, "invalid_request_error", "rules: must be a list of rules")
+        out = []
+        for position, item in enumerate(raw):
+            try:
+                rule = parse_rule(item)
+            except ValueError as exc:
+                raise ProxyError(400, "invalid_request_error", f"rules.{position}: {exc}") from None
+            model = self._model_string(rule.model, f"rules.{position}.model")
+            out.append(Rule(rule.when, model, rule.threshold))
+        return tuple(out)
+
+    def _preset(self, name: str) -> Preset:
+        preset = self.presets.get(name)
+        if preset is None:
+            raise ProxyError(
+                404,
+                "not_found_error",
+                f"unknown preset {name!r}; presets: {', '.join(self.presets.names())}",
+            )
+        return preset
+
+    async def switch_model(
+        self,
+        *,
+        preset: str | None = None,
+        big: str | None = None,
+        small: str | None = None,
+        preserve_conversation: bool = True,
+    ) -> ModelPair:
+        """Switch to a preset or to explicit models (either one alone is fine); validated first."""
+        if preset is not None and (big is not None or small is not None):
+            raise ProxyError(
+                400,
+                "invalid_request_error",
+                "give either preset or big_model/small_model, not both",
+            )
+        if preset is not None:
+            chosen = self._preset(preset)
+            new = ModelPair(big=chosen.big, small=chosen.small, preset=chosen.name)
+        elif big is None and small is None:
+            raise ProxyError(
+                400, "invalid_request_error", "preset, big_model or small_model: one is required"
+            )
+        else:
+            new = ModelPair(
+                big=self._model_string(big, "big_model") if big is not None else self.pair.big,
+                small=self._model_string(small, "small_model")
+                if small is not None
+                else self.pair.small,
+            )
+        return self._apply(new, preserve_conversation)
+
+    # -- presets --------------------------------------------------------------------------------
+
+    async def save_preset(
+        self,
+        name: str,
+        big: str,
+        small: str,
+        description: str = "",
+        rules: list[Any] | None = None,
+    ) -> Preset:
+        """Save a user preset (models and routing rules validated) to the user presets file."""
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise ProxyError(
+                400,
+                "invalid_request_error",
+                "name: 1-64 characters of letters, digits, '_', '-' or '.'",
+            )
+        if not isinstance(description, str):
+            raise ProxyError(400, "invalid_request_error", "description: must be a string")
+        preset = Preset(
+            name=name,
+            big=self._model_string(big, "big_model"),
+            small=self._model_string(small, "small_model"),
+            description=description.strip(),
+            builtin=False,
+            rules=self._rules(rules),
+        )
+        with self._preset_write_errors():
+            return await self.presets.save(preset)
+
+    async def delete_preset(self, name: str) -> None:
+        """Delete a user preset (a built-in shadowed by it comes back)."""
+        if not self.presets.has_user(name):
+            if self.presets.is_builtin(name):
+                raise ProxyError(
+                    400,
+                    "invalid_request_error",
+                    f"{name!r} is a built-in preset and cannot be deleted",
+                )
+            self._preset(name)  # raises the 404 listing presets
+        with self._preset_write_errors():
+            try:
+                await self.presets.delete(name)
+            except KeyError:
+                self._preset(name)
+
+    @contextmanager
+    def _preset_write_errors(self) -> Iterator[None]:
+        """A broken user file is a 409, a failed write a 500 naming the file."""
+        try:
+            yield
+        except PresetFileError as exc:
+            raise ProxyError(409, "invalid_request_error", str(exc)) from None
+        except OSError as exc:
+            raise ProxyError(
+                500, "api_error", f"cannot write {self.presets.user_path}: {exc}"
+            ) from None
+
+    # -- history --------------------------------------------------------------------------------
+
+    async def clear_history(self) -> None:
+        """Forget the recorded conversation (and the persisted copy)."""
+        self.history.clear()
+        await self.history.save()
+
+    async def enable_persistence(self, path: str) -> dict[str, Any]:
+        """Persist history to `path` (loading what it holds); returns the history status."""
+        if not isinstance(path, str) or not path.strip():
+            raise ProxyError(400, "invalid_request_error", "file_path: must be a non-empty string")
+        target = Path(path).expanduser().resolve()
+        if target.is_dir():
+            raise ProxyError(400, "invalid_request_error", f"file_path: {target} is a folder")
+        try:
+            # Disk work off the loop: streams keep flowing while a large file is read.
+            records = await asyncio.to_thread(read_history_file, target)
+        except HistoryFileError as exc:
+            raise ProxyError(400, "invalid_request_error", f"file_path: {exc}") from None
+        loaded = self.history.attach(target, records)
+        await self.history.save()
+        if self.history.last_error:
+            message = self.history.last_error
+            self.history.detach()
+            raise ProxyError(400, "invalid_request_error", f"file_path: {message}")
+        await self._remember_file(str(target))
+        return {**self.history.status(), "loaded": loaded}
+
+    async def _remember_file(self, path: str | None) -> None:
+        try:
+            await asyncio.to_thread(self.user_state.update, conversation_file=path)
+        except OSError as exc:
+            # Persistence works for this run; only the next start will not know about it.
+            log.warning("cannot remember the history file in %s: %s", self.user_state.path, exc)
+
+    async def disable_persistence(self) -> dict[str, Any]:
+        """Stop persisting history (the file stays); returns the history status."""
+        await self.history.flush()
+        self.history.detach()
+        await self._remember_file(None)
+        return self.history.status()
+
+    async def export_history(self, fmt: str = "json") -> str:
+        """The history as JSON text (importable) or Markdown."""
+        if fmt == "json":
+            return orjson.dumps(self.history.export(), option=orjson.OPT_INDENT_2).decode()
+        if fmt == "markdown":
+            return to_markdown(self.history.messages())
+        raise ProxyError(
+            400, "invalid_request_error", f"format: {fmt!r} is not one of json, markdown"
+        )
+
+    async def import_history(self, data: dict[str, Any]) -> int:
+        """Add the messages of a JSON export (validated); returns how many were new."""
+        try:
+            records = validate_export(data)
+        except HistoryFileError as exc:
+            raise ProxyError(400, "invalid_request_error", str(exc)) from None
+        added = self.history.add_records(records)
+        await self.history.save()
+        return added
+
+    # -- snapshots ------------------------------------------------------------------------------
+
+    def _model_info(self, model: str | None) -> dict[str, Any]:
+        if model is None:
+            return {"model": None, "provider": "anthropic", "passthrough": True}
+        provider, _ = routing.parse_model_string(model, self.settings.preferred_provider)
+        return {"model": model, "provider": provider, "passthrough": False}
+
+    def config_snapshot(self) -> dict[str, Any]:
+        """What GET /config returns: models, preset, providers, keys (masked), history, counters."""
+        s = self.settings
+        pair = self.pair
+        keys = {
+            status["key_var"]: {
+                "set": status["key_configured"],
+                "masked": mask_key(getattr(s, routing.KEY_VARS[provider][1])),
+            }
+            for provider, status in model_list.key_status(s).items()
+        }
+        return {
+            "big_model": self._model_info(pair.big),
+            "small_model": self._model_info(pair.small),
+            "active_preset": pair.preset,
+            "preferred_provider": s.preferred_provider,
+            "upstream_engine": s.upstream_engine,
+            "upstream_bases": s.upstream_bases(),
+            "keys": keys,
+            "listen": {"host": s.host, "port": s.port},
+            "proxy_auth": bool(s.proxy_api_key),
+            "forward_client_key": s.forward_client_key,
+            "conversation": self.history.status(),
+            "presets_file": str(self.presets.user_path),
+            "presets_error": self.presets.error,
+            "debug_log_limit": s.debug_log_limit,
+            "uptime_seconds": round(time.time() - self.started_at, 3),
+            "counters": {
+                "total": self.counters.total,
+                "in_flight": self.counters.in_flight,
+                "errors": self.counters.errors,
+            },
+        }
+
+    def model_list(self) -> dict[str, Any]:
+        """What GET /models returns."""
+        extra = [self.pair.big, self.pair.small, self.settings.big_model, self.settings.small_model]
+        return model_list.build(self.settings, self.presets.list(), extra)

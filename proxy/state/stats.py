@@ -1,0 +1,137 @@
+"""Per-model request statistics from bus events: counts, tokens, cost, latency and speed."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from proxy.state.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
+
+# Percentiles come from the newest samples only: recent behaviour is what a user is looking at.
+WINDOW = 1000
+
+
+def percentile(samples: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile (None without samples)."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(slots=True)
+class ModelStats:
+    """Running totals for one model."""
+
+    requests: int = 0
+    errors: int = 0
+    in_flight: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    generation_seconds: float = 0.0
+    generated_tokens: int = 0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    ttfts: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain numbers for the API and the UI."""
+        latencies, ttfts = list(self.latencies), list(self.ttfts)
+        speed = (
+            self.generated_tokens / self.generation_seconds if self.generation_seconds > 0 else None
+        )
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "in_flight": self.in_flight,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost": round(self.cost, 6),
+            "latency_p50": percentile(latencies, 50),
+            "latency_p95": percentile(latencies, 95),
+            "ttft_p50": percentile(ttfts, 50),
+            "ttft_p95": percentile(ttfts, 95),
+            "tokens_per_second": round(speed, 2) if speed is not None else None,
+        }
+
+
+class Stats:
+    """Statistics by upstream model (`provider/name`), fed by the event bus."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, ModelStats] = {}
+        self._pending: dict[str, str] = {}
+        self.started_at = time.time()
+
+    def _model(self, name: str) -> ModelStats:
+        stats = self.models.get(name)
+        if stats is None:
+            stats = self.models[name] = ModelStats()
+        return stats
+
+    def on_event(self, event: ProxyEvent) -> None:
+        """Bus subscriber: a dict lookup and a few additions per request; nothing per chunk."""
+        kind = event.kind
+        if kind == REQUEST_STARTED:
+            if event.data.get("endpoint", "messages") != "messages":
+                return
+            model = str(event.data.get("model"))
+            self._pending[event.request_id] = model
+            stats = self._model(model)
+            stats.requests += 1
+            stats.in_flight += 1
+        elif kind == REQUEST_FINISHED:
+            model = self._pending.pop(event.request_id, "")
+            if not model:
+                return
+            d = event.data
+            stats = self._settle(model, d.get("model"))
+            stats.input_tokens += int(d.get("input_tokens") or 0)
+            stats.output_tokens += int(d.get("output_tokens") or 0)
+            stats.cost += float(d.get("cost") or 0.0)
+            latency = float(d.get("latency") or 0.0)
+            stats.latencies.append(latency)
+            ttft = d.get("ttft")
+            if ttft is not None:
+                stats.ttfts.append(float(ttft))
+            # Speed counts generation only: time after the first token, or the whole call.
+            generating = latency - float(ttft) if ttft is not None else latency
+            output = int(d.get("output_tokens") or 0)
+            if generating > 0 and output > 0:
+                stats.generation_seconds += generating
+                stats.generated_tokens += output
+        elif kind == REQUEST_FAILED:
+            model = self._pending.pop(event.request_id, "")
+            if not model:
+                return
+            stats = self._settle(model, event.data.get("model"))
+            stats.errors += 1
+
+    def _settle(self, started: str, ended: Any) -> ModelStats:
+        # A fallback may have served the request: the request then counts for that model.
+        stats = self._model(started)
+        stats.in_flight -= 1
+        if isinstance(ended, str) and ended and ended != started:
+            stats.requests -= 1
+            stats = self._model(ended)
+            stats.requests += 1
+        return stats
+
+    def snapshot(self) -> dict[str, Any]:
+        """{"models": {model: {...}}, "totals": {requests, errors, tokens, cost, in_flight}}."""
+        models = {name: s.snapshot() for name, s in self.models.items()}
+        totals = {
+            key: sum(m[key] for m in models.values())
+            for key in ("requests", "errors", "in_flight", "input_tokens", "output_tokens")
+        }
+        totals["cost"] = round(sum((m["cost"] for m in models.values()), 0.0), 6)
+        return {"models": models, "totals": totals, "since": self.started_at}
+
+    def reset(self) -> None:
+        """Forget finished requests (requests in flight keep being tracked)."""
+        in_flight = {m: s.in_flight for m, s in self.models.items() if s.in_flight}
+        self.models = {m: ModelStats(requests=n, in_flight=n) for m, n in in_flight.items()}

@@ -1,0 +1,330 @@
+"""Anthropic Messages request -> OpenAI chat-completions request (pure functions over dicts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from proxy.core import catalogue
+from proxy.routing.model_map import Target
+from proxy.translate.content import system_text, tool_result_parts, user_part
+from proxy.translate.stream_translator import is_proxy_signature
+
+BILLING_PREFIX = "x-anthropic-billing-header:"
+EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhigh": "high"}
+# Providers that want the model's earlier reasoning sent back as `reasoning_content`.
+REASONING_ECHO_HINTS = ("deepseek", "kimi", "moonshot")
+OPENAI_STOP_LIMIT = 4
+# LiteLLM providers that take top_k; OpenAI-style APIs reject it as an unknown argument.
+TOP_K_PROVIDERS = frozenset(
+    {"gemini", "vertex_ai", "anthropic", "bedrock", "ollama", "ollama_chat", "cohere"}
+)
+
+
+def reasoning_effort(body: dict[str, Any]) -> str | None:
+    """Map `thinking` and `output_config.effort` onto an OpenAI-style reasoning effort."""
+    thinking = body.get("thinking")
+    thinking = thinking if isinstance(thinking, dict) else {}
+    kind = thinking.get("type")
+    if kind == "disabled":
+        return None
+    config = body.get("output_config")
+    config = config if isinstance(config, dict) else {}
+    effort = config.get("effort")
+    if isinstance(effort, str) and effort in EFFORTS:
+        return EFFORTS[effort]
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")
+        budget = budget if isinstance(budget, int) else 8192
+        return "low" if budget < 4096 else "medium" if budget < 16384 else "high"
+    if kind == "adaptive":
+        return "medium"
+    return None
+
+
+def is_reasoning_model(target: Target) -> bool:
+    """True when the catalogue (or the name, for o-series and gpt-5) says the model reasons."""
+    known = catalogue.supports(target.model, "reasoning")
+    if known is not None:
+        return known
+    name = target.upstream_model.lower()
+    return name.startswith(("o1", "o3", "o4", "gpt-5"))
+
+
+def wants_reasoning_echo(target: Target) -> bool:
+    """True for providers that need earlier reasoning returned on assistant turns (DeepSeek)."""
+    return any(hint in target.model.lower() for hint in REASONING_ECHO_HINTS)
+
+
+def clean_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """A tool's input_schema as OpenAI function parameters (drops `$schema`)."""
+    if not isinstance(schema, dict):
+        return {"type": "object", "properties": {}}
+    out = {k: v for k, v in schema.items() if k != "$schema"}
+    out.setdefault("type", "object")
+    if out.get("type") == "object":
+        out.setdefault("properties", {})
+    return out
+
+
+def convert_tools(tools: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
+    """Client tools as OpenAI functions; server tools (no input_schema) dropped with a note."""
+    out = []
+    for tool in tools:
+        if "input_schema" not in tool and tool.get("type") not in (None, "custom"):
+            notes.append(f"dropped server tool {tool.get('name')!r} ({tool.get('type')})")
+            continue
+        function: dict[str, Any] = {
+            "name": tool.get("name"),
+            "parameters": clean_schema(tool.get("input_schema")),
+        }
+        if tool.get("description"):
+            function["description"] = tool["description"]
+        out.append({"type": "function", "function": function})
+    return out
+
+
+def convert_tool_choice(choice: dict[str, Any]) -> str | dict[str, Any] | None:
+    """Anthropic tool_choice -> OpenAI tool_choice."""
+    kind = choice.get("type")
+    if kind == "any":
+        return "required"
+    if kind == "tool" and choice.get("name"):
+        return {"type": "function", "function": {"name": choice["name"]}}
+    if kind == "none":
+        return "none"
+    if kind == "auto":
+        return "auto"
+    return None
+
+
+def _join_text(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    # Plain strings reach the most OpenAI-compatible servers (some reject lists of parts).
+    if all(p.get("type") == "text" and "cache_control" not in p for p in parts):
+        return "\n".join(p["text"] for p in parts)
+    return parts
+
+
+def _signed_thinking(block: dict[str, Any]) -> dict[str, Any] | None:
+    # Only blocks Anthropic signed can go back to Anthropic; ours would be rejected.
+    if block.get("type") == "redacted_thinking" and isinstance(block.get("data"), str):
+        return {"type": "redacted_thinking", "data": block["data"]}
+    signature = block.get("signature")
+    if block.get("type") == "thinking" and signature and not is_proxy_signature(signature):
+        return {"type": "thinking", "thinking": block.get("thinking", ""), "signature": signature}
+    return None
+
+
+def _assistant_message(
+    blocks: list[Any], echo_reasoning: bool, keep_thinking: bool = False
+) -> dict[str, Any]:
+    texts: list[str] = []
+    reasoning: list[str] = []
+    thinking_blocks: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text" and isinstance(block.get("text"), str):
+            texts.append(block["text"])
+        elif kind == "tool_use" or kind == "server_tool_use":
+            arguments = orjson.dumps(block.get("input") or {}).decode()
+            calls.append(
+                {
+                    "id": str(block.get("id") or f"call_{len(calls)}"),
+                    "type": "function",
+                    "function": {"name": block.get("name", ""), "arguments": arguments},
+                }
+            )
+        elif kind in ("thinking", "redacted_thinking"):
+            if kind == "thinking" and isinstance(block.get("thinking"), str):
+                reasoning.append(block["thinking"])
+            signed = _signed_thinking(block) if keep_thinking else None
+            if signed is not None:
+                thinking_blocks.append(signed)
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    if calls:
+        message["tool_calls"] = calls
+    elif message["content"] is None:
+        message["content"] = ""
+    if echo_reasoning and reasoning:
+        message["reasoning_content"] = "".join(reasoning)
+    if thinking_blocks:
+        # LiteLLM turns these back into Anthropic thinking blocks (needed on tool-use turns).
+        message["thinking_blocks"] = thinking_blocks
+    return message
+
+
+def _with_cache(part: dict[str, Any], block: dict[str, Any], keep: bool) -> dict[str, Any]:
+    # LiteLLM turns cache_control on parts and tool messages back into Anthropic breakpoints.
+    if keep and isinstance(block.get("cache_control"), dict):
+        return {**part, "cache_control": block["cache_control"]}
+    return part
+
+
+def _user_messages(
+    blocks: list[Any], notes: list[str], keep_cache: bool = False
+) -> list[dict[str, Any]]:
+    tool_msgs: list[dict[str, Any]] = []
+    tool_images: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "tool_result":
+            text, images = tool_result_parts(block)
+            tool_id = str(block.get("tool_use_id", ""))
+            message = {"role": "tool", "tool_call_id": tool_id, "content": text}
+            tool_msgs.append(_with_cache(message, block, keep_cache))
+            if images:
+                label = f"Image(s) returned by tool call {block.get('tool_use_id')}:"
+                tool_images.extend([{"type": "text", "text": label}, *images])
+            continue
+        part = user_part(block, notes)
+        if part is not None:
+            parts.append(_with_cache(part, block, keep_cache and part["type"] == "text"))
+    # OpenAI requires tool messages straight after the assistant's tool_calls.
+    out = list(tool_msgs)
+    if tool_images or parts:
+        out.append({"role": "user", "content": _join_text(tool_images + parts)})
+    return out
+
+
+def _system_parts(system: Any, keep_cache: bool) -> list[dict[str, Any]]:
+    if not isinstance(system, list):
+        text = system_text(system)
+        return [{"type": "text", "text": text}] if text else []
+    parts = []
+    for block in system:
+        text = system_text([block], drop_prefix=BILLING_PREFIX)
+        if text:
+            part = {"type": "text", "text": text}
+            parts.append(_with_cache(part, block, keep_cache and isinstance(block, dict)))
+    return parts
+
+
+def convert_messages(
+    body: dict[str, Any], echo_reasoning: bool, notes: list[str], for_anthropic: bool = False
+) -> list[dict[str, Any]]:
+    """The conversation (system folded into one leading system message) as OpenAI messages.
+
+    `for_anthropic` (LiteLLM to Anthropic) keeps signed thinking and cache_control breakpoints.
+    """
+    system = _system_parts(body.get("system"), for_anthropic)
+    out: list[dict[str, Any]] = []
+    for msg in body.get("messages", []):
+        role, content = msg.get("role"), msg.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+        if role == "system":
+            # Mid-conversation system turns are folded into the one system prompt: many
+            # OpenAI-compatible chat templates reject a system message after the first turn.
+            text = system_text(blocks)
+            if text:
+                system.append({"type": "text", "text": text})
+        elif role == "assistant":
+            out.append(_assistant_message(blocks, echo_reasoning, for_anthropic))
+        else:
+            out.extend(_user_messages(blocks, notes, for_anthropic))
+    if system:
+        joined = "\n\n".join(p["text"] for p in system)
+        out.insert(0, {"role": "system", "content": system if for_anthropic else joined})
+    return repair_tool_pairs(out, notes)
+
+
+def repair_tool_pairs(messages: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
+    """Give every tool call a result and every result a call, as OpenAI-style APIs insist."""
+    out: list[dict[str, Any]] = []
+    pending: list[str] = []
+    open_ids: set[str] = set()
+    for msg in messages:
+        role = msg["role"]
+        if role == "tool":
+            if msg["tool_call_id"] in open_ids:
+                open_ids.discard(msg["tool_call_id"])
+                pending = [i for i in pending if i != msg["tool_call_id"]]
+                out.append(msg)
+            else:
+                notes.append(f"tool_result {msg['tool_call_id']!r} has no matching tool_use")
+                out.append(
+                    {
+                        "role": "user",
+                        "content": f"[tool result {msg['tool_call_id']}]\n{msg['content']}",
+                    }
+                )
+            continue
+        for missing in pending:
+            notes.append(f"tool_use {missing!r} had no tool_result; inserted a placeholder")
+            out.append(
+                {"role": "tool", "tool_call_id": missing, "content": "(no result: interrupted)"}
+            )
+        pending, open_ids = [], set()
+        out.append(msg)
+        if role == "assistant" and msg.get("tool_calls"):
+            pending = [c["id"] for c in msg["tool_calls"]]
+            open_ids = set(pending)
+    for missing in pending:
+        out.append({"role": "tool", "tool_call_id": missing, "content": "(no result: interrupted)"})
+    return out
+
+
+def response_format(body: dict[str, Any]) -> dict[str, Any] | None:
+    """`output_config.format` (JSON schema) as an OpenAI response_format."""
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return None
+    schema = fmt.get("schema") if isinstance(fmt.get("schema"), dict) else {"type": "object"}
+    return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
+
+
+def to_openai(
+    body: dict[str, Any], target: Target, notes: list[str], *, for_litellm: bool = False
+) -> dict[str, Any]:
+    """Translate a validated Anthropic request into an OpenAI chat-completions request."""
+    out: dict[str, Any] = {
+        "model": target.model if for_litellm else target.upstream_model,
+        "messages": convert_messages(
+            body, wants_reasoning_echo(target), notes, for_anthropic=target.provider == "anthropic"
+        ),
+    }
+    max_tokens = int(body.get("max_tokens") or 4096)
+    limit = catalogue.max_output_tokens(target.model)
+    if limit is not None and max_tokens > limit:
+        notes.append(f"max_tokens {max_tokens} clamped to {limit} for {target.model}")
+        max_tokens = limit
+    official_openai = target.provider == "openai" and target.api_base is None
+    out["max_completion_tokens" if official_openai else "max_tokens"] = max_tokens
+    effort = reasoning_effort(body)
+    reasons = is_reasoning_model(target)
+    # Models the catalogue does not know get the effort too: LiteLLM drops it where unsupported.
+    unknown = for_litellm and catalogue.supports(target.model, "reasoning") is None
+    if effort is not None and (reasons or unknown):
+        out["reasoning_effort"] = effort
+    # OpenAI's reasoning models refuse sampling parameters; every other model keeps them.
+    if not (reasons and target.provider == "openai"):
+        for key in ("temperature", "top_p"):
+            if isinstance(body.get(key), int | float):
+                out[key] = body[key]
+    if for_litellm and target.provider in TOP_K_PROVIDERS and isinstance(body.get("top_k"), int):
+        out["top_k"] = body["top_k"]
+    stops = body.get("stop_sequences")
+    if isinstance(stops, list) and stops:
+        out["stop"] = [s for s in stops if isinstance(s, str)][:OPENAI_STOP_LIMIT]
+    tools = convert_tools(body.get("tools") or [], notes)
+    choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else None
+    if tools:
+        out["tools"] = tools
+        mapped = convert_tool_choice(choice) if choice else None
+        if mapped is not None:
+            out["tool_choice"] = mapped
+        if choice and choice.get("disable_parallel_tool_use") is True:
+            out["parallel_tool_calls"] = False
+    fmt = response_format(body)
+    if fmt is not None:
+        out["response_format"] = fmt
+    if body.get("stream") is True:
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}
+    return out

@@ -1,0 +1,1 @@
+"""Transports to the providers, one shape for all: OpenAI-compatible, Anthropic and LiteLLM."""

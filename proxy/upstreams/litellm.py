@@ -1,0 +1,164 @@
+"""Transport for every other provider (Gemini and the rest of LiteLLM's): `litellm.acompletion`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from proxy.core.errors import ProxyError, context_too_long, extract_message, from_upstream, scrub
+from proxy.core.lazy_litellm import get_litellm
+from proxy.core.settings import Settings
+from proxy.routing.model_map import Target
+from proxy.state.exchange import Exchange
+from proxy.translate.to_openai import to_openai
+from proxy.upstreams.anthropic import ANTHROPIC_BASE
+from proxy.upstreams.chunk_relay import (
+    StreamIncomplete,
+    complete_message,
+    has_finish,
+    has_output,
+    open_and_relay,
+)
+from proxy.upstreams.client_stream import ClientStream
+from proxy.upstreams.http import LOOP_HEADER
+
+
+def api_base_for(target: Target, settings: Settings) -> str | None:
+    """The base URL to hand LiteLLM: always explicit for Anthropic, so it never reads
+    ANTHROPIC_BASE_URL (which users point at this proxy)."""
+    if target.provider == "anthropic":
+        base = target.api_base or ANTHROPIC_BASE
+        return base if base.endswith("/v1/messages") else base + "/v1/messages"
+    return target.api_base
+
+
+# "litellm.RateLimitError: GeminiException - " and friends, in front of the provider's words.
+LITELLM_PREFIX = re.compile(
+    r"^(?:litellm\.\w+:\s*|\w+(?:Error|Exception)(?:\s+\w+Error)?\s*[-:]\s*)+"
+)
+# LiteLLM's words for a 200 answer it could not parse (it calls that a 400).
+INVALID_ANSWER = ("Error converting to valid response", "Unable to get json response")
+
+
+def litellm_message(exc: Exception) -> str:
+    """The provider's own error message out of a LiteLLM exception (keys masked)."""
+    text = str(getattr(exc, "message", None) or exc)
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidate = text[start : end + 1]
+        found = extract_message(candidate, "")
+        if found and found != candidate[:500]:
+            return scrub(found)
+    return scrub(LITELLM_PREFIX.sub("", text).strip() or text)
+
+
+def _retry_after(exc: Exception) -> str | None:
+    for holder in (exc, getattr(exc, "response", None)):
+        headers: Any = getattr(holder, "litellm_response_headers", None) or getattr(
+            holder, "headers", None
+        )
+        value = headers.get("retry-after") if hasattr(headers, "get") else None
+        if value:
+            return str(value)
+    return None
+
+
+def map_litellm_error(exc: Exception, target: Target) -> ProxyError:
+    """A LiteLLM exception as the Anthropic error the client should see."""
+    original = getattr(exc, "original_exception", None)
+    if type(exc).__name__ == "MidStreamFallbackError" and isinstance(original, Exception):
+        exc = original
+    name = type(exc).__name__
+    where = f"{target.provider} upstream"
+    message = litellm_message(exc)
+    if name == "ContextWindowExceededError":
+        return context_too_long(message)
+    if name in ("Timeout", "APITimeoutError"):
+        return ProxyError(504, "timeout_error", f"{where} timed out: {message}")
+    if any(marker in str(exc) for marker in INVALID_ANSWER):
+        return ProxyError(
+            502, "api_error", f"{where} returned an answer that is not valid: {message}"
+        )
+    if name == "APIConnectionError":
+        return ProxyError(502, "api_error", f"cannot reach {where}: {message}")
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        return ProxyError(502, "api_error", f"{where} failed: {message}")
+    return from_upstream(status, message, target.provider, _retry_after(exc))
+
+
+async def _call(exchange: Exchange) -> Any:
+    litellm = await get_litellm()
+    target = exchange.target
+    settings = exchange.service.settings
+    params = to_openai(exchange.body, target, exchange.notes, for_litellm=True)
+    exchange.set_upstream_request(params)
+    kwargs: dict[str, Any] = dict(params)
+    base = api_base_for(target, settings)
+    if base:
+        kwargs["api_base"] = base
+    if target.api_key:
+        kwargs["api_key"] = target.api_key
+    kwargs["timeout"] = settings.request_timeout
+    if params.get("stream"):
+        # LiteLLM applies this per read on streams: the same idle limit as the native transports.
+        kwargs["stream_timeout"] = settings.stream_idle_timeout
+    kwargs["drop_params"] = True
+    kwargs["num_retries"] = 0
+    kwargs["extra_headers"] = {LOOP_HEADER: exchange.service.instance_id}
+    try:
+        return await litellm.acompletion(**kwargs)
+    except Exception as exc:
+        raise map_litellm_error(exc, target) from None
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, dict):
+        return obj
+    dumped: dict[str, Any] = obj.model_dump(exclude_none=True)
+    return dumped
+
+
+async def stream(exchange: Exchange, request: web.Request) -> web.StreamResponse:
+    """Serve a streaming request through LiteLLM's chunk stream."""
+    response = await _call(exchange)
+    client = ClientStream(request)
+
+    async def batches() -> AsyncIterator[list[dict[str, Any]]]:
+        finished = produced = False
+        # Chunks before the first real output are held back: the client stream opens (and a
+        # failure stops being a plain HTTP error) only once the upstream produced something.
+        held: list[dict[str, Any]] = []
+        try:
+            async for chunk in response:
+                data = _as_dict(chunk)
+                finished = finished or has_finish(data)
+                if produced:
+                    yield [data]
+                    continue
+                held.append(data)
+                if has_output(data):
+                    produced = True
+                    yield held
+        except ProxyError:
+            raise
+        except Exception as exc:
+            raise map_litellm_error(exc, exchange.target) from None
+        # LiteLLM ends broken streams quietly, with a finish_reason of its own making and nothing
+        # else (not even usage): that must not look like a complete, empty answer.
+        if not (finished and produced):
+            raise StreamIncomplete(
+                f"{exchange.target.provider} upstream stream ended before it finished"
+            )
+
+    await open_and_relay(exchange, client, batches())
+    return await client.close()
+
+
+async def complete(exchange: Exchange) -> dict[str, Any]:
+    """Serve a non-streaming request."""
+    response = await _call(exchange)
+    return complete_message(exchange, _as_dict(response))

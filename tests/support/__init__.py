@@ -1,0 +1,1 @@
+"""Test support: the fake and replay upstreams, the stream validator, request shapes."""
