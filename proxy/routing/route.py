@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from proxy.core import catalogue
 from proxy.core.errors import context_too_long
+from proxy.core.settings import Settings
 from proxy.core.tokens import estimate_input_tokens
-from proxy.routing import model_map as routing
 from proxy.routing import rules
-from proxy.routing.model_map import Target
+from proxy.routing.model_map import (
+    ModelPair,
+    Target,
+    choose_model,
+    parse_model_string,
+    resolve,
+    target_for,
+)
+from proxy.routing.rules import Rule
 
-if TYPE_CHECKING:
-    from proxy.state.service import ProxyService
+
+class PresetRules(Protocol):
+    """What routing needs of a preset: its name and its rules (a Preset satisfies it)."""
+
+    @property
+    def name(self) -> str:
+        """The preset's name, for the routing reason."""
+        ...
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """Its rules, in file order."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,45 +42,65 @@ class Routed:
     target: Target
     body: dict[str, Any]
     reason: str
+    input_estimate: int | None = None
+    """Estimated input tokens, when routing needed them (reused for message_start)."""
 
 
-def _explicit(service: ProxyService, requested: str, model: str) -> Target:
-    provider, name = routing.parse_model_string(model, service.settings.preferred_provider)
-    return routing.target_for(requested, provider, name, service.settings)
+class _Estimate:
+    """The body's token estimate, computed at most once and only when someone asks."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self.value: int | None = None
+
+    def __call__(self) -> int:
+        if self.value is None:
+            self.value = estimate_input_tokens(self.body)
+        return self.value
 
 
-def route_request(service: ProxyService, body: dict[str, Any], session_id: str | None) -> Routed:
+def _explicit(requested: str, model: str, settings: Settings) -> Target:
+    provider, name = parse_model_string(model, settings.preferred_provider)
+    return target_for(requested, provider, name, settings)
+
+
+def route_request(
+    body: dict[str, Any],
+    session_id: str | None,
+    pair: ModelPair,
+    pinned: str | None,
+    preset: PresetRules | None,
+    settings: Settings,
+) -> Routed:
     """Decide the target for a validated Messages body, first match wins."""
     requested = body["model"]
-    pinned = service.session_pins.get(session_id) if session_id else None
     marker, body = rules.take_marker(body)
+    estimate = _Estimate(body)
     if pinned:
-        routed = Routed(_explicit(service, requested, pinned), body, f"session {session_id} pinned")
+        target, reason = _explicit(requested, pinned, settings), f"session {session_id} pinned"
     elif marker:
-        routed = Routed(
-            _explicit(service, requested, marker), body, "subagent <proxy-model> marker"
-        )
+        target, reason = _explicit(requested, marker, settings), "subagent <proxy-model> marker"
     else:
-        pair = service.pair
-        _, tier = routing.choose_model(requested, pair)
-        preset = service.presets.get(pair.preset) if pair.preset else None
-        rule = rules.match(preset.rules, body, tier) if preset and tier != "direct" else None
-        if rule is not None:
-            target = _explicit(service, requested, rule.model)
-            routed = Routed(target, body, f"rule {rule.when} of preset {preset.name}")  # type: ignore[union-attr]
+        _, tier = choose_model(requested, pair)
+        rule = (
+            rules.match(preset.rules, body, tier, estimate) if preset and tier != "direct" else None
+        )
+        if rule is not None and preset is not None:
+            target = _explicit(requested, rule.model, settings)
+            reason = f"rule {rule.when} of preset {preset.name}"
         else:
-            routed = Routed(service.resolve(requested), body, f"{tier} model")
-    check_context(routed.target, body)
-    return routed
+            target, reason = resolve(requested, pair, settings), f"{tier} model"
+    check_context(target, estimate)
+    return Routed(target, body, reason, estimate.value)
 
 
-def check_context(target: Target, body: dict[str, Any]) -> None:
+def check_context(target: Target, estimate: _Estimate) -> None:
     """Say `prompt is too long` before calling an upstream whose window is too small."""
     window = catalogue.context_window(target.model)
     if window is None:
         return
-    estimate = estimate_input_tokens(body)
-    if estimate > window:
+    tokens = estimate()
+    if tokens > window:
         raise context_too_long(
-            f"about {estimate} tokens > {window} maximum for {target.model} (estimated by the proxy)"
+            f"about {tokens} tokens > {window} maximum for {target.model} (estimated by the proxy)"
         )

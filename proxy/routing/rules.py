@@ -8,6 +8,7 @@ and beats every rule.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -72,9 +73,16 @@ def offers_web_search(body: dict[str, Any]) -> bool:
     return False
 
 
-def match(rules: tuple[Rule, ...], body: dict[str, Any], tier: str) -> Rule | None:
-    """The first rule that matches this request (None: use the normal big/small mapping)."""
-    estimate: int | None = None
+def match(
+    rules: tuple[Rule, ...],
+    body: dict[str, Any],
+    tier: str,
+    estimate: Callable[[], int] | None = None,
+) -> Rule | None:
+    """The first rule that matches this request (None: use the normal big/small mapping).
+
+    `estimate` gives the body's input-token estimate; it is called only by a long_context rule.
+    """
     for rule in rules:
         if rule.when == "background" and tier == "small":
             return rule
@@ -83,9 +91,8 @@ def match(rules: tuple[Rule, ...], body: dict[str, Any], tier: str) -> Rule | No
         if rule.when == "web_search" and offers_web_search(body):
             return rule
         if rule.when == "long_context":
-            if estimate is None:
-                estimate = estimate_input_tokens(body)
-            if estimate > (rule.threshold or DEFAULT_LONG_CONTEXT):
+            tokens = estimate() if estimate is not None else estimate_input_tokens(body)
+            if tokens > (rule.threshold or DEFAULT_LONG_CONTEXT):
                 return rule
     return None
 

@@ -12,13 +12,13 @@ from proxy.core.errors import ProxyError
 from proxy.core.json_response import json_response
 from proxy.core.lazy_litellm import get_litellm
 from proxy.core.tokens import count_openai_tokens
+from proxy.server.dispatch import dispatch_with_retries
 from proxy.server.keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.state.exchange import Exchange
 from proxy.translate.to_openai import convert_messages, convert_tools
 from proxy.translate.validate import validate_count_tokens, validate_messages
-from proxy.upstreams import anthropic as upstream_anthropic
-from proxy.upstreams.dispatch import dispatch_with_retries
 from proxy.upstreams.http import LOOP_HEADER
+from proxy.upstreams.registry import ANTHROPIC
 
 SESSION_HEADER = "X-Claude-Code-Session-Id"
 
@@ -40,6 +40,15 @@ def client_identity(request: web.Request) -> str:
     """Who a request is from, for per-client rate limits: its key's hash, else its address."""
     key = request.headers.get("x-api-key") or request.headers.get("Authorization") or ""
     return f"{request.remote}:{hash(key)}"
+
+
+FORWARDABLE_HEADERS = ("anthropic-version", "anthropic-beta", "x-api-key")
+
+
+def client_headers(request: web.Request) -> dict[str, str]:
+    """The client headers an upstream may need; the transport decides which it forwards."""
+    headers = request.headers
+    return {name: value for name in FORWARDABLE_HEADERS if (value := headers.get(name))}
 
 
 def check_loop(request: web.Request) -> None:
@@ -71,7 +80,15 @@ async def serve_messages(request: web.Request, body: Any) -> web.StreamResponse:
         # No key, unknown prefix, prompt too long: still a row in the log, stats and history.
         Exchange.rejected(service, body, session_id, exc)
         raise
-    exchange = Exchange(service, routed.body, routed.target, session_id)
+    exchange = Exchange(
+        service,
+        routed.body,
+        routed.target,
+        session_id,
+        client_headers=client_headers(request),
+        query=request.query_string,
+        input_estimate=routed.input_estimate,
+    )
     exchange.reason = routed.reason
     exchange.begin()
     try:
@@ -98,11 +115,15 @@ async def count_tokens(request: web.Request) -> web.Response:
     # Anthropic counts exactly (with either engine); everyone else gets LiteLLM's local count.
     if target.provider == "anthropic":
         exchange = Exchange(
-            service, body, target, request.headers.get(SESSION_HEADER), "count_tokens"
+            service,
+            body,
+            target,
+            request.headers.get(SESSION_HEADER),
+            "count_tokens",
+            client_headers=client_headers(request),
+            query=request.query_string,
         )
-        return json_response(
-            await upstream_anthropic.count_tokens(exchange, request, request.app[HTTP])
-        )
+        return json_response(await ANTHROPIC.count_tokens(exchange, request.app[HTTP]))
     litellm = await get_litellm()
     notes: list[str] = []
     converted = convert_messages(body, False, notes)

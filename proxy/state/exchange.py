@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from proxy.core import catalogue
+from proxy.core.tokens import estimate_input_tokens
 from proxy.routing.model_map import Target, choose_model
 from proxy.state.events import (
     FIRST_TOKEN,
@@ -29,6 +30,10 @@ class Exchange:
         target: Target,
         session_id: str | None,
         endpoint: str = "messages",
+        *,
+        client_headers: dict[str, str] | None = None,
+        query: str = "",
+        input_estimate: int | None = None,
     ) -> None:
         self.service = service
         self.bus = service.bus
@@ -45,6 +50,17 @@ class Exchange:
         self.done = False
         self.reason = "big/small mapping"
         """Why this target was chosen (rule, pin, marker, tier), for the model_mapping entry."""
+        self.client_headers = client_headers or {}
+        """Client headers an upstream may need (anthropic-version, anthropic-beta, x-api-key)."""
+        self.query = query
+        """The client's query string (Claude Code sends `beta=true`)."""
+        self._input_estimate = input_estimate
+
+    def input_estimate(self) -> int:
+        """The request's estimated input tokens, computed once (routing may have done it)."""
+        if self._input_estimate is None:
+            self._input_estimate = estimate_input_tokens(self.body)
+        return self._input_estimate
 
     @classmethod
     def rejected(
@@ -64,8 +80,6 @@ class Exchange:
 
     def begin(self) -> None:
         """Publish request_started with the mapping decision."""
-        self.service.counters.total += 1
-        self.service.counters.in_flight += 1
         t = self.target
         self.bus.publish(
             ProxyEvent(
@@ -107,7 +121,6 @@ class Exchange:
         if self.done:
             return
         self.done = True
-        self.service.counters.in_flight -= 1
         elapsed = time.perf_counter() - self.started
         usage = message.get("usage") or {}
         inp = int(usage.get("input_tokens") or 0)
@@ -139,8 +152,6 @@ class Exchange:
         if self.done:
             return
         self.done = True
-        self.service.counters.in_flight -= 1
-        self.service.counters.errors += 1
         self.bus.publish(
             ProxyEvent(
                 REQUEST_FAILED,

@@ -12,7 +12,6 @@ import secrets
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +51,6 @@ log = logging.getLogger(__name__)
 MAX_SESSION_PINS = 1000
 
 
-@dataclass(slots=True)
-class Counters:
-    """Request counters since start."""
-
-    total: int = 0
-    in_flight: int = 0
-    errors: int = 0
-
-
 class ProxyService:
     """Owns the active model pair, presets, history, debug log, stats and the event bus."""
 
@@ -68,7 +58,6 @@ class ProxyService:
         self.settings = settings
         self.bus = EventBus()
         self.pair = ModelPair(big=settings.big_model, small=settings.small_model)
-        self.counters = Counters()
         self.started_at = time.time()
         # Sent upstream as a header: seeing it come back means requests are looping.
         self.instance_id = secrets.token_hex(8)
@@ -76,11 +65,13 @@ class ProxyService:
         self.history = ConversationHistory(settings.conversation_limit, secrets=self._keys)
         self.debug = DebugLog(settings.debug_log_limit, secrets=self._keys)
         self.stats = Stats()
+        self.counters = self.stats.counters
+        """Request counters since start; the Stats own them (fed by the bus)."""
         self.session_pins: dict[str, str] = {}
         # Masks the configured keys in anything that leaves the proxy (errors, logs).
         self.redact = Redactor(self._keys)
         logs.add_redactor(self.redact)
-        for subscriber in (self.history.on_event, self.debug.on_event, self.stats.on_event):
+        for subscriber in (self.stats.on_event, self.history.on_event, self.debug.on_event):
             self.bus.subscribe(subscriber, deltas=False)
         # Remembers the history file that persistence was enabled for, across restarts.
         self.user_state = UserState(config_dir(environ) / STATE_FILE)
@@ -112,7 +103,10 @@ class ProxyService:
 
     def route(self, body: dict[str, Any], session_id: str | None) -> Routed:
         """Full routing of a request: session pin, subagent marker, preset rules, big/small."""
-        return route_request(self, body, session_id)
+        pair = self.pair
+        pinned = self.session_pins.get(session_id) if session_id else None
+        preset = self.presets.get(pair.preset) if pair.preset else None
+        return route_request(body, session_id, pair, pinned, preset, self.settings)
 
     async def pin_session(self, session_id: str, model: str | None) -> dict[str, str]:
         """Pin a model for one Claude Code session (None removes the pin); returns all pins."""

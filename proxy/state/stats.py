@@ -24,6 +24,15 @@ def percentile(samples: list[float], pct: float) -> float | None:
 
 
 @dataclass(slots=True)
+class Counters:
+    """Request counters since start (never reset): what the header and /config show."""
+
+    total: int = 0
+    in_flight: int = 0
+    errors: int = 0
+
+
+@dataclass(slots=True)
 class ModelStats:
     """Running totals for one model."""
 
@@ -64,6 +73,7 @@ class Stats:
 
     def __init__(self) -> None:
         self.models: dict[str, ModelStats] = {}
+        self.counters = Counters()
         self._pending: dict[str, str] = {}
         self.started_at = time.time()
 
@@ -76,7 +86,10 @@ class Stats:
     def on_event(self, event: ProxyEvent) -> None:
         """Bus subscriber: a dict lookup and a few additions per request; nothing per chunk."""
         kind = event.kind
+        counters = self.counters
         if kind == REQUEST_STARTED:
+            counters.total += 1
+            counters.in_flight += 1
             if event.data.get("endpoint", "messages") != "messages":
                 return
             model = str(event.data.get("model"))
@@ -85,6 +98,7 @@ class Stats:
             stats.requests += 1
             stats.in_flight += 1
         elif kind == REQUEST_FINISHED:
+            counters.in_flight -= 1
             model = self._pending.pop(event.request_id, "")
             if not model:
                 return
@@ -105,6 +119,8 @@ class Stats:
                 stats.generation_seconds += generating
                 stats.generated_tokens += output
         elif kind == REQUEST_FAILED:
+            counters.in_flight -= 1
+            counters.errors += 1
             model = self._pending.pop(event.request_id, "")
             if not model:
                 return

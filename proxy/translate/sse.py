@@ -83,17 +83,25 @@ def error_frame(error_type: str, message: str) -> bytes:
     return _PREFIX["error"] + envelope_bytes(error_type, message) + b"\n\n"
 
 
+class LineTooLong(ValueError):
+    """An SSE line grew past the splitter's cap without ending."""
+
+
 class LineSplitter:
     """Accumulates network reads and yields complete `data:` payloads (bytes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_line: int | None = None) -> None:
         self.tail = b""
+        self.max_line = max_line
+        """Longest line held back while waiting for its end (None: no cap)."""
 
     def feed(self, data: bytes) -> list[bytes]:
         """Every complete data payload in `data` plus what was held back from earlier reads."""
         buf = self.tail + data if self.tail else data
         lines = buf.split(b"\n")
         self.tail = lines.pop()
+        if self.max_line is not None and len(self.tail) > self.max_line:
+            raise LineTooLong(f"an SSE line passed {self.max_line} bytes without ending")
         out = []
         for line in lines:
             if line.startswith(b"data:"):

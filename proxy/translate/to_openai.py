@@ -9,6 +9,7 @@ import orjson
 from proxy.core import catalogue
 from proxy.routing.model_map import Target
 from proxy.translate.content import system_text, tool_result_parts, user_part
+from proxy.translate.max_tokens import clamp_max_tokens
 from proxy.translate.stream_translator import is_proxy_signature
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
@@ -289,11 +290,7 @@ def to_openai(
             body, wants_reasoning_echo(target), notes, for_anthropic=target.provider == "anthropic"
         ),
     }
-    max_tokens = int(body.get("max_tokens") or 4096)
-    limit = catalogue.max_output_tokens(target.model)
-    if limit is not None and max_tokens > limit:
-        notes.append(f"max_tokens {max_tokens} clamped to {limit} for {target.model}")
-        max_tokens = limit
+    max_tokens = clamp_max_tokens(int(body.get("max_tokens") or 4096), target.model, notes)
     official_openai = target.provider == "openai" and target.api_base is None
     out["max_completion_tokens" if official_openai else "max_tokens"] = max_tokens
     effort = reasoning_effort(body)

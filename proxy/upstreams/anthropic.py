@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp import web
 
-from proxy.core import catalogue
-from proxy.core.errors import ProxyError, from_upstream
+from proxy.core.errors import ProxyError
 from proxy.state.exchange import Exchange
-from proxy.translate.sse import LineSplitter
+from proxy.translate.max_tokens import clamp_anthropic_body
+from proxy.translate.sse import LineSplitter, LineTooLong
 from proxy.translate.stream_translator import is_proxy_signature
-from proxy.upstreams.client_stream import ClientStream
-from proxy.upstreams.http import LOOP_HEADER, http_errors, timeout_for
+from proxy.upstreams import http as upstream_http
+from proxy.upstreams.http import LOOP_HEADER, MAX_BODY_BYTES, http_errors
 
 log = logging.getLogger(__name__)
 
@@ -52,43 +52,30 @@ def strip_foreign_thinking(messages: list[Any]) -> list[Any]:
     return out
 
 
-def clamp_max_tokens(body: dict[str, Any], model: str, notes: list[str]) -> None:
-    """Cap max_tokens at the model's output limit, keeping a thinking budget below it."""
-    limit = catalogue.max_output_tokens(model)
-    asked = body.get("max_tokens")
-    if limit is None or not isinstance(asked, int) or asked <= limit:
-        return
-    notes.append(f"max_tokens {asked} clamped to {limit} for {model}")
-    body["max_tokens"] = limit
-    thinking = body.get("thinking")
-    if isinstance(thinking, dict) and isinstance(thinking.get("budget_tokens"), int):
-        # Anthropic refuses budget_tokens >= max_tokens (Claude Code itself sends max - 1).
-        body["thinking"] = {**thinking, "budget_tokens": min(thinking["budget_tokens"], limit - 1)}
-
-
 def build_request(
-    exchange: Exchange, request: web.Request, path: str = "/v1/messages"
+    exchange: Exchange, path: str = "/v1/messages"
 ) -> tuple[str, dict[str, str], dict[str, Any]]:
     """URL, headers and body for the upstream: the client's body with the model rewritten."""
     target = exchange.target
     settings = exchange.service.settings
     body = dict(exchange.body)
     body["model"] = target.upstream_model
-    clamp_max_tokens(body, target.model, exchange.notes)
+    clamp_anthropic_body(body, target.model, exchange.notes)
     if isinstance(body.get("messages"), list):
         body["messages"] = strip_foreign_thinking(body["messages"])
     headers = {"Content-Type": "application/json", LOOP_HEADER: exchange.service.instance_id}
+    client = exchange.client_headers
     for name in PASSED_HEADERS:
-        value = request.headers.get(name)
+        value = client.get(name)
         if value:
             headers[name] = value
     headers.setdefault("anthropic-version", "2023-06-01")
     key = target.api_key
     if settings.forward_client_key:
-        key = request.headers.get("x-api-key") or key
+        key = client.get("x-api-key") or key
     if key:
         headers["x-api-key"] = key
-    query = f"?{request.query_string}" if request.query_string else ""
+    query = f"?{exchange.query}" if exchange.query else ""
     url = (target.api_base or ANTHROPIC_BASE) + path + query
     exchange.set_upstream_request(body)
     return url, headers, body
@@ -98,14 +85,14 @@ class StreamObserver:
     """Reads the relayed Anthropic frames just enough for events: text, tools, usage, stop."""
 
     def __init__(self) -> None:
-        self.splitter = LineSplitter()
+        self.splitter = LineSplitter(MAX_BODY_BYTES)
         self.text: list[str] = []
         self.tools: list[dict[str, Any]] = []
         self.usage: dict[str, Any] = {}
         self.stop_reason: str | None = None
         self.message: dict[str, Any] = {}
         self.complete = False
-        self.errored = False
+        self.error: dict[str, Any] | None = None
 
     def feed(self, data: bytes) -> str:
         """Observe one network read; returns the answer text it carried."""
@@ -144,7 +131,8 @@ class StreamObserver:
         elif kind == "message_stop":
             self.complete = True
         elif kind == "error":
-            self.errored = True
+            error = event.get("error")
+            self.error = error if isinstance(error, dict) else {}
 
     def summary(self) -> dict[str, Any]:
         """The final message as far as events need it."""
@@ -161,104 +149,87 @@ class StreamObserver:
         }
 
 
-async def _raise_for_status(response: aiohttp.ClientResponse, provider: str) -> None:
-    if response.status != 200:
-        body = await response.read()
-        raise from_upstream(response.status, body, provider, response.headers.get("retry-after"))
+class RelayedStream:
+    """An UpstreamStream that passes the upstream's Anthropic SSE bytes through unchanged."""
 
+    def __init__(self, exchange: Exchange, response: aiohttp.ClientResponse) -> None:
+        self.exchange = exchange
+        self.response = response
+        self.observer = StreamObserver()
+        self.complete = False
+        self.failure: ProxyError | None = None
 
-async def stream(
-    exchange: Exchange, request: web.Request, http: aiohttp.ClientSession
-) -> web.StreamResponse:
-    """Relay the upstream's SSE bytes unchanged, observing them for events."""
-    url, headers, body = build_request(exchange, request)
-    settings = exchange.service.settings
-    client = ClientStream(request)
-    observer = StreamObserver()
-    with http_errors(exchange.target):
-        response = await http.post(
-            url, data=orjson.dumps(body), headers=headers, timeout=timeout_for(settings)
-        )
-    async with response:
-        await _raise_for_status(response, "anthropic")
-        ctype = response.headers.get("Content-Type", "")
-        if not ctype.startswith("text/event-stream"):
-            # Relaying a proxy's HTML error page as SSE would leave the client with garbage.
-            raise ProxyError(
-                502,
-                "api_error",
-                f"anthropic upstream answered {ctype or 'no content type'}, not SSE",
-            )
-        with http_errors(exchange.target):
-            first = await response.content.readany()
-        if not first:
-            raise ProxyError(502, "api_error", "anthropic upstream returned an empty stream")
-        await client.open()
-        try:
-            data = first
-            while data:
-                text = observer.feed(data)
-                await client.write(data)
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        exchange, observer = self.exchange, self.observer
+        target = exchange.target
+        first = True
+        with http_errors(target):
+            async for data in self.response.content.iter_any():
+                try:
+                    text = observer.feed(data)
+                except LineTooLong:
+                    raise upstream_http.too_large(target, MAX_BODY_BYTES) from None
+                if observer.error is not None and self.failure is None:
+                    # The upstream's own error frame reaches the client; its text may echo a key.
+                    data = exchange.service.redact(data.decode("utf-8", "replace")).encode()
+                    error = observer.error
+                    self.failure = ProxyError(
+                        502,
+                        str(error.get("type") or "api_error"),
+                        f"anthropic upstream: {error.get('message') or 'error event'}",
+                    )
+                first = False
                 exchange.first_token()
+                yield data
                 if text and exchange.bus.wants_deltas:
                     exchange.delta(text)
-                with http_errors(exchange.target):
-                    data = await response.content.readany()
-        except ProxyError as exc:
-            exchange.fail(exc.status, exc.error_type, exc.message)
-            await client.fail(exc.error_type, exc.message)
-            return await client.close()
-        except (ConnectionResetError, RuntimeError) as exc:
-            exchange.fail(499, "client_closed", f"client connection lost: {exc}")
-            raise
-    if observer.errored:
-        exchange.fail(502, "api_error", "anthropic upstream sent an error event")
-    elif not observer.complete:
-        message = "anthropic upstream stream ended before message_stop"
-        exchange.fail(502, "api_error", message)
-        await client.fail("api_error", message)
-    else:
-        exchange.finish(observer.summary())
-    return await client.close()
+        if first:
+            raise ProxyError(502, "api_error", "anthropic upstream returned an empty stream")
+        self.complete = observer.complete and self.failure is None
+
+    def summary(self) -> dict[str, Any]:
+        """The observed final message."""
+        return self.observer.summary()
+
+    async def aclose(self) -> None:
+        """Release the upstream connection."""
+        self.response.release()
 
 
-async def complete(
-    exchange: Exchange, request: web.Request, http: aiohttp.ClientSession
-) -> web.Response:
-    """Relay a non-streaming answer's bytes unchanged."""
-    url, headers, body = build_request(exchange, request)
-    settings = exchange.service.settings
-    with http_errors(exchange.target):
-        async with http.post(
-            url, data=orjson.dumps(body), headers=headers, timeout=timeout_for(settings)
-        ) as response:
-            await _raise_for_status(response, "anthropic")
-            raw = await response.read()
-    try:
-        message = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise ProxyError(
-            502, "api_error", "anthropic upstream returned a body that is not JSON"
-        ) from None
-    exchange.first_token()
-    exchange.finish(message if isinstance(message, dict) else {})
-    return web.Response(body=raw, content_type="application/json")
+class AnthropicTransport:
+    """POST /v1/messages on an Anthropic-compatible server: bytes in, bytes out."""
 
-
-async def count_tokens(
-    exchange: Exchange, request: web.Request, http: aiohttp.ClientSession
-) -> dict[str, Any]:
-    """Forward count_tokens to the Anthropic upstream."""
-    url, headers, body = build_request(exchange, request, "/v1/messages/count_tokens")
-    settings = exchange.service.settings
-    with http_errors(exchange.target):
-        async with http.post(
-            url, data=orjson.dumps(body), headers=headers, timeout=timeout_for(settings)
-        ) as response:
-            await _raise_for_status(response, "anthropic")
-            data = await response.json(loads=orjson.loads, content_type=None)
-    if not isinstance(data, dict) or not isinstance(data.get("input_tokens"), int):
-        raise ProxyError(
-            502, "api_error", "anthropic upstream count_tokens answer has no input_tokens"
+    async def stream(self, exchange: Exchange, http: aiohttp.ClientSession) -> RelayedStream:
+        """Open the upstream stream (raises until it said 200 with an event stream)."""
+        url, headers, body = build_request(exchange)
+        response = await upstream_http.post(
+            http, exchange.target, url, headers, body, exchange.service.settings
         )
-    return {"input_tokens": data["input_tokens"]}
+        try:
+            # Relaying a proxy's HTML error page as SSE would leave the client with garbage.
+            upstream_http.require_sse(response, exchange.target, strict=True)
+        except ProxyError:
+            response.release()
+            raise
+        return RelayedStream(exchange, response)
+
+    async def complete(self, exchange: Exchange, http: aiohttp.ClientSession) -> dict[str, Any]:
+        """The upstream's JSON answer as it came."""
+        url, headers, body = build_request(exchange)
+        async with await upstream_http.post(
+            http, exchange.target, url, headers, body, exchange.service.settings
+        ) as response:
+            return await upstream_http.read_json(response, exchange.target)
+
+    async def count_tokens(self, exchange: Exchange, http: aiohttp.ClientSession) -> dict[str, Any]:
+        """Forward count_tokens to the Anthropic upstream."""
+        url, headers, body = build_request(exchange, "/v1/messages/count_tokens")
+        async with await upstream_http.post(
+            http, exchange.target, url, headers, body, exchange.service.settings
+        ) as response:
+            data = await upstream_http.read_json(response, exchange.target)
+        if not isinstance(data.get("input_tokens"), int):
+            raise ProxyError(
+                502, "api_error", "anthropic upstream count_tokens answer has no input_tokens"
+            )
+        return {"input_tokens": data["input_tokens"]}

@@ -1,18 +1,28 @@
-"""Shared upstream HTTP details: timeouts, the loop-detection header, aiohttp error mapping."""
+"""HTTP plumbing every native transport shares: one POST with timeouts, status and error mapping.
+
+Bodies read from an upstream are capped (an error page, a JSON answer, one SSE line): a broken or
+hostile upstream cannot make the proxy hold gigabytes for one request.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import aiohttp
+import orjson
 
-from proxy.core.errors import ProxyError
+from proxy.core.errors import ProxyError, from_upstream
 from proxy.core.settings import Settings
 from proxy.routing.model_map import Target
 
 # Every upstream request carries this proxy's instance id; receiving it back means a loop.
 LOOP_HEADER = "X-Claude-Proxy-Via"
+MAX_BODY_BYTES = 1 << 20
+"""Cap on an upstream error body, a non-streaming answer line or one SSE line (1 MiB)."""
+MAX_ANSWER_BYTES = 64 << 20
+"""Cap on a whole non-streaming answer (64 MiB: a long answer with images stays well below)."""
 
 
 def timeout_for(settings: Settings) -> aiohttp.ClientTimeout:
@@ -24,19 +34,110 @@ def timeout_for(settings: Settings) -> aiohttp.ClientTimeout:
     )
 
 
+def where(target: Target) -> str:
+    """How messages name an upstream: provider and base URL."""
+    return f"{target.provider} upstream ({target.api_base or 'default endpoint'})"
+
+
 @contextmanager
 def http_errors(target: Target) -> Iterator[None]:
     """Turn aiohttp failures into the Anthropic errors a client can act on."""
-    where = f"{target.provider} upstream ({target.api_base or 'default endpoint'})"
     try:
         yield
     except TimeoutError:
-        raise ProxyError(504, "timeout_error", f"{where} timed out") from None
+        raise ProxyError(504, "timeout_error", f"{where(target)} timed out") from None
     except aiohttp.ClientConnectorError as exc:
-        raise ProxyError(502, "api_error", f"cannot connect to {where}: {exc.os_error}") from None
+        raise ProxyError(
+            502, "api_error", f"cannot connect to {where(target)}: {exc.os_error}"
+        ) from None
     except aiohttp.ClientPayloadError as exc:
-        raise ProxyError(502, "api_error", f"{where} broke off its answer: {exc}") from None
+        raise ProxyError(502, "api_error", f"{where(target)} broke off its answer: {exc}") from None
     except aiohttp.ServerDisconnectedError:
-        raise ProxyError(502, "api_error", f"{where} closed the connection") from None
+        raise ProxyError(502, "api_error", f"{where(target)} closed the connection") from None
     except aiohttp.ClientError as exc:
-        raise ProxyError(502, "api_error", f"{where} failed: {exc}") from None
+        raise ProxyError(502, "api_error", f"{where(target)} failed: {exc}") from None
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int, target: Target) -> bytes:
+    """The whole body, or a 502 once it passes `limit` bytes."""
+    length = response.content_length
+    if length is not None and length > limit:
+        raise too_large(target, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(target, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large(target: Target, limit: int) -> ProxyError:
+    """The 502 for an upstream answer (or line) past the proxy's size cap."""
+    return ProxyError(
+        502, "api_error", f"{where(target)} sent more than {limit} bytes in one piece; refused"
+    )
+
+
+async def post(
+    http: aiohttp.ClientSession,
+    target: Target,
+    url: str,
+    headers: dict[str, str],
+    payload: dict[str, Any],
+    settings: Settings,
+) -> aiohttp.ClientResponse:
+    """POST JSON upstream; the response once it said 200 (the caller releases it), else the
+    mapped error."""
+    with http_errors(target):
+        response = await http.post(
+            url, data=orjson.dumps(payload), headers=headers, timeout=timeout_for(settings)
+        )
+        if response.status == 200:
+            return response
+        try:
+            body = await read_capped(response, MAX_BODY_BYTES, target)
+        finally:
+            response.release()
+    raise from_upstream(response.status, body, target.provider, response.headers.get("retry-after"))
+
+
+async def read_json(response: aiohttp.ClientResponse, target: Target) -> dict[str, Any]:
+    """A non-streaming JSON answer as a dict, or a 502 that says what came instead."""
+    with http_errors(target):
+        raw = await read_capped(response, MAX_ANSWER_BYTES, target)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        kind = (
+            "HTML"
+            if raw.lstrip().startswith(b"<")
+            else "an invalid body"
+            if raw
+            else "an empty body"
+        )
+        raise ProxyError(
+            502, "api_error", f"{target.provider} upstream returned {kind}, not JSON"
+        ) from None
+    if not isinstance(data, dict):
+        raise ProxyError(
+            502, "api_error", f"{target.provider} upstream returned JSON that is not an object"
+        )
+    return data
+
+
+def require_sse(response: aiohttp.ClientResponse, target: Target, *, strict: bool) -> None:
+    """Refuse a 200 that is not an event stream: HTML always; anything else when `strict`.
+
+    OpenAI-compatible servers label their streams loosely, so only HTML (a captive portal, a
+    gateway's error page) is refused for them; Anthropic's bytes are relayed as they are, so
+    they must be SSE.
+    """
+    ctype = response.headers.get("Content-Type", "")
+    if "text/html" in ctype or (strict and not ctype.startswith("text/event-stream")):
+        raise ProxyError(
+            502,
+            "api_error",
+            f"{target.provider} upstream answered {ctype or 'no content type'}, not an SSE stream",
+        )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import web
+import aiohttp
 
 from proxy.core.errors import ProxyError, context_too_long, extract_message, from_upstream, scrub
 from proxy.core.lazy_litellm import get_litellm
@@ -15,15 +16,8 @@ from proxy.routing.model_map import Target
 from proxy.state.exchange import Exchange
 from proxy.translate.to_openai import to_openai
 from proxy.upstreams.anthropic import ANTHROPIC_BASE
-from proxy.upstreams.chunk_relay import (
-    StreamIncomplete,
-    complete_message,
-    has_finish,
-    has_output,
-    open_and_relay,
-)
-from proxy.upstreams.client_stream import ClientStream
 from proxy.upstreams.http import LOOP_HEADER
+from proxy.upstreams.translated import TranslatedStream, complete_message
 
 
 def api_base_for(target: Target, settings: Settings) -> str | None:
@@ -122,20 +116,38 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     return dumped
 
 
-async def stream(exchange: Exchange, request: web.Request) -> web.StreamResponse:
-    """Serve a streaming request through LiteLLM's chunk stream."""
-    response = await _call(exchange)
-    client = ClientStream(request)
+def has_output(chunk: dict[str, Any]) -> bool:
+    """True when a chunk carries answer content, reasoning, tool calls or usage."""
+    if chunk.get("usage"):
+        return True
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and any(
+            delta.get(k) for k in ("content", "reasoning_content", "tool_calls", "thinking_blocks")
+        ):
+            return True
+    return False
 
-    async def batches() -> AsyncIterator[list[dict[str, Any]]]:
-        finished = produced = False
-        # Chunks before the first real output are held back: the client stream opens (and a
-        # failure stops being a plain HTTP error) only once the upstream produced something.
+
+class LiteLLMChunks:
+    """The ChunkSource of a LiteLLM stream (its chunk objects as dicts)."""
+
+    def __init__(self, exchange: Exchange, response: Any) -> None:
+        self.exchange = exchange
+        self.response = response
+        self.ended_cleanly = False
+
+    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """One batch per chunk, after the first real output.
+
+        Chunks before the first real output are held back: the client stream opens (and a
+        failure stops being a plain HTTP error) only once the upstream produced something.
+        """
+        produced = False
         held: list[dict[str, Any]] = []
         try:
-            async for chunk in response:
+            async for chunk in self.response:
                 data = _as_dict(chunk)
-                finished = finished or has_finish(data)
                 if produced:
                     yield [data]
                     continue
@@ -146,19 +158,29 @@ async def stream(exchange: Exchange, request: web.Request) -> web.StreamResponse
         except ProxyError:
             raise
         except Exception as exc:
-            raise map_litellm_error(exc, exchange.target) from None
-        # LiteLLM ends broken streams quietly, with a finish_reason of its own making and nothing
-        # else (not even usage): that must not look like a complete, empty answer.
-        if not (finished and produced):
-            raise StreamIncomplete(
-                f"{exchange.target.provider} upstream stream ended before it finished"
-            )
+            raise map_litellm_error(exc, self.exchange.target) from None
+        # LiteLLM hides the wire's end marker. It ends broken streams quietly, with a
+        # finish_reason of its own making and nothing else (not even usage): an answer that
+        # produced nothing did not finish; one that produced output did, finish_reason or not.
+        self.ended_cleanly = produced
 
-    await open_and_relay(exchange, client, batches())
-    return await client.close()
+    async def aclose(self) -> None:
+        """Close LiteLLM's stream (it owns the connection)."""
+        close = getattr(self.response, "aclose", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
 
 
-async def complete(exchange: Exchange) -> dict[str, Any]:
-    """Serve a non-streaming request."""
-    response = await _call(exchange)
-    return complete_message(exchange, _as_dict(response))
+class LiteLLMTransport:
+    """`litellm.acompletion` for every provider LiteLLM knows (Gemini and the rest)."""
+
+    async def stream(self, exchange: Exchange, http: aiohttp.ClientSession) -> TranslatedStream:
+        """Start LiteLLM's stream (raises the mapped error until the upstream answered)."""
+        response = await _call(exchange)
+        return TranslatedStream(exchange, LiteLLMChunks(exchange, response))
+
+    async def complete(self, exchange: Exchange, http: aiohttp.ClientSession) -> dict[str, Any]:
+        """LiteLLM's whole answer, translated."""
+        response = await _call(exchange)
+        return complete_message(exchange, _as_dict(response))

@@ -7,20 +7,14 @@ from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp import web
 
 from proxy.core.errors import ProxyError, from_upstream
 from proxy.state.exchange import Exchange
-from proxy.translate.sse import LineSplitter
+from proxy.translate.sse import LineSplitter, LineTooLong
 from proxy.translate.to_openai import to_openai
-from proxy.upstreams.chunk_relay import (
-    StreamIncomplete,
-    complete_message,
-    has_finish,
-    open_and_relay,
-)
-from proxy.upstreams.client_stream import ClientStream
-from proxy.upstreams.http import LOOP_HEADER, http_errors, timeout_for
+from proxy.upstreams import http as upstream_http
+from proxy.upstreams.http import LOOP_HEADER, MAX_BODY_BYTES, http_errors
+from proxy.upstreams.translated import TranslatedStream, complete_message
 
 OPENAI_BASE = "https://api.openai.com/v1"
 
@@ -39,120 +33,97 @@ def _request(exchange: Exchange) -> tuple[str, dict[str, str], dict[str, Any]]:
     return url, headers, payload
 
 
-async def _raise_for_status(response: aiohttp.ClientResponse, provider: str) -> None:
-    if response.status != 200:
-        body = await response.read()
-        raise from_upstream(response.status, body, provider, response.headers.get("retry-after"))
+def has_finish(chunk: dict[str, Any]) -> bool:
+    """True when a chunk carries a finish_reason (the upstream says its answer is complete)."""
+    return any(isinstance(c, dict) and c.get("finish_reason") for c in chunk.get("choices") or ())
 
 
-async def _chunk_batches(
-    response: aiohttp.ClientResponse, exchange: Exchange, finished: list[bool]
-) -> AsyncIterator[list[dict[str, Any]]]:
-    splitter = LineSplitter()
-    done = False
-    async for data in response.content.iter_any():
-        batch = []
-        failure: ProxyError | None = None
-        for payload in splitter.feed(data):
-            if payload == b"[DONE]":
-                done = True
-                break
-            try:
-                chunk = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                exchange.notes.append("skipped a malformed SSE line from upstream")
-                continue
-            if isinstance(chunk, dict):
-                if "error" in chunk and not chunk.get("choices"):
-                    failure = from_upstream(502, payload, exchange.target.provider)
-                    break
-                batch.append(chunk)
-        if batch:
-            yield batch  # what came before an error event still reaches the client
-        if failure is not None:
-            raise failure
-        if done:
-            break
-    if not done:
-        tail = []
-        for payload in splitter.flush():
-            if payload != b"[DONE]":
+class SseChunks:
+    """The ChunkSource of an OpenAI-compatible SSE response: `data:` lines parsed as JSON."""
+
+    def __init__(self, exchange: Exchange, response: aiohttp.ClientResponse) -> None:
+        self.exchange = exchange
+        self.response = response
+        self.ended_cleanly = False
+
+    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """Parsed chunks per network read; an error event ends them with its ProxyError."""
+        exchange = self.exchange
+        splitter = LineSplitter(MAX_BODY_BYTES)
+        done = finished = False
+        with http_errors(exchange.target):
+            async for data in self.response.content.iter_any():
+                batch = []
+                failure: ProxyError | None = None
                 try:
-                    tail.append(orjson.loads(payload))
-                except orjson.JSONDecodeError:
-                    pass
-        if tail:
-            yield tail
-    finished.append(done)
+                    payloads = splitter.feed(data)
+                except LineTooLong:
+                    raise upstream_http.too_large(exchange.target, MAX_BODY_BYTES) from None
+                for payload in payloads:
+                    if payload == b"[DONE]":
+                        done = True
+                        break
+                    try:
+                        chunk = orjson.loads(payload)
+                    except orjson.JSONDecodeError:
+                        exchange.notes.append("skipped a malformed SSE line from upstream")
+                        continue
+                    if isinstance(chunk, dict):
+                        if "error" in chunk and not chunk.get("choices"):
+                            failure = from_upstream(502, payload, exchange.target.provider)
+                            break
+                        finished = finished or has_finish(chunk)
+                        batch.append(chunk)
+                if batch:
+                    yield batch  # what came before an error event still reaches the client
+                if failure is not None:
+                    raise failure
+                if done:
+                    break
+        if not done:
+            tail = []
+            for payload in splitter.flush():
+                if payload != b"[DONE]":
+                    try:
+                        tail.append(orjson.loads(payload))
+                    except orjson.JSONDecodeError:
+                        pass
+            if tail:
+                finished = finished or any(has_finish(c) for c in tail if isinstance(c, dict))
+                yield tail
+        # Servers that skip [DONE] (several local ones) still say finish_reason.
+        self.ended_cleanly = done or finished
+
+    async def aclose(self) -> None:
+        """Release the upstream connection."""
+        self.response.release()
 
 
-async def stream(
-    exchange: Exchange, request: web.Request, http: aiohttp.ClientSession
-) -> web.StreamResponse:
-    """Serve a streaming request: open the upstream stream, then relay translated events."""
-    url, headers, payload = _request(exchange)
-    settings = exchange.service.settings
-    client = ClientStream(request)
-    with http_errors(exchange.target):
-        response = await http.post(
-            url, data=orjson.dumps(payload), headers=headers, timeout=timeout_for(settings)
+class OpenAITransport:
+    """POST /chat/completions on an OpenAI-compatible server."""
+
+    async def stream(self, exchange: Exchange, http: aiohttp.ClientSession) -> TranslatedStream:
+        """Open the upstream SSE stream (raises until it said 200)."""
+        url, headers, payload = _request(exchange)
+        response = await upstream_http.post(
+            http, exchange.target, url, headers, payload, exchange.service.settings
         )
-    async with response:
-        await _raise_for_status(response, exchange.target.provider)
-        _refuse_html(response, exchange)
-        finished: list[bool] = []
-        saw_finish: list[bool] = []
+        try:
+            upstream_http.require_sse(response, exchange.target, strict=False)
+        except ProxyError:
+            response.release()
+            raise
+        return TranslatedStream(exchange, SseChunks(exchange, response))
 
-        async def batches() -> AsyncIterator[list[dict[str, Any]]]:
-            with http_errors(exchange.target):
-                async for batch in _chunk_batches(response, exchange, finished):
-                    if not saw_finish and any(has_finish(c) for c in batch):
-                        saw_finish.append(True)
-                    yield batch
-            if not finished[-1] and not saw_finish:
-                raise StreamIncomplete(
-                    f"{exchange.target.provider} upstream stream ended before it finished"
-                )
-
-        await open_and_relay(exchange, client, batches())
-    return await client.close()
-
-
-def _refuse_html(response: aiohttp.ClientResponse, exchange: Exchange) -> None:
-    if "text/html" in response.headers.get("Content-Type", ""):
-        raise ProxyError(
-            502,
-            "api_error",
-            f"{exchange.target.provider} upstream returned HTML, not an SSE stream",
-        )
-
-
-async def complete(exchange: Exchange, http: aiohttp.ClientSession) -> dict[str, Any]:
-    """Serve a non-streaming request."""
-    url, headers, payload = _request(exchange)
-    settings = exchange.service.settings
-    with http_errors(exchange.target):
-        async with http.post(
-            url, data=orjson.dumps(payload), headers=headers, timeout=timeout_for(settings)
+    async def complete(self, exchange: Exchange, http: aiohttp.ClientSession) -> dict[str, Any]:
+        """Post a non-streaming request and translate its chat.completion."""
+        url, headers, payload = _request(exchange)
+        target = exchange.target
+        async with await upstream_http.post(
+            http, target, url, headers, payload, exchange.service.settings
         ) as response:
-            await _raise_for_status(response, exchange.target.provider)
-            raw = await response.read()
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        kind = (
-            "HTML"
-            if raw.lstrip().startswith(b"<")
-            else "an invalid body"
-            if raw
-            else "an empty body"
-        )
-        raise ProxyError(
-            502, "api_error", f"{exchange.target.provider} upstream returned {kind}, not JSON"
-        ) from None
-    if not isinstance(data, dict):
-        raise ProxyError(502, "api_error", "upstream returned JSON that is not an object")
-    if "error" in data and not data.get("choices"):
-        # Some gateways answer 200 with an error body.
-        raise from_upstream(502, raw, exchange.target.provider)
-    return complete_message(exchange, data)
+            data = await upstream_http.read_json(response, target)
+        if "error" in data and not data.get("choices"):
+            # Some gateways answer 200 with an error body.
+            raise from_upstream(502, orjson.dumps(data), target.provider)
+        return complete_message(exchange, data)

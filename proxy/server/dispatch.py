@@ -1,4 +1,4 @@
-"""Send one exchange upstream: pick the transport, retry before the first byte, fall back."""
+"""Send one exchange upstream: its target's transport, retries before the first byte, fallbacks."""
 
 from __future__ import annotations
 
@@ -10,64 +10,37 @@ from aiohttp import web
 
 from proxy.core.errors import ProxyError
 from proxy.core.json_response import json_response
-from proxy.routing.model_map import Target, parse_model_string, target_for
+from proxy.routing.fallback import fallback_chain, worth_fallback
 from proxy.routing.retry import backoff_delay, is_retryable
 from proxy.server.keys import HTTP, RESPONSE_HEADERS
+from proxy.server.relay import relay
 from proxy.state.exchange import Exchange
-from proxy.upstreams import anthropic as upstream_anthropic
-from proxy.upstreams import litellm as upstream_litellm
-from proxy.upstreams import openai as upstream_openai
+from proxy.upstreams.registry import transport_for
 
 log = logging.getLogger("proxy")
 
-# Errors another model might not have: worth a fallback after retries ran out.
-FALLBACK_STATUS = frozenset({401, 403, 404, 429, 500, 502, 503, 504, 529})
 ANSWERED_BY = "x-claude-proxy-model"
 
 
 async def dispatch(exchange: Exchange, request: web.Request) -> web.StreamResponse:
     """Serve through the exchange's target's transport (one attempt)."""
     http = request.app[HTTP]
-    transport = exchange.target.transport
-    request[RESPONSE_HEADERS] = {
-        "request-id": exchange.request_id,
-        ANSWERED_BY: exchange.target.model,
-    }
+    transport = transport_for(exchange.target)
+    headers = {"request-id": exchange.request_id, ANSWERED_BY: exchange.target.model}
+    request[RESPONSE_HEADERS] = headers
     if exchange.stream:
-        if transport == "openai":
-            return await upstream_openai.stream(exchange, request, http)
-        if transport == "anthropic":
-            return await upstream_anthropic.stream(exchange, request, http)
-        return await upstream_litellm.stream(exchange, request)
-    if transport == "anthropic":
-        response = await upstream_anthropic.complete(exchange, request, http)
-        response.headers.update(request[RESPONSE_HEADERS])
-        return response
-    if transport == "openai":
-        message = await upstream_openai.complete(exchange, http)
-    else:
-        message = await upstream_litellm.complete(exchange)
-    return json_response(message, headers=request[RESPONSE_HEADERS])
-
-
-def fallback_chain(exchange: Exchange) -> list[Target]:
-    """The target, then each FALLBACK_MODELS entry that can be resolved (keys present)."""
-    settings = exchange.service.settings
-    chain = [exchange.target]
-    for model in settings.fallback_models:
-        provider, name = parse_model_string(model, settings.preferred_provider)
-        try:
-            chain.append(target_for(exchange.target.requested, provider, name, settings))
-        except ProxyError as exc:
-            exchange.notes.append(f"fallback {model} skipped: {exc.message}")
-    return chain
+        return await relay(exchange, request, await transport.stream(exchange, http))
+    message = await transport.complete(exchange, http)
+    exchange.first_token()
+    exchange.finish(message)
+    return json_response(message, headers=headers)
 
 
 async def dispatch_with_retries(exchange: Exchange, request: web.Request) -> web.StreamResponse:
     """Retry retryable failures (never once a byte reached the client), then try fallbacks."""
     settings = exchange.service.settings
     deadline = time.monotonic() + settings.retry_max_time
-    chain = fallback_chain(exchange)
+    chain = fallback_chain(exchange.target, settings, exchange.notes)
     for position, target in enumerate(chain):
         if position:
             exchange.notes.append(f"falling back to {target.model}")
@@ -80,7 +53,7 @@ async def dispatch_with_retries(exchange: Exchange, request: web.Request) -> web
             except ProxyError as exc:
                 last = position == len(chain) - 1
                 if not is_retryable(exc):
-                    if last or exc.status not in FALLBACK_STATUS:
+                    if last or not worth_fallback(exc):
                         raise
                     break
                 attempt += 1

@@ -1,0 +1,143 @@
+"""OpenAI-style chunks -> Anthropic SSE bytes: the stream both chunk transports hand the relay.
+
+The OpenAI-compatible transport and the LiteLLM transport differ only in where their chunks come
+from (a ChunkSource); both are translated here by the one StreamTranslator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from proxy.core.errors import ProxyError
+from proxy.state.exchange import Exchange
+from proxy.translate.sse import coalesce, collect_message, frames
+from proxy.translate.stream_translator import StreamTranslator
+
+WRITE_SLICE = 32
+"""Chunks translated per write: a fast upstream hands over hundreds in one read, and writing them
+in slices gets the first text to the client without waiting for all."""
+
+
+class ChunkSource(Protocol):
+    """Batches of OpenAI chat.completion.chunk dicts, one batch per upstream read."""
+
+    ended_cleanly: bool
+    """Set when the upstream's own end marker was seen ([DONE], a finish_reason, a normal end)."""
+
+    def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """The chunks; raises ProxyError (or TimeoutError) when the upstream fails."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the upstream connection."""
+        ...
+
+
+def new_translator(exchange: Exchange) -> StreamTranslator:
+    """A translator for this request, with the input estimate message_start carries."""
+    return StreamTranslator(exchange.target.model, exchange.input_estimate())
+
+
+class TranslatedStream:
+    """An UpstreamStream over a ChunkSource; message_start rides on the first write."""
+
+    def __init__(self, exchange: Exchange, source: ChunkSource) -> None:
+        self.exchange = exchange
+        self.source = source
+        self.translator = new_translator(exchange)
+        self.complete = False
+        self.failure: ProxyError | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        exchange, translator = self.exchange, self.translator
+        bus = exchange.bus
+        prefix = frames(translator.start())
+        async for batch in self.source.batches():
+            for low in range(0, len(batch), WRITE_SLICE):
+                events: list[dict[str, Any]] = []
+                mark = len(translator.text)
+                for chunk in batch[low : low + WRITE_SLICE]:
+                    events.extend(translator.feed(chunk))
+                if not events and not prefix:
+                    continue
+                if events:
+                    exchange.first_token()
+                yield prefix + frames(coalesce(events))
+                prefix = b""
+                if len(translator.text) > mark and bus.wants_deltas:
+                    exchange.delta("".join(translator.text[mark:]))
+        self.complete = self.source.ended_cleanly
+        if self.complete:
+            yield prefix + frames(translator.finish())
+
+    def summary(self) -> dict[str, Any]:
+        """A light final message (text and tool calls) for the finished event."""
+        translator = self.translator
+        content: list[dict[str, Any]] = []
+        text = "".join(translator.text)
+        if text:
+            content.append({"type": "text", "text": text})
+        for tool in translator.tools:
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": tool["id"],
+                    "name": tool["name"],
+                    "input": tool["arguments"],
+                }
+            )
+        return {
+            "id": translator.message_id,
+            "model": translator.model,
+            "content": content,
+            "stop_reason": translator.stop_reason(),
+            "usage": translator.final_usage(),
+        }
+
+    async def aclose(self) -> None:
+        """Release the upstream connection."""
+        await self.source.aclose()
+
+
+def _signed_thinking_chunks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """One chunk per signed or redacted thinking block (taken out of `message`).
+
+    A whole answer joins its reasoning into one string; Anthropic needs each block back with
+    its own signature, so signed blocks are fed one by one instead.
+    """
+    blocks = message.get("thinking_blocks")
+    if not isinstance(blocks, list) or not any(
+        isinstance(b, dict) and (b.get("signature") or b.get("data")) for b in blocks
+    ):
+        return []
+    message.pop("thinking_blocks")
+    message.pop("reasoning_content", None)
+    return [
+        {"choices": [{"delta": {"reasoning_content": b.get("thinking"), "thinking_blocks": [b]}}]}
+        for b in blocks
+        if isinstance(b, dict)
+    ]
+
+
+def complete_message(exchange: Exchange, response: dict[str, Any]) -> dict[str, Any]:
+    """Translate a non-streaming OpenAI chat.completion into an Anthropic message."""
+    choices = response.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ProxyError(502, "api_error", "upstream answered without any choices")
+    choice = choices[0]
+    message = dict(choice.get("message") or {})
+    calls = message.get("tool_calls") or []
+    message["tool_calls"] = [
+        {**call, "index": i} for i, call in enumerate(calls) if isinstance(call, dict)
+    ]
+    translator = new_translator(exchange)
+    events = translator.start()
+    for chunk in _signed_thinking_chunks(message):
+        events += translator.feed(chunk)
+    chunk = {
+        "choices": [{"delta": message, "finish_reason": choice.get("finish_reason") or "stop"}],
+        "usage": response.get("usage"),
+    }
+    events += translator.feed(chunk) + translator.finish()
+    return collect_message(events)
