@@ -180,7 +180,9 @@ async def seeded(pilot: Pilot[Any]) -> ProxyApp:
         await backend.read(bus.publish, event)
     await wait_for(lambda: len(app.store) == 4 and app.store.get("req_0004").status == "ok")  # type: ignore[union-attr]
     # The header counts what the proxy counted: 4 requests, 1 failed, 1 still streaming.
-    await wait_for(lambda: (app.status.requests, app.status.errors, app.status.in_flight) == (4, 1, 1))
+    await wait_for(
+        lambda: (app.status.requests, app.status.errors, app.status.in_flight) == (4, 1, 1)
+    )
     answer = app.main_screen.query_one(AnswerView)
     await wait_for(lambda: answer.source == ANSWER, pilot=pilot)
     await pilot.pause()
