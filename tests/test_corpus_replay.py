@@ -210,6 +210,20 @@ def _error_of(exc: anthropic.APIStatusError) -> tuple[int, str | None]:
     return exc.status_code, error.get("type") if isinstance(error, dict) else None
 
 
+def check_upstream_request(case: Case, upstream: ReplayUpstream) -> None:
+    """The proxy asked the upstream in the case's mode (stream or not), with a key."""
+    assert upstream.requests, "the proxy never called the upstream"
+    sent = upstream.requests[-1]
+    if case.dialect == "gemini":
+        assert sent.path.endswith(":streamGenerateContent") == case.stream, sent.path
+        if case.stream:
+            assert sent.query.get("alt") == "sse", sent.query
+        assert sent.query.get("key") or sent.headers.get("x-goog-api-key"), "no Gemini key sent"
+    else:
+        body = sent.body if isinstance(sent.body, dict) else {}
+        assert bool(body.get("stream")) == case.stream, f"upstream stream={body.get('stream')}"
+
+
 @pytest.mark.parametrize(("case", "engine"), _params())
 async def test_replay_case(
     replay_proxy: ProxyFactory, replay_upstream: ReplayUpstream, case: Case, engine: str
@@ -220,6 +234,7 @@ async def test_replay_case(
         try:
             message = await sdk.ask(anthropic_request(case), stream=case.stream)
         except anthropic.APIStatusError as exc:
+            check_upstream_request(case, replay_upstream)
             status, error_type = _error_of(exc)
             if not case.is_error:
                 pytest.fail(f"the proxy answered {status} {error_type}: {exc.message[:300]}")
@@ -228,7 +243,7 @@ async def test_replay_case(
                 case.expect["error_type"],
             ), f"error: got {status} {error_type}, expected {case.expect}"
             return
-    assert replay_upstream.requests, "the proxy never called the upstream"
+    check_upstream_request(case, replay_upstream)
     if case.is_error:
         pytest.fail(f"expected {case.expect}, the proxy answered {message.get('stop_reason')}")
     if message.get("type") == "error":
