@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import anthropic
 import pytest
 
@@ -279,3 +280,20 @@ def test_case_is_well_formed(case: Case) -> None:
         offered = {t["name"] for t in case.request_tools}
         assert {c["name"] for c in case.expect["tool_calls"]} <= offered
     assert case.notes
+
+
+async def test_replay_upstream_serves_the_recording_and_refuses_foreign_paths() -> None:
+    """The replay server streams the recorded bytes unchanged, records requests, 404s a wrong path."""
+    case = next(c for c in CASES if c.dialect == "gemini" and c.stream)
+    async with ReplayUpstream(case=case) as up, aiohttp.ClientSession() as http:
+        url = f"{up.url}/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+        async with http.post(url, json={"contents": []}, headers={"x-goog-api-key": "k"}) as resp:
+            assert resp.status == 200
+            pieces = [piece async for piece in resp.content.iter_chunked(1 << 16)]
+        assert b"".join(pieces).decode() == case.body
+        async with http.post(up.url + "/v1/chat/completions", json={}) as wrong:
+            assert wrong.status == 404
+            assert "not a gemini path" in (await wrong.json())["error"]["message"]
+    first = up.requests[0]
+    assert first.query == {"alt": "sse"} and first.headers["x-goog-api-key"] == "k"
+    assert first.body == {"contents": []} and len(up.requests) == 2
