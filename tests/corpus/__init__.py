@@ -1,0 +1,1 @@
+"""Real recorded provider responses and their replay server."""
