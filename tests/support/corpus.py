@@ -19,7 +19,7 @@ from aiohttp import web
 
 __all__ = ["CORPUS", "Case", "ReplayUpstream", "ReplayedRequest", "load_cases"]
 
-CORPUS = Path(__file__).resolve().parent / "providers"
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "providers"
 DIALECTS = ("openai", "gemini", "anthropic")
 # The paths each dialect's clients post to (the proxy's own transports and LiteLLM's).
 DIALECT_PATHS = {

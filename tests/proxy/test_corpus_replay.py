@@ -11,11 +11,11 @@ import aiohttp
 import anthropic
 import pytest
 
-from proxy.runner import ProxyServer
-from proxy.settings import load_settings
+from proxy.core.settings import load_settings
+from proxy.server.runner import ProxyServer
 from tests.conftest import DIALECT_MODELS, FAKE_KEYS
-from tests.corpus.replay import Case, ReplayUpstream, load_cases
-from tests.messages_support import SDK
+from tests.support.corpus import Case, ReplayUpstream, load_cases
+from tests.support.messages_support import SDK
 
 CASES = load_cases()
 ENGINES = ("native", "litellm")

@@ -1,1 +1,0 @@
-"""Real recorded provider responses and their replay server."""
