@@ -1,0 +1,1 @@
+"""Pure translation between the Anthropic Messages API and OpenAI chat completions."""

@@ -1,0 +1,514 @@
+"""Tool calls that open models write into their text, found while the text streams.
+
+`ToolTextScanner(offered_names)` takes the answer's text deltas (`feed`, then `finish`) and
+returns pieces: `("text", str)` for text the client should see, `("tool", ToolCallText)` for a
+call written as markup. Text that cannot start markup comes back at once; only a suffix that may
+be the start of a marker is held, and released as soon as it cannot be one.
+
+Formats (markers): Hermes / Qwen 2.5-3 `<tool_call>{json}</tool_call>`; Qwen3-Coder
+`<tool_call><function=N><parameter=K>V</parameter></function></tool_call>` (also without the
+outer tag); GLM-4.5/4.6 `<tool_call>N<arg_key>K</arg_key><arg_value>V</arg_value></tool_call>`;
+Mistral `[TOOL_CALLS][{json}]`, `[TOOL_CALLS]N[ARGS]{json}` and `[TOOL_CALLS]N{json}`; Llama 3.x
+`<|python_tag|>{json}`; DeepSeek V3/V3.1 `<｜tool▁call▁begin｜>...<｜tool▁call▁end｜>`; Kimi K2
+`<|tool_call_begin|>functions.N:0<|tool_call_argument_begin|>{json}<|tool_call_end|>`; any of
+these inside a Markdown code fence.
+
+Bare JSON (Llama without `<|python_tag|>`, small models): a `{` at the start of a line whose first
+key is a call key (`name`, `function`, ...) is held until the object closes. It counts as a call
+only when its name is an offered tool (after `match_tool_name`) AND nothing but more such objects
+(separated by whitespace, `;` or `,`) follows up to the end of the answer; otherwise everything
+held is released as text. The same holds for JSON calls in a code fence. So an answer that
+explains or quotes a call is never executed. Explicit markers need no offered name: their calls
+always come back as "tool" pieces and the caller decides (unknown name: a text answer).
+
+Inside a code fence that is not a tool call (` ```python `, or a ` ```json ` whose body does not
+start like a call) nothing is detected until the closing fence: code the user asked for that
+happens to contain `<tool_call>` stays text. Whitespace, `;` and closing markers right after a
+call are dropped; text between or after calls stays text.
+
+How the stream translator should use this (integration, issue 14 part 2)
+-------------------------------------------------------------------------
+* One scanner per request, made only when the request offered tools and TOOL_CALL_RECOVERY is on;
+  it sits on the text path of `StreamTranslator.feed`, after `ThinkTagSplitter` (reasoning is
+  never scanned) and before `_text`. `finish()` runs in `StreamTranslator.finish` right after the
+  think-tag flush, before the last block closes.
+* A "text" piece goes to `_text` as today. A "tool" piece: `match_tool_name(raw, offered)`;
+  unknown name -> a text block saying which tool was asked for and that it is not available
+  (counted as a failed repair); known -> `repair_input(arguments, schema)` and the translator
+  opens a `tool_use` block (fresh `toolu_` id, the exact offered name) and sends the repaired
+  input as ONE `input_json_delta`, then `content_block_stop`. A text-form call is only known
+  when its markup has closed, so there is nothing to stream incrementally: the client sees the
+  text before the call stream at once, then the whole tool block at once. `stop_reason` becomes
+  `tool_use` (the translator's rule "tool blocks win over stop" already does this).
+* Native `tool_calls` deltas: argument text keeps streaming as `input_json_delta` while the
+  concatenation is still a valid JSON prefix (`JsonSpan`-style tracking costs one regex step
+  per delta). The block's `content_block_stop` is deferred until `finish_reason` or the next
+  block; there `repair_arguments(all_text, schema)` runs: `kinds == ()` -> close as is (the
+  client already has exactly the bytes it needs). Otherwise the translator must not have sent
+  the broken bytes: at the first delta that makes the prefix invalid (a `'`, `True`, a trailing
+  `,}` ...) it stops streaming, holds the rest, and at the end sends ONE `input_json_delta`
+  with the repaired whole. Claude Code concatenates `partial_json` and parses it at
+  `content_block_stop`, so a valid prefix followed by a complete repaired object is not
+  possible: the tool block must therefore be opened with held arguments whenever the first
+  delta already breaks JSON, and when the break comes later the already-sent prefix has to be
+  completed by the repaired *suffix* (valid when the repair only changed the tail, e.g. a
+  truncated end); failing that the proxy sends nothing more and reports a failed repair.
+  Simplest safe rule for part 2: hold argument deltas of a tool block until its first 64 bytes
+  parse as a valid prefix, then stream; repair at the end only if the total is invalid.
+* Every `Repair` with `kinds` or `ok=False` and every recovered text call goes to the debug log
+  (request id, model, format, kinds), per-model counters (recovered, repaired, failed) and a
+  mark on the request row. The non-streaming path (`complete_message`) runs the same scanner
+  over the whole content (`split_tool_text`) and the same repair per tool call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+from proxy.translate.json_span import JsonSpan
+from proxy.translate.tool_args import match_tool_name
+from proxy.translate.tool_formats import (
+    ToolCallText,
+    mark_truncated,
+    parse_deepseek,
+    parse_json_calls,
+    parse_kimi,
+    parse_mistral,
+    parse_qwen_xml,
+    parse_tool_call_tag,
+)
+
+TextPiece = tuple[Literal["text"], str]
+ToolPiece = tuple[Literal["tool"], ToolCallText]
+Piece = TextPiece | ToolPiece
+Parser = Callable[[str], list[ToolCallText] | None]
+
+# marker -> (end marker, whether the marker is part of the parsed span, parser)
+_TAGS: dict[str, tuple[str, bool, Parser]] = {
+    "<tool_call>": ("</tool_call>", False, parse_tool_call_tag),
+    "<function=": ("</function>", True, parse_qwen_xml),
+    "<|tool_call_begin|>": ("<|tool_call_end|>", False, parse_kimi),
+    "<｜tool▁call▁begin｜>": ("<｜tool▁call▁end｜>", False, parse_deepseek),
+}
+_JSON_AFTER = {"[TOOL_CALLS]": "mistral", "<|python_tag|>": "llama"}
+# Section openers carry no call of their own: they are dropped.
+_SECTIONS = ("<|tool_calls_section_begin|>", "<｜tool▁calls▁begin｜>")
+_EXPLICIT = (*_TAGS, *_JSON_AFTER, *_SECTIONS)
+_ENDS = (
+    "</tool_call>",
+    "</function>",
+    "<|tool_calls_section_end|>",
+    "<｜tool▁calls▁end｜>",
+    "<|eom_id|>",
+    "<|eot_id|>",
+    "<｜end▁of▁sentence｜>",
+)
+_MARKER = re.compile("|".join(re.escape(m) for m in _EXPLICIT) + r"|(?m:^)(?:```|\{)")
+_TRIGGER = re.compile(r"[<\[]|\n[{`]")
+_FENCE_LINE = re.compile(r"(?m:^)```")
+_PREFIXES = frozenset(m[:i] for m in _EXPLICIT for i in range(1, len(m)))
+_END_PREFIXES = frozenset(m[:i] for m in _ENDS for i in range(1, len(m)))
+_MAX_MARKER = max(len(m) for m in _EXPLICIT)
+_CALL_FIRST_KEYS = ("name", "function", "tool_name", "type", "id", "arguments", "parameters")
+_FIRST_KEY = re.compile(r'\{\s*(?:"(\w*)("?))?')
+_MISTRAL_NAME = re.compile(r"\s*[A-Za-z_][\w.\-:]{0,99}\s*(?:\[(?:A(?:R(?:G(?:S\]?)?)?)?)?)?\s*")
+_SEPARATORS = " \t\r\n;,"
+FENCE_LANGS = frozenset({"", "json", "jsonc", "json5", "tool_call", "tool_code", "xml", "tool"})
+
+TEXT, CODE, TAG, JSON_AFTER, BARE, TAIL, FENCE, AFTER = (
+    "text",
+    "code",
+    "tag",
+    "json_after",
+    "bare",
+    "tail",
+    "fence",
+    "after",
+)
+
+
+class ToolTextScanner:
+    """Splits one answer's streamed text into text and tool-call pieces; one per request."""
+
+    def __init__(self, offered_names: Iterable[str]) -> None:
+        self.offered = frozenset(offered_names)
+        self.mode = TEXT
+        self.buf = ""
+        self.line_start = True
+        self.search_from = 0
+        self.tag_end = ""
+        self.tag_skip = 0
+        self.tag_parser: Parser = parse_tool_call_tag
+        self.json_format = ""
+        self.span: JsonSpan | None = None
+        self.tail_calls: list[ToolCallText] = []
+        self.tail_pos = 0
+        self.steps: dict[str, Callable[[list[Piece], bool], bool]] = {
+            TEXT: self._step_text,
+            CODE: self._step_code,
+            TAG: self._step_tag,
+            JSON_AFTER: self._step_json_after,
+            BARE: self._step_bare,
+            TAIL: self._step_tail,
+            FENCE: self._step_fence,
+            AFTER: self._step_after,
+        }
+
+    # -- public API -----------------------------------------------------------------------------
+    def feed(self, text: str) -> list[Piece]:
+        """The pieces that are certain once `text` is appended to the answer."""
+        if not text:
+            return []
+        if not self.buf:
+            # The hot path: plain text with nothing held costs one regex scan of the delta.
+            if self.mode is TEXT:
+                if _TRIGGER.search(text) is None and not (self.line_start and text[0] in "{`"):
+                    self.line_start = text[-1] == "\n"
+                    return [("text", text)]
+            elif self.mode is CODE and "`" not in text:
+                self.line_start = text[-1] == "\n"
+                return [("text", text)]
+        self.buf += text
+        out: list[Piece] = []
+        self._run(out, False)
+        return out
+
+    def finish(self) -> list[Piece]:
+        """Everything still held, at the end of the answer (unclosed calls are tried as such)."""
+        out: list[Piece] = []
+        self._run(out, True)
+        if self.buf and self.mode is not AFTER:
+            self._text(out, self.buf)
+        self.buf = ""
+        self.mode = TEXT
+        return out
+
+    # -- machinery --------------------------------------------------------------------------------
+    def _run(self, out: list[Piece], final: bool) -> None:
+        steps = self.steps
+        while self.buf and steps[self.mode](out, final):
+            pass
+
+    def _text(self, out: list[Piece], text: str) -> None:
+        if not text:
+            return
+        self.line_start = text[-1] == "\n"
+        if out and out[-1][0] == "text":
+            out[-1] = ("text", out[-1][1] + text)  # type: ignore[operator]
+        else:
+            out.append(("text", text))
+
+    def _calls(self, out: list[Piece], calls: list[ToolCallText]) -> None:
+        out.extend(("tool", call) for call in calls)
+        self.line_start = True
+
+    def _release(self, out: list[Piece], end: int, mode: str = TEXT) -> bool:
+        """Hand buf[:end] over as text and carry on in `mode`."""
+        self._text(out, self.buf[:end])
+        self.buf = self.buf[end:]
+        self.mode = mode
+        self.span = None
+        self.tail_calls = []
+        return True
+
+    def _offered(self, calls: list[ToolCallText] | None) -> bool:
+        return bool(calls) and all(
+            match_tool_name(call["name"], self.offered) is not None for call in calls or ()
+        )
+
+    # -- one step per mode: True when it moved on, False when it needs more text ---------------
+    def _step_text(self, out: list[Piece], final: bool) -> bool:
+        buf = self.buf
+        found = _MARKER.search(buf)
+        if found is not None and found.start() == 0 and not self.line_start:
+            if found.group() in ("```", "{"):
+                found = _MARKER.search(buf, 1)
+        if found is None:
+            keep = len(buf) if final else self._hold_from(buf)
+            self._text(out, buf[:keep])
+            self.buf = buf[keep:]
+            return False
+        start, marker = found.start(), found.group()
+        self._text(out, buf[:start])
+        self.buf = buf[start:]
+        if marker in _SECTIONS:
+            self.buf = self.buf[len(marker) :]
+        elif marker == "```":
+            self.mode, self.search_from = FENCE, 3
+        elif marker == "{":
+            self.mode, self.span = BARE, None
+        elif marker in _JSON_AFTER:
+            self.mode, self.span = JSON_AFTER, None
+            self.json_format, self.tag_skip = _JSON_AFTER[marker], len(marker)
+        else:
+            self.tag_end, keep_marker, self.tag_parser = _TAGS[marker]
+            self.tag_skip = 0 if keep_marker else len(marker)
+            self.mode, self.search_from = TAG, len(marker)
+        return True
+
+    def _hold_from(self, buf: str) -> int:
+        """Where a suffix that may still become a marker starts (len(buf) when there is none)."""
+        size = len(buf)
+        low = max(0, size - _MAX_MARKER)
+        at = max(buf.rfind("<", low), buf.rfind("[", low))
+        if at >= 0 and buf[at:] in _PREFIXES:
+            return at
+        if buf[-1] == "`":
+            at = size - 2 if buf.endswith("``") else size - 1
+            if (buf[at - 1] == "\n") if at else self.line_start:
+                return at
+        return size
+
+    def _step_code(self, out: list[Piece], final: bool) -> bool:
+        buf = self.buf
+        # Search from 1 when buf[0] is mid-line: `^` then only matches after a newline.
+        found = _FENCE_LINE.search(buf, 0 if self.line_start else 1)
+        if found is not None:
+            return self._release(out, found.end())
+        keep = len(buf)
+        if not final and buf.endswith("`"):
+            at = keep - 2 if buf.endswith("``") else keep - 1
+            if (buf[at - 1] == "\n") if at else self.line_start:
+                keep = at
+        self._text(out, buf[:keep])
+        self.buf = buf[keep:]
+        return False
+
+    def _step_tag(self, out: list[Piece], final: bool) -> bool:
+        buf = self.buf
+        end = buf.find(self.tag_end, self.search_from)
+        if end < 0:
+            if not final:
+                self.search_from = max(self.search_from, len(buf) - len(self.tag_end) + 1)
+                return False
+            calls = self.tag_parser(buf[self.tag_skip :])
+            if not calls:
+                return self._release(out, len(buf))
+            self._calls(out, mark_truncated(calls))
+            self.buf = ""
+            return False
+        stop = end + len(self.tag_end)
+        calls = self.tag_parser(buf[self.tag_skip : end])
+        if not calls:
+            return self._release(out, stop)
+        self._calls(out, calls)
+        self.buf, self.mode = buf[stop:], AFTER
+        return True
+
+    def _step_json_after(self, out: list[Piece], final: bool) -> bool:
+        """After `[TOOL_CALLS]` or `<|python_tag|>`: JSON, or (Mistral) NAME[ARGS]{...}."""
+        buf = self.buf
+        if self.span is None:
+            rest = buf[self.tag_skip :]
+            body = rest.lstrip()
+            if not body:
+                return self._release(out, len(buf)) if final else False
+            if body[0] in "{[":
+                self.span = JsonSpan(len(buf) - len(body))
+            else:
+                named = _MISTRAL_NAME.match(rest)
+                if self.json_format != "mistral" or named is None:
+                    return self._release(out, len(buf))
+                if named.end() == len(rest):
+                    return self._release(out, len(buf)) if final else False
+                if rest[named.end()] != "{":
+                    return self._release(out, len(buf))
+                self.span = JsonSpan(self.tag_skip + named.end())
+        end = self.span.scan(buf)
+        if end < 0:
+            if not final:
+                return False
+            calls = self._parse_json_after(buf[self.tag_skip :])
+            if not calls:
+                return self._release(out, len(buf))
+            self._calls(out, mark_truncated(calls))
+            self.buf, self.span = "", None
+            return False
+        calls = self._parse_json_after(buf[self.tag_skip : end])
+        if not calls:
+            return self._release(out, end)
+        self._calls(out, calls)
+        self.buf, self.mode, self.span = buf[end:], AFTER, None
+        return True
+
+    def _parse_json_after(self, text: str) -> list[ToolCallText] | None:
+        if self.json_format == "mistral":
+            return parse_mistral(text)
+        return parse_json_calls(text, self.json_format)
+
+    def _step_bare(self, out: list[Piece], final: bool) -> bool:
+        """A `{` at a line start: held only while it may be a call object."""
+        buf = self.buf
+        if self.span is None:
+            verdict = _call_start(buf)
+            if verdict is False or (verdict is None and final):
+                return self._release(out, 1)
+            if verdict is None:
+                return False
+            self.span = JsonSpan(0)
+        end = self.span.scan(buf)
+        if end < 0:
+            if final:
+                calls = parse_json_calls(buf, "json")
+                if self._offered(calls):
+                    assert calls is not None
+                    self._calls(out, mark_truncated(calls))
+                    self.buf = ""
+                    return False
+                return self._release(out, len(buf))
+            return False
+        calls = parse_json_calls(buf[:end], "json")
+        if not self._offered(calls):
+            return self._release(out, end)
+        assert calls is not None
+        self.tail_calls, self.tail_pos, self.span = calls, end, None
+        self.mode = TAIL
+        return True
+
+    def _step_tail(self, out: list[Piece], final: bool) -> bool:
+        """After a bare JSON call: only more calls may follow, up to the end of the answer."""
+        buf = self.buf
+        at = self.tail_pos
+        if self.span is None:
+            while at < len(buf) and buf[at] in _SEPARATORS:
+                at += 1
+            self.tail_pos = at
+            if at == len(buf):
+                if final:
+                    self._calls(out, self.tail_calls)
+                    self.buf, self.tail_calls = "", []
+                return False
+            if buf[at] != "{":
+                return self._release(out, len(buf))
+            verdict = _call_start(buf[at:])
+            if verdict is False or (verdict is None and final):
+                return self._release(out, len(buf))
+            if verdict is None:
+                return False
+            self.span = JsonSpan(at)
+        end = self.span.scan(buf)
+        if end < 0:
+            if final:
+                calls = parse_json_calls(buf[self.tail_pos :], "json")
+                if self._offered(calls):
+                    assert calls is not None
+                    self._calls(out, [*self.tail_calls, *mark_truncated(calls)])
+                    self.buf, self.tail_calls = "", []
+                    return False
+                return self._release(out, len(buf))
+            return False
+        calls = parse_json_calls(buf[self.tail_pos : end], "json")
+        if not self._offered(calls):
+            return self._release(out, len(buf))
+        assert calls is not None
+        self.tail_calls += calls
+        self.tail_pos, self.span = end, None
+        return True
+
+    def _step_fence(self, out: list[Piece], final: bool) -> bool:
+        """A ``` at a line start: held only while its body may be a tool call."""
+        buf = self.buf
+        newline = buf.find("\n", 3)
+        if newline < 0:
+            if final or len(buf) > 40:
+                return self._release(out, len(buf), CODE)
+            return False
+        if buf[3:newline].strip().lower() not in FENCE_LANGS:
+            return self._release(out, newline + 1, CODE)
+        close = buf.find("\n```", max(newline, self.search_from))
+        if close < 0:
+            verdict = _body_start(buf[newline + 1 :])
+            if verdict is False:
+                return self._release(out, newline + 1, CODE)
+            if not final:
+                self.search_from = max(newline, len(buf) - 3)
+                return False
+            close = stop = len(buf)
+        else:
+            stop = close + 4
+        pieces = split_tool_text(buf[newline + 1 : close], self.offered)
+        calls = [piece[1] for piece in pieces if piece[0] == "tool"]
+        if not calls or any(piece[1].strip() for piece in pieces if piece[0] == "text"):
+            return self._release(out, stop)
+        for call in calls:
+            call["format"] = "fenced:" + call["format"]
+        if all(call["format"] == "fenced:json" for call in calls):
+            # A JSON call in a fence obeys the bare-JSON rule: it must end the answer.
+            self.tail_calls, self.tail_pos, self.span = calls, stop, None
+            self.mode = TAIL
+            return True
+        self._calls(out, calls)
+        self.buf, self.mode = buf[stop:], AFTER
+        return True
+
+    def _step_after(self, out: list[Piece], final: bool) -> bool:
+        """Right after a call: drop separators and closing markers, then back to text."""
+        buf = self.buf
+        at = 0
+        while at < len(buf):
+            if buf[at] in _SEPARATORS:
+                at += 1
+                continue
+            for end in _ENDS:
+                if buf.startswith(end, at):
+                    at += len(end)
+                    break
+            else:
+                break
+        self.buf = buf = buf[at:]
+        if not buf or (buf in _END_PREFIXES and not final):
+            return False
+        if buf in _END_PREFIXES:
+            self.buf = ""
+            return False
+        self.mode, self.line_start = TEXT, True
+        return True
+
+
+def _call_start(text: str) -> bool | None:
+    """Whether `text` (starting at `{`) opens a call object: True, False, or None (undecided)."""
+    found = _FIRST_KEY.match(text)
+    if found is None:
+        return False
+    if found.end() == len(text):
+        if found.group(2):
+            return found.group(1) in _CALL_FIRST_KEYS
+        key = found.group(1) or ""
+        return None if any(k.startswith(key) for k in _CALL_FIRST_KEYS) else False
+    if found.group(1) is None:
+        return False
+    return bool(found.group(2)) and found.group(1) in _CALL_FIRST_KEYS
+
+
+def _body_start(body: str) -> bool | None:
+    """Whether a fence body (so far) may hold a tool call: True, False, or None (undecided)."""
+    text = body.lstrip()
+    if not text:
+        return None
+    if text[0] == "{":
+        return _call_start(text)
+    head = text[:_MAX_MARKER]
+    for marker in _EXPLICIT:
+        if head.startswith(marker) or marker.startswith(head):
+            return True
+    return False
+
+
+def split_tool_text(text: str, offered_names: Iterable[str]) -> list[Piece]:
+    """A whole (non-streamed) answer split into text and tool-call pieces."""
+    scanner = ToolTextScanner(offered_names)
+    pieces = scanner.feed(text) + scanner.finish()
+    merged: list[Piece] = []
+    for piece in pieces:
+        if piece[0] == "text" and merged and merged[-1][0] == "text":
+            merged[-1] = ("text", merged[-1][1] + piece[1])  # type: ignore[operator]
+        else:
+            merged.append(piece)
+    return merged
+
+
+def tool_pieces(pieces: list[Piece]) -> list[dict[str, Any]]:
+    """The tool calls among pieces (a helper for tests and logs)."""
+    return [dict(piece[1]) for piece in pieces if piece[0] == "tool"]
