@@ -36,6 +36,9 @@ class JsonSpan:
                 else:
                     in_string = False
                     pos = stop.end()
+                    if depth <= 0:  # a top-level string value (arguments sent as a JSON string)
+                        end = pos
+                        break
                 continue
             found = _STRUCTURE.search(text, pos)
             if found is None:

@@ -9,6 +9,7 @@ string values that the repair step coerces to the schema's types.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, NotRequired, TypedDict
 
 import orjson
@@ -27,11 +28,11 @@ class ToolCallText(TypedDict):
 
 # Keys a JSON tool-call object may carry; an object with any other key is not a call.
 CALL_KEYS = frozenset(
-    {"name", "arguments", "parameters", "args", "input", "type", "id", "function", "tool_name"}
+    {"name", "arguments", "parameters", "args", "input", "type", "id", "function", "tool_name", "tool"}
 )
 _ARG_KEYS = ("arguments", "parameters", "args", "input")
 _NAME = r"[A-Za-z_][\w.\-:]*"
-_MISTRAL_NAMED = re.compile(r"\s*(" + _NAME + r")\s*(?:\[ARGS\])?\s*(?=[{\[])")
+_MISTRAL_NAMED = re.compile(r"\s*(" + _NAME + r")\s*(?:\[ARGS\])?\s*(?=[{\[\"])")
 _GLM_HEAD = re.compile(r"\s*(" + _NAME + r")\s*")
 _GLM_PAIR = re.compile(
     r"<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)(?:</arg_value>|$)", re.DOTALL
@@ -42,7 +43,9 @@ _QWEN_PARAMETER = re.compile(
 )
 _FENCED = re.compile(r"^\s*```[\w-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 KIMI_ARGS = "<|tool_call_argument_begin|>"
+KIMI_CALL_BEGIN, KIMI_CALL_END = "<|tool_call_begin|>", "<|tool_call_end|>"
 DEEPSEEK_SEP = "<｜tool▁sep｜>"
+DEEPSEEK_CALL_BEGIN, DEEPSEEK_CALL_END = "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>"
 
 
 def load_json(text: str) -> tuple[Any, list[str]]:
@@ -58,7 +61,7 @@ def call_from_object(value: Any, fmt: str, repairs: list[str]) -> ToolCallText |
     """A call from a `{"name": ..., "arguments": ...}`-like object, or None if it is not one."""
     if not isinstance(value, dict) or not value.keys() <= CALL_KEYS:
         return None
-    name = value.get("name") or value.get("tool_name")
+    name = value.get("name") or value.get("tool_name") or value.get("tool")
     args: Any = None
     function = value.get("function")
     if isinstance(function, dict):
@@ -173,6 +176,31 @@ def parse_deepseek(body: str) -> list[ToolCallText] | None:
     if not name.strip():
         return None
     return [ToolCallText(name=name.strip(), arguments=args.strip(), format="deepseek")]
+
+
+def parse_kimi_section(body: str) -> list[ToolCallText] | None:
+    """Kimi K2's `<|tool_calls_section_begin|>` ... `_end|>`: one or more calls."""
+    return _section(body, KIMI_CALL_BEGIN, KIMI_CALL_END, parse_kimi)
+
+
+def parse_deepseek_section(body: str) -> list[ToolCallText] | None:
+    """DeepSeek's `<｜tool▁calls▁begin｜>` ... `_end｜>`; R1 distills may drop each call's begin."""
+    return _section(body, DEEPSEEK_CALL_BEGIN, DEEPSEEK_CALL_END, parse_deepseek)
+
+
+def _section(
+    body: str, begin: str, end: str, parse: Callable[[str], list[ToolCallText] | None]
+) -> list[ToolCallText] | None:
+    calls: list[ToolCallText] = []
+    for part in body.split(end):
+        part = part.strip()
+        if not part:
+            continue
+        found = parse(part.removeprefix(begin))
+        if not found:
+            return None
+        calls.extend(found)
+    return calls or None
 
 
 def _xml_value(raw: str) -> str:

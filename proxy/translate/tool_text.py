@@ -74,7 +74,9 @@ from proxy.translate.tool_formats import (
     mark_truncated,
     parse_deepseek,
     parse_json_calls,
+    parse_deepseek_section,
     parse_kimi,
+    parse_kimi_section,
     parse_mistral,
     parse_qwen_xml,
     parse_tool_call_tag,
@@ -91,11 +93,13 @@ _TAGS: dict[str, tuple[str, bool, Parser]] = {
     "<function=": ("</function>", True, parse_qwen_xml),
     "<|tool_call_begin|>": ("<|tool_call_end|>", False, parse_kimi),
     "<｜tool▁call▁begin｜>": ("<｜tool▁call▁end｜>", False, parse_deepseek),
+    "<|tool_calls_section_begin|>": ("<|tool_calls_section_end|>", False, parse_kimi_section),
+    "<｜tool▁calls▁begin｜>": ("<｜tool▁calls▁end｜>", False, parse_deepseek_section),
+    # llama.cpp's DeepSeek-R1 tests accept this shortened opener too.
+    "<｜tool▁calls｜>": ("<｜tool▁calls▁end｜>", False, parse_deepseek_section),
 }
 _JSON_AFTER = {"[TOOL_CALLS]": "mistral", "<|python_tag|>": "llama"}
-# Section openers carry no call of their own: they are dropped.
-_SECTIONS = ("<|tool_calls_section_begin|>", "<｜tool▁calls▁begin｜>")
-_EXPLICIT = (*_TAGS, *_JSON_AFTER, *_SECTIONS)
+_EXPLICIT = (*_TAGS, *_JSON_AFTER)
 _ENDS = (
     "</tool_call>",
     "</function>",
@@ -115,6 +119,7 @@ _CALL_FIRST_KEYS = ("name", "function", "tool_name", "type", "id", "arguments", 
 _FIRST_KEY = re.compile(r'\{\s*(?:"(\w*)("?))?')
 _MISTRAL_NAME = re.compile(r"\s*[A-Za-z_][\w.\-:]{0,99}\s*(?:\[(?:A(?:R(?:G(?:S\]?)?)?)?)?)?\s*")
 _SEPARATORS = " \t\r\n;,"
+_TAG_NAME = re.compile(r"[\w.\-:]{1,100}")
 FENCE_LANGS = frozenset({"", "json", "jsonc", "json5", "tool_call", "tool_code", "xml", "tool"})
 
 TEXT, CODE, TAG, JSON_AFTER, BARE, TAIL, FENCE, AFTER = (
@@ -233,9 +238,7 @@ class ToolTextScanner:
         start, marker = found.start(), found.group()
         self._text(out, buf[:start])
         self.buf = buf[start:]
-        if marker in _SECTIONS:
-            self.buf = self.buf[len(marker) :]
-        elif marker == "```":
+        if marker == "```":
             self.mode, self.search_from = FENCE, 3
         elif marker == "{":
             self.mode, self.span = BARE, None
@@ -280,6 +283,9 @@ class ToolTextScanner:
         buf = self.buf
         end = buf.find(self.tag_end, self.search_from)
         if end < 0:
+            if self.tag_end == "</tool_call>" and _tag_body_start(buf[self.tag_skip :]) is False:
+                # `<tool_call>` named in prose: release it now rather than hold the whole answer.
+                return self._release(out, self.tag_skip)
             if not final:
                 self.search_from = max(self.search_from, len(buf) - len(self.tag_end) + 1)
                 return False
@@ -313,7 +319,7 @@ class ToolTextScanner:
                     return self._release(out, len(buf))
                 if named.end() == len(rest):
                     return self._release(out, len(buf)) if final else False
-                if rest[named.end()] != "{":
+                if rest[named.end()] not in "{\"":
                     return self._release(out, len(buf))
                 self.span = JsonSpan(self.tag_skip + named.end())
         end = self.span.scan(buf)
@@ -480,6 +486,24 @@ def _call_start(text: str) -> bool | None:
     if found.group(1) is None:
         return False
     return bool(found.group(2)) and found.group(1) in _CALL_FIRST_KEYS
+
+
+def _tag_body_start(body: str) -> bool | None:
+    """Whether the inside of `<tool_call>` (so far) may be a call: True, False, or None."""
+    text = body.lstrip()
+    if not text:
+        return None
+    if text[0] in "{[`":
+        return True
+    if text[0] == "<":
+        return _body_start(text)
+    name = _TAG_NAME.match(text)
+    if name is None:
+        return False
+    rest = text[name.end() :].lstrip()
+    if not rest:
+        return None
+    return rest[0] in "<{"
 
 
 def _body_start(body: str) -> bool | None:
