@@ -28,15 +28,24 @@ class ToolCallText(TypedDict):
 
 # Keys a JSON tool-call object may carry; an object with any other key is not a call.
 CALL_KEYS = frozenset(
-    {"name", "arguments", "parameters", "args", "input", "type", "id", "function", "tool_name", "tool"}
+    {
+        "name",
+        "arguments",
+        "parameters",
+        "args",
+        "input",
+        "type",
+        "id",
+        "function",
+        "tool_name",
+        "tool",
+    }
 )
 _ARG_KEYS = ("arguments", "parameters", "args", "input")
 _NAME = r"[A-Za-z_][\w.\-:]*"
 _MISTRAL_NAMED = re.compile(r"\s*(" + _NAME + r")\s*(?:\[ARGS\])?\s*(?=[{\[\"])")
 _GLM_HEAD = re.compile(r"\s*(" + _NAME + r")\s*")
-_GLM_PAIR = re.compile(
-    r"<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)(?:</arg_value>|$)", re.DOTALL
-)
+_GLM_PAIR = re.compile(r"<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)(?:</arg_value>|$)", re.DOTALL)
 _QWEN_FUNCTION = re.compile(r"<function=([^>\n]+)>(.*?)(?:</function>|$)", re.DOTALL)
 _QWEN_PARAMETER = re.compile(
     r"<parameter=([^>\n]+)>(.*?)(?:</parameter>|(?=<parameter=)|(?=</function>)|$)", re.DOTALL
@@ -184,7 +193,7 @@ def parse_kimi_section(body: str) -> list[ToolCallText] | None:
 
 
 def parse_deepseek_section(body: str) -> list[ToolCallText] | None:
-    """DeepSeek's `<｜tool▁calls▁begin｜>` ... `_end｜>`; R1 distills may drop each call's begin."""
+    """DeepSeek's calls section (`tool▁calls▁begin` to `_end` tokens); R1 may drop a call's begin."""
     return _section(body, DEEPSEEK_CALL_BEGIN, DEEPSEEK_CALL_END, parse_deepseek)
 
 

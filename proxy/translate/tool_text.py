@@ -9,7 +9,7 @@ Formats (markers): Hermes / Qwen 2.5-3 `<tool_call>{json}</tool_call>`; Qwen3-Co
 `<tool_call><function=N><parameter=K>V</parameter></function></tool_call>` (also without the
 outer tag); GLM-4.5/4.6 `<tool_call>N<arg_key>K</arg_key><arg_value>V</arg_value></tool_call>`;
 Mistral `[TOOL_CALLS][{json}]`, `[TOOL_CALLS]N[ARGS]{json}` and `[TOOL_CALLS]N{json}`; Llama 3.x
-`<|python_tag|>{json}`; DeepSeek V3/V3.1 `<｜tool▁call▁begin｜>...<｜tool▁call▁end｜>`; Kimi K2
+`<|python_tag|>{json}`; DeepSeek V3/V3.1 (fullwidth-bar tokens `tool▁call▁begin` ... `end`); Kimi K2
 `<|tool_call_begin|>functions.N:0<|tool_call_argument_begin|>{json}<|tool_call_end|>`; any of
 these inside a Markdown code fence.
 
@@ -73,8 +73,8 @@ from proxy.translate.tool_formats import (
     ToolCallText,
     mark_truncated,
     parse_deepseek,
-    parse_json_calls,
     parse_deepseek_section,
+    parse_json_calls,
     parse_kimi,
     parse_kimi_section,
     parse_mistral,
@@ -201,7 +201,7 @@ class ToolTextScanner:
             return
         self.line_start = text[-1] == "\n"
         if out and out[-1][0] == "text":
-            out[-1] = ("text", out[-1][1] + text)  # type: ignore[operator]
+            out[-1] = ("text", out[-1][1] + text)
         else:
             out.append(("text", text))
 
@@ -227,9 +227,13 @@ class ToolTextScanner:
     def _step_text(self, out: list[Piece], final: bool) -> bool:
         buf = self.buf
         found = _MARKER.search(buf)
-        if found is not None and found.start() == 0 and not self.line_start:
-            if found.group() in ("```", "{"):
-                found = _MARKER.search(buf, 1)
+        if (
+            found is not None
+            and found.start() == 0
+            and not self.line_start
+            and found.group() in ("```", "{")
+        ):
+            found = _MARKER.search(buf, 1)
         if found is None:
             keep = len(buf) if final else self._hold_from(buf)
             self._text(out, buf[:keep])
@@ -319,7 +323,7 @@ class ToolTextScanner:
                     return self._release(out, len(buf))
                 if named.end() == len(rest):
                     return self._release(out, len(buf)) if final else False
-                if rest[named.end()] not in "{\"":
+                if rest[named.end()] not in '{"':
                     return self._release(out, len(buf))
                 self.span = JsonSpan(self.tag_skip + named.end())
         end = self.span.scan(buf)
@@ -514,10 +518,7 @@ def _body_start(body: str) -> bool | None:
     if text[0] == "{":
         return _call_start(text)
     head = text[:_MAX_MARKER]
-    for marker in _EXPLICIT:
-        if head.startswith(marker) or marker.startswith(head):
-            return True
-    return False
+    return any(head.startswith(marker) or marker.startswith(head) for marker in _EXPLICIT)
 
 
 def split_tool_text(text: str, offered_names: Iterable[str]) -> list[Piece]:
@@ -527,7 +528,7 @@ def split_tool_text(text: str, offered_names: Iterable[str]) -> list[Piece]:
     merged: list[Piece] = []
     for piece in pieces:
         if piece[0] == "text" and merged and merged[-1][0] == "text":
-            merged[-1] = ("text", merged[-1][1] + piece[1])  # type: ignore[operator]
+            merged[-1] = ("text", merged[-1][1] + piece[1])
         else:
             merged.append(piece)
     return merged

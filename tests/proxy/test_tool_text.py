@@ -75,8 +75,10 @@ def test_the_corpus_covers_every_format_and_fault() -> None:
     } <= faults
     for case in cases:
         source = case["source"]
-        assert source.get("synthetic") or source.get("issue") or (
-            source["commit"] and source["licence"] in ("Apache-2.0", "MIT")
+        assert (
+            source.get("synthetic")
+            or source.get("issue")
+            or (source["commit"] and source["licence"] in ("Apache-2.0", "MIT"))
         )
 
 
