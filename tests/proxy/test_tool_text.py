@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from proxy.translate.tool_args import match_tool_name, repair_input
 from proxy.translate.tool_text import Piece, ToolTextScanner, split_tool_text
@@ -52,7 +54,7 @@ def outcome(pieces: list[Piece], case: dict[str, Any]) -> dict[str, Any]:
         assert repair.ok, (name, repair)
         repairs.update(value.get("repairs", ()), repair.kinds)
         calls.append({"name": name, "input": repair.input})
-    text = "".join(value for kind, value in pieces if kind == "text")
+    text = "".join(value for _, value in pieces if isinstance(value, str))
     return {"text": text, "calls": calls, "unknown": unknown, "repairs": repairs}
 
 
@@ -165,3 +167,71 @@ def test_unclosed_call_at_the_end_is_recovered_and_marked() -> None:
     assert isinstance(call, dict)
     assert call["arguments"] == {"command": "ls"}
     assert "truncated" in call["repairs"]
+
+
+FRAGMENTS = [
+    "Hello ",
+    "world",
+    "\n",
+    "<",
+    "<tool_call>",
+    "</tool_call>",
+    '{"name": "Bash", "arguments": {"command": "ls"}}',
+    '{"port": 1}',
+    "{",
+    "}",
+    "[",
+    "[TOOL_CALLS]",
+    "<|python_tag|>",
+    "```",
+    "```json\n",
+    "<function=Bash>",
+    "<parameter=command>",
+    "</parameter>",
+    "</function>",
+    "<|tool_call_begin|>",
+    "<|tool_call_argument_begin|>",
+    "<|tool_call_end|>",
+    "<｜tool▁calls▁begin｜>",
+    "`",
+    '"',
+    ";",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parts=st.lists(st.sampled_from(FRAGMENTS), max_size=14),
+    cuts=st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=8),
+)
+def test_any_text_gives_the_same_pieces_however_it_is_cut(
+    parts: list[str], cuts: list[int]
+) -> None:
+    text = "".join(parts)
+    whole = split_tool_text(text, ["Bash"])
+    scanner = ToolTextScanner(["Bash"])
+    pieces: list[Piece] = []
+    at, turn = 0, 0
+    while at < len(text):
+        size = cuts[turn % len(cuts)]
+        pieces += scanner.feed(text[at : at + size])
+        at, turn = at + size, turn + 1
+    pieces += scanner.finish()
+    assert merge(pieces) == whole
+    if not any(kind == "tool" for kind, _ in whole):
+        assert "".join(value for _, value in whole if isinstance(value, str)) == text
+
+
+def merge(pieces: list[Piece]) -> list[Piece]:
+    merged: list[Piece] = []
+    for piece in pieces:
+        if piece[0] == "text" and merged and merged[-1][0] == "text":
+            merged[-1] = ("text", merged[-1][1] + piece[1])  # type: ignore[operator]
+        else:
+            merged.append(piece)
+    return merged
+
+
+def test_unclosed_markup_naming_no_offered_tool_stays_text() -> None:
+    text = "The opening tag is <tool_call>answer"
+    assert split_tool_text(text, ["Bash"]) == [("text", text)]
