@@ -292,24 +292,27 @@ class ToolTextScanner:
     def _step_tag(self, out: list[Piece], final: bool) -> bool:
         buf = self.buf
         end = buf.find(self.tag_end, self.search_from)
+        body = buf[self.tag_skip : end if end >= 0 else len(buf)]
+        # Whenever a span turns out not to be a call, only its marker is released as text and
+        # the rest is scanned again: the outcome then never depends on how the text was cut.
+        if self.tag_end == "</tool_call>" and _tag_body_start(body) is False:
+            # `<tool_call>` named in prose: released now rather than holding the whole answer.
+            return self._release(out, self.tag_skip or 1)
         if end < 0:
-            if self.tag_end == "</tool_call>" and _tag_body_start(buf[self.tag_skip :]) is False:
-                # `<tool_call>` named in prose: release it now rather than hold the whole answer.
-                return self._release(out, self.tag_skip)
             if not final:
                 self.search_from = max(self.search_from, len(buf) - len(self.tag_end) + 1)
                 return False
             # An unclosed span is weak evidence: a call only when it names an offered tool.
-            calls = self.tag_parser(buf[self.tag_skip :])
+            calls = self.tag_parser(body)
             if not calls or not self._offered(calls):
-                return self._release(out, len(buf))
+                return self._release(out, self.tag_skip or 1)
             self._calls(out, mark_truncated(calls))
             self.buf = ""
             return False
         stop = end + len(self.tag_end)
-        calls = self.tag_parser(buf[self.tag_skip : end])
+        calls = self.tag_parser(body)
         if not calls:
-            return self._release(out, stop)
+            return self._release(out, self.tag_skip or 1)
         self._calls(out, calls)
         self.buf, self.mode = buf[stop:], AFTER
         return True
@@ -327,11 +330,11 @@ class ToolTextScanner:
             else:
                 named = _MISTRAL_NAME.match(rest)
                 if self.json_format != "mistral" or named is None:
-                    return self._release(out, len(buf))
+                    return self._release(out, self.tag_skip)
                 if named.end() == len(rest):
-                    return self._release(out, len(buf)) if final else False
+                    return self._release(out, self.tag_skip) if final else False
                 if rest[named.end()] not in '{"':
-                    return self._release(out, len(buf))
+                    return self._release(out, self.tag_skip)
                 self.span = JsonSpan(self.tag_skip + named.end())
         end = self.span.scan(buf)
         if end < 0:
@@ -339,13 +342,13 @@ class ToolTextScanner:
                 return False
             calls = self._parse_json_after(buf[self.tag_skip :])
             if not calls or not self._offered(calls):
-                return self._release(out, len(buf))
+                return self._release(out, self.tag_skip)
             self._calls(out, mark_truncated(calls))
             self.buf, self.span = "", None
             return False
         calls = self._parse_json_after(buf[self.tag_skip : end])
         if not calls:
-            return self._release(out, end)
+            return self._release(out, self.tag_skip)
         self._calls(out, calls)
         self.buf, self.mode, self.span = buf[end:], AFTER, None
         return True
@@ -398,10 +401,10 @@ class ToolTextScanner:
                     self.buf, self.tail_calls = "", []
                 return False
             if buf[at] != "{":
-                return self._release(out, len(buf))
+                return self._release(out, at)
             verdict = _call_start(buf[at:])
             if verdict is False or (verdict is None and final):
-                return self._release(out, len(buf))
+                return self._release(out, at)
             if verdict is None:
                 return False
             self.span = JsonSpan(at)
@@ -418,7 +421,7 @@ class ToolTextScanner:
             return False
         calls = parse_json_calls(buf[self.tail_pos : end], "json")
         if not self._offered(calls):
-            return self._release(out, len(buf))
+            return self._release(out, end)
         assert calls is not None
         self.tail_calls += calls
         self.tail_pos, self.span = end, None
@@ -429,8 +432,10 @@ class ToolTextScanner:
         buf = self.buf
         newline = buf.find("\n", 3)
         if newline < 0:
-            if final or len(buf) > 40:
+            if final:
                 return self._release(out, len(buf), CODE)
+            if len(buf) > 40:  # a long info string: an ordinary code block
+                return self._release(out, 3, CODE)
             return False
         if buf[3:newline].strip().lower() not in FENCE_LANGS:
             return self._release(out, newline + 1, CODE)
@@ -445,6 +450,8 @@ class ToolTextScanner:
             close = stop = len(buf)
         else:
             stop = close + 4
+            if _body_start(buf[newline + 1 : close]) is False:
+                return self._release(out, newline + 1, CODE)
         pieces = split_tool_text(buf[newline + 1 : close], self.offered)
         calls = [piece[1] for piece in pieces if piece[0] == "tool"]
         if not calls or any(piece[1].strip() for piece in pieces if piece[0] == "text"):
