@@ -14,7 +14,7 @@ from typing import Any, NotRequired, TypedDict
 
 import orjson
 
-from proxy.translate.tool_args import is_truncated_json, repair_json_text
+from proxy.translate.tool_args import repair_json_text
 
 
 class ToolCallText(TypedDict):
@@ -221,13 +221,13 @@ def _xml_value(raw: str) -> str:
     return raw
 
 
-def mark_truncated(calls: list[ToolCallText]) -> list[ToolCallText]:
-    """Note on calls found in a span the answer cut off that the call itself was cut short."""
+def mark_unclosed(calls: list[ToolCallText]) -> list[ToolCallText]:
+    """Note on calls found in a span the answer ended inside that their markup never closed.
+
+    Whether the arguments themselves were cut short is for the JSON repair to say (`truncated`).
+    """
     for call in calls:
-        arguments = call["arguments"]
-        if isinstance(arguments, str) and is_truncated_json(arguments):
-            continue  # the repair step will see and name the truncation itself
         repairs = call.setdefault("repairs", [])
-        if "truncated" not in repairs:
-            repairs.append("truncated")
+        if "unclosed" not in repairs:
+            repairs.append("unclosed")
     return calls

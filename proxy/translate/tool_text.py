@@ -71,7 +71,7 @@ from proxy.translate.json_span import JsonSpan
 from proxy.translate.tool_args import match_tool_name
 from proxy.translate.tool_formats import (
     ToolCallText,
-    mark_truncated,
+    mark_unclosed,
     parse_deepseek,
     parse_deepseek_section,
     parse_json_calls,
@@ -292,6 +292,12 @@ class ToolTextScanner:
     def _step_tag(self, out: list[Piece], final: bool) -> bool:
         buf = self.buf
         end = buf.find(self.tag_end, self.search_from)
+        stop = end + len(self.tag_end)
+        if self.tag_end == "</tool_call>":
+            # Parallel calls whose closing tags were forgotten: the next opener ends this one.
+            opener = buf.find("<tool_call>", max(self.search_from, self.tag_skip))
+            if opener >= 0 and (end < 0 or opener < end):
+                end = stop = opener
         body = buf[self.tag_skip : end if end >= 0 else len(buf)]
         # Whenever a span turns out not to be a call, only its marker is released as text and
         # the rest is scanned again: the outcome then never depends on how the text was cut.
@@ -300,16 +306,15 @@ class ToolTextScanner:
             return self._release(out, self.tag_skip or 1)
         if end < 0:
             if not final:
-                self.search_from = max(self.search_from, len(buf) - len(self.tag_end) + 1)
+                self.search_from = max(self.search_from, len(buf) - len(self.tag_end))
                 return False
             # An unclosed span is weak evidence: a call only when it names an offered tool.
             calls = self.tag_parser(body)
             if not calls or not self._offered(calls):
                 return self._release(out, self.tag_skip or 1)
-            self._calls(out, mark_truncated(calls))
+            self._calls(out, mark_unclosed(calls))
             self.buf = ""
             return False
-        stop = end + len(self.tag_end)
         calls = self.tag_parser(body)
         if not calls:
             return self._release(out, self.tag_skip or 1)
@@ -343,7 +348,7 @@ class ToolTextScanner:
             calls = self._parse_json_after(buf[self.tag_skip :])
             if not calls or not self._offered(calls):
                 return self._release(out, self.tag_skip)
-            self._calls(out, mark_truncated(calls))
+            self._calls(out, mark_unclosed(calls))
             self.buf, self.span = "", None
             return False
         calls = self._parse_json_after(buf[self.tag_skip : end])
@@ -374,7 +379,7 @@ class ToolTextScanner:
                 calls = parse_json_calls(buf, "json")
                 if self._offered(calls):
                     assert calls is not None
-                    self._calls(out, mark_truncated(calls))
+                    self._calls(out, mark_unclosed(calls))
                     self.buf = ""
                     return False
                 return self._release(out, len(buf))
@@ -414,7 +419,7 @@ class ToolTextScanner:
                 calls = parse_json_calls(buf[self.tail_pos :], "json")
                 if self._offered(calls):
                     assert calls is not None
-                    self._calls(out, [*self.tail_calls, *mark_truncated(calls)])
+                    self._calls(out, [*self.tail_calls, *mark_unclosed(calls)])
                     self.buf, self.tail_calls = "", []
                     return False
                 return self._release(out, len(buf))

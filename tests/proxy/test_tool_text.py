@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxy.translate.tool_args import match_tool_name, repair_input
-from proxy.translate.tool_text import Piece, ToolTextScanner, split_tool_text
+from proxy.translate.tool_text import Piece, ToolTextScanner, split_tool_text, tool_pieces
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "tool_text"
 CASES = sorted(CORPUS.glob("*.json"))
@@ -226,7 +226,7 @@ def merge(pieces: list[Piece]) -> list[Piece]:
     merged: list[Piece] = []
     for piece in pieces:
         if piece[0] == "text" and merged and merged[-1][0] == "text":
-            merged[-1] = ("text", merged[-1][1] + piece[1])  # type: ignore[operator]
+            merged[-1] = ("text", merged[-1][1] + piece[1])
         else:
             merged.append(piece)
     return merged
@@ -235,3 +235,15 @@ def merge(pieces: list[Piece]) -> list[Piece]:
 def test_unclosed_markup_naming_no_offered_tool_stays_text() -> None:
     text = "The opening tag is <tool_call>answer"
     assert split_tool_text(text, ["Bash"]) == [("text", text)]
+
+
+def test_parallel_calls_with_forgotten_closing_tags() -> None:
+    text = (
+        '<tool_call>{"name": "Bash", "arguments": {"command": "ls"}}\n'
+        '<tool_call>{"name": "Bash", "arguments": {"command": "pwd"}}'
+    )
+    for pieces in (split_tool_text(text, ["Bash"]), feed_in_pieces(text, ["Bash"], 3)):
+        assert [call["arguments"] for call in tool_pieces(pieces)] == [
+            {"command": "ls"},
+            {"command": "pwd"},
+        ]
