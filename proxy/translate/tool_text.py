@@ -28,37 +28,37 @@ call are dropped; text between or after calls stays text.
 
 How the stream translator should use this (integration, issue 14 part 2)
 -------------------------------------------------------------------------
-* One scanner per request, made only when the request offered tools and TOOL_CALL_RECOVERY is on;
-  it sits on the text path of `StreamTranslator.feed`, after `ThinkTagSplitter` (reasoning is
-  never scanned) and before `_text`. `finish()` runs in `StreamTranslator.finish` right after the
-  think-tag flush, before the last block closes.
-* A "text" piece goes to `_text` as today. A "tool" piece: `match_tool_name(raw, offered)`;
-  unknown name -> a text block saying which tool was asked for and that it is not available
-  (counted as a failed repair); known -> `repair_input(arguments, schema)` and the translator
-  opens a `tool_use` block (fresh `toolu_` id, the exact offered name) and sends the repaired
-  input as ONE `input_json_delta`, then `content_block_stop`. A text-form call is only known
-  when its markup has closed, so there is nothing to stream incrementally: the client sees the
-  text before the call stream at once, then the whole tool block at once. `stop_reason` becomes
-  `tool_use` (the translator's rule "tool blocks win over stop" already does this).
-* Native `tool_calls` deltas: argument text keeps streaming as `input_json_delta` while the
-  concatenation is still a valid JSON prefix (`JsonSpan`-style tracking costs one regex step
-  per delta). The block's `content_block_stop` is deferred until `finish_reason` or the next
-  block; there `repair_arguments(all_text, schema)` runs: `kinds == ()` -> close as is (the
-  client already has exactly the bytes it needs). Otherwise the translator must not have sent
-  the broken bytes: at the first delta that makes the prefix invalid (a `'`, `True`, a trailing
-  `,}` ...) it stops streaming, holds the rest, and at the end sends ONE `input_json_delta`
-  with the repaired whole. Claude Code concatenates `partial_json` and parses it at
-  `content_block_stop`, so a valid prefix followed by a complete repaired object is not
-  possible: the tool block must therefore be opened with held arguments whenever the first
-  delta already breaks JSON, and when the break comes later the already-sent prefix has to be
-  completed by the repaired *suffix* (valid when the repair only changed the tail, e.g. a
-  truncated end); failing that the proxy sends nothing more and reports a failed repair.
-  Simplest safe rule for part 2: hold argument deltas of a tool block until its first 64 bytes
-  parse as a valid prefix, then stream; repair at the end only if the total is invalid.
-* Every `Repair` with `kinds` or `ok=False` and every recovered text call goes to the debug log
-  (request id, model, format, kinds), per-model counters (recovered, repaired, failed) and a
-  mark on the request row. The non-streaming path (`complete_message`) runs the same scanner
-  over the whole content (`split_tool_text`) and the same repair per tool call.
+* Where: one scanner per request, only when the request offered tools and TOOL_CALL_RECOVERY is
+  on (else today's path, untouched). It sits on the text path of `StreamTranslator.feed`, after
+  `ThinkTagSplitter` (reasoning is never scanned), before `_text`; its `finish()` runs in
+  `StreamTranslator.finish` right after the think-tag flush. Non-streaming answers and the
+  LiteLLM engine already go through the same translator, so they get the same recovery.
+  `offered` is `{tool["name"]: tool["input_schema"]}` from the request, built once.
+* Text-form calls: a "text" piece goes to `_text`; a "tool" piece is resolved with
+  `match_tool_name(raw, offered)`. Known: `repair_input(arguments, schema)`, then a `tool_use`
+  block (fresh `toolu_` id, exact offered name), ONE `input_json_delta` with
+  `orjson.dumps(repair.input)`, `content_block_stop`. Not offered: a text block naming the tool
+  and the tools that exist, counted as a failed repair. A call is only known once its markup
+  closes, so the client sees the text before it stream at once, then the whole block at once;
+  `stop_reason` becomes `tool_use` (tool blocks already win over `stop`).
+* Native `tool_calls`, where argument deltas meet repair: the name is matched when it arrives
+  (`content_block_start` carries the offered name); the argument deltas of the open block are
+  collected, not sent; when the block closes (next block or finish) `repair_arguments(text,
+  schema)` runs once. `kinds == ()`: the upstream's own text goes out unchanged as one
+  `input_json_delta` (valid JSON passes byte for byte); otherwise the repaired object does. Why
+  hold instead of stream: deltas concatenate, so bytes once sent cannot be taken back, and a
+  fault is often only visible at the end (`,}`, a cut-off string); Claude Code parses
+  `partial_json` at `content_block_stop` anyway, so holding costs the user nothing visible but
+  a long Write appearing at once. (Streaming a validated prefix and completing it with a
+  repaired suffix is possible only when the repair touched the tail; not worth it now.)
+* Cut-off calls: `truncated` (JSON open at the end) or `unclosed` (markup open) together with
+  `finish_reason == "length"` should not run (a Write with half its content): send a text
+  notice instead and keep `stop_reason: max_tokens`.
+* Visibility: every recovered text call and every `Repair` with `kinds` or `ok=False` gives one
+  debug-log entry (request id, model, format, kinds), per-model counters (recovered, repaired,
+  failed) and a mark on the request row.
+* Cost: ordinary text pays one `feed` per delta, about 200 ns (`python -m bench.tool_text`); the
+  held suffix of a delta that ends in `<` or `[` goes out with the next delta.
 """
 
 from __future__ import annotations
