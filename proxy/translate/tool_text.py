@@ -63,7 +63,6 @@ How the stream translator should use this (integration, issue 14 part 2)
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -72,54 +71,31 @@ from proxy.translate.tool_args import match_tool_name
 from proxy.translate.tool_formats import (
     ToolCallText,
     mark_unclosed,
-    parse_deepseek,
-    parse_deepseek_section,
     parse_json_calls,
-    parse_kimi,
-    parse_kimi_section,
     parse_mistral,
-    parse_qwen_xml,
     parse_tool_call_tag,
+)
+from proxy.translate.tool_markers import (
+    END_MARKERS,
+    END_PREFIXES,
+    FENCE_LANGS,
+    FENCE_LINE_RE,
+    JSON_MARKERS,
+    MARKER_PREFIXES,
+    MARKER_RE,
+    MAX_MARKER,
+    MISTRAL_NAME_RE,
+    SEPARATORS,
+    TAGS,
+    Parser,
+    body_start,
+    call_start,
+    tag_body_start,
 )
 
 TextPiece = tuple[Literal["text"], str]
 ToolPiece = tuple[Literal["tool"], ToolCallText]
 Piece = TextPiece | ToolPiece
-Parser = Callable[[str], list[ToolCallText] | None]
-
-# marker -> (end marker, whether the marker is part of the parsed span, parser)
-_TAGS: dict[str, tuple[str, bool, Parser]] = {
-    "<tool_call>": ("</tool_call>", False, parse_tool_call_tag),
-    "<function=": ("</function>", True, parse_qwen_xml),
-    "<|tool_call_begin|>": ("<|tool_call_end|>", False, parse_kimi),
-    "<｜tool▁call▁begin｜>": ("<｜tool▁call▁end｜>", False, parse_deepseek),
-    "<|tool_calls_section_begin|>": ("<|tool_calls_section_end|>", False, parse_kimi_section),
-    "<｜tool▁calls▁begin｜>": ("<｜tool▁calls▁end｜>", False, parse_deepseek_section),
-    # llama.cpp's DeepSeek-R1 tests accept this shortened opener too.
-    "<｜tool▁calls｜>": ("<｜tool▁calls▁end｜>", False, parse_deepseek_section),
-}
-_JSON_AFTER = {"[TOOL_CALLS]": "mistral", "<|python_tag|>": "llama"}
-_EXPLICIT = (*_TAGS, *_JSON_AFTER)
-_ENDS = (
-    "</tool_call>",
-    "</function>",
-    "<|tool_calls_section_end|>",
-    "<｜tool▁calls▁end｜>",
-    "<|eom_id|>",
-    "<|eot_id|>",
-    "<｜end▁of▁sentence｜>",
-)
-_MARKER = re.compile("|".join(re.escape(m) for m in _EXPLICIT) + r"|(?m:^)(?:```|\{)")
-_FENCE_LINE = re.compile(r"(?m:^)```")
-_PREFIXES = frozenset(m[:i] for m in _EXPLICIT for i in range(1, len(m)))
-_END_PREFIXES = frozenset(m[:i] for m in _ENDS for i in range(1, len(m)))
-_MAX_MARKER = max(len(m) for m in _EXPLICIT)
-_CALL_FIRST_KEYS = ("name", "function", "tool_name", "type", "id", "arguments", "parameters")
-_FIRST_KEY = re.compile(r'\{\s*(?:"(\w*)("?))?')
-_MISTRAL_NAME = re.compile(r"\s*[A-Za-z_][\w.\-:]{0,99}\s*(?:\[(?:A(?:R(?:G(?:S\]?)?)?)?)?)?\s*")
-_SEPARATORS = " \t\r\n;,"
-_TAG_NAME = re.compile(r"[\w.\-:]{1,100}")
-FENCE_LANGS = frozenset({"", "json", "jsonc", "json5", "tool_call", "tool_code", "xml", "tool"})
 
 TEXT, CODE, TAG, JSON_AFTER, BARE, TAIL, FENCE, AFTER = (
     "text",
@@ -232,14 +208,14 @@ class ToolTextScanner:
     # -- one step per mode: True when it moved on, False when it needs more text ---------------
     def _step_text(self, out: list[Piece], final: bool) -> bool:
         buf = self.buf
-        found = _MARKER.search(buf)
+        found = MARKER_RE.search(buf)
         if (
             found is not None
             and found.start() == 0
             and not self.line_start
             and found.group() in ("```", "{")
         ):
-            found = _MARKER.search(buf, 1)
+            found = MARKER_RE.search(buf, 1)
         if found is None:
             keep = len(buf) if final else self._hold_from(buf)
             self._text(out, buf[:keep])
@@ -252,11 +228,11 @@ class ToolTextScanner:
             self.mode, self.search_from = FENCE, 3
         elif marker == "{":
             self.mode, self.span = BARE, None
-        elif marker in _JSON_AFTER:
+        elif marker in JSON_MARKERS:
             self.mode, self.span = JSON_AFTER, None
-            self.json_format, self.tag_skip = _JSON_AFTER[marker], len(marker)
+            self.json_format, self.tag_skip = JSON_MARKERS[marker], len(marker)
         else:
-            self.tag_end, keep_marker, self.tag_parser = _TAGS[marker]
+            self.tag_end, keep_marker, self.tag_parser = TAGS[marker]
             self.tag_skip = 0 if keep_marker else len(marker)
             self.mode, self.search_from = TAG, len(marker)
         return True
@@ -264,9 +240,9 @@ class ToolTextScanner:
     def _hold_from(self, buf: str) -> int:
         """Where a suffix that may still become a marker starts (len(buf) when there is none)."""
         size = len(buf)
-        low = max(0, size - _MAX_MARKER)
+        low = max(0, size - MAX_MARKER)
         at = max(buf.rfind("<", low), buf.rfind("[", low))
-        if at >= 0 and buf[at:] in _PREFIXES:
+        if at >= 0 and buf[at:] in MARKER_PREFIXES:
             return at
         if buf[-1] == "`":
             at = size - 2 if buf.endswith("``") else size - 1
@@ -277,7 +253,7 @@ class ToolTextScanner:
     def _step_code(self, out: list[Piece], final: bool) -> bool:
         buf = self.buf
         # Search from 1 when buf[0] is mid-line: `^` then only matches after a newline.
-        found = _FENCE_LINE.search(buf, 0 if self.line_start else 1)
+        found = FENCE_LINE_RE.search(buf, 0 if self.line_start else 1)
         if found is not None:
             return self._release(out, found.end())
         keep = len(buf)
@@ -301,7 +277,7 @@ class ToolTextScanner:
         body = buf[self.tag_skip : end if end >= 0 else len(buf)]
         # Whenever a span turns out not to be a call, only its marker is released as text and
         # the rest is scanned again: the outcome then never depends on how the text was cut.
-        if self.tag_end == "</tool_call>" and _tag_body_start(body) is False:
+        if self.tag_end == "</tool_call>" and tag_body_start(body) is False:
             # `<tool_call>` named in prose: released now rather than holding the whole answer.
             return self._release(out, self.tag_skip or 1)
         if end < 0:
@@ -333,7 +309,7 @@ class ToolTextScanner:
             if body[0] in "{[":
                 self.span = JsonSpan(len(buf) - len(body))
             else:
-                named = _MISTRAL_NAME.match(rest)
+                named = MISTRAL_NAME_RE.match(rest)
                 if self.json_format != "mistral" or named is None:
                     return self._release(out, self.tag_skip)
                 if named.end() == len(rest):
@@ -367,7 +343,7 @@ class ToolTextScanner:
         """A `{` at a line start: held only while it may be a call object."""
         buf = self.buf
         if self.span is None:
-            verdict = _call_start(buf)
+            verdict = call_start(buf)
             if verdict is False or (verdict is None and final):
                 return self._release(out, 1)
             if verdict is None:
@@ -397,7 +373,7 @@ class ToolTextScanner:
         buf = self.buf
         at = self.tail_pos
         if self.span is None:
-            while at < len(buf) and buf[at] in _SEPARATORS:
+            while at < len(buf) and buf[at] in SEPARATORS:
                 at += 1
             self.tail_pos = at
             if at == len(buf):
@@ -407,7 +383,7 @@ class ToolTextScanner:
                 return False
             if buf[at] != "{":
                 return self._release(out, at)
-            verdict = _call_start(buf[at:])
+            verdict = call_start(buf[at:])
             if verdict is False or (verdict is None and final):
                 return self._release(out, at)
             if verdict is None:
@@ -446,7 +422,7 @@ class ToolTextScanner:
             return self._release(out, newline + 1, CODE)
         close = buf.find("\n```", max(newline, self.search_from))
         if close < 0:
-            verdict = _body_start(buf[newline + 1 :])
+            verdict = body_start(buf[newline + 1 :])
             if verdict is False:
                 return self._release(out, newline + 1, CODE)
             if not final:
@@ -455,7 +431,7 @@ class ToolTextScanner:
             close = stop = len(buf)
         else:
             stop = close + 4
-            if _body_start(buf[newline + 1 : close]) is False:
+            if body_start(buf[newline + 1 : close]) is False:
                 return self._release(out, newline + 1, CODE)
         pieces = split_tool_text(buf[newline + 1 : close], self.offered)
         calls = [piece[1] for piece in pieces if piece[0] == "tool"]
@@ -477,67 +453,23 @@ class ToolTextScanner:
         buf = self.buf
         at = 0
         while at < len(buf):
-            if buf[at] in _SEPARATORS:
+            if buf[at] in SEPARATORS:
                 at += 1
                 continue
-            for end in _ENDS:
+            for end in END_MARKERS:
                 if buf.startswith(end, at):
                     at += len(end)
                     break
             else:
                 break
         self.buf = buf = buf[at:]
-        if not buf or (buf in _END_PREFIXES and not final):
+        if not buf or (buf in END_PREFIXES and not final):
             return False
-        if buf in _END_PREFIXES:
+        if buf in END_PREFIXES:
             self.buf = ""
             return False
         self.mode, self.line_start = TEXT, True
         return True
-
-
-def _call_start(text: str) -> bool | None:
-    """Whether `text` (starting at `{`) opens a call object: True, False, or None (undecided)."""
-    found = _FIRST_KEY.match(text)
-    if found is None:
-        return False
-    if found.end() == len(text):
-        if found.group(2):
-            return found.group(1) in _CALL_FIRST_KEYS
-        key = found.group(1) or ""
-        return None if any(k.startswith(key) for k in _CALL_FIRST_KEYS) else False
-    if found.group(1) is None:
-        return False
-    return bool(found.group(2)) and found.group(1) in _CALL_FIRST_KEYS
-
-
-def _tag_body_start(body: str) -> bool | None:
-    """Whether the inside of `<tool_call>` (so far) may be a call: True, False, or None."""
-    text = body.lstrip()
-    if not text:
-        return None
-    if text[0] in "{[`":
-        return True
-    if text[0] == "<":
-        return _body_start(text)
-    name = _TAG_NAME.match(text)
-    if name is None:
-        return False
-    rest = text[name.end() :].lstrip()
-    if not rest:
-        return None
-    return rest[0] in "<{"
-
-
-def _body_start(body: str) -> bool | None:
-    """Whether a fence body (so far) may hold a tool call: True, False, or None (undecided)."""
-    text = body.lstrip()
-    if not text:
-        return None
-    if text[0] == "{":
-        return _call_start(text)
-    head = text[:_MAX_MARKER]
-    return any(head.startswith(marker) or marker.startswith(head) for marker in _EXPLICIT)
 
 
 def split_tool_text(text: str, offered_names: Iterable[str]) -> list[Piece]:
