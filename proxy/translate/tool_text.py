@@ -93,6 +93,8 @@ from proxy.translate.tool_markers import (
     tag_body_start,
 )
 
+# The hold tests only need the first characters of a span (the longest marker, a 100-char name).
+HEAD = 160
 TextPiece = tuple[Literal["text"], str]
 ToolPiece = tuple[Literal["tool"], ToolCallText]
 Piece = TextPiece | ToolPiece
@@ -121,6 +123,7 @@ class ToolTextScanner:
         self.tag_end = ""
         self.tag_skip = 0
         self.tag_parser: Parser = parse_tool_call_tag
+        self.tag_sure = False
         self.json_format = ""
         self.span: JsonSpan | None = None
         self.tail_calls: list[ToolCallText] = []
@@ -233,6 +236,7 @@ class ToolTextScanner:
             self.json_format, self.tag_skip = JSON_MARKERS[marker], len(marker)
         else:
             self.tag_end, keep_marker, self.tag_parser = TAGS[marker]
+            self.tag_sure = False
             self.tag_skip = 0 if keep_marker else len(marker)
             self.mode, self.search_from = TAG, len(marker)
         return True
@@ -274,16 +278,20 @@ class ToolTextScanner:
             opener = buf.find("<tool_call>", max(self.search_from, self.tag_skip))
             if opener >= 0 and (end < 0 or opener < end):
                 end = stop = opener
-        body = buf[self.tag_skip : end if end >= 0 else len(buf)]
+        body_end = end if end >= 0 else len(buf)
         # Whenever a span turns out not to be a call, only its marker is released as text and
         # the rest is scanned again: the outcome then never depends on how the text was cut.
-        if self.tag_end == "</tool_call>" and tag_body_start(body) is False:
-            # `<tool_call>` named in prose: released now rather than holding the whole answer.
-            return self._release(out, self.tag_skip or 1)
+        if self.tag_end == "</tool_call>" and not self.tag_sure:
+            verdict = tag_body_start(buf[self.tag_skip : min(body_end, self.tag_skip + HEAD)])
+            if verdict is False:
+                # `<tool_call>` named in prose: released now rather than holding the whole answer.
+                return self._release(out, self.tag_skip)
+            self.tag_sure = verdict is True
+        if end < 0 and not final:
+            self.search_from = max(self.search_from, len(buf) - len(self.tag_end))
+            return False
+        body = buf[self.tag_skip : body_end]
         if end < 0:
-            if not final:
-                self.search_from = max(self.search_from, len(buf) - len(self.tag_end))
-                return False
             # An unclosed span is weak evidence: a call only when it names an offered tool.
             calls = self.tag_parser(body)
             if not calls or not self._offered(calls):
@@ -422,7 +430,7 @@ class ToolTextScanner:
             return self._release(out, newline + 1, CODE)
         close = buf.find("\n```", max(newline, self.search_from))
         if close < 0:
-            verdict = body_start(buf[newline + 1 :])
+            verdict = body_start(buf[newline + 1 : newline + 1 + HEAD])
             if verdict is False:
                 return self._release(out, newline + 1, CODE)
             if not final:
@@ -431,7 +439,7 @@ class ToolTextScanner:
             close = stop = len(buf)
         else:
             stop = close + 4
-            if body_start(buf[newline + 1 : close]) is False:
+            if body_start(buf[newline + 1 : min(close, newline + 1 + HEAD)]) is False:
                 return self._release(out, newline + 1, CODE)
         pieces = split_tool_text(buf[newline + 1 : close], self.offered)
         calls = [piece[1] for piece in pieces if piece[0] == "tool"]
