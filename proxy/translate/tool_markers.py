@@ -39,8 +39,11 @@ END_MARKERS = (
     "<|eot_id|>",
     "<｜end▁of▁sentence｜>",
 )
-MARKER_RE = re.compile("|".join(re.escape(m) for m in EXPLICIT) + r"|(?m:^)(?:```|\{)")
-FENCE_LINE_RE = re.compile(r"(?m:^)```")
+_EXPLICIT_RE = re.compile("|".join(re.escape(m) for m in EXPLICIT))
+# Fences may be indented (Markdown lists); `{` counts only at the start of a line.
+_LINE_MARKER_RE = re.compile(r"(?m:^)(?:[ \t]*```|\{)")
+FENCE_LINE_RE = re.compile(r"(?m:^)[ \t]*```")
+FENCE_PARTIAL_RE = re.compile(r"[ \t]*`{1,2}")
 MARKER_PREFIXES = frozenset(m[:i] for m in EXPLICIT for i in range(1, len(m)))
 END_PREFIXES = frozenset(m[:i] for m in END_MARKERS for i in range(1, len(m)))
 MAX_MARKER = max(len(m) for m in EXPLICIT)
@@ -59,6 +62,29 @@ MISTRAL_NAME_RE = re.compile(r"\s*[A-Za-z_][\w.\-:]{0,99}\s*(?:\[(?:A(?:R(?:G(?:
 SEPARATORS = " \t\r\n;,"
 _TAG_NAME = re.compile(r"[\w.\-:]{1,100}")
 FENCE_LANGS = frozenset({"", "json", "jsonc", "json5", "tool_call", "tool_code", "xml", "tool"})
+
+
+def find_marker(text: str, line_start: bool) -> tuple[int, str] | None:
+    """The first marker in `text` as (position, marker); `line_start`: text[0] starts a line.
+
+    One `find` per candidate character and a regex match there is several times cheaper than
+    one regex search for all the markers at every position.
+    """
+    best: tuple[int, str] | None = None
+    for char in "<[":
+        at = text.find(char)
+        while at >= 0 and (best is None or at < best[0]):
+            found = _EXPLICIT_RE.match(text, at)
+            if found is not None:
+                best = (at, found.group())
+                break
+            at = text.find(char, at + 1)
+    if "{" in text or "`" in text:
+        # From 1 when text[0] is mid-line: `^` then only matches after a newline.
+        line = _LINE_MARKER_RE.search(text, 0 if line_start else 1)
+        if line is not None and (best is None or line.start() < best[0]):
+            best = (line.start(), line.group())
+    return best
 
 
 def call_start(text: str) -> bool | None:

@@ -80,9 +80,9 @@ from proxy.translate.tool_markers import (
     END_PREFIXES,
     FENCE_LANGS,
     FENCE_LINE_RE,
+    FENCE_PARTIAL_RE,
     JSON_MARKERS,
     MARKER_PREFIXES,
-    MARKER_RE,
     MAX_MARKER,
     MISTRAL_NAME_RE,
     SEPARATORS,
@@ -90,6 +90,7 @@ from proxy.translate.tool_markers import (
     Parser,
     body_start,
     call_start,
+    find_marker,
     tag_body_start,
 )
 
@@ -152,13 +153,13 @@ class ToolTextScanner:
                     "<" in text
                     or "[" in text
                     or "\n{" in text
-                    or "\n`" in text
-                    or (self.line_start and text[0] in "{`")
+                    or ("`" in text and (self.line_start or "\n" in text))
+                    or (self.line_start and text[0] == "{")
                 ):
-                    self.line_start = text[-1] == "\n"
+                    self.line_start = line_start_after(text, self.line_start)
                     return [("text", text)]
             elif self.mode is CODE and "`" not in text:
-                self.line_start = text[-1] == "\n"
+                self.line_start = line_start_after(text, self.line_start)
                 return [("text", text)]
         self.buf += text
         out: list[Piece] = []
@@ -184,7 +185,7 @@ class ToolTextScanner:
     def _text(self, out: list[Piece], text: str) -> None:
         if not text:
             return
-        self.line_start = text[-1] == "\n"
+        self.line_start = line_start_after(text, self.line_start)
         if out and out[-1][0] == "text":
             out[-1] = ("text", out[-1][1] + text)
         else:
@@ -211,20 +212,15 @@ class ToolTextScanner:
     # -- one step per mode: True when it moved on, False when it needs more text ---------------
     def _step_text(self, out: list[Piece], final: bool) -> bool:
         buf = self.buf
-        found = MARKER_RE.search(buf)
-        if (
-            found is not None
-            and found.start() == 0
-            and not self.line_start
-            and found.group() in ("```", "{")
-        ):
-            found = MARKER_RE.search(buf, 1)
+        found = find_marker(buf, self.line_start)
         if found is None:
             keep = len(buf) if final else self._hold_from(buf)
             self._text(out, buf[:keep])
             self.buf = buf[keep:]
             return False
-        start, marker = found.start(), found.group()
+        start, marker = found
+        if marker.endswith("```"):
+            start, marker = start + len(marker) - 3, "```"  # the indentation stays text
         self._text(out, buf[:start])
         self.buf = buf[start:]
         if marker == "```":
@@ -248,11 +244,16 @@ class ToolTextScanner:
         at = max(buf.rfind("<", low), buf.rfind("[", low))
         if at >= 0 and buf[at:] in MARKER_PREFIXES:
             return at
-        if buf[-1] == "`":
-            at = size - 2 if buf.endswith("``") else size - 1
-            if (buf[at - 1] == "\n") if at else self.line_start:
-                return at
-        return size
+        return self._fence_hold(buf)
+
+    def _fence_hold(self, buf: str) -> int:
+        """Where a last line that may still become a fence (`  ``) starts, else len(buf)."""
+        if buf[-1] != "`":
+            return len(buf)
+        line = buf.rfind("\n") + 1
+        if (line or self.line_start) and FENCE_PARTIAL_RE.fullmatch(buf, line):
+            return line
+        return len(buf)
 
     def _step_code(self, out: list[Piece], final: bool) -> bool:
         buf = self.buf
@@ -260,11 +261,7 @@ class ToolTextScanner:
         found = FENCE_LINE_RE.search(buf, 0 if self.line_start else 1)
         if found is not None:
             return self._release(out, found.end())
-        keep = len(buf)
-        if not final and buf.endswith("`"):
-            at = keep - 2 if buf.endswith("``") else keep - 1
-            if (buf[at - 1] == "\n") if at else self.line_start:
-                keep = at
+        keep = len(buf) if final else self._fence_hold(buf)
         self._text(out, buf[:keep])
         self.buf = buf[keep:]
         return False
@@ -428,17 +425,19 @@ class ToolTextScanner:
             return False
         if buf[3:newline].strip().lower() not in FENCE_LANGS:
             return self._release(out, newline + 1, CODE)
-        close = buf.find("\n```", max(newline, self.search_from))
+        fence = FENCE_LINE_RE.search(buf, max(newline + 1, self.search_from))
+        close = fence.start() if fence is not None else -1
         if close < 0:
             verdict = body_start(buf[newline + 1 : newline + 1 + HEAD])
             if verdict is False:
                 return self._release(out, newline + 1, CODE)
             if not final:
-                self.search_from = max(newline, len(buf) - 3)
+                self.search_from = max(newline + 1, buf.rfind("\n") + 1)
                 return False
             close = stop = len(buf)
         else:
-            stop = close + 4
+            assert fence is not None
+            stop = fence.end()
             if body_start(buf[newline + 1 : min(close, newline + 1 + HEAD)]) is False:
                 return self._release(out, newline + 1, CODE)
         pieces = split_tool_text(buf[newline + 1 : close], self.offered)
@@ -478,6 +477,17 @@ class ToolTextScanner:
             return False
         self.mode, self.line_start = TEXT, True
         return True
+
+
+def line_start_after(text: str, before: bool) -> bool:
+    """Whether only spaces or tabs follow the last newline once `text` is out (`before`: so far)."""
+    last = text[-1]
+    if last == "\n":
+        return True
+    if last != " " and last != "\t":
+        return False
+    newline = text.rfind("\n")
+    return (newline >= 0 or before) and not text[newline + 1 :].strip(" \t")
 
 
 def split_tool_text(text: str, offered_names: Iterable[str]) -> list[Piece]:

@@ -194,6 +194,10 @@ FRAGMENTS = [
     "<|tool_call_end|>",
     "<｜tool▁calls▁begin｜>",
     "`",
+    "   ```",
+    "  ",
+    "\t",
+    "`code`",
     '"',
     ";",
 ]
@@ -247,3 +251,13 @@ def test_parallel_calls_with_forgotten_closing_tags() -> None:
             {"command": "ls"},
             {"command": "pwd"},
         ]
+
+
+def test_indented_code_block_in_a_list_closes_and_scanning_resumes() -> None:
+    text = (
+        "Steps:\n1. Run:\n   ```bash\n   ls <dir>\n   ```\n"
+        '<tool_call>{"name": "Bash", "arguments": {"command": "ls"}}</tool_call>'
+    )
+    for pieces in (split_tool_text(text, ["Bash"]), feed_in_pieces(text, ["Bash"], 1)):
+        assert "".join(v for _, v in pieces if isinstance(v, str)) == text[: text.index("<tool")]
+        assert [call["arguments"] for call in tool_pieces(pieces)] == [{"command": "ls"}]
