@@ -40,8 +40,8 @@ END_MARKERS = (
     "<｜end▁of▁sentence｜>",
 )
 _EXPLICIT_RE = re.compile("|".join(re.escape(m) for m in EXPLICIT))
-# Fences may be indented (Markdown lists); `{` counts only at the start of a line.
-_LINE_MARKER_RE = re.compile(r"(?m:^)(?:[ \t]*```|\{)")
+# A fence or a `{` counts as the first thing on its line; indentation (Markdown lists) is allowed.
+_LINE_MARKER_RE = re.compile(r"(?m:^)[ \t]*(?:```|\{)")
 FENCE_LINE_RE = re.compile(r"(?m:^)[ \t]*```")
 FENCE_PARTIAL_RE = re.compile(r"[ \t]*`{1,2}")
 MARKER_PREFIXES = frozenset(m[:i] for m in EXPLICIT for i in range(1, len(m)))
