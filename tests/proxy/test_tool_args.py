@@ -125,6 +125,13 @@ def test_strings_become_the_declared_scalars() -> None:
     assert value["flag"] == "true"  # the input is not changed in place
 
 
+def test_an_object_where_a_string_is_declared_becomes_json_text() -> None:
+    schema = {"type": "object", "properties": {"content": {"type": "string"}}}
+    out, kinds = coerce_to_schema({"content": {"debug": True}}, schema)
+    assert out == {"content": '{"debug":true}'}
+    assert kinds == ["coerced:string"]
+
+
 def test_a_single_value_becomes_an_array_of_one() -> None:
     schema = {
         "type": "object",

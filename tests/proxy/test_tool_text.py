@@ -201,10 +201,28 @@ FRAGMENTS = [
     "`code`",
     '"',
     ";",
+    "\\",
+    "'",
+    "[TOOL_CALLS]Bash[ARGS]",
+    '{"command": "x"}',
+    "<tool_call>Bash\n",
+    "<arg_key>command</arg_key>",
+    "<arg_value>ls</arg_value>",
+    "```python\n",
+    "\n```\n",
+    '[{"name": "Bash", "arguments": {}}]',
+    "<|tool_calls_section_begin|>",
+    "<|tool_calls_section_end|>",
+    "functions.Bash:0",
+    "<｜tool▁call▁begin｜>",
+    "<｜tool▁sep｜>",
+    "<｜tool▁call▁end｜>",
+    "<｜tool▁calls▁end｜>",
+    "function",
 ]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     parts=st.lists(st.sampled_from(FRAGMENTS), max_size=14),
     cuts=st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=8),
