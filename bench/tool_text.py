@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable
 
-from proxy.think_tags import ThinkTagSplitter
+from proxy.translate.think_tags import ThinkTagSplitter
 from proxy.translate.tool_text import ToolTextScanner
 
 PROSE = (
