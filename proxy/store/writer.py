@@ -276,7 +276,9 @@ class StoreWriter:
         if first:
             self._retry_in = self.retry_seconds
             log.warning(
-                "recording paused: %s %d records wait; retrying.", error, len(self._backlog)
+                "recording paused: %s New records wait in memory (up to %d) until this is fixed.",
+                error,
+                self.backlog_limit,
             )
         else:
             self._retry_in = min(self._retry_in * 2, self.max_retry_seconds)
@@ -287,6 +289,7 @@ class StoreWriter:
     def _resume(self) -> None:
         log.warning("recording resumed: %s", self.path)
         self._error = None
+        self._retry_in = self.retry_seconds
 
     # -- writing --------------------------------------------------------------------------------
 
