@@ -131,7 +131,7 @@ def tool_calls_text(calls: Any) -> str | None:
         for c in calls
         if isinstance(c, dict)
     ]
-    text = orjson.dumps(short, option=orjson.OPT_NON_STR_KEYS).decode()
+    text = orjson.dumps(short, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
     if len(text) > TOOL_CALLS_LIMIT:
         # Still valid JSON when cut: the names matter most.
         text = orjson.dumps([{"name": c["name"]} for c in short]).decode()
