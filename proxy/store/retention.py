@@ -85,5 +85,6 @@ def prune_step(conn: sqlite3.Connection, policy: RetentionPolicy, now: float | N
         raise
     if deleted:
         # Only has an effect with auto_vacuum=INCREMENTAL (set when the file was created).
-        conn.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
+        # `execute` would step it once (one page); sqlite3_exec runs it to the end.
+        conn.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
     return deleted
