@@ -176,14 +176,20 @@ class StoreWriter:
             self._take(item)
             self._gather()
         self._urgent.clear()
-        self._drain()
-        # Closing gets one last try even while paused.
-        due = self._error is None or self._closing or time.monotonic() >= self._retry_at
-        if self._backlog and due:
-            self._write_backlog()
-        elif self._error is not None and due:
-            self._connect()
-        self._release_waiters()
+        while True:
+            # Recording: take one batch at a time, so a flood waits in the queue, not in the
+            # backlog (whose limit is for a pause). Paused: take all, oldest dropped past it.
+            paused = self._error is not None
+            self._drain(None if paused else self.batch_size - len(self._backlog))
+            # Closing gets one last try even while paused.
+            due = not paused or self._closing or time.monotonic() >= self._retry_at
+            if self._backlog and due:
+                self._write_backlog()
+            elif paused and due:
+                self._connect()
+            self._release_waiters()
+            if self._error is not None or self._queue.empty():
+                break
         if not self._closing:
             self._prune()
 
@@ -205,9 +211,11 @@ class StoreWriter:
                 break
             self._urgent.wait(min(left, 0.05))
 
-    def _drain(self) -> None:
+    def _drain(self, limit: int | None) -> None:
+        """Move queued items into the backlog: at most `limit` records (None: all)."""
         get = self._queue.get_nowait
-        while True:
+        taken = self._taken
+        while limit is None or self._taken - taken < limit:
             try:
                 item = get()
             except queue.Empty:

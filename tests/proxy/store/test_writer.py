@@ -240,6 +240,16 @@ def test_the_backlog_is_bounded_while_paused(path: Path, writers: list[StoreWrit
     assert ids == [f"req_{n:08d}" for n in range(150, 200)]
 
 
+def test_a_flood_while_recording_drops_nothing(path: Path, writers: list[StoreWriter]) -> None:
+    # The backlog limit bounds memory during a pause; a flood while recording waits in the queue.
+    writer = StoreWriter(path, backlog_limit=100, batch_size=50)
+    writers.append(writer)
+    for n in range(2_000):
+        writer.submit_request(request(n, NOW + n))
+    assert writer.flush(60)
+    assert writer.status()["dropped"] == 0 and count(path, "requests") == 2_000
+
+
 def test_close_writes_the_tail(path: Path) -> None:
     writer = StoreWriter(path, batch_seconds=0.5)
     for n in range(300):
