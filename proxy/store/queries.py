@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from datetime import time as day_time
 from typing import Any, Literal
@@ -264,6 +265,25 @@ def history_page(
     ).fetchall()
     page = [_turn_dict(row) for row in rows]
     return page, (encode_cursor(page[-1]) if len(page) == limit else None)
+
+
+def iter_turns(
+    conn: sqlite3.Connection, session: str | None = None, chunk: int = 1_000
+) -> Iterator[dict[str, Any]]:
+    """Every turn oldest first, read `chunk` at a time (for the JSON and Markdown exports)."""
+    after: tuple[float, int] = (-math.inf, 0)
+    where = "(at, seq) > (?, ?)" + (" AND session_id = ?" if session is not None else "")
+    while True:
+        params = (*after, session) if session is not None else after
+        rows = conn.execute(
+            f"SELECT {_TURN_FIELDS} FROM turns WHERE {where} ORDER BY at, seq LIMIT ?",
+            (*params, chunk),
+        ).fetchall()
+        for row in rows:
+            yield _turn_dict(row)
+        if len(rows) < chunk:
+            return
+        after = (rows[-1][1], rows[-1][0])
 
 
 def fts_query(text: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime
 from typing import Any, TypedDict
 
 import orjson
@@ -200,3 +202,21 @@ def turn_row(turn: TurnRecord) -> tuple[Any, ...]:
         get("model"),
         get("key"),
     )
+
+
+def turn_from_export(item: dict[str, Any]) -> TurnRecord:
+    """A turn from one message of a history JSON export (validated by the caller).
+
+    Its key is a digest of the whole message, so importing the same file twice adds nothing.
+    """
+    fields = [item.get(k) for k in ("timestamp", "role", "content", "session_id", "request_id")]
+    digest = hashlib.blake2b(orjson.dumps(fields), digest_size=12).hexdigest()
+    return {
+        "at": datetime.fromisoformat(item["timestamp"]).timestamp(),
+        "session_id": item.get("session_id"),
+        "request_id": item.get("request_id"),
+        "role": item["role"],
+        "content": item["content"],
+        "model": item.get("model_used"),
+        "key": f"import:{digest}",
+    }

@@ -25,7 +25,9 @@ from proxy.store.records import RequestRecord, TurnRecord
 
 log = logging.getLogger(__name__)
 
-_REQUEST, _TURN, _FLUSH, _CLOSE = range(4)
+_REQUEST, _TURN, _CLEAR_TURNS, _FLUSH, _CLOSE = range(5)
+# Turns deleted per transaction when history is cleared: other processes get the lock between.
+CLEAR_BATCH = 2_000
 # Errors that belong to one bad record, not to the disk: that record is refused, the rest written.
 _DATA_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError)
 _SHORT_REASONS = {
@@ -113,6 +115,10 @@ class StoreWriter:
     def submit_turn(self, turn: TurnRecord) -> None:
         """Queue a conversation turn for writing; O(1), never blocks, never raises."""
         self._put((_TURN, turn))
+
+    def submit_clear_turns(self, session: str | None = None) -> None:
+        """Queue the deletion of every turn submitted before it (of one session when given)."""
+        self._put((_CLEAR_TURNS, session))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted before this call is written; False on timeout/pause."""
@@ -304,17 +310,57 @@ class StoreWriter:
     def _write_backlog(self) -> None:
         conn = self._connect()
         while conn is not None and self._backlog:
-            batch = [
-                self._backlog.popleft() for _ in range(min(self.batch_size, len(self._backlog)))
-            ]
+            batch = self._next_batch()
             try:
-                self._write(conn, batch)
+                if batch[0][0] == _CLEAR_TURNS:
+                    self._clear_turns(conn, batch[0][1])
+                else:
+                    self._write(conn, batch)
             except sqlite3.Error as exc:
                 self._backlog.extendleft(reversed(batch))
                 self._pause(db.explain(exc, self.path, "write"))
                 return
             if self._error is not None:
                 self._resume()
+
+    def _next_batch(self) -> list[tuple[int, Any]]:
+        """Up to `batch_size` records from the backlog; a clear travels alone, in its place."""
+        backlog = self._backlog
+        if backlog[0][0] == _CLEAR_TURNS:
+            return [backlog.popleft()]
+        batch: list[tuple[int, Any]] = []
+        while backlog and len(batch) < self.batch_size and backlog[0][0] != _CLEAR_TURNS:
+            batch.append(backlog.popleft())
+        return batch
+
+    def _clear_turns(self, conn: sqlite3.Connection, session: str | None) -> None:
+        """Delete the turns written so far (of `session`), a batch per transaction."""
+        newest = conn.execute("SELECT max(seq) FROM turns").fetchone()[0] or 0
+        where = "seq <= ?" + (" AND session_id = ?" if session is not None else "")
+        params: tuple[Any, ...] = (newest, session) if session is not None else (newest,)
+        while True:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = conn.execute(
+                    f"DELETE FROM turns WHERE seq IN (SELECT seq FROM turns WHERE {where} LIMIT ?)",
+                    (*params, CLEAR_BATCH),
+                ).rowcount
+                if deleted < CLEAR_BATCH:
+                    # The sessions list counts turns still stored.
+                    conn.execute(
+                        "UPDATE session_usage SET turns = 0"
+                        + (" WHERE session_id = ?" if session is not None else ""),
+                        (session,) if session is not None else (),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            if deleted < CLEAR_BATCH:
+                break
+        self._settled += 1
+        self.batches += 1
 
     def _write(self, conn: sqlite3.Connection, batch: list[tuple[int, Any]]) -> None:
         """Commit one batch in one transaction (each bad record refused on its own)."""

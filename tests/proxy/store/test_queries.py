@@ -163,6 +163,27 @@ def test_history_pages_walk_every_turn_once_newest_first(tmp_path: Path) -> None
     conn.close()
 
 
+def test_export_reads_every_turn_oldest_first_and_import_adds_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    conn = db.open_store(tmp_path / "claude-proxy.db")
+    insert_turns(conn, [turn(n, 1_000.0 + n // 3) for n in range(2_500)])
+    exported = list(queries.iter_turns(conn, chunk=100))
+    assert [t["request_id"] for t in exported] == [f"req_{n:08d}" for n in range(2_500)]
+    assert len(list(queries.iter_turns(conn, session="sess-2", chunk=64))) == 833
+
+    # The JSON export shape comes back as the same turns; a second import is a no-op.
+    again = db.open_store(tmp_path / "other.db")
+    messages = [{k: t[k] for k in ("timestamp", "role", "content", "model_used",
+                                   "request_id", "session_id")} for t in exported]  # fmt: skip
+    for _ in range(2):
+        insert_turns(again, [records.turn_from_export(m) for m in messages])
+    assert queries.turn_count(again) == 2_500
+    assert [t["content"] for t in queries.iter_turns(again)] == [t["content"] for t in exported]
+    again.close()
+    conn.close()
+
+
 def test_search_finds_words_prefixes_and_survives_odd_input(tmp_path: Path) -> None:
     conn = db.open_store(tmp_path / "claude-proxy.db")
     texts = [

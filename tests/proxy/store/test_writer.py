@@ -250,6 +250,28 @@ def test_a_flood_while_recording_drops_nothing(path: Path, writers: list[StoreWr
     assert writer.status()["dropped"] == 0 and count(path, "requests") == 2_000
 
 
+def test_clearing_history_deletes_only_what_came_before(
+    path: Path, writers: list[StoreWriter]
+) -> None:
+    writer = StoreWriter(path)
+    writers.append(writer)
+    for n in range(5_000):
+        writer.submit_turn(turn(n, NOW + n))
+    writer.submit_clear_turns(session="sess-1")
+    writer.submit_turn(turn(1, NOW, content="after the session clear"))
+    assert writer.flush(60)
+    conn = db.open_reader(path)
+    assert queries.turn_count(conn, "sess-1") == 1 and queries.turn_count(conn) == 3_334
+    writer.submit_clear_turns()
+    writer.submit_turn(turn(3, NOW, content="after the full clear"))
+    assert writer.flush(60)
+    page, _ = queries.history_page(conn)
+    assert [t["content"] for t in page] == ["after the full clear"]
+    assert queries.search_turns(conn, "number")[0] == []
+    assert {s["session_id"]: s["turns"] for s in queries.sessions(conn)}["sess-0"] == 1
+    conn.close()
+
+
 def test_close_writes_the_tail(path: Path) -> None:
     writer = StoreWriter(path, batch_seconds=0.5)
     for n in range(300):
