@@ -30,8 +30,9 @@ def fill(conn: sqlite3.Connection, start: int, stop: int, when: float, pad: int 
     for n in range(start, stop):
         record = request(n, when + n, request_body=body)
         conn.execute(records.INSERT_REQUEST, records.request_row(record))
-        if body is not None:
-            conn.execute(records.INSERT_BODIES, records.bodies_row(record))
+        bodies = records.bodies_row(record)
+        if bodies is not None:
+            conn.execute(records.INSERT_BODIES, bodies)
         conn.execute(records.INSERT_TURN, records.turn_row(turn(n, when + n)))
     conn.execute("COMMIT")
 

@@ -134,7 +134,7 @@ def test_a_bad_record_is_refused_and_the_rest_written(
     writer = StoreWriter(path)
     writers.append(writer)
     writer.submit_request(request(1, NOW))
-    writer.submit_request({"started_at": NOW})  # type: ignore[typeddict-item]
+    writer.submit_request({"started_at": NOW})  # no id
     writer.submit_turn(turn(2, NOW, role="system"))
     writer.submit_request(request(3, NOW, tool_calls=[{"name": "Read", "input": {"x": object()}}]))
     writer.submit_turn(turn(4, NOW))
