@@ -10,7 +10,10 @@ import orjson
 
 # Tool arguments can be whole files: the record keeps a glimpse, not a copy.
 ARG_PREVIEW = 200
-TOOL_CALLS_LIMIT = 4000
+TOOL_CALLS_LIMIT = 1500
+# Rows stay under a page (no overflow pages to read in a scan): short columns are cut.
+TEXT_LIMIT = 300
+ERROR_LIMIT = 1000
 ROLES = ("user", "assistant")
 
 
@@ -140,36 +143,49 @@ def tool_calls_text(calls: Any) -> str | None:
     return text
 
 
+def _text(value: Any, limit: int = TEXT_LIMIT) -> str | None:
+    """A text column: None stays None, anything else becomes a string, cut at `limit`."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def request_row(record: RequestRecord) -> tuple[Any, ...]:
-    """The `requests` row of a record (defaults filled in)."""
+    """The `requests` row of a record: defaults filled in, types coerced, long texts cut."""
     get = record.get
     if not isinstance(record["id"], str):
         raise ValueError(f"request id must be a string, not {type(record['id']).__name__}")
+    status = record.get("status")
     return (
         record["id"],
         float(record["started_at"]),
-        get("session_id"),
-        get("client"),
-        get("endpoint") or "messages",
-        get("requested_model"),
-        get("model"),
-        get("provider"),
-        get("preset"),
-        get("reason"),
+        _text(get("session_id")),
+        _text(get("client")),
+        _text(get("endpoint")) or "messages",
+        _text(get("requested_model")),
+        _text(get("model")),
+        _text(get("provider")),
+        _text(get("preset")),
+        _text(get("reason")),
         1 if get("stream") else 0,
-        get("status"),
-        get("error_type"),
-        get("error_message"),
-        get("ttft"),
-        get("duration"),
+        None if status is None else int(status),
+        _text(get("error_type")),
+        _text(get("error_message"), ERROR_LIMIT),
+        _number(get("ttft")),
+        _number(get("duration")),
         int(record.get("input_tokens") or 0),
         int(record.get("output_tokens") or 0),
         int(record.get("cache_read_tokens") or 0),
         int(record.get("cache_write_tokens") or 0),
         float(record.get("cost") or 0.0),
-        get("stop_reason"),
+        _text(get("stop_reason")),
         tool_calls_text(get("tool_calls")),
-        get("origin") or "client",
+        _text(get("origin")) or "client",
     )
 
 
@@ -195,12 +211,12 @@ def turn_row(turn: TurnRecord) -> tuple[Any, ...]:
         raise ValueError(f"not a turn: role {role!r}, content {type(content).__name__}")
     return (
         float(turn["at"]),
-        get("session_id"),
-        get("request_id"),
+        _text(get("session_id")),
+        _text(get("request_id")),
         role,
         content,
-        get("model"),
-        get("key"),
+        _text(get("model")),
+        _text(get("key")),
     )
 
 

@@ -29,7 +29,12 @@ _REQUEST, _TURN, _CLEAR_TURNS, _FLUSH, _CLOSE = range(5)
 # Turns deleted per transaction when history is cleared: other processes get the lock between.
 CLEAR_BATCH = 2_000
 # Errors that belong to one bad record, not to the disk: that record is refused, the rest written.
-_DATA_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError)
+_DATA_ERRORS = (
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+    sqlite3.ProgrammingError,
+)
 _SHORT_REASONS = {
     "readonly": "read-only folder",
     "full": "disk full",
@@ -47,10 +52,11 @@ ConnectHook = Callable[[sqlite3.Connection], None]
 class _Marker:
     """A flush or close request travelling through the queue behind the records before it."""
 
-    __slots__ = ("done", "target")
+    __slots__ = ("done", "ok", "target")
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.ok = False
         self.target = -1
 
 
@@ -122,10 +128,12 @@ class StoreWriter:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted before this call is written; False on timeout/pause."""
+        if not self._thread.is_alive():
+            return self._queue.empty() and self._taken == self._settled
         marker = _Marker()
         self._put((_FLUSH, marker))
         self._urgent.set()
-        return marker.done.wait(timeout)
+        return marker.done.wait(timeout) and marker.ok
 
     def close(self, timeout: float | None = 10.0) -> bool:
         """Write what is queued (one last try when paused), close the file, stop the thread."""
@@ -168,7 +176,8 @@ class StoreWriter:
                 # A bug here must not silently stop recording for the rest of the run.
                 log.exception("store writer failed; retrying")
                 self._pause(db.StoreError(f"store writer failed: {exc!r}", "io", self.path))
-        self._disconnect()
+        self._disconnect(optimize=True)
+        # Waiters still here were not satisfied: they wake up to a False.
         for marker in self._waiters:
             marker.done.set()
 
@@ -248,6 +257,7 @@ class StoreWriter:
         waiting = []
         for marker in self._waiters:
             if self._settled >= marker.target:
+                marker.ok = True
                 marker.done.set()
             else:
                 waiting.append(marker)
@@ -270,14 +280,16 @@ class StoreWriter:
             self._resume()
         return conn
 
-    def _disconnect(self) -> None:
+    def _disconnect(self, optimize: bool = False) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
             return
         try:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            conn.execute("PRAGMA optimize")
+            if optimize:
+                # Keeps the planner's statistics fresh, cheaply, once per run.
+                conn.execute("PRAGMA optimize")
         except sqlite3.Error:
             pass
         conn.close()
@@ -376,6 +388,7 @@ class StoreWriter:
                 self._commit_one(conn, records.INSERT_BODIES, row)
             for row in turns:
                 written += self._commit_one(conn, records.INSERT_TURN, row)
+            self.rows_written += written
             self.rejected += len(requests) + len(turns) - written
         else:
             self.rows_written += len(requests) + len(turns)

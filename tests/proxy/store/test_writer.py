@@ -144,6 +144,27 @@ def test_a_bad_record_is_refused_and_the_rest_written(
     assert count(path, "requests") == 2 and count(path, "turns") == 1
 
 
+def test_odd_values_are_coerced_and_a_row_sqlite_refuses_is_the_only_loss(
+    path: Path, writers: list[StoreWriter]
+) -> None:
+    writer = StoreWriter(path)
+    writers.append(writer)
+    writer.submit_request(request(1, NOW, session_id={"not": "text"}, model=42, status="200"))
+    # NaN binds as NULL: the NOT NULL constraint refuses it inside the batch's transaction.
+    writer.submit_request(request(2, float("nan")))
+    writer.submit_request(request(3, NOW, error_message="e" * 10_000))
+    writer.submit_turn(turn(4, NOW, model=7))
+    assert writer.flush(30)
+    status = writer.status()
+    assert (status["rejected"], status["rows_written"], status["state"]) == (1, 3, "recording")
+    conn = db.open_reader(path)
+    first, third = queries.request(conn, "req_00000001"), queries.request(conn, "req_00000003")
+    conn.close()
+    assert first is not None and third is not None
+    assert (first["session_id"], first["model"], first["status"]) == ("{'not': 'text'}", "42", 200)
+    assert len(third["error_message"]) == 1_001
+
+
 def test_a_turn_key_is_recorded_once(path: Path, writers: list[StoreWriter]) -> None:
     writer = StoreWriter(path)
     writers.append(writer)
@@ -279,6 +300,7 @@ def test_close_writes_the_tail(path: Path) -> None:
     assert writer.close(timeout=30)
     assert count(path, "requests") == 300
     assert writer.close() is True  # a second close is harmless
+    assert writer.flush() is True  # and a flush after it returns at once
 
 
 def test_closing_a_paused_writer_does_not_hang(path: Path) -> None:
