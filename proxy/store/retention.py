@@ -6,6 +6,8 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from proxy.store.commit import transaction
+
 DAY = 86_400.0
 # Pages handed back to the file system per step: small steps keep the write lock short.
 VACUUM_PAGES = 2_000
@@ -70,19 +72,13 @@ def prune_step(conn: sqlite3.Connection, policy: RetentionPolicy, now: float | N
     """
     now = time.time() if now is None else now
     deleted = 0
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         if policy.days is not None:
             deleted = _delete_before(conn, now - policy.days * DAY, policy.batch)
         if not deleted and policy.max_bytes is not None and used_bytes(conn) > policy.max_bytes:
             cutoff = _size_cutoff(conn, policy.batch)
             if cutoff is not None:
                 deleted = _delete_before(conn, cutoff, policy.batch)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     if deleted:
         # Only has an effect with auto_vacuum=INCREMENTAL (set when the file was created).
         # `execute` would step it once (one page); sqlite3_exec runs it to the end.

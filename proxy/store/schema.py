@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from proxy.store.commit import transaction
+
 BUCKET = 900
 """Seconds per usage bucket (a quarter hour)."""
 SUM_COLUMNS = (
@@ -250,19 +252,12 @@ def migrate(conn: sqlite3.Connection, target: int = VERSION) -> list[int]:
         raise SchemaTooNew(found)
     applied: list[int] = []
     for number in range(found + 1, target + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             if version(conn) >= number:
-                conn.execute("COMMIT")
                 continue
             for statement in MIGRATIONS[number - 1]:
                 conn.execute(statement)
             # user_version is part of the database header, so it commits with the step.
             conn.execute(f"PRAGMA user_version = {number}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         applied.append(number)
     return applied

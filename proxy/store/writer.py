@@ -20,7 +20,8 @@ from typing import Any
 
 import orjson
 
-from proxy.store import db, records, retention
+from proxy.store import commit, db, records, retention
+from proxy.store.commit import Row
 from proxy.store.records import RequestRecord, TurnRecord
 
 log = logging.getLogger(__name__)
@@ -28,13 +29,6 @@ log = logging.getLogger(__name__)
 _REQUEST, _TURN, _CLEAR_TURNS, _FLUSH, _CLOSE = range(5)
 # Turns deleted per transaction when history is cleared: other processes get the lock between.
 CLEAR_BATCH = 2_000
-# Errors that belong to one bad record, not to the disk: that record is refused, the rest written.
-_DATA_ERRORS = (
-    sqlite3.IntegrityError,
-    sqlite3.InterfaceError,
-    sqlite3.DataError,
-    sqlite3.ProgrammingError,
-)
 _SHORT_REASONS = {
     "readonly": "read-only folder",
     "full": "disk full",
@@ -346,31 +340,7 @@ class StoreWriter:
         return batch
 
     def _clear_turns(self, conn: sqlite3.Connection, session: str | None) -> None:
-        """Delete the turns written so far (of `session`), a batch per transaction."""
-        newest = conn.execute("SELECT max(seq) FROM turns").fetchone()[0] or 0
-        where = "seq <= ?" + (" AND session_id = ?" if session is not None else "")
-        params: tuple[Any, ...] = (newest, session) if session is not None else (newest,)
-        while True:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                deleted = conn.execute(
-                    f"DELETE FROM turns WHERE seq IN (SELECT seq FROM turns WHERE {where} LIMIT ?)",
-                    (*params, CLEAR_BATCH),
-                ).rowcount
-                if deleted < CLEAR_BATCH:
-                    # The sessions list counts turns still stored.
-                    conn.execute(
-                        "UPDATE session_usage SET turns = 0"
-                        + (" WHERE session_id = ?" if session is not None else ""),
-                        (session,) if session is not None else (),
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            if deleted < CLEAR_BATCH:
-                break
+        commit.clear_turns(conn, session, CLEAR_BATCH)
         self._settled += 1
         self.batches += 1
 
@@ -378,29 +348,20 @@ class StoreWriter:
         """Commit one batch in one transaction (each bad record refused on its own)."""
         requests, bodies, turns = self._rows(batch)
         try:
-            self._commit(conn, requests, bodies, turns)
-        except _DATA_ERRORS:
+            self.rows_written += commit.write_rows(conn, requests, bodies, turns)
+            self.batches += 1
+        except commit.DATA_ERRORS:
             # One bad row spoils the batch: write them one by one, refusing the bad ones.
-            written = 0
-            for row in requests:
-                written += self._commit_one(conn, records.INSERT_REQUEST, row)
-            for row in bodies:
-                self._commit_one(conn, records.INSERT_BODIES, row)
-            for row in turns:
-                written += self._commit_one(conn, records.INSERT_TURN, row)
+            written = commit.write_rows_one_by_one(conn, requests, bodies, turns)
             self.rows_written += written
             self.rejected += len(requests) + len(turns) - written
-        else:
-            self.rows_written += len(requests) + len(turns)
-            self.batches += 1
         self._settled += len(batch)
 
-    def _rows(
-        self, batch: list[tuple[int, Any]]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        requests: list[tuple[Any, ...]] = []
-        bodies: list[tuple[Any, ...]] = []
-        turns: list[tuple[Any, ...]] = []
+    def _rows(self, batch: list[tuple[int, Any]]) -> tuple[list[Row], list[Row], list[Row]]:
+        """The rows of a batch's records; a record that is not one is refused here."""
+        requests: list[Row] = []
+        bodies: list[Row] = []
+        turns: list[Row] = []
         for kind, payload in batch:
             try:
                 if kind == _REQUEST:
@@ -414,40 +375,6 @@ class StoreWriter:
                 self.rejected += 1
                 log.warning("store: refused a malformed record: %s", exc)
         return requests, bodies, turns
-
-    def _commit(
-        self,
-        conn: sqlite3.Connection,
-        requests: list[tuple[Any, ...]],
-        bodies: list[tuple[Any, ...]],
-        turns: list[tuple[Any, ...]],
-    ) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if requests:
-                conn.executemany(records.INSERT_REQUEST, requests)
-            if bodies:
-                conn.executemany(records.INSERT_BODIES, bodies)
-            if turns:
-                conn.executemany(records.INSERT_TURN, turns)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    def _commit_one(self, conn: sqlite3.Connection, sql: str, row: tuple[Any, ...]) -> int:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(sql, row)
-            conn.execute("COMMIT")
-        except _DATA_ERRORS as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            log.warning("store: refused a record: %s", exc)
-            return 0
-        self.batches += 1
-        return 1
 
     # -- retention ------------------------------------------------------------------------------
 

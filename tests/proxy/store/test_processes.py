@@ -5,7 +5,9 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import sqlite3
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +61,23 @@ def test_kill_9_during_a_burst_keeps_a_sound_file(tmp_path: Path) -> None:
     assert newest >= reported_at - 1.0
 
 
+def open_when_ready(path: Path) -> sqlite3.Connection:
+    """A reader once some process has created and migrated the file."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return db.open_reader(path)
+        except db.StoreError as exc:
+            if exc.kind not in ("missing", "old") or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 def test_two_writer_processes_and_a_reader_share_one_file(tmp_path: Path) -> None:
     path = tmp_path / "claude-proxy.db"
-    db.open_store(path).close()
+    # Both create and migrate the same new file at once.
     children = [start("writer", str(path), prefix, "500") for prefix in ("A", "B")]
-    reader = db.open_reader(path)
+    reader = open_when_ready(path)
     seen: list[int] = []
     try:
         while any(child.poll() is None for child in children):
