@@ -1,0 +1,1 @@
+"""The durable record: one SQLite file of requests, conversation turns and usage."""

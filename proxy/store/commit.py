@@ -1,0 +1,98 @@
+"""Writing rows: one transaction per batch, a row SQLite refuses set aside, deletes in slices."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from proxy.store import records
+
+log = logging.getLogger(__name__)
+
+Row = tuple[Any, ...]
+# Errors that belong to one bad row, not to the disk: that row is refused, the rest written.
+DATA_ERRORS = (
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+    sqlite3.ProgrammingError,
+)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """`BEGIN IMMEDIATE` ... `COMMIT`, rolled back on any error (autocommit connections only).
+
+    IMMEDIATE takes the write lock up front, so two processes never deadlock upgrading a read.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def write_rows(
+    conn: sqlite3.Connection, requests: list[Row], bodies: list[Row], turns: list[Row]
+) -> int:
+    """Insert a batch in one transaction; returns rows written. A bad row fails the whole batch."""
+    with transaction(conn):
+        if requests:
+            conn.executemany(records.INSERT_REQUEST, requests)
+        if bodies:
+            conn.executemany(records.INSERT_BODIES, bodies)
+        if turns:
+            conn.executemany(records.INSERT_TURN, turns)
+    return len(requests) + len(turns)
+
+
+def write_rows_one_by_one(
+    conn: sqlite3.Connection, requests: list[Row], bodies: list[Row], turns: list[Row]
+) -> int:
+    """Insert each row in its own transaction, refusing the ones SQLite refuses; rows written."""
+    written = 0
+    for sql, rows, counted in (
+        (records.INSERT_REQUEST, requests, True),
+        (records.INSERT_BODIES, bodies, False),
+        (records.INSERT_TURN, turns, True),
+    ):
+        for row in rows:
+            try:
+                with transaction(conn):
+                    conn.execute(sql, row)
+            except DATA_ERRORS as exc:
+                log.warning("store: refused a record: %s", exc)
+                continue
+            written += counted
+    return written
+
+
+def clear_turns(conn: sqlite3.Connection, session: str | None, batch: int) -> int:
+    """Delete the turns stored now (of `session` when given), `batch` per transaction."""
+    newest = conn.execute("SELECT max(seq) FROM turns").fetchone()[0] or 0
+    where = "seq <= ?" + (" AND session_id = ?" if session is not None else "")
+    params: Row = (newest, session) if session is not None else (newest,)
+    total = 0
+    while True:
+        with transaction(conn):
+            deleted = conn.execute(
+                f"DELETE FROM turns WHERE seq IN (SELECT seq FROM turns WHERE {where} LIMIT ?)",
+                (*params, batch),
+            ).rowcount
+            if deleted < batch:
+                # The sessions list counts the turns still stored.
+                if session is None:
+                    conn.execute("UPDATE session_usage SET turns = 0")
+                else:
+                    conn.execute(
+                        "UPDATE session_usage SET turns = 0 WHERE session_id = ?", (session,)
+                    )
+        total += deleted
+        if deleted < batch:
+            return total

@@ -1,0 +1,238 @@
+"""What callers hand the store (plain dicts) and how they become rows, on the writer's thread."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, TypedDict
+
+import orjson
+
+# Tool arguments can be whole files: the record keeps a glimpse, not a copy.
+ARG_PREVIEW = 200
+TOOL_CALLS_LIMIT = 1500
+# Rows stay under a page (no overflow pages to read in a scan): short columns are cut.
+TEXT_LIMIT = 300
+ERROR_LIMIT = 1000
+ROLES = ("user", "assistant")
+
+
+class RequestRecord(TypedDict, total=False):
+    """One finished (or failed) request. Only `id` and `started_at` are required.
+
+    The store owns the dict once submitted: the caller must not change it afterwards.
+    """
+
+    id: str
+    started_at: float
+    """Unix time the request arrived."""
+    session_id: str | None
+    client: str | None
+    endpoint: str
+    """`messages` (default) or `count_tokens`."""
+    requested_model: str | None
+    model: str | None
+    """The routed `provider/model` that served the request."""
+    provider: str | None
+    preset: str | None
+    reason: str | None
+    """Why this model was chosen (rule, pin, marker, tier)."""
+    stream: bool
+    status: int | None
+    """HTTP status the client saw (200 on success)."""
+    error_type: str | None
+    error_message: str | None
+    """Already masked by the caller: the store never sees a key."""
+    ttft: float | None
+    duration: float | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost: float
+    stop_reason: str | None
+    tool_calls: list[dict[str, Any]] | None
+    """`{"name": ..., "input": {...}}` per call, as parsed; shortened when stored."""
+    origin: str
+    """`client` (default), `probe` or `replay`."""
+    request_body: Any
+    """Only when RECORD_BODIES is on."""
+    response_body: Any
+
+
+class TurnRecord(TypedDict, total=False):
+    """One conversation turn, as `proxy/history.py` records it."""
+
+    at: float
+    """Unix time of the turn."""
+    session_id: str | None
+    request_id: str | None
+    role: str
+    """`user` or `assistant`."""
+    content: str
+    model: str | None
+    key: str | None
+    """Dedupe key: a second turn with the same key is ignored."""
+
+
+REQUEST_COLUMNS = (
+    "id",
+    "started_at",
+    "session_id",
+    "client",
+    "endpoint",
+    "requested_model",
+    "model",
+    "provider",
+    "preset",
+    "reason",
+    "stream",
+    "status",
+    "error_type",
+    "error_message",
+    "ttft",
+    "duration",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost",
+    "stop_reason",
+    "tool_calls",
+    "origin",
+)
+TURN_COLUMNS = ("at", "session_id", "request_id", "role", "content", "model", "key")
+
+INSERT_REQUEST = (
+    f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(REQUEST_COLUMNS))}) ON CONFLICT(id) DO NOTHING"
+)
+INSERT_BODIES = (
+    "INSERT INTO request_bodies (request_id, request, response) VALUES (?, ?, ?) "
+    "ON CONFLICT(request_id) DO NOTHING"
+)
+INSERT_TURN = (
+    f"INSERT INTO turns ({', '.join(TURN_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(TURN_COLUMNS))}) ON CONFLICT DO NOTHING"
+)
+
+
+def _shorten(value: Any, limit: int = ARG_PREVIEW) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + "…"
+    if isinstance(value, dict):
+        return {str(k): _shorten(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shorten(v, limit) for v in value[:20]]
+    return value
+
+
+def tool_calls_text(calls: Any) -> str | None:
+    """Tool calls as compact JSON: names and arguments, long strings cut (None when none)."""
+    if not calls:
+        return None
+    short = [
+        {"name": str(c.get("name", "?")), "input": _shorten(c.get("input") or {})}
+        for c in calls
+        if isinstance(c, dict)
+    ]
+    text = orjson.dumps(short, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+    if len(text) > TOOL_CALLS_LIMIT:
+        # Still valid JSON when cut: the names matter most.
+        text = orjson.dumps([{"name": c["name"]} for c in short]).decode()
+    return text
+
+
+def _text(value: Any, limit: int = TEXT_LIMIT) -> str | None:
+    """A text column: None stays None, anything else becomes a string, cut at `limit`."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def request_row(record: RequestRecord) -> tuple[Any, ...]:
+    """The `requests` row of a record: defaults filled in, types coerced, long texts cut."""
+    get = record.get
+    if not isinstance(record["id"], str):
+        raise ValueError(f"request id must be a string, not {type(record['id']).__name__}")
+    status = record.get("status")
+    return (
+        record["id"],
+        float(record["started_at"]),
+        _text(get("session_id")),
+        _text(get("client")),
+        _text(get("endpoint")) or "messages",
+        _text(get("requested_model")),
+        _text(get("model")),
+        _text(get("provider")),
+        _text(get("preset")),
+        _text(get("reason")),
+        1 if get("stream") else 0,
+        None if status is None else int(status),
+        _text(get("error_type")),
+        _text(get("error_message"), ERROR_LIMIT),
+        _number(get("ttft")),
+        _number(get("duration")),
+        int(record.get("input_tokens") or 0),
+        int(record.get("output_tokens") or 0),
+        int(record.get("cache_read_tokens") or 0),
+        int(record.get("cache_write_tokens") or 0),
+        float(record.get("cost") or 0.0),
+        _text(get("stop_reason")),
+        tool_calls_text(get("tool_calls")),
+        _text(get("origin")) or "client",
+    )
+
+
+def _json(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+
+
+def bodies_row(record: RequestRecord) -> tuple[str, bytes | None, bytes | None] | None:
+    """The `request_bodies` row, or None when the record carries no bodies."""
+    request, response = record.get("request_body"), record.get("response_body")
+    if request is None and response is None:
+        return None
+    return (record["id"], _json(request), _json(response))
+
+
+def turn_row(turn: TurnRecord) -> tuple[Any, ...]:
+    """The `turns` row of a turn (ValueError when it is not one)."""
+    get = turn.get
+    role, content = turn["role"], turn["content"]
+    if role not in ROLES or not isinstance(content, str):
+        raise ValueError(f"not a turn: role {role!r}, content {type(content).__name__}")
+    return (
+        float(turn["at"]),
+        _text(get("session_id")),
+        _text(get("request_id")),
+        role,
+        content,
+        _text(get("model")),
+        _text(get("key")),
+    )
+
+
+def turn_from_export(item: dict[str, Any]) -> TurnRecord:
+    """A turn from one message of a history JSON export (validated by the caller).
+
+    Its key is a digest of the whole message, so importing the same file twice adds nothing.
+    """
+    fields = [item.get(k) for k in ("timestamp", "role", "content", "session_id", "request_id")]
+    digest = hashlib.blake2b(orjson.dumps(fields), digest_size=12).hexdigest()
+    return {
+        "at": datetime.fromisoformat(item["timestamp"]).timestamp(),
+        "session_id": item.get("session_id"),
+        "request_id": item.get("request_id"),
+        "role": item["role"],
+        "content": item["content"],
+        "model": item.get("model_used"),
+        "key": f"import:{digest}",
+    }
