@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import anthropic
@@ -20,9 +19,8 @@ from tests.support.tui_support import TuiFactory, isolated_tui, make_tui, ready,
 __all__ = ["isolated_tui", "make_tui", "tui_mode"]
 
 CHUNKS = 2000
-# Generous for 2 busy cores; a UI that waits on the stream (or repaints per chunk) takes seconds.
-KEY_BOUND = 2.0  # generous: CI shares 2 cores; the real target (p95 <= 100 ms) is in bench/
-FRAME_BOUND = 0.25
+KEY_WAIT = 30.0
+"""Only a safety net against a hang: key latency is measured in bench/ (tui_keys), not here."""
 
 
 def long_text(n: int) -> str:
@@ -39,15 +37,14 @@ async def test_keys_stay_responsive_during_a_2000_chunk_stream(
 ) -> None:
     text = long_text(CHUNKS)
     upstream.script.append(Reply(text=text, chunk_size=1, delay_between_chunks=0.001))
-    frames: list[tuple[float, float]] = []
+    frames: list[int] = []
     drain = ProxyApp._drain
 
-    def timed_drain(self: ProxyApp) -> None:
-        start = time.perf_counter()
+    def counted_drain(self: ProxyApp) -> None:
+        frames.append(len(self.store))
         drain(self)
-        frames.append((start, time.perf_counter() - start))
 
-    monkeypatch.setattr(ProxyApp, "_drain", timed_drain)
+    monkeypatch.setattr(ProxyApp, "_drain", counted_drain)
     async with make_tui(upstream, tmp_path).run_test(size=(120, 30)) as pilot:
         app = await ready(pilot)
 
@@ -68,16 +65,16 @@ async def test_keys_stay_responsive_during_a_2000_chunk_stream(
         log = app.main_screen.query_one(RequestLog)
         await wait_for(lambda: log.row_count == 1 and len(next(iter(app.store)).text) > 20)
         bar = app.main_screen.query_one(FilterBar)
-        latencies = []
         keys = (("f", "f", True), ("escape", "\x1b", False)) * 3
+        answered_mid_stream = 0
         for key, character, shown in keys:
             assert not task.done(), "the stream ended before the keys were pressed"
             # Posted as the terminal driver does; pilot.press would also wait for the whole
             # process (proxy and fake upstream included) to go idle, which it is not meant to.
-            started = time.perf_counter()
             app.post_message(events.Key(key, character))
-            await wait_for(lambda s=shown: bar.display is s, timeout=KEY_BOUND * 5)
-            latencies.append(time.perf_counter() - started)
+            await wait_for(lambda s=shown: bar.display is s, timeout=KEY_WAIT)
+            # The key took effect while the stream was still running: the UI did not wait for it.
+            answered_mid_stream += not task.done()
             await asyncio.sleep(0.05)
         received = await task
         assert received == text
@@ -87,8 +84,7 @@ async def test_keys_stay_responsive_during_a_2000_chunk_stream(
         answer = app.main_screen.query_one(AnswerView)
         await wait_for(lambda: answer.source == text, pilot=pilot, timeout=10)
         assert log.get_cell(record.request_id, "answer").plain == text[:200]  # type: ignore[union-attr]
-        assert max(latencies) < KEY_BOUND, latencies
-        # Deltas arrive in far fewer frames than chunks, and no frame holds the UI for long.
-        busy = [duration for _, duration in frames]
-        assert max(busy) < FRAME_BOUND, max(busy)
+        assert answered_mid_stream == len(keys)
+        # Deltas arrive once per frame, not once per chunk.
+        assert len(frames) < CHUNKS
         assert len(upstream.requests) == 1
