@@ -6,13 +6,38 @@ import copy
 import json
 from typing import Any
 
+import pytest
+
 from tests.conftest import FIXTURES, ProxyFactory
+from tests.support import claude_code_shapes
 from tests.support.fake_upstream import FakeUpstream, Reply, ToolCall
 from tests.support.mgmt import BIG, SMALL, ask, call, streamed_text, turn
 
+SOURCES = {
+    # source: (turn 1, turn 2, subagent, the tool's output, the subagent's prompt)
+    "captured": (
+        "main-turn-1",
+        "main-turn-2-tool-result",
+        "subagent-explore-haiku-turn-1",
+        "README.md",
+        "List the files in the working directory and report their names.",
+    ),
+    "synthetic": (
+        "main-turn-1",
+        "main-turn-2-tool-result",
+        "subagent-explore-haiku",
+        "a.txt",
+        "Explore the repository layout",
+    ),
+}
 
-def fixture(name: str) -> dict[str, Any]:
-    """A Claude Code request body from the shared fixtures."""
+
+def fixture(source: str, name: str) -> dict[str, Any]:
+    """A Claude Code request body: captured (../shared, when present) or our synthetic twin."""
+    if source == "synthetic":
+        return copy.deepcopy(claude_code_shapes._shapes()[name])
+    if not FIXTURES.is_dir():
+        pytest.skip(f"Claude Code fixtures not found at {FIXTURES} (a fresh clone has no ../shared)")
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
@@ -45,12 +70,14 @@ async def test_records_streamed_and_plain_turns(
     assert first["timestamp"].endswith("+00:00")
 
 
+@pytest.mark.parametrize("source", sorted(SOURCES))
 async def test_claude_code_replay_records_each_turn_once(
-    make_proxy: ProxyFactory, upstream: FakeUpstream
+    make_proxy: ProxyFactory, upstream: FakeUpstream, source: str
 ) -> None:
+    first, second, subagent, tool_output, subagent_prompt = SOURCES[source]
+    turn1, turn2 = fixture(source, first), fixture(source, second)
     proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL)
     session = "a00a8bf5-cb55-4b41-9250-925c67caa9d8"
-    turn1, turn2 = fixture("main-turn-1"), fixture("main-turn-2-tool-result")
     upstream.script += [
         Reply(
             text="I'll run that.", tool_calls=[ToolCall("Bash", {"command": "ls && echo hello"})]
@@ -67,16 +94,14 @@ async def test_claude_code_replay_records_each_turn_once(
     assert messages[0]["content"] == "list the files here and run echo hello"
     assert "<system-reminder>" not in messages[0]["content"]
     assert messages[1]["content"].startswith("I'll run that.\n[tool_use Bash: ")
-    assert messages[2]["content"].startswith("[tool_result: README.md")
+    assert messages[2]["content"].startswith(f"[tool_result: {tool_output}")
     assert messages[3]["content"] == "Listed: README.md app.py notes.txt red.png"
 
     # A subagent in the same Claude Code session is its own thread: recorded, not confused.
-    await ask(proxy.url, fixture("subagent-explore-haiku-turn-1"), session=session)
+    await ask(proxy.url, fixture(source, subagent), session=session)
     messages = (await conversation(proxy.url))["messages"]
     assert len(messages) == 6
-    assert messages[4]["content"] == (
-        "List the files in the working directory and report their names."
-    )
+    assert messages[4]["content"] == subagent_prompt
     assert messages[4]["model_used"] == SMALL
 
 
