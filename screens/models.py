@@ -12,9 +12,9 @@ from textual.binding import Binding
 from textual.widgets import Input, Static
 
 from app.client import formatting as fmt
-from app.client.backend import Backend
 from app.client.model_search import search
 from screens.base import FitTable, ViewScreen, fit_columns
+from screens.context import ScreenContext
 
 LABELS = {
     "id": "model",
@@ -91,9 +91,8 @@ class ModelPickerScreen(ViewScreen):
 
     TITLE_TEXT = "Models · type to filter · ↓ list · b big · s small · caps: Tools Images Reasoning"
 
-    def __init__(self, backend: Backend) -> None:
-        super().__init__()
-        self.backend = backend
+    def __init__(self, ctx: ScreenContext) -> None:
+        super().__init__(ctx)
         self.models: list[dict[str, Any]] = []
         self.openai_keyless_ok = False
 
@@ -193,4 +192,4 @@ class ModelPickerScreen(ViewScreen):
                 f"No key for {entry.get('provider')}: set {entry.get('key_var')} (press k).",
                 severity="warning",
             )
-        self.app.assign_model(tier, model)  # type: ignore[attr-defined]
+        self.ctx.assign_model(tier, model)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,6 +27,13 @@ from proxy.state.presets import Preset
 # The tier Claude Code's requests map to: probes ask for these so they take the big/small route.
 PROBE_MODELS = {"big": "claude-sonnet-4-5", "small": "claude-haiku-4-5"}
 SESSION_HEADER = "X-Claude-Code-Session-Id"
+KEY_SETTINGS = {
+    "OPENAI_API_KEY": "openai_api_key",
+    "GEMINI_API_KEY": "gemini_api_key",
+    "ANTHROPIC_API_KEY": "anthropic_api_key",
+    "OPENAI_API_BASE": "openai_api_base",
+}
+"""The variables the keys screen sets -> the proxy's settings fields (bases are not secrets)."""
 
 
 class BackendError(RuntimeError):
@@ -38,6 +46,18 @@ class ProxyNotRunning(BackendError):
 
 class Unavailable(BackendError):
     """The action needs the proxy's own process (attach mode cannot do it)."""
+
+
+class Refused(BackendError):
+    """The proxy refused the call; the message is the proxy's, as its HTTP API words it."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class KeyFileError(BackendError):
+    """The keys could not be written to the env file (nothing was changed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +158,8 @@ class Backend(ABC):
 
     attached = False
     """True when the proxy runs elsewhere (features of the proxy's own process are unavailable)."""
+    keys_file: Path | None = None
+    """Where `save_keys` writes provider keys (None when this app cannot set them)."""
 
     def __init__(self, api_key: str | None) -> None:
         self.sink = EventSink()
@@ -265,8 +287,19 @@ class Backend(ABC):
         """The history as JSON or Markdown text."""
 
     @abstractmethod
-    async def update_settings(self, **changes: Any) -> None:
-        """Give the running proxy new settings (provider keys); in-process only."""
+    def key_settings(self) -> dict[str, str | None]:
+        """Each variable of KEY_SETTINGS with what is set now (keys masked), None when unset."""
+
+    @abstractmethod
+    async def save_keys(self, values: dict[str, str]) -> Path:
+        """Write `values` (variable -> value) to `keys_file` and hand them to the running proxy.
+
+        Returns the file written; KeyFileError when it could not be written.
+        """
+
+    @abstractmethod
+    def note_error(self, summary: str) -> None:
+        """Record a failure of the UI in the proxy's debug log, where it can (never waits)."""
 
     # Requests through the proxy (the same HTTP either way) ------------------------------------
     async def send(self, body: dict[str, Any], session: str, timeout: float = 120.0) -> CallResult:

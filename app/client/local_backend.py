@@ -10,20 +10,26 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from app.client.backend import (
+    KEY_SETTINGS,
     Backend,
     Counts,
+    KeyFileError,
     KeyInfo,
     Link,
     ProxyNotRunning,
+    Refused,
     jsonl,
     masked_json,
 )
+from app.client.envfile import update_env_file
 from app.client.requests import RequestRecord
 from app.client.status import ERROR, READY
 from proxy.core import catalogue
+from proxy.core.errors import ProxyError, mask_key
 from proxy.core.settings import Settings
 from proxy.routing.model_map import ModelPair
 from proxy.server.runner import PortInUseError, ProxyThread
@@ -50,8 +56,15 @@ def key_info(settings: Settings) -> KeyInfo:
 class LocalBackend(Backend):
     """The embedded proxy: started when the app mounts, stopped when it quits."""
 
-    def __init__(self, settings: Settings, proxy: ProxyThread | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        proxy: ProxyThread | None = None,
+        *,
+        env_file: Path = Path(".env"),
+    ) -> None:
         super().__init__(api_key=settings.proxy_api_key)
+        self.keys_file = env_file
         self.proxy = proxy or ProxyThread(settings)
         self._link = Link()
         # Subscribed before the proxy starts, so no event is ever missed.
@@ -88,6 +101,11 @@ class LocalBackend(Backend):
         """From the service's current settings (the keys screen may swap them)."""
         return key_info(self.service.settings)
 
+    @property
+    def settings(self) -> Settings:
+        """The settings in force: the service's (the one owner; the keys screen swaps them)."""
+        return self.service.settings
+
     def _set_link(self, link: Link) -> None:
         self._link = link
         self.revision += 1
@@ -110,11 +128,17 @@ class LocalBackend(Backend):
         await asyncio.to_thread(self.proxy.stop)
 
     async def on_loop(self, coro_factory: Callable[[], Any]) -> Any:
-        """Run `coro_factory()` on the proxy loop and await its result here."""
+        """Run `coro_factory()` on the proxy loop and await its result here.
+
+        A refusal (ProxyError) comes back as Refused with the text the HTTP API would give.
+        """
         loop = self.proxy.loop
         if loop is None or not loop.is_running():
             raise ProxyNotRunning("the proxy is not running")
-        return await asyncio.wrap_future(self.proxy.call(coro_factory()))
+        try:
+            return await asyncio.wrap_future(self.proxy.call(coro_factory()))
+        except ProxyError as exc:
+            raise Refused(exc.status, f"{exc.status}: {exc.message}") from None
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call a plain function on the proxy loop (the service's state is only touched there)."""
@@ -221,8 +245,26 @@ class LocalBackend(Backend):
         """The history as JSON or Markdown text."""
         return await self.on_loop(lambda: self.service.export_history(fmt))
 
-    async def update_settings(self, **changes: Any) -> None:
-        """Swap the service's frozen settings for a copy with `changes` (new keys apply at once)."""
+    def key_settings(self) -> dict[str, str | None]:
+        """What the service's settings hold now (keys masked; an unset value is None)."""
+        settings = self.service.settings
+        shown: dict[str, str | None] = {}
+        for var, field in KEY_SETTINGS.items():
+            value = getattr(settings, field)
+            shown[var] = (mask_key(value) if var.endswith("_KEY") else value) if value else None
+        return shown
+
+    async def save_keys(self, values: dict[str, str]) -> Path:
+        """Write `.env` in a thread, then swap the service's settings for a copy with the keys."""
+        unknown = set(values) - set(KEY_SETTINGS)
+        if unknown:
+            raise ValueError(f"not a key setting: {', '.join(sorted(unknown))}")
+        path = self.keys_file or Path(".env")
+        try:
+            written = await asyncio.to_thread(update_env_file, path, values)
+        except OSError as exc:
+            raise KeyFileError(f"Could not write {path}: {exc}") from None
+        changes = {KEY_SETTINGS[var]: value for var, value in values.items()}
 
         async def swap() -> None:
             service = self.service
@@ -230,3 +272,10 @@ class LocalBackend(Backend):
 
         await self.on_loop(swap)
         self.revision += 1
+        return written
+
+    def note_error(self, summary: str) -> None:
+        """Append to the proxy's debug log on its loop (scheduled, not awaited)."""
+        loop = self.proxy.loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(self.service.debug.add, "error", summary, {"source": "tui"})

@@ -8,6 +8,7 @@ set, goes out as `x-api-key` and is never shown.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -15,12 +16,13 @@ import aiohttp
 import orjson
 
 from app.client.backend import (
+    KEY_SETTINGS,
     Backend,
-    BackendError,
     Counts,
     KeyInfo,
     Link,
     ProxyNotRunning,
+    Refused,
     Unavailable,
     masked_bytes,
     masked_json,
@@ -37,12 +39,8 @@ CALL_TIMEOUT = aiohttp.ClientTimeout(total=30.0, connect=5.0)
 EXPORT_LIMIT = 1_000_000
 
 
-class RemoteError(BackendError):
+class RemoteError(Refused):
     """The proxy answered with an error envelope; the message is the proxy's."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def error_message(status: int, payload: bytes) -> str:
@@ -76,6 +74,7 @@ class RemoteBackend(Backend):
         self._counts = Counts()
         self._keys = KeyInfo(forward_client_key=True)  # unknown until /config answers: no warning
         self._prices: dict[str, tuple[float, float]] = {}
+        self._config: dict[str, Any] = {}
 
     # Snapshots --------------------------------------------------------------------------------
     @property
@@ -161,6 +160,7 @@ class RemoteBackend(Backend):
     async def refresh_state(self) -> dict[str, Any]:
         """Fetch /config and take the pair, counters and key status from it."""
         config = await self._call("GET", "/config")
+        self._config = config
         big, small = config.get("big_model") or {}, config.get("small_model") or {}
         self._pair = ModelPair(big.get("model"), small.get("model"), config.get("active_preset"))
         counters = config.get("counters") or {}
@@ -335,7 +335,22 @@ class RemoteBackend(Backend):
         )
         return data.decode("utf-8")
 
-    async def update_settings(self, **changes: Any) -> None:
+    def key_settings(self) -> dict[str, str | None]:
+        """As the last /config reported them (keys masked there)."""
+        keys = self._config.get("keys") or {}
+        bases = self._config.get("upstream_bases") or {}
+        shown: dict[str, str | None] = {}
+        for var in KEY_SETTINGS:
+            if var.endswith("_KEY"):
+                shown[var] = (keys.get(var) or {}).get("masked")
+            else:
+                shown[var] = bases.get("openai")
+        return shown
+
+    def note_error(self, summary: str) -> None:
+        """The proxy's debug log is not written from outside (the toast and the app's log say it)."""
+
+    async def save_keys(self, values: dict[str, str]) -> Path:
         """Keys live with the proxy's own process."""
         raise Unavailable(
             f"attached to {self._url}: set provider keys where that proxy runs, then restart it"
