@@ -94,7 +94,6 @@ class ModelPickerScreen(ViewScreen):
     def __init__(self, ctx: ScreenContext) -> None:
         super().__init__(ctx)
         self.models: list[dict[str, Any]] = []
-        self.openai_keyless_ok = False
 
     def compose_body(self) -> ComposeResult:
         yield Input(
@@ -115,15 +114,11 @@ class ModelPickerScreen(ViewScreen):
         """Fetch /models from the proxy loop."""
         listing = await self.backend.model_list()
         self.models = list(listing.get("models", []))
-        openai = listing.get("providers", {}).get("openai", {})
-        # An OpenAI-compatible base (Ollama, vLLM) may need no key at all.
-        self.openai_keyless_ok = bool(openai.get("api_base"))
         self.refilter()
 
     def _greyed(self, model: dict[str, Any]) -> bool:
-        if model.get("key_configured") is not False:
-            return False
-        return not (model.get("provider") == "openai" and self.openai_keyless_ok)
+        # The proxy decides whether a provider can be reached (a key, or none needed).
+        return model.get("key_usable", model.get("key_configured")) is False
 
     def refilter(self) -> None:
         """Show the models matching the search (a search result list: rebuilt per keystroke)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,38 +75,47 @@ class Link:
 
 @dataclass(frozen=True, slots=True)
 class Counts:
-    """Request counters of the proxy since it started."""
+    """The proxy's own numbers since it started (the header shows them; nothing counts here)."""
 
     total: int = 0
     in_flight: int = 0
     errors: int = 0
+    tokens: int = 0
+    """Input + output tokens of the finished requests."""
+    cost: float = 0.0
+
+
+def counts_from(totals: dict[str, Any]) -> Counts:
+    """Counts from the proxy's `totals` (GET /config, and each request event of /events)."""
+    return Counts(
+        int(totals.get("total") or 0),
+        int(totals.get("in_flight") or 0),
+        int(totals.get("errors") or 0),
+        int(totals.get("tokens") or 0),
+        float(totals.get("cost") or 0.0),
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
-    """Which providers the proxy can reach (never the keys themselves)."""
+    """Which providers the proxy can send requests to, as the proxy decides (never the keys)."""
 
-    configured: frozenset[str] = field(default_factory=frozenset)
-    """Providers with a key: openai, gemini, anthropic."""
-    openai_base: bool = False
-    """An OpenAI-compatible base is set (it may need no key)."""
-    forward_client_key: bool = False
+    usable: frozenset[str] | None = None
+    """Providers whose key is set or not needed; None until the proxy said (nothing flagged)."""
 
     @property
     def any(self) -> bool:
-        """True when some provider can be reached (a key, or a keyless OpenAI-compatible base)."""
-        return bool(self.configured or self.openai_base or self.forward_client_key)
+        """True when some provider can be reached (or it is not known yet)."""
+        return self.usable is None or bool(self.usable)
 
     def missing(self, model: str | None) -> str | None:
-        """The variable to set when `model`'s provider has no key (None when it can be reached)."""
+        """The variable to set when `model`'s provider cannot be reached (None when it can)."""
+        if self.usable is None:
+            return None
         provider = (
             model.split("/", 1)[0] if model and "/" in model else "anthropic" if not model else ""
         )
-        if provider not in KEY_VARS or provider in self.configured:
-            return None
-        if provider == "openai" and self.openai_base:
-            return None
-        if provider == "anthropic" and self.forward_client_key:
+        if provider not in KEY_VARS or provider in self.usable:
             return None
         return KEY_VARS[provider][0]
 

@@ -31,7 +31,7 @@ from app.client.status import ERROR, READY
 from proxy.core import catalogue
 from proxy.core.errors import ProxyError, mask_key
 from proxy.core.settings import Settings
-from proxy.routing.model_map import ModelPair
+from proxy.routing.model_map import KEY_VARS, ModelPair, key_usable
 from proxy.server.runner import PortInUseError, ProxyThread
 from proxy.state.presets import Preset
 from proxy.state.service import ProxyService
@@ -40,17 +40,8 @@ T = TypeVar("T")
 
 
 def key_info(settings: Settings) -> KeyInfo:
-    """What the settings say about provider keys."""
-    keyed = {
-        "openai": settings.openai_api_key,
-        "gemini": settings.gemini_api_key,
-        "anthropic": settings.anthropic_api_key,
-    }
-    return KeyInfo(
-        configured=frozenset(name for name, key in keyed.items() if key),
-        openai_base=bool(settings.openai_api_base),
-        forward_client_key=settings.forward_client_key,
-    )
+    """Which providers can be reached with these settings, decided by the proxy's routing."""
+    return KeyInfo(frozenset(p for p in KEY_VARS if key_usable(p, settings)))
 
 
 class LocalBackend(Backend):
@@ -67,6 +58,7 @@ class LocalBackend(Backend):
         self.keys_file = env_file
         self.proxy = proxy or ProxyThread(settings)
         self._link = Link()
+        self._keys = (self.service.settings, key_info(self.service.settings))
         # Subscribed before the proxy starts, so no event is ever missed.
         self._unsubscribe = self.proxy.service.bus.subscribe(self.sink)
 
@@ -92,14 +84,19 @@ class LocalBackend(Backend):
 
     @property
     def counts(self) -> Counts:
-        """The service's counters (plain ints: a torn read costs one stale frame at most)."""
-        counters = self.service.counters
-        return Counts(counters.total, counters.in_flight, counters.errors)
+        """The service's counters and its stats' usage totals, read in place (plain numbers:
+        a torn read costs one stale frame at most)."""
+        service = self.service
+        counters, stats = service.counters, service.stats
+        return Counts(counters.total, counters.in_flight, counters.errors, stats.tokens, stats.cost)
 
     @property
     def keys(self) -> KeyInfo:
         """From the service's current settings (the keys screen may swap them)."""
-        return key_info(self.service.settings)
+        settings = self.service.settings
+        if self._keys[0] is not settings:
+            self._keys = (settings, key_info(settings))
+        return self._keys[1]
 
     @property
     def settings(self) -> Settings:

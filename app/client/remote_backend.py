@@ -24,14 +24,15 @@ from app.client.backend import (
     ProxyNotRunning,
     Refused,
     Unavailable,
+    counts_from,
     masked_bytes,
     masked_json,
     preset_from,
 )
 from app.client.event_feed import AuthFailed, EventFeed, describe
 from app.client.requests import RequestRecord
-from proxy.routing.model_map import KEY_VARS, ModelPair
-from proxy.state.events import MODEL_SWITCHED, REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED
+from proxy.routing.model_map import ModelPair
+from proxy.state.events import MODEL_SWITCHED
 from proxy.state.events import ProxyEvent as Event
 from proxy.state.presets import Preset
 
@@ -72,7 +73,7 @@ class RemoteBackend(Backend):
         self._link = Link()
         self._pair = ModelPair(None, None)
         self._counts = Counts()
-        self._keys = KeyInfo(forward_client_key=True)  # unknown until /config answers: no warning
+        self._keys = KeyInfo()  # unknown until /config answers: no warning
         self._prices: dict[str, tuple[float, float]] = {}
         self._config: dict[str, Any] = {}
 
@@ -94,12 +95,12 @@ class RemoteBackend(Backend):
 
     @property
     def counts(self) -> Counts:
-        """Counters from /config, kept current by the events in between."""
+        """The proxy's numbers: from /config, then from each live request event (never counted here)."""
         return self._counts
 
     @property
     def keys(self) -> KeyInfo:
-        """Key status from /config (`forward_client_key` is not reported there)."""
+        """Which providers the proxy can reach, as its /config says."""
         return self._keys
 
     def set_link(self, link: Link) -> None:
@@ -163,41 +164,24 @@ class RemoteBackend(Backend):
         self._config = config
         big, small = config.get("big_model") or {}, config.get("small_model") or {}
         self._pair = ModelPair(big.get("model"), small.get("model"), config.get("active_preset"))
-        counters = config.get("counters") or {}
-        self._counts = Counts(
-            int(counters.get("total", 0)),
-            int(counters.get("in_flight", 0)),
-            int(counters.get("errors", 0)),
-        )
-        keys = config.get("keys") or {}
-        self._keys = KeyInfo(
-            configured=frozenset(
-                provider
-                for provider, (var, _) in KEY_VARS.items()
-                if (keys.get(var) or {}).get("set")
-            ),
-            openai_base=bool((config.get("upstream_bases") or {}).get("openai")),
-        )
+        totals = config.get("totals") or config.get("counters") or {}
+        self._counts = counts_from(totals)
+        usable = config.get("usable_providers")
+        self._keys = KeyInfo(frozenset(usable) if isinstance(usable, list) else None)
         self.revision += 1
         return dict(config)
 
     def note_event(self, event: Event, live: bool) -> None:
-        """Keep the pair and the counters current between /config fetches."""
-        kind = event.kind
-        if kind == MODEL_SWITCHED:
+        """Keep the pair and the proxy's numbers current between /config fetches."""
+        if event.kind == MODEL_SWITCHED:
             pair = pair_from(event.data.get("new"))
             if pair is not None:
                 self._pair = pair
             return
-        if not live:
-            return  # replayed after a reconnect: the /config fetched before counts it already
-        c = self._counts
-        if kind == REQUEST_STARTED:
-            self._counts = Counts(c.total + 1, c.in_flight + 1, c.errors)
-        elif kind == REQUEST_FINISHED:
-            self._counts = Counts(c.total, max(0, c.in_flight - 1), c.errors)
-        elif kind == REQUEST_FAILED:
-            self._counts = Counts(c.total, max(0, c.in_flight - 1), c.errors + 1)
+        # Replayed events after a reconnect carry older numbers than the /config fetched first.
+        totals = event.data.get("totals")
+        if live and isinstance(totals, dict):
+            self._counts = counts_from(totals)
 
     # Reads ------------------------------------------------------------------------------------
     async def model_list(self) -> dict[str, Any]:

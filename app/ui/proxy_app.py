@@ -81,8 +81,6 @@ class ProxyApp(App[int]):
         self.activity = Activity()
         self.heap = HeapPolicy()
         self.stopping = False
-        self.tokens_total = 0
-        self.cost_total = 0.0
         self.status = Status(attached=backend.attached, url=backend.url if backend.attached else "")
         self.status_signal: Signal[Status] = Signal(self, "status")
         self.frame_signal: Signal[Frame] = Signal(self, "frame")
@@ -181,8 +179,6 @@ class ProxyApp(App[int]):
                 self.refresh_status()
             return
         self.activity.note(frame)
-        self.tokens_total += frame.tokens
-        self.cost_total += frame.cost
         with self.batch_update():
             self.frame_signal.publish(frame)
             self.refresh_status()
@@ -206,8 +202,8 @@ class ProxyApp(App[int]):
             in_flight=counts.in_flight,
             requests=counts.total,
             errors=counts.errors,
-            tokens=self.tokens_total,
-            cost=self.cost_total,
+            tokens=counts.tokens,
+            cost=counts.cost,
             message=link.message if state in (ERROR, DISCONNECTED) else "",
             no_provider_key=state == READY and not keys.any,
             big_key_missing=keys.missing(pair.big),
