@@ -126,7 +126,7 @@ def key_usable(provider: str, settings: Settings) -> bool:
     """True when requests to `provider` can go out: its key is set, or it needs none (an
     OpenAI-compatible base; Anthropic with the client's own key forwarded). The one place
     that decides; /config and /models report it, the TUI shows it."""
-    if provider not in KEY_VARS or getattr(settings, KEY_VARS[provider][1]):
+    if provider not in KEY_VARS or getattr(settings, KEY_VARS[provider][1]) is not None:
         return True
     if provider == "openai" and settings.openai_api_base is not None:
         return True
