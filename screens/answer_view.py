@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Markdown, Static
+from textual.worker import Worker
 
 from app.client import formatting as fmt
 from app.client.requests import ERROR, LIVE, RequestRecord
+from screens.context import forward_worker_state
 
 
 def answer_text(record: RequestRecord) -> str:
@@ -33,8 +36,8 @@ def title_for(record: RequestRecord) -> Content:
 class AnswerView(VerticalScroll):
     """A Markdown document fed by an append loop; switching request re-renders once."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.record: RequestRecord | None = None
         self._pending: list[str] = []
         self._wake = asyncio.Event()
@@ -48,6 +51,10 @@ class AnswerView(VerticalScroll):
         """Start empty, titled for what it will hold."""
         self.border_title = "answer"
         self.query_one("#answer-error").display = False
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failure of the append loop goes to the app's one handler."""
+        forward_worker_state(self, event)
 
     @property
     def source(self) -> str:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import ColumnKey
+from textual.worker import Worker
 
+from screens.context import ScreenContext, forward_worker_state
 from screens.status_bar import StatusBar
+
+ResultT = TypeVar("ResultT")
 
 
 class ViewScreen(Screen[None]):
@@ -21,8 +25,17 @@ class ViewScreen(Screen[None]):
         Binding("escape", "back", "Back", id="view.back", tooltip="Back to the request log"),
     ]
 
+    def __init__(self, ctx: ScreenContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.backend = ctx.backend
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Failures of this view's workers go to the app's one handler."""
+        forward_worker_state(self, event)
+
     def compose(self) -> ComposeResult:
-        yield StatusBar()
+        yield StatusBar(self.ctx)
         yield Static(self.TITLE_TEXT, classes="view-title")
         yield from self.compose_body()
         yield Footer(compact=True)
@@ -34,6 +47,14 @@ class ViewScreen(Screen[None]):
     def action_back(self) -> None:
         """Return to the request log."""
         self.dismiss()
+
+
+class ModalView(ModalScreen[ResultT]):
+    """A dialog whose workers' failures go to the app's one handler."""
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Hand the state change to the app (it does not bubble by itself)."""
+        forward_worker_state(self, event)
 
 
 def fit_columns(

@@ -7,11 +7,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from app.client import formatting as fmt
 from app.client.backend import Backend, CallResult
+from screens.base import ModalView
 
 
 def render_result(tier: str, result: CallResult | None) -> Content:
@@ -33,7 +33,7 @@ def render_result(tier: str, result: CallResult | None) -> Content:
     )
 
 
-class ConfigTestScreen(ModalScreen[None]):
+class ConfigTestScreen(ModalView[None]):
     """Runs both probes at once when shown; `t` runs them again."""
 
     BINDINGS = [

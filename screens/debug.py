@@ -14,9 +14,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import RichLog, Select
 
-from app.client.backend import Backend
 from proxy.state.debug_log import LOG_TYPES
 from screens.base import ViewScreen
+from screens.context import ScreenContext
 from screens.dialogs import PromptScreen
 
 TYPE_STYLE = {"error": "bold red", "switch": "bold", "model_mapping": "cyan"}
@@ -71,9 +71,8 @@ class DebugScreen(ViewScreen):
         ),
     ]
 
-    def __init__(self, backend: Backend) -> None:
-        super().__init__()
-        self.backend = backend
+    def __init__(self, ctx: ScreenContext) -> None:
+        super().__init__(ctx)
         self.log_type = "all"
         self.verbose = False
         self.last_id = -1

@@ -12,11 +12,12 @@ from textual.content import Content
 from textual.widgets import Markdown, Static, TabbedContent, TabPane, TextArea
 
 from app.client import formatting as fmt
-from app.client.backend import Backend, CallResult
+from app.client.backend import CallResult
 from app.client.bridge import Frame
 from app.client.requests import ERROR, LIVE, RequestRecord
 from screens.answer_view import answer_text
 from screens.base import ViewScreen
+from screens.context import ScreenContext
 from screens.dialogs import ChooseModelScreen
 
 
@@ -59,10 +60,9 @@ class DetailScreen(ViewScreen):
         Binding("r", "replay", "Replay", id="detail.replay", tooltip="Resend to another model"),
     ]
 
-    def __init__(self, record: RequestRecord, backend: Backend) -> None:
-        super().__init__()
+    def __init__(self, ctx: ScreenContext, record: RequestRecord) -> None:
+        super().__init__(ctx)
         self.record = record
-        self.backend = backend
 
     def compose_body(self) -> ComposeResult:
         yield Static(summary(self.record), id="detail-summary")
@@ -87,7 +87,7 @@ class DetailScreen(ViewScreen):
         """Render the JSON (by the backend, off this thread) and follow the request while it runs."""
         self.query_one("#upstream-json").border_title = "translated upstream request"
         self.query_one("#response-json").border_title = "response"
-        self.app.frame_signal.subscribe(self, self._frame, immediate=True)  # type: ignore[attr-defined]
+        self.ctx.frames.subscribe(self, self._frame, immediate=True)
         self.render_record()
 
     def _frame(self, frame: Frame) -> None:

@@ -18,8 +18,8 @@ from textual.widgets import OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from app.client import formatting as fmt
-from app.client.backend import Backend
 from screens.base import ViewScreen
+from screens.context import ScreenContext
 from screens.dialogs import ConfirmScreen, PromptScreen
 
 ALL = "__all__"
@@ -68,9 +68,8 @@ class HistoryScreen(ViewScreen):
         Binding("r", "reload", "Reload", id="history.reload", tooltip="Fetch the history again"),
     ]
 
-    def __init__(self, backend: Backend) -> None:
-        super().__init__()
-        self.backend = backend
+    def __init__(self, ctx: ScreenContext) -> None:
+        super().__init__(ctx)
         self.session: str | None = None
         self.persisting = False
 
@@ -92,7 +91,7 @@ class HistoryScreen(ViewScreen):
         self.query_one("#sessions").border_title = "sessions"
         self.query_one("#turns").border_title = "turns"
         self.query_one(RichLog).focus()
-        self.app.resync_signal.subscribe(self, lambda _: self.load())  # type: ignore[attr-defined]
+        self.ctx.resync.subscribe(self, lambda _: self.load())
         self.action_reload()
 
     def action_reload(self) -> None:

@@ -1,30 +1,23 @@
-"""First run / settings: enter provider keys, masked, saved to `.env` with mode 0600."""
+"""First run / settings: enter provider keys, masked; the backend saves them (`.env`, mode 0600)."""
 
 from __future__ import annotations
-
-import asyncio
-from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from app.client.envfile import update_env_file
-from proxy.core.errors import mask_key
-
-# (environment variable, settings field, masked in the input)
-FIELDS = (
-    ("OPENAI_API_KEY", "openai_api_key", True),
-    ("GEMINI_API_KEY", "gemini_api_key", True),
-    ("ANTHROPIC_API_KEY", "anthropic_api_key", True),
-    ("OPENAI_API_BASE", "openai_api_base", False),
-)
+from app.client.backend import KEY_SETTINGS, Backend, KeyFileError
+from screens.base import ModalView
 
 
-class KeysScreen(ModalScreen[bool]):
+def is_secret(var: str) -> bool:
+    """Keys are typed masked; an API base is not a secret."""
+    return var.endswith("_KEY")
+
+
+class KeysScreen(ModalView[bool]):
     """A form over the app; empty fields leave the current value alone."""
 
     # Type straight into the first field (the scrolling form itself could take focus first).
@@ -34,25 +27,27 @@ class KeysScreen(ModalScreen[bool]):
         Binding("ctrl+s", "save", "Save", id="keys.save", tooltip="Write the keys to .env"),
     ]
 
-    def __init__(self, env_file: Path) -> None:
+    def __init__(self, backend: Backend) -> None:
         super().__init__()
-        self.env_file = env_file
+        self.backend = backend
 
     def compose(self) -> ComposeResult:
-        settings = self.app.settings  # type: ignore[attr-defined]
+        current = self.backend.key_settings()
         with VerticalScroll(classes="dialog", id="keys-dialog"):
             yield Static("Provider keys", classes="dialog-title")
             yield Static(
-                f"Saved to {self.env_file} (file mode 0600) and used from the next request. "
-                "Leave a field empty to keep it.",
+                f"Saved to {self.backend.keys_file} (file mode 0600) and used from the next "
+                "request. Leave a field empty to keep it.",
                 classes="hint",
             )
-            for var, field, secret in FIELDS:
-                current = getattr(settings, field)
-                shown = (mask_key(current) if secret else current) if current else "not set"
+            for var in KEY_SETTINGS:
                 with Horizontal(classes="field"):
                     yield Label(var)
-                    yield Input(password=secret, id=var, placeholder=f"now: {shown}")
+                    yield Input(
+                        password=is_secret(var),
+                        id=var,
+                        placeholder=f"now: {current.get(var) or 'not set'}",
+                    )
             yield Static(id="keys-error", classes="error-text")
             with Horizontal(classes="buttons"):
                 yield Button("Save", variant="primary", id="save")
@@ -67,7 +62,7 @@ class KeysScreen(ModalScreen[bool]):
     @on(Input.Submitted)
     def action_save(self) -> None:
         """Collect the non-empty fields and save them off the UI thread."""
-        values = {var: self.query_one(f"#{var}", Input).value.strip() for var, _, _ in FIELDS}
+        values = {var: self.query_one(f"#{var}", Input).value.strip() for var in KEY_SETTINGS}
         values = {k: v for k, v in values.items() if v}
         if not values:
             self.dismiss(False)
@@ -76,16 +71,11 @@ class KeysScreen(ModalScreen[bool]):
 
     @work(exclusive=True, group="keys", exit_on_error=False)
     async def save(self, values: dict[str, str]) -> None:
-        """Write `.env` in a thread, then give the running proxy the new keys."""
+        """The backend writes the file and gives the running proxy the keys (the header follows)."""
         try:
-            path = await asyncio.to_thread(update_env_file, self.env_file, values)
-        except OSError as exc:
-            self.query_one("#keys-error", Static).update(f"Could not write {self.env_file}: {exc}")
+            path = await self.backend.save_keys(values)
+        except KeyFileError as exc:
+            self.query_one("#keys-error", Static).update(str(exc))
             return
-        changes = {field: values[var] for var, field, _ in FIELDS if var in values}
-        app = self.app
-        await app.backend.update_settings(**changes)  # type: ignore[attr-defined]
-        app.settings = app.settings.model_copy(update=changes)  # type: ignore[attr-defined]
-        app.notify(f"{', '.join(values)} saved to {path} (mode 0600)", title="keys saved")
-        app.refresh_status()  # type: ignore[attr-defined]
+        self.notify(f"{', '.join(values)} saved to {path} (mode 0600)", title="keys saved")
         self.dismiss(True)

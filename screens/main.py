@@ -9,11 +9,13 @@ from textual.containers import Container, Horizontal
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Select, Static
+from textual.worker import Worker
 
 from app.client.bridge import Frame
 from app.client.requests import RequestStore
 from app.client.status import DISCONNECTED, ERROR, Status
 from screens.answer_view import AnswerView
+from screens.context import ScreenContext, forward_worker_state
 from screens.request_log import LogFilter, RequestLog
 from screens.status_bar import ConnectBar, StatusBar
 
@@ -80,13 +82,14 @@ class MainScreen(Screen[None]):
         ),
     ]
 
-    def __init__(self, store: RequestStore) -> None:
+    def __init__(self, ctx: ScreenContext, store: RequestStore) -> None:
         super().__init__()
+        self.ctx = ctx
         self.store = store
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(id="status")
-        yield ConnectBar(id="connect")
+        yield StatusBar(self.ctx, id="status")
+        yield ConnectBar(self.ctx, id="connect")
         yield Static(id="notice")
         yield FilterBar(id="filters")
         with Container(id="body"):
@@ -97,10 +100,9 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         """Subscribe to frames and status; the filters start hidden."""
-        app = self.app
-        app.frame_signal.subscribe(self, self.apply_frame, immediate=True)  # type: ignore[attr-defined]
-        app.status_signal.subscribe(self, self.show_notice)  # type: ignore[attr-defined]
-        self.show_notice(app.status)  # type: ignore[attr-defined]
+        self.ctx.frames.subscribe(self, self.apply_frame, immediate=True)
+        self.ctx.status.subscribe(self, self.show_notice)
+        self.show_notice(self.ctx.current_status())
         self.query_one("#filters").display = False
         self.query_one(RequestLog).focus()
 
@@ -166,7 +168,11 @@ class MainScreen(Screen[None]):
     @on(DataTable.RowSelected, "#requests")
     def _selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.app.action_detail(str(event.row_key.value))  # type: ignore[attr-defined]
+            self.ctx.open_detail(str(event.row_key.value))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Failures of this screen's workers go to the app's one handler."""
+        forward_worker_state(self, event)
 
     def action_toggle_filter(self) -> None:
         """Show the filter bar and focus it, or hide it."""

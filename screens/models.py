@@ -12,9 +12,9 @@ from textual.binding import Binding
 from textual.widgets import Input, Static
 
 from app.client import formatting as fmt
-from app.client.backend import Backend
 from app.client.model_search import search
 from screens.base import FitTable, ViewScreen, fit_columns
+from screens.context import ScreenContext
 
 LABELS = {
     "id": "model",
@@ -91,11 +91,9 @@ class ModelPickerScreen(ViewScreen):
 
     TITLE_TEXT = "Models · type to filter · ↓ list · b big · s small · caps: Tools Images Reasoning"
 
-    def __init__(self, backend: Backend) -> None:
-        super().__init__()
-        self.backend = backend
+    def __init__(self, ctx: ScreenContext) -> None:
+        super().__init__(ctx)
         self.models: list[dict[str, Any]] = []
-        self.openai_keyless_ok = False
 
     def compose_body(self) -> ComposeResult:
         yield Input(
@@ -116,15 +114,11 @@ class ModelPickerScreen(ViewScreen):
         """Fetch /models from the proxy loop."""
         listing = await self.backend.model_list()
         self.models = list(listing.get("models", []))
-        openai = listing.get("providers", {}).get("openai", {})
-        # An OpenAI-compatible base (Ollama, vLLM) may need no key at all.
-        self.openai_keyless_ok = bool(openai.get("api_base"))
         self.refilter()
 
     def _greyed(self, model: dict[str, Any]) -> bool:
-        if model.get("key_configured") is not False:
-            return False
-        return not (model.get("provider") == "openai" and self.openai_keyless_ok)
+        # The proxy decides whether a provider can be reached (a key, or none needed).
+        return model.get("key_usable", model.get("key_configured")) is False
 
     def refilter(self) -> None:
         """Show the models matching the search (a search result list: rebuilt per keystroke)."""
@@ -193,4 +187,4 @@ class ModelPickerScreen(ViewScreen):
                 f"No key for {entry.get('provider')}: set {entry.get('key_var')} (press k).",
                 severity="warning",
             )
-        self.app.assign_model(tier, model)  # type: ignore[attr-defined]
+        self.ctx.assign_model(tier, model)

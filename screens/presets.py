@@ -10,9 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from app.client.backend import Backend
 from app.client.status import Status
 from screens.base import FitTable, ViewScreen
+from screens.context import ScreenContext
 from screens.dialogs import ConfirmScreen, SavePresetScreen
 
 LABELS = {
@@ -38,9 +38,8 @@ class PresetsScreen(ViewScreen):
         Binding("delete", "delete", "Delete", id="presets.delete", tooltip="Delete a user preset"),
     ]
 
-    def __init__(self, backend: Backend) -> None:
-        super().__init__()
-        self.backend = backend
+    def __init__(self, ctx: ScreenContext) -> None:
+        super().__init__(ctx)
         self.presets: list[Any] = []
 
     def compose_body(self) -> ComposeResult:
@@ -52,8 +51,8 @@ class PresetsScreen(ViewScreen):
         table = self.query_one(FitTable)
         table.add_columns_from(LABELS)
         table.focus()
-        self.app.status_signal.subscribe(self, self._status)  # type: ignore[attr-defined]
-        self.app.resync_signal.subscribe(self, lambda _: self.load())  # type: ignore[attr-defined]
+        self.ctx.status.subscribe(self, self._status)
+        self.ctx.resync.subscribe(self, lambda _: self.load())
         self.load()
 
     @work(exclusive=True, group="presets", exit_on_error=False)
@@ -99,7 +98,7 @@ class PresetsScreen(ViewScreen):
     @on(DataTable.RowSelected)
     def _apply(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.app.apply_preset(name=str(event.row_key.value))  # type: ignore[attr-defined]
+            self.ctx.apply_preset(str(event.row_key.value))
 
     def action_save(self) -> None:
         """Ask for a name, then save the current big/small."""

@@ -9,9 +9,9 @@ from textual.app import ComposeResult
 from textual.widgets import Sparkline, Static
 
 from app.client import formatting as fmt
-from app.client.backend import Backend
 from app.client.bridge import Activity
 from screens.base import FitTable, ViewScreen
+from screens.context import ScreenContext
 
 REFRESH_SECONDS = 2.0
 COLUMNS = (
@@ -48,9 +48,8 @@ class StatsScreen(ViewScreen):
 
     TITLE_TEXT = "Stats · per upstream model since start"
 
-    def __init__(self, backend: Backend, activity: Activity) -> None:
-        super().__init__()
-        self.backend = backend
+    def __init__(self, ctx: ScreenContext, activity: Activity) -> None:
+        super().__init__(ctx)
         self.activity = activity
 
     def compose_body(self) -> ComposeResult:
@@ -65,7 +64,7 @@ class StatsScreen(ViewScreen):
         table.focus()
         self.refresh_stats()
         self.set_interval(REFRESH_SECONDS, self.refresh_stats)
-        self.app.resync_signal.subscribe(self, lambda _: self.refresh_stats())  # type: ignore[attr-defined]
+        self.ctx.resync.subscribe(self, lambda _: self.refresh_stats())
 
     @work(exclusive=True, group="stats", exit_on_error=False)
     async def refresh_stats(self) -> None:

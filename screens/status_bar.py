@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.content import Content
 from textual.widgets import Static
 
 from app.client import formatting as fmt
 from app.client.status import DISCONNECTED, ERROR, READY, STARTING, STOPPING, Status
+from screens.context import ScreenContext
 
 STATE_STYLE = {READY: "$text-success", ERROR: "$text-error"}
 ATTACHED_WORDS = {READY: "attached to", STARTING: "connecting to", STOPPING: "detaching from"}
@@ -63,11 +66,14 @@ def render_status(status: Status) -> Content:
 class StatusBar(Static):
     """Shows the app's latest Status; every screen has one, all fed by the same signal."""
 
+    def __init__(self, ctx: ScreenContext, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ctx = ctx
+
     def on_mount(self) -> None:
         """Subscribe to status updates and show the current one."""
-        app = self.app
-        app.status_signal.subscribe(self, self.show)  # type: ignore[attr-defined]
-        self.show(app.status)  # type: ignore[attr-defined]
+        self.ctx.status.subscribe(self, self.show)
+        self.show(self.ctx.current_status())
 
     def show(self, status: Status) -> None:
         """Render a status snapshot (counts change every frame under load: repaint, no layout)."""
@@ -80,11 +86,15 @@ class StatusBar(Static):
 class ConnectBar(Static):
     """The copyable command that points Claude Code at this proxy."""
 
+    def __init__(self, ctx: ScreenContext, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ctx = ctx
+        self._command: str | None = None
+
     def on_mount(self) -> None:
         """Follow the status (the URL is known once the port is bound)."""
-        self._command: str | None = None
-        self.app.status_signal.subscribe(self, self.show)  # type: ignore[attr-defined]
-        self.show(self.app.status)  # type: ignore[attr-defined]
+        self.ctx.status.subscribe(self, self.show)
+        self.show(self.ctx.current_status())
 
     def show(self, status: Status) -> None:
         """Render the command, or nothing until the proxy listens (only when it changed)."""

@@ -1,5 +1,9 @@
 """The `claude-proxy` command: the TUI by default, `--headless` for the proxy alone, `--attach`
-for the TUI driving a proxy that runs elsewhere."""
+for the TUI driving a proxy that runs elsewhere.
+
+`--help` and `--version` answer before anything heavy loads: settings (pydantic), the server
+(aiohttp) and the app (Textual) are imported inside the functions that need them.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,10 @@ import signal
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from proxy.core.logs import setup_logging
-from proxy.core.settings import ConfigError, Settings, check_bind, check_no_loop, load_settings
-from proxy.server.runner import PortInUseError, serve_forever
+if TYPE_CHECKING:
+    from proxy.core.settings import Settings
 
 log = logging.getLogger("claude-proxy")
 
@@ -59,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace, listen_checks: bool = True) -> Settings:
+    from proxy.core.settings import ConfigError, load_settings
+
     env_file = args.env_file
     if env_file is None:
         env_file = Path(".env")
@@ -76,6 +82,8 @@ def _settings(args: argparse.Namespace, listen_checks: bool = True) -> Settings:
 
 def attach_target(args: argparse.Namespace, settings: Settings) -> str | None:
     """The URL the TUI attaches to, None when it embeds the proxy (`--headless` always serves)."""
+    from proxy.core.settings import ConfigError
+
     if args.headless:
         if args.attach:
             raise ConfigError("--attach opens the TUI on another proxy; it cannot be --headless")
@@ -87,6 +95,7 @@ def attach_target(args: argparse.Namespace, settings: Settings) -> str | None:
 
 def run_headless(settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit code."""
+    from proxy.server.runner import PortInUseError, serve_forever
 
     async def main() -> None:
         task = asyncio.current_task()
@@ -114,6 +123,8 @@ def run_subcommand(argv: list[str]) -> int:
     name = next(a for a in argv if a in SUBCOMMANDS)
     split = argv.index(name)
     args = build_parser().parse_args(argv[:split])
+    from proxy.core.settings import ConfigError
+
     rest = argv[split + 1 :]
     try:
         settings = _settings(args)
@@ -141,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in SUBCOMMANDS for a in argv):
         return run_subcommand(argv)
     args = build_parser().parse_args(argv)
+    from proxy.core.logs import setup_logging
+    from proxy.core.settings import ConfigError, check_bind, check_no_loop
+
     try:
         # Listen checks wait until we know whether this process listens at all.
         settings = _settings(args, listen_checks=False)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,6 +27,13 @@ from proxy.state.presets import Preset
 # The tier Claude Code's requests map to: probes ask for these so they take the big/small route.
 PROBE_MODELS = {"big": "claude-sonnet-4-5", "small": "claude-haiku-4-5"}
 SESSION_HEADER = "X-Claude-Code-Session-Id"
+KEY_SETTINGS = {
+    "OPENAI_API_KEY": "openai_api_key",
+    "GEMINI_API_KEY": "gemini_api_key",
+    "ANTHROPIC_API_KEY": "anthropic_api_key",
+    "OPENAI_API_BASE": "openai_api_base",
+}
+"""The variables the keys screen sets -> the proxy's settings fields (bases are not secrets)."""
 
 
 class BackendError(RuntimeError):
@@ -38,6 +46,18 @@ class ProxyNotRunning(BackendError):
 
 class Unavailable(BackendError):
     """The action needs the proxy's own process (attach mode cannot do it)."""
+
+
+class Refused(BackendError):
+    """The proxy refused the call; the message is the proxy's, as its HTTP API words it."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class KeyFileError(BackendError):
+    """The keys could not be written to the env file (nothing was changed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,38 +75,47 @@ class Link:
 
 @dataclass(frozen=True, slots=True)
 class Counts:
-    """Request counters of the proxy since it started."""
+    """The proxy's own numbers since it started (the header shows them; nothing counts here)."""
 
     total: int = 0
     in_flight: int = 0
     errors: int = 0
+    tokens: int = 0
+    """Input + output tokens of the finished requests."""
+    cost: float = 0.0
+
+
+def counts_from(totals: dict[str, Any]) -> Counts:
+    """Counts from the proxy's `totals` (GET /config, and each request event of /events)."""
+    return Counts(
+        int(totals.get("total") or 0),
+        int(totals.get("in_flight") or 0),
+        int(totals.get("errors") or 0),
+        int(totals.get("tokens") or 0),
+        float(totals.get("cost") or 0.0),
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
-    """Which providers the proxy can reach (never the keys themselves)."""
+    """Which providers the proxy can send requests to, as the proxy decides (never the keys)."""
 
-    configured: frozenset[str] = field(default_factory=frozenset)
-    """Providers with a key: openai, gemini, anthropic."""
-    openai_base: bool = False
-    """An OpenAI-compatible base is set (it may need no key)."""
-    forward_client_key: bool = False
+    usable: frozenset[str] | None = None
+    """Providers whose key is set or not needed; None until the proxy said (nothing flagged)."""
 
     @property
     def any(self) -> bool:
-        """True when some provider can be reached (a key, or a keyless OpenAI-compatible base)."""
-        return bool(self.configured or self.openai_base or self.forward_client_key)
+        """True when some provider can be reached (or it is not known yet)."""
+        return self.usable is None or bool(self.usable)
 
     def missing(self, model: str | None) -> str | None:
-        """The variable to set when `model`'s provider has no key (None when it can be reached)."""
+        """The variable to set when `model`'s provider cannot be reached (None when it can)."""
+        if self.usable is None:
+            return None
         provider = (
             model.split("/", 1)[0] if model and "/" in model else "anthropic" if not model else ""
         )
-        if provider not in KEY_VARS or provider in self.configured:
-            return None
-        if provider == "openai" and self.openai_base:
-            return None
-        if provider == "anthropic" and self.forward_client_key:
+        if provider not in KEY_VARS or provider in self.usable:
             return None
         return KEY_VARS[provider][0]
 
@@ -138,6 +167,8 @@ class Backend(ABC):
 
     attached = False
     """True when the proxy runs elsewhere (features of the proxy's own process are unavailable)."""
+    keys_file: Path | None = None
+    """Where `save_keys` writes provider keys (None when this app cannot set them)."""
 
     def __init__(self, api_key: str | None) -> None:
         self.sink = EventSink()
@@ -265,8 +296,19 @@ class Backend(ABC):
         """The history as JSON or Markdown text."""
 
     @abstractmethod
-    async def update_settings(self, **changes: Any) -> None:
-        """Give the running proxy new settings (provider keys); in-process only."""
+    def key_settings(self) -> dict[str, str | None]:
+        """Each variable of KEY_SETTINGS with what is set now (keys masked), None when unset."""
+
+    @abstractmethod
+    async def save_keys(self, values: dict[str, str]) -> Path:
+        """Write `values` (variable -> value) to `keys_file` and hand them to the running proxy.
+
+        Returns the file written; KeyFileError when it could not be written.
+        """
+
+    @abstractmethod
+    def note_error(self, summary: str) -> None:
+        """Record a failure of the UI in the proxy's debug log, where it can (never waits)."""
 
     # Requests through the proxy (the same HTTP either way) ------------------------------------
     async def send(self, body: dict[str, Any], session: str, timeout: float = 120.0) -> CallResult:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from app.client.requests import PROXY_RESTARTED, RequestRecord, RequestStore
 from proxy.state.events import (
     MODEL_SWITCHED,
-    REQUEST_FINISHED,
     REQUEST_STARTED,
     TEXT_DELTA,
     ProxyEvent,
@@ -37,9 +36,6 @@ class Frame:
     evicted: list[str] = field(default_factory=list)
     switched: bool = False
     events: int = 0
-    tokens: int = 0
-    """Input + output tokens of the requests that finished this frame."""
-    cost: float = 0.0
 
 
 class EventSink:
@@ -79,9 +75,6 @@ class EventSink:
                 frame.started.append(record.started)
             elif event.kind == TEXT_DELTA:
                 pending.setdefault(record.request_id, []).append(event.data.get("text", ""))
-            elif event.kind == REQUEST_FINISHED:
-                frame.tokens += (record.input_tokens or 0) + (record.output_tokens or 0)
-                frame.cost += record.cost or 0.0
         frame.new_text = {rid: "".join(parts) for rid, parts in pending.items()}
         if store.evicted:
             frame.evicted, store.evicted = store.evicted, []

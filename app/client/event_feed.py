@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -22,9 +22,6 @@ from app.client.backend import BackendError, Link, ProxyNotRunning
 from app.client.requests import PROXY_RESTARTED
 from app.client.status import DISCONNECTED, ERROR, READY
 from proxy.state.events import ProxyEvent
-
-if TYPE_CHECKING:
-    from app.client.remote_backend import RemoteBackend
 
 DROPPED = "dropped"
 INITIAL_BACKOFF = 0.5
@@ -71,6 +68,43 @@ class SSEParser:
                 yield event_id, kind, "\n".join(data)
 
 
+class FeedTarget(Protocol):
+    """What the feed needs from its backend (the remote one); named here so neither imports the other."""
+
+    @property
+    def url(self) -> str:
+        """The proxy's base URL."""
+        ...
+
+    @property
+    def link(self) -> Link:
+        """The connection state."""
+        ...
+
+    def set_link(self, link: Link) -> None:
+        """Replace the connection state."""
+
+    def session(self) -> aiohttp.ClientSession:
+        """The shared HTTP session."""
+        ...
+
+    def auth_message(self, status: int) -> str:
+        """What to do when the key is refused."""
+        ...
+
+    async def refresh_state(self) -> dict[str, Any]:
+        """Fetch the proxy's state again (GET /config)."""
+        ...
+
+    def note_event(self, event: ProxyEvent, live: bool) -> None:
+        """Update the snapshots an event changes."""
+
+    @property
+    def sink(self) -> Callable[[ProxyEvent], None]:
+        """Where events for the UI are queued."""
+        ...
+
+
 def describe(exc: BaseException) -> str:
     """A short reason for a failed connection (the header has one line for it)."""
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -87,7 +121,7 @@ def describe(exc: BaseException) -> str:
 class EventFeed:
     """Keeps one /events stream open for a RemoteBackend."""
 
-    def __init__(self, backend: RemoteBackend) -> None:
+    def __init__(self, backend: FeedTarget) -> None:
         self.backend = backend
         self.last_id: int | None = None
         """Id of the newest event seen; None until one arrives (a resume from 0 would replay all)."""

@@ -10,22 +10,28 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from app.client.backend import (
+    KEY_SETTINGS,
     Backend,
     Counts,
+    KeyFileError,
     KeyInfo,
     Link,
     ProxyNotRunning,
+    Refused,
     jsonl,
     masked_json,
 )
+from app.client.envfile import update_env_file
 from app.client.requests import RequestRecord
 from app.client.status import ERROR, READY
 from proxy.core import catalogue
+from proxy.core.errors import ProxyError, mask_key
 from proxy.core.settings import Settings
-from proxy.routing.model_map import ModelPair
+from proxy.routing.model_map import KEY_VARS, ModelPair, key_usable
 from proxy.server.runner import PortInUseError, ProxyThread
 from proxy.state.presets import Preset
 from proxy.state.service import ProxyService
@@ -34,26 +40,25 @@ T = TypeVar("T")
 
 
 def key_info(settings: Settings) -> KeyInfo:
-    """What the settings say about provider keys."""
-    keyed = {
-        "openai": settings.openai_api_key,
-        "gemini": settings.gemini_api_key,
-        "anthropic": settings.anthropic_api_key,
-    }
-    return KeyInfo(
-        configured=frozenset(name for name, key in keyed.items() if key),
-        openai_base=bool(settings.openai_api_base),
-        forward_client_key=settings.forward_client_key,
-    )
+    """Which providers can be reached with these settings, decided by the proxy's routing."""
+    return KeyInfo(frozenset(p for p in KEY_VARS if key_usable(p, settings)))
 
 
 class LocalBackend(Backend):
     """The embedded proxy: started when the app mounts, stopped when it quits."""
 
-    def __init__(self, settings: Settings, proxy: ProxyThread | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        proxy: ProxyThread | None = None,
+        *,
+        env_file: Path = Path(".env"),
+    ) -> None:
         super().__init__(api_key=settings.proxy_api_key)
+        self.keys_file = env_file
         self.proxy = proxy or ProxyThread(settings)
         self._link = Link()
+        self._keys = (self.service.settings, key_info(self.service.settings))
         # Subscribed before the proxy starts, so no event is ever missed.
         self._unsubscribe = self.proxy.service.bus.subscribe(self.sink)
 
@@ -79,14 +84,24 @@ class LocalBackend(Backend):
 
     @property
     def counts(self) -> Counts:
-        """The service's counters (plain ints: a torn read costs one stale frame at most)."""
-        counters = self.service.counters
-        return Counts(counters.total, counters.in_flight, counters.errors)
+        """The service's counters and its stats' usage totals, read in place (plain numbers:
+        a torn read costs one stale frame at most)."""
+        service = self.service
+        counters, stats = service.counters, service.stats
+        return Counts(counters.total, counters.in_flight, counters.errors, stats.tokens, stats.cost)
 
     @property
     def keys(self) -> KeyInfo:
         """From the service's current settings (the keys screen may swap them)."""
-        return key_info(self.service.settings)
+        settings = self.service.settings
+        if self._keys[0] is not settings:
+            self._keys = (settings, key_info(settings))
+        return self._keys[1]
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force: the service's (the one owner; the keys screen swaps them)."""
+        return self.service.settings
 
     def _set_link(self, link: Link) -> None:
         self._link = link
@@ -110,11 +125,17 @@ class LocalBackend(Backend):
         await asyncio.to_thread(self.proxy.stop)
 
     async def on_loop(self, coro_factory: Callable[[], Any]) -> Any:
-        """Run `coro_factory()` on the proxy loop and await its result here."""
+        """Run `coro_factory()` on the proxy loop and await its result here.
+
+        A refusal (ProxyError) comes back as Refused with the text the HTTP API would give.
+        """
         loop = self.proxy.loop
         if loop is None or not loop.is_running():
             raise ProxyNotRunning("the proxy is not running")
-        return await asyncio.wrap_future(self.proxy.call(coro_factory()))
+        try:
+            return await asyncio.wrap_future(self.proxy.call(coro_factory()))
+        except ProxyError as exc:
+            raise Refused(exc.status, f"{exc.status}: {exc.message}") from None
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call a plain function on the proxy loop (the service's state is only touched there)."""
@@ -221,8 +242,26 @@ class LocalBackend(Backend):
         """The history as JSON or Markdown text."""
         return await self.on_loop(lambda: self.service.export_history(fmt))
 
-    async def update_settings(self, **changes: Any) -> None:
-        """Swap the service's frozen settings for a copy with `changes` (new keys apply at once)."""
+    def key_settings(self) -> dict[str, str | None]:
+        """What the service's settings hold now (keys masked; an unset value is None)."""
+        settings = self.service.settings
+        shown: dict[str, str | None] = {}
+        for var, field in KEY_SETTINGS.items():
+            value = getattr(settings, field)
+            shown[var] = (mask_key(value) if var.endswith("_KEY") else value) if value else None
+        return shown
+
+    async def save_keys(self, values: dict[str, str]) -> Path:
+        """Write `.env` in a thread, then swap the service's settings for a copy with the keys."""
+        unknown = set(values) - set(KEY_SETTINGS)
+        if unknown:
+            raise ValueError(f"not a key setting: {', '.join(sorted(unknown))}")
+        path = self.keys_file or Path(".env")
+        try:
+            written = await asyncio.to_thread(update_env_file, path, values)
+        except OSError as exc:
+            raise KeyFileError(f"Could not write {path}: {exc}") from None
+        changes = {KEY_SETTINGS[var]: value for var, value in values.items()}
 
         async def swap() -> None:
             service = self.service
@@ -230,3 +269,10 @@ class LocalBackend(Backend):
 
         await self.on_loop(swap)
         self.revision += 1
+        return written
+
+    def note_error(self, summary: str) -> None:
+        """Append to the proxy's debug log on its loop (scheduled, not awaited)."""
+        loop = self.proxy.loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(self.service.debug.add, "error", summary, {"source": "tui"})

@@ -8,6 +8,7 @@ set, goes out as `x-api-key` and is never shown.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -15,21 +16,23 @@ import aiohttp
 import orjson
 
 from app.client.backend import (
+    KEY_SETTINGS,
     Backend,
-    BackendError,
     Counts,
     KeyInfo,
     Link,
     ProxyNotRunning,
+    Refused,
     Unavailable,
+    counts_from,
     masked_bytes,
     masked_json,
     preset_from,
 )
 from app.client.event_feed import AuthFailed, EventFeed, describe
 from app.client.requests import RequestRecord
-from proxy.routing.model_map import KEY_VARS, ModelPair
-from proxy.state.events import MODEL_SWITCHED, REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED
+from proxy.routing.model_map import ModelPair
+from proxy.state.events import MODEL_SWITCHED
 from proxy.state.events import ProxyEvent as Event
 from proxy.state.presets import Preset
 
@@ -37,12 +40,8 @@ CALL_TIMEOUT = aiohttp.ClientTimeout(total=30.0, connect=5.0)
 EXPORT_LIMIT = 1_000_000
 
 
-class RemoteError(BackendError):
+class RemoteError(Refused):
     """The proxy answered with an error envelope; the message is the proxy's."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def error_message(status: int, payload: bytes) -> str:
@@ -74,8 +73,9 @@ class RemoteBackend(Backend):
         self._link = Link()
         self._pair = ModelPair(None, None)
         self._counts = Counts()
-        self._keys = KeyInfo(forward_client_key=True)  # unknown until /config answers: no warning
+        self._keys = KeyInfo()  # unknown until /config answers: no warning
         self._prices: dict[str, tuple[float, float]] = {}
+        self._config: dict[str, Any] = {}
 
     # Snapshots --------------------------------------------------------------------------------
     @property
@@ -95,12 +95,12 @@ class RemoteBackend(Backend):
 
     @property
     def counts(self) -> Counts:
-        """Counters from /config, kept current by the events in between."""
+        """The proxy's numbers: from /config, then from each live request event (never counted here)."""
         return self._counts
 
     @property
     def keys(self) -> KeyInfo:
-        """Key status from /config (`forward_client_key` is not reported there)."""
+        """Which providers the proxy can reach, as its /config says."""
         return self._keys
 
     def set_link(self, link: Link) -> None:
@@ -161,43 +161,27 @@ class RemoteBackend(Backend):
     async def refresh_state(self) -> dict[str, Any]:
         """Fetch /config and take the pair, counters and key status from it."""
         config = await self._call("GET", "/config")
+        self._config = config
         big, small = config.get("big_model") or {}, config.get("small_model") or {}
         self._pair = ModelPair(big.get("model"), small.get("model"), config.get("active_preset"))
-        counters = config.get("counters") or {}
-        self._counts = Counts(
-            int(counters.get("total", 0)),
-            int(counters.get("in_flight", 0)),
-            int(counters.get("errors", 0)),
-        )
-        keys = config.get("keys") or {}
-        self._keys = KeyInfo(
-            configured=frozenset(
-                provider
-                for provider, (var, _) in KEY_VARS.items()
-                if (keys.get(var) or {}).get("set")
-            ),
-            openai_base=bool((config.get("upstream_bases") or {}).get("openai")),
-        )
+        totals = config.get("totals") or config.get("counters") or {}
+        self._counts = counts_from(totals)
+        usable = config.get("usable_providers")
+        self._keys = KeyInfo(frozenset(usable) if isinstance(usable, list) else None)
         self.revision += 1
         return dict(config)
 
     def note_event(self, event: Event, live: bool) -> None:
-        """Keep the pair and the counters current between /config fetches."""
-        kind = event.kind
-        if kind == MODEL_SWITCHED:
+        """Keep the pair and the proxy's numbers current between /config fetches."""
+        if event.kind == MODEL_SWITCHED:
             pair = pair_from(event.data.get("new"))
             if pair is not None:
                 self._pair = pair
             return
-        if not live:
-            return  # replayed after a reconnect: the /config fetched before counts it already
-        c = self._counts
-        if kind == REQUEST_STARTED:
-            self._counts = Counts(c.total + 1, c.in_flight + 1, c.errors)
-        elif kind == REQUEST_FINISHED:
-            self._counts = Counts(c.total, max(0, c.in_flight - 1), c.errors)
-        elif kind == REQUEST_FAILED:
-            self._counts = Counts(c.total, max(0, c.in_flight - 1), c.errors + 1)
+        # Replayed events after a reconnect carry older numbers than the /config fetched first.
+        totals = event.data.get("totals")
+        if live and isinstance(totals, dict):
+            self._counts = counts_from(totals)
 
     # Reads ------------------------------------------------------------------------------------
     async def model_list(self) -> dict[str, Any]:
@@ -335,7 +319,22 @@ class RemoteBackend(Backend):
         )
         return data.decode("utf-8")
 
-    async def update_settings(self, **changes: Any) -> None:
+    def key_settings(self) -> dict[str, str | None]:
+        """As the last /config reported them (keys masked there)."""
+        keys = self._config.get("keys") or {}
+        bases = self._config.get("upstream_bases") or {}
+        shown: dict[str, str | None] = {}
+        for var in KEY_SETTINGS:
+            if var.endswith("_KEY"):
+                shown[var] = (keys.get(var) or {}).get("masked")
+            else:
+                shown[var] = bases.get("openai")
+        return shown
+
+    def note_error(self, summary: str) -> None:
+        """The proxy's debug log is not written from outside (the toast and the app's log say it)."""
+
+    async def save_keys(self, values: dict[str, str]) -> Path:
         """Keys live with the proxy's own process."""
         raise Unavailable(
             f"attached to {self._url}: set provider keys where that proxy runs, then restart it"

@@ -3,9 +3,33 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from app.client.backend import Backend
+
+
+@runtime_checkable
+class PaletteHost(Protocol):
+    """What the palette's providers need from the app (Textual builds them; no constructor)."""
+
+    backend: Backend
+
+    def apply_preset(self, number: int | None = None, name: str | None = None) -> object:
+        """Switch to a preset by list position or name."""
+        ...
+
+    def assign_model(self, tier: str, model: str) -> object:
+        """Make `model` the big or the small model."""
+        ...
+
+
+def host(provider: Provider) -> PaletteHost:
+    """The provider's app, typed as what the palette uses of it."""
+    app = provider.app
+    assert isinstance(app, PaletteHost), "the command palette needs the ProxyApp"
+    return app
 
 
 class PresetCommands(Provider):
@@ -15,7 +39,7 @@ class PresetCommands(Provider):
         """Load the presets through the backend (on the proxy loop, not here)."""
         self.presets: list[Any] = []
         try:
-            self.presets = await self.app.backend.presets()  # type: ignore[attr-defined]
+            self.presets = await host(self).backend.presets()
         except Exception:
             self.presets = []
 
@@ -24,7 +48,7 @@ class PresetCommands(Provider):
         for number, preset in enumerate(self.presets, 1):
             title = f"Preset {number}: {preset.name}" if number < 10 else f"Preset: {preset.name}"
             help_text = f"big {preset.big} · small {preset.small}"
-            apply = partial(self.app.apply_preset, name=preset.name)  # type: ignore[attr-defined]
+            apply = partial(host(self).apply_preset, name=preset.name)
             commands.append((title, help_text, apply))
         return commands
 
@@ -49,7 +73,7 @@ class ModelCommands(Provider):
         """Load the catalogue through the backend."""
         self.models: list[dict[str, Any]] = []
         try:
-            listing = await self.app.backend.model_list()  # type: ignore[attr-defined]
+            listing = await host(self).backend.model_list()
             self.models = list(listing.get("models", []))
         except Exception:
             self.models = []
@@ -63,7 +87,7 @@ class ModelCommands(Provider):
                 title = f"Use as {tier}: {model_id}"
                 score = matcher.match(title)
                 if score > 0:
-                    assign = partial(self.app.assign_model, tier, model_id)  # type: ignore[attr-defined]
+                    assign = partial(host(self).assign_model, tier, model_id)
                     help_text = f"provider {model.get('provider')}"
                     if not model.get("key_configured", True):
                         help_text += f" (no key: set {model.get('key_var')})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterable
@@ -21,12 +22,15 @@ from app.client.requests import RequestStore
 from app.client.status import DISCONNECTED, ERROR, READY, STOPPING, Status
 from app.ui.commands import ModelCommands, PresetCommands
 from app.ui.heap import HeapPolicy
-from proxy.core.settings import Settings
+from screens.context import ScreenContext
 from screens.main import MainScreen
+from screens.request_log import RequestLog
 
 STYLES = Path(__file__).resolve().parents[2] / "styles"
 FPS = 25
 UNREACHABLE_TOAST_SECONDS = 10.0
+
+log = logging.getLogger("claude-proxy.ui")
 
 
 def _b(key: str, action: str, description: str, tooltip: str, show: bool = True) -> Binding:
@@ -69,30 +73,30 @@ class ProxyApp(App[int]):
         ),
     ]
 
-    def __init__(
-        self,
-        settings: Settings,
-        backend: Backend,
-        *,
-        env_file: Path = Path(".env"),
-        first_run_prompt: bool = True,
-    ) -> None:
+    def __init__(self, backend: Backend, *, first_run_prompt: bool = True) -> None:
         super().__init__()
-        self.settings = settings
-        self.env_file = env_file
         self.first_run_prompt = first_run_prompt
         self.backend = backend
         self.store = RequestStore()
         self.activity = Activity()
         self.heap = HeapPolicy()
         self.stopping = False
-        self.tokens_total = 0
-        self.cost_total = 0.0
         self.status = Status(attached=backend.attached, url=backend.url if backend.attached else "")
         self.status_signal: Signal[Status] = Signal(self, "status")
         self.frame_signal: Signal[Frame] = Signal(self, "frame")
         self.resync_signal: Signal[int] = Signal(self, "resync")
         """Published when the proxy's state was fetched again: views reload what they show."""
+        self.ctx = ScreenContext(
+            backend=backend,
+            status=self.status_signal,
+            frames=self.frame_signal,
+            resync=self.resync_signal,
+            current_status=lambda: self.status,
+            apply_preset=lambda name: self.apply_preset(name=name),
+            assign_model=self.assign_model,
+            open_detail=self.action_detail,
+        )
+        """What every screen gets in its constructor."""
         self._revision = -1
         self._generation = 0
         self._unreachable_said = -UNREACHABLE_TOAST_SECONDS
@@ -110,7 +114,7 @@ class ProxyApp(App[int]):
     # Start and stop ---------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[None]:
         """The request log is the home screen."""
-        return MainScreen(self.store)
+        return MainScreen(self.ctx, self.store)
 
     def on_mount(self) -> None:
         """Start the backend off the UI thread, and the frame timer."""
@@ -175,8 +179,6 @@ class ProxyApp(App[int]):
                 self.refresh_status()
             return
         self.activity.note(frame)
-        self.tokens_total += frame.tokens
-        self.cost_total += frame.cost
         with self.batch_update():
             self.frame_signal.publish(frame)
             self.refresh_status()
@@ -200,8 +202,8 @@ class ProxyApp(App[int]):
             in_flight=counts.in_flight,
             requests=counts.total,
             errors=counts.errors,
-            tokens=self.tokens_total,
-            cost=self.cost_total,
+            tokens=counts.tokens,
+            cost=counts.cost,
             message=link.message if state in (ERROR, DISCONNECTED) else "",
             no_provider_key=state == READY and not keys.any,
             big_key_missing=keys.missing(pair.big),
@@ -213,21 +215,26 @@ class ProxyApp(App[int]):
             self.status = status
             self.status_signal.publish(status)
 
-    # Errors of every worker end up here (one place, like harlequin's handle_worker_error).
+    # Errors of every worker end up here (one place, like harlequin's handle_worker_error): the
+    # app's own, and those of screens and widgets, which forward theirs (see screens.context).
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Show a failed UI job as a notification instead of crashing the app."""
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
-            error = event.worker.error
-            if isinstance(error, ProxyNotRunning) and self.state != READY:
-                # The header already says so; views that poll would toast every second.
-                now = time.monotonic()
-                if now - self._unreachable_said < UNREACHABLE_TOAST_SECONDS:
-                    return
-                self._unreachable_said = now
-            if isinstance(error, BackendError):
-                self.notify(str(error), title="error", severity="error")
-            else:
-                self.notify(f"{type(error).__name__}: {error}", title="error", severity="error")
+        """Show a failed UI job as a notification (and a debug-log entry), never a crash."""
+        if event.state != WorkerState.ERROR or event.worker.error is None:
+            return
+        error = event.worker.error
+        reason = (
+            str(error) if isinstance(error, BackendError) else f"{type(error).__name__}: {error}"
+        )
+        log.debug("worker %s failed: %s", event.worker.name, reason, exc_info=error)
+        if isinstance(error, ProxyNotRunning) and self.state != READY:
+            # The header already says so; views that poll would toast every second.
+            now = time.monotonic()
+            if now - self._unreachable_said < UNREACHABLE_TOAST_SECONDS:
+                return
+            self._unreachable_said = now
+        else:
+            self.backend.note_error(f"{event.worker.name or 'a UI job'} failed: {reason}")
+        self.notify(reason, title="error", severity="error")
 
     # Navigation -------------------------------------------------------------------------------
     def open_view(self, screen: Screen[Any]) -> None:
@@ -243,48 +250,48 @@ class ProxyApp(App[int]):
         """Open the model picker."""
         from screens.models import ModelPickerScreen
 
-        self.open_view(ModelPickerScreen(self.backend))
+        self.open_view(ModelPickerScreen(self.ctx))
 
     def action_presets(self) -> None:
         """Open the presets."""
         from screens.presets import PresetsScreen
 
-        self.open_view(PresetsScreen(self.backend))
+        self.open_view(PresetsScreen(self.ctx))
 
     def action_history(self) -> None:
         """Open the conversation history."""
         from screens.history import HistoryScreen
 
-        self.open_view(HistoryScreen(self.backend))
+        self.open_view(HistoryScreen(self.ctx))
 
     def action_debug(self) -> None:
         """Open the debug log."""
         from screens.debug import DebugScreen
 
-        self.open_view(DebugScreen(self.backend))
+        self.open_view(DebugScreen(self.ctx))
 
     def action_stats(self) -> None:
         """Open the stats."""
         from screens.stats import StatsScreen
 
-        self.open_view(StatsScreen(self.backend, self.activity))
+        self.open_view(StatsScreen(self.ctx, self.activity))
 
     def action_help(self) -> None:
         """Open the help screen."""
         from screens.help import HelpScreen
 
-        self.open_view(HelpScreen())
+        self.open_view(HelpScreen(self.ctx))
 
     def action_detail(self, request_id: str | None = None) -> None:
         """Open a request's detail (the selected one by default)."""
         from screens.detail import DetailScreen
 
-        request_id = request_id or self.main_screen.query_one("#requests").selected_id  # type: ignore[attr-defined]
+        request_id = request_id or self.main_screen.query_one("#requests", RequestLog).selected_id
         record = self.store.get(request_id) if request_id else None
         if record is None:
             self.notify("No request selected.", severity="warning")
             return
-        self.push_screen(DetailScreen(record, self.backend))
+        self.push_screen(DetailScreen(self.ctx, record))
 
     def action_test_config(self) -> None:
         """Probe the big and small model through the proxy."""
@@ -313,7 +320,7 @@ class ProxyApp(App[int]):
             )
             return
         if not isinstance(self.screen, KeysScreen):
-            self.push_screen(KeysScreen(self.env_file))
+            self.push_screen(KeysScreen(self.backend))
 
     def action_copy_connect(self) -> None:
         """Copy the Claude Code command (OSC 52) and say so."""

@@ -44,15 +44,13 @@ def make_app(
         from app.client.remote_backend import RemoteBackend
 
         remote = RemoteBackend(url, api_key=settings.proxy_api_key)
-        return ProxyApp(settings, remote, env_file=env_file or Path(".env"), first_run_prompt=False)
+        return ProxyApp(remote, first_run_prompt=False)
     # LiteLLM reads this at import (in the proxy's background thread): use the bundled prices.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     from app.client.local_backend import LocalBackend
 
-    local = LocalBackend(settings)
-    return ProxyApp(
-        settings, local, env_file=env_file or Path(".env"), first_run_prompt=first_run_prompt
-    )
+    local = LocalBackend(settings, env_file=env_file or Path(".env"))
+    return ProxyApp(local, first_run_prompt=first_run_prompt)
 
 
 def run_tui(settings: Settings, env_file: Path | None = None, attach: str | None = None) -> int:

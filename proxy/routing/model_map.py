@@ -122,6 +122,17 @@ def resolve(requested: str, pair: ModelPair, settings: Settings) -> Target:
     return target_for(requested, provider, name, settings, tier)
 
 
+def key_usable(provider: str, settings: Settings) -> bool:
+    """True when requests to `provider` can go out: its key is set, or it needs none (an
+    OpenAI-compatible base; Anthropic with the client's own key forwarded). The one place
+    that decides; /config and /models report it, the TUI shows it."""
+    if provider not in KEY_VARS or getattr(settings, KEY_VARS[provider][1]) is not None:
+        return True
+    if provider == "openai" and settings.openai_api_base is not None:
+        return True
+    return provider == "anthropic" and settings.forward_client_key
+
+
 def target_for(
     requested: str,
     provider: str,
@@ -137,10 +148,7 @@ def target_for(
     if provider in KEY_VARS:
         key_var, attr = KEY_VARS[provider]
         api_key = getattr(settings, attr)
-        needs_key = not (provider == "openai" and api_base is not None)
-        if provider == "anthropic" and settings.forward_client_key:
-            needs_key = False
-        if api_key is None and needs_key:
+        if not key_usable(provider, settings):
             raise ProxyError(
                 401,
                 "authentication_error",

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ CLOSE = b""  # queued (by identity) to end a subscriber's stream at shutdown
 STARTED_FIELDS = ("requested", "model", "provider", "transport", "tier", "stream", "session_id")
 FINISHED_SKIP = frozenset({"upstream_request"})
 FAILED_SKIP = frozenset({"upstream_request"})
+LIFECYCLE = frozenset({REQUEST_STARTED, REQUEST_FINISHED, REQUEST_FAILED})
 
 
 def _payload(event: ProxyEvent) -> dict[str, Any]:
@@ -73,7 +75,9 @@ class Subscriber:
 class EventHub:
     """Numbers, encodes and fans out bus events; keeps a ring for Last-Event-ID resume."""
 
-    def __init__(self) -> None:
+    def __init__(self, totals: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.totals = totals
+        """The proxy's counters and usage, added to each request event (an attached TUI shows them)."""
         self.next_id = 1
         self.ring: deque[tuple[int, bytes]] = deque(maxlen=RING_SIZE)
         self.subscribers: set[Subscriber] = set()
@@ -94,7 +98,11 @@ class EventHub:
         if event.request_id in self.pending:
             text = "".join(self.pending.pop(event.request_id))
             self._emit(TEXT_DELTA, {"request_id": event.request_id, "text": text})
-        self._emit(event.kind, _payload(event))
+        payload = _payload(event)
+        if self.totals is not None and event.kind in LIFECYCLE:
+            # Subscribed after the stats, so these already count this event.
+            payload["totals"] = self.totals()
+        self._emit(event.kind, payload)
 
     def flush(self) -> None:
         """Send the merged text deltas of every request."""
@@ -178,7 +186,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 async def _hub_ctx(app: web.Application) -> Any:
-    hub = EventHub()
+    hub = EventHub(app[SERVICE].totals)
     app[HUB] = hub
     unsubscribe = app[SERVICE].bus.subscribe(hub.on_event, deltas=False)
     yield

@@ -67,12 +67,14 @@ def _provider(model_id: str, settings: Settings) -> tuple[str, str]:
 
 
 def key_status(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Per provider: the key variable, whether it is set, and the upstream base (never the key)."""
+    """Per provider: the key variable, whether it is set, whether requests can go out (a key, or
+    none needed), and the upstream base (never the key)."""
     bases = settings.upstream_bases()
     return {
         provider: {
             "key_var": var,
             "key_configured": bool(getattr(settings, attr)),
+            "key_usable": routing.key_usable(provider, settings),
             "api_base": bases.get(provider),
         }
         for provider, (var, attr) in routing.KEY_VARS.items()
@@ -102,6 +104,7 @@ def build(
             {
                 **row,
                 "key_configured": status["key_configured"] if status else None,
+                "key_usable": status["key_usable"] if status else None,
                 "key_var": status["key_var"] if status else None,
             }
         )

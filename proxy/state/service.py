@@ -348,12 +348,13 @@ class ProxyService:
         """What GET /config returns: models, preset, providers, keys (masked), history, counters."""
         s = self.settings
         pair = self.pair
+        key_status = model_list.key_status(s)
         keys = {
             status["key_var"]: {
                 "set": status["key_configured"],
                 "masked": mask_key(getattr(s, routing.KEY_VARS[provider][1])),
             }
-            for provider, status in model_list.key_status(s).items()
+            for provider, status in key_status.items()
         }
         return {
             "big_model": self._model_info(pair.big),
@@ -376,6 +377,22 @@ class ProxyService:
                 "in_flight": self.counters.in_flight,
                 "errors": self.counters.errors,
             },
+            "totals": self.totals(),
+            "usable_providers": [
+                provider for provider, status in key_status.items() if status["key_usable"]
+            ],
+        }
+
+    def totals(self) -> dict[str, Any]:
+        """The numbers a TUI's header shows: request counters, tokens and cost since start
+        (in /config, and in every request event of /events, so an attached TUI shows these)."""
+        c = self.counters
+        return {
+            "total": c.total,
+            "in_flight": c.in_flight,
+            "errors": c.errors,
+            "tokens": self.stats.tokens,
+            "cost": round(self.stats.cost, 6),
         }
 
     def model_list(self) -> dict[str, Any]:

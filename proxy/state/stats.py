@@ -76,6 +76,10 @@ class Stats:
         self.counters = Counters()
         self._pending: dict[str, str] = {}
         self.started_at = time.time()
+        self.tokens = 0
+        """Input + output tokens of every finished request (kept as they come: read per frame)."""
+        self.cost = 0.0
+        """Their estimated cost in USD."""
 
     def _model(self, name: str) -> ModelStats:
         stats = self.models.get(name)
@@ -104,9 +108,16 @@ class Stats:
                 return
             d = event.data
             stats = self._settle(model, d.get("model"))
-            stats.input_tokens += int(d.get("input_tokens") or 0)
-            stats.output_tokens += int(d.get("output_tokens") or 0)
-            stats.cost += float(d.get("cost") or 0.0)
+            tokens_in, tokens_out = (
+                int(d.get("input_tokens") or 0),
+                int(d.get("output_tokens") or 0),
+            )
+            cost = float(d.get("cost") or 0.0)
+            stats.input_tokens += tokens_in
+            stats.output_tokens += tokens_out
+            stats.cost += cost
+            self.tokens += tokens_in + tokens_out
+            self.cost += cost
             latency = float(d.get("latency") or 0.0)
             stats.latencies.append(latency)
             ttft = d.get("ttft")
@@ -151,3 +162,4 @@ class Stats:
         """Forget finished requests (requests in flight keep being tracked)."""
         in_flight = {m: s.in_flight for m, s in self.models.items() if s.in_flight}
         self.models = {m: ModelStats(requests=n, in_flight=n) for m, n in in_flight.items()}
+        self.tokens, self.cost = 0, 0.0

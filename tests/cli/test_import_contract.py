@@ -1,4 +1,4 @@
-"""The import-linter contract in pyproject.toml: proxy/ never imports Textual, Rich or the UI."""
+"""The import-linter contracts in pyproject.toml: proxy/ never imports the UI; the app's layers; no cycles."""
 
 from __future__ import annotations
 

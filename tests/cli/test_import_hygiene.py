@@ -1,8 +1,9 @@
-"""Import hygiene of the headless side, checked in fresh interpreters (tconbeer/harlequin style).
+"""Import hygiene, checked in fresh interpreters (tconbeer/harlequin's test_import_hygiene pattern).
 
-Every module under `proxy/` imports without Textual or Rich, and building the whole server does
-not import LiteLLM (seconds of CPU and ~150 MB): it is loaded in the background only when the
-models in force need it.
+Every module under `proxy/` and the client layer never load Textual or Rich (they run under the
+UI but are not the UI); building the whole server does not import LiteLLM (seconds of CPU and
+~150 MB: it is loaded in the background only when the models in force need it); and
+`claude-proxy --help` / `--version` answer without loading the server, the settings or the app.
 """
 
 from __future__ import annotations
@@ -14,20 +15,51 @@ from pathlib import Path
 
 import pytest
 
+import app.client
 import proxy
 
 ROOT = Path(__file__).resolve().parents[2]
-PROXY_MODULES = sorted(info.name for info in pkgutil.walk_packages(proxy.__path__, prefix="proxy."))
+UI_LIBRARIES = {"textual", "rich"}
+HEAVY = {"aiohttp", "pydantic", "textual", "rich", "litellm"}
+CLIENT_MODULES = sorted(f"app.client.{m.name}" for m in pkgutil.iter_modules(app.client.__path__))
+PROXY_MODULES = sorted(m.name for m in pkgutil.walk_packages(proxy.__path__, prefix="proxy."))
 
 
-def imported_after(statement: str) -> set[str]:
-    """Top-level package names in sys.modules after running `statement` in a new interpreter."""
-    code = f"{statement}\nimport sys\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+def imported_roots(args: list[str]) -> set[str]:
+    """Top-level packages a fresh `python -X importtime ARGS` imported (its own report)."""
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-X", "importtime", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    return set(result.stdout.split())
+    roots = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            roots.add(name.split(".")[0])
+    assert "encodings" in roots, "no -X importtime report: the check would prove nothing"
+    return roots
+
+
+def test_every_client_module_is_listed() -> None:
+    assert len(CLIENT_MODULES) >= 10
+    assert "app.client.backend" in CLIENT_MODULES
+
+
+@pytest.mark.parametrize("module", CLIENT_MODULES)
+def test_client_module_never_imports_the_ui_libraries(module: str) -> None:
+    found = imported_roots(["-c", f"import {module}"]) & (UI_LIBRARIES | {"litellm"})
+    assert not found, f"{module} imports {sorted(found)}"
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_load_nothing_heavy(flag: str) -> None:
+    found = imported_roots(["-m", "app.cli.main", flag]) & HEAVY
+    assert not found, f"claude-proxy {flag} imports {sorted(found)}"
 
 
 def test_every_proxy_module_is_listed() -> None:
@@ -37,8 +69,8 @@ def test_every_proxy_module_is_listed() -> None:
 
 @pytest.mark.parametrize("module", PROXY_MODULES)
 def test_proxy_module_never_imports_the_ui(module: str) -> None:
-    loaded = imported_after(f"import {module}")
-    assert not loaded & {"textual", "rich", "app", "screens"}, module
+    found = imported_roots(["-c", f"import {module}"]) & (UI_LIBRARIES | {"app", "screens"})
+    assert not found, f"{module} imports {sorted(found)}"
 
 
 def test_building_the_server_leaves_litellm_unimported() -> None:
@@ -48,4 +80,4 @@ def test_building_the_server_leaves_litellm_unimported() -> None:
         "from proxy.server.app import create_app\n"
         "create_app(ProxyService(load_settings(env_file=None, environ={})))"
     )
-    assert "litellm" not in imported_after(statement)
+    assert "litellm" not in imported_roots(["-c", statement])

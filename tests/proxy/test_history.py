@@ -37,7 +37,9 @@ def fixture(source: str, name: str) -> dict[str, Any]:
     if source == "synthetic":
         return copy.deepcopy(claude_code_shapes._shapes()[name])
     if not FIXTURES.is_dir():
-        pytest.skip(f"Claude Code fixtures not found at {FIXTURES} (a fresh clone has no ../shared)")
+        pytest.skip(
+            f"Claude Code fixtures not found at {FIXTURES} (a fresh clone has no ../shared)"
+        )
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 

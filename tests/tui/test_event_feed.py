@@ -27,9 +27,11 @@ def frame(event_id: int | None, kind: str, data: dict[str, Any]) -> bytes:
 
 
 def started(event_id: int, request_id: str) -> bytes:
-    """A request_started frame."""
+    """A request_started frame, with the proxy's totals as it sends them (its event id as total)."""
     data = {"requested": "claude-sonnet-4-5", "model": "openai/gpt-4.1", "tier": "big"}
-    return frame(event_id, "request_started", {**data, "request_id": request_id, "time": 1.0})
+    totals = {"total": event_id, "in_flight": 1, "errors": 0, "tokens": 0, "cost": 0.0}
+    data = {**data, "request_id": request_id, "time": 1.0, "totals": totals}
+    return frame(event_id, "request_started", data)
 
 
 class ScriptedProxy:
@@ -111,8 +113,8 @@ async def test_reconnect_resumes_with_last_event_id(
     backend = await follow(url, lambda b: len(b.sink.queue) == 3, monkeypatch)
     assert proxy.last_event_ids == [None, "2"]
     assert kinds(backend.sink) == [(REQUEST_STARTED, r) for r in "abc"]
-    # The config fetched at the reconnect (total 0) wins; live events count on from there.
-    assert backend.counts.total == 1 and backend.link.generation == 2
+    # The numbers are the proxy's own, from its newest live event (nothing is counted here).
+    assert backend.counts.total == 3 and backend.link.generation == 2
 
 
 DROPPED = ([[frame(None, "dropped", {"last_id": 9})]], [500.0])

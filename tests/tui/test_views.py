@@ -148,7 +148,7 @@ async def test_first_run_asks_for_keys_and_writes_env_0600(tmp_path: Path) -> No
         "OPENAI_API_BASE": "",
     }
     app = build_app(None, tmp_path, first_run_prompt=True, **env)
-    assert app.settings.openai_api_key is None
+    assert app.backend.settings.openai_api_key is None  # type: ignore[attr-defined]
     secret = "sk-test-entered-in-the-tui-7777"
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
