@@ -52,6 +52,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "max_body_bytes": ("MAX_BODY_BYTES",),
     "proxy_server_enabled": ("PROXY_SERVER_ENABLED",),
     "proxy_url": ("PROXY_URL",),
+    "tool_call_recovery": ("TOOL_CALL_RECOVERY",),
 }
 
 
@@ -127,6 +128,9 @@ class Settings(BaseModel):
     """TUI only: false attaches the TUI to the proxy at `proxy_url` instead of embedding one."""
     proxy_url: str | None = None
     """Base URL of the proxy the TUI attaches to (`--attach`); its key is PROXY_API_KEY."""
+    tool_call_recovery: bool = True
+    """Recover tool calls written as text and repair tool names and arguments (when tools are
+    offered); a preset's `tool_call_recovery` overrides it while the preset is active."""
 
     @field_validator("fallback_models", mode="before")
     @classmethod

@@ -15,7 +15,9 @@ from proxy.state.model_list import preset_dict
 from proxy.state.service import ProxyService
 
 SWITCH_FIELDS = frozenset({"preset", "big_model", "small_model", "preserve_conversation"})
-PRESET_FIELDS = frozenset({"name", "big_model", "small_model", "description", "rules"})
+PRESET_FIELDS = frozenset(
+    {"name", "big_model", "small_model", "description", "rules", "tool_call_recovery"}
+)
 
 
 def _bad(message: str) -> ProxyError:
@@ -121,6 +123,7 @@ async def save_preset(request: web.Request) -> web.Response:
         body["small_model"],
         _optional_str(body, "description") or "",
         body.get("rules"),
+        body.get("tool_call_recovery"),
     )
     return json_response({"status": "saved", "preset": preset_dict(preset)}, status=201)
 

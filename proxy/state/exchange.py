@@ -55,6 +55,8 @@ class Exchange:
         self.query = query
         """The client's query string (Claude Code sends `beta=true`)."""
         self._input_estimate = input_estimate
+        self.tool_repairs: list[Any] = []
+        """Tool calls the translator recovered, repaired or refused (one record each)."""
 
     def input_estimate(self) -> int:
         """The request's estimated input tokens, computed once (routing may have done it)."""
@@ -143,6 +145,7 @@ class Exchange:
                     "latency": elapsed,
                     "ttft": ttft,
                     "stop_reason": message.get("stop_reason"),
+                    "tool_repairs": self.tool_repairs,
                 },
             )
         )

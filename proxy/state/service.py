@@ -108,6 +108,13 @@ class ProxyService:
         preset = self.presets.get(pair.preset) if pair.preset else None
         return route_request(body, session_id, pair, pinned, preset, self.settings)
 
+    def tool_call_recovery(self) -> bool:
+        """Whether tool-call recovery is on now: the active preset's choice, else the setting."""
+        preset = self.presets.get(self.pair.preset) if self.pair.preset else None
+        if preset is not None and preset.tool_call_recovery is not None:
+            return preset.tool_call_recovery
+        return self.settings.tool_call_recovery
+
     async def pin_session(self, session_id: str, model: str | None) -> dict[str, str]:
         """Pin a model for one Claude Code session (None removes the pin); returns all pins."""
         if model is None:
@@ -225,6 +232,7 @@ class ProxyService:
         small: str,
         description: str = "",
         rules: list[Any] | None = None,
+        tool_call_recovery: bool | None = None,
     ) -> Preset:
         """Save a user preset (models and routing rules validated) to the user presets file."""
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
@@ -235,6 +243,10 @@ class ProxyService:
             )
         if not isinstance(description, str):
             raise ProxyError(400, "invalid_request_error", "description: must be a string")
+        if tool_call_recovery is not None and not isinstance(tool_call_recovery, bool):
+            raise ProxyError(
+                400, "invalid_request_error", "tool_call_recovery: must be true, false or null"
+            )
         preset = Preset(
             name=name,
             big=self._model_string(big, "big_model"),
@@ -242,6 +254,7 @@ class ProxyService:
             description=description.strip(),
             builtin=False,
             rules=self._rules(rules),
+            tool_call_recovery=tool_call_recovery,
         )
         with self._preset_write_errors():
             return await self.presets.save(preset)

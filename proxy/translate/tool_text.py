@@ -121,6 +121,8 @@ class ToolTextScanner:
         self.mode = TEXT
         self.buf = ""
         self.line_start = True
+        self.quiet = False
+        """Nothing held, plain text mode, mid-line: what `plain` needs to know in one test."""
         self.search_from = 0
         self.tag_end = ""
         self.tag_skip = 0
@@ -142,34 +144,46 @@ class ToolTextScanner:
         }
 
     # -- public API -----------------------------------------------------------------------------
+    def plain(self, text: str) -> bool:
+        """True when `text` goes out exactly as it is and changes nothing held: the hot path.
+
+        Mid-line, with nothing held, a delta without `<`, `[` or a newline can start no marker
+        and leaves the line state as it was, so the caller may emit it without calling `feed`.
+        """
+        return self.quiet and "<" not in text and "[" not in text and "\n" not in text
+
     def feed(self, text: str) -> list[Piece]:
         """The pieces that are certain once `text` is appended to the answer."""
         if not text:
             return []
-        if not self.buf:
-            # The hot path: plain text with nothing held. A few substring tests are several
-            # times cheaper than one regex search over a short delta.
-            if self.mode is TEXT:
-                if not (
-                    "<" in text
-                    or "[" in text
-                    or (("{" in text or "`" in text) and (self.line_start or "\n" in text))
-                ):
-                    last = text[-1]  # line_start_after, inlined for the hot path
-                    if last == "\n":
-                        self.line_start = True
-                    elif last == " " or last == "\t":
-                        self.line_start = line_start_after(text, self.line_start)
-                    else:
-                        self.line_start = False
-                    return [("text", text)]
-            elif self.mode is CODE and "`" not in text:
-                self.line_start = line_start_after(text, self.line_start)
-                return [("text", text)]
-        self.buf += text
+        if self.quiet and "<" not in text and "[" not in text and "\n" not in text:
+            return [("text", text)]
         out: list[Piece] = []
-        self._run(out, False)
+        if self.buf:
+            self.buf += text
+            self._run(out, False)
+        elif self._passes(text):
+            self.line_start = line_start_after(text, self.line_start)
+            out.append(("text", text))
+        else:
+            self.buf = text
+            self._run(out, False)
+        self.quiet = not self.buf and self.mode is TEXT and not self.line_start
         return out
+
+    def _passes(self, text: str) -> bool:
+        """With nothing held: whether `text` can start no marker (or, in code, no fence)."""
+        if self.mode is TEXT:
+            # Every explicit marker starts `<t`, `<f`, `<|`, `<｜` or `[T`; a lone `<` or `[`
+            # at the end may still become one.
+            if "<" in text and (
+                text[-1] == "<" or "<t" in text or "<f" in text or "<|" in text or "<｜" in text
+            ):
+                return False
+            if "[" in text and (text[-1] == "[" or "[T" in text):
+                return False
+            return not (("{" in text or "`" in text) and (self.line_start or "\n" in text))
+        return self.mode is CODE and "`" not in text
 
     def finish(self) -> list[Piece]:
         """Everything still held, at the end of the answer (unclosed calls are tried as such)."""
@@ -179,6 +193,7 @@ class ToolTextScanner:
             self._text(out, self.buf)
         self.buf = ""
         self.mode = TEXT
+        self.quiet = not self.line_start
         return out
 
     # -- machinery --------------------------------------------------------------------------------

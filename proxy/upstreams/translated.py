@@ -13,6 +13,7 @@ from proxy.core.errors import ProxyError
 from proxy.state.exchange import Exchange
 from proxy.translate.sse import coalesce, collect_message, frames
 from proxy.translate.stream_translator import StreamTranslator
+from proxy.translate.tool_recovery import RecoveringTranslator, offered_tools
 
 WRITE_SLICE = 32
 """Chunks translated per write: a fast upstream hands over hundreds in one read, and writing them
@@ -35,8 +36,22 @@ class ChunkSource(Protocol):
 
 
 def new_translator(exchange: Exchange) -> StreamTranslator:
-    """A translator for this request, with the input estimate message_start carries."""
-    return StreamTranslator(exchange.target.model, exchange.input_estimate())
+    """A translator for this request, with the input estimate message_start carries.
+
+    When the request offered tools and recovery is on, it recovers and repairs tool calls; its
+    records reach the finished event through `exchange.tool_repairs`.
+    """
+    model, estimate = exchange.target.model, exchange.input_estimate()
+    tools, choice = exchange.body.get("tools"), exchange.body.get("tool_choice")
+    # tool_choice none: the client asked for no calls, so text stays text.
+    refused = isinstance(choice, dict) and choice.get("type") == "none"
+    if tools and not refused and exchange.service.tool_call_recovery():
+        offered = offered_tools(tools)
+        if offered:
+            translator = RecoveringTranslator(model, estimate, offered)
+            exchange.tool_repairs = translator.repairs
+            return translator
+    return StreamTranslator(model, estimate)
 
 
 class TranslatedStream:
