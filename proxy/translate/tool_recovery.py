@@ -163,6 +163,7 @@ class RecoveringTranslator(StreamTranslator):
             self._refuse(
                 name or raw_name, "native", kinds, before, events, cut_off=name is not None
             )
+            super()._close(events)  # the refusal's text block ends where the tool block would
             return
         # Valid arguments that already fit the schema go out as the upstream wrote them.
         arguments = (

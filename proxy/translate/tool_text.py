@@ -174,7 +174,7 @@ class ToolTextScanner:
     def _passes(self, text: str) -> bool:
         """With nothing held: whether `text` can start no marker (or, in code, no fence)."""
         if self.mode is TEXT:
-            # Every explicit marker starts `<t`, `<f`, `<|`, `<｜` or `[T`; a lone `<` or `[`
+            # Every explicit marker starts `<t`, `<f`, `<|`, `<` + fullwidth bar or `[T`; a lone `<` or `[`
             # at the end may still become one.
             if "<" in text and (
                 text[-1] == "<" or "<t" in text or "<f" in text or "<|" in text or "<｜" in text
