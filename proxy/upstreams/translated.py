@@ -6,6 +6,7 @@ from (a ChunkSource); both are translated here by the one StreamTranslator.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -18,6 +19,10 @@ from proxy.translate.tool_recovery import RecoveringTranslator, offered_tools
 WRITE_SLICE = 32
 """Chunks translated per write: a fast upstream hands over hundreds in one read, and writing them
 in slices gets the first text to the client without waiting for all."""
+PING_EVERY = 15.0
+"""Seconds of upstream chunks that produce no event (a tool call held for repair) before a
+`ping` goes out: Claude Code gives up on a stream that sends no byte for a few minutes."""
+PING = frames([{"type": "ping"}])
 
 
 class ChunkSource(Protocol):
@@ -68,6 +73,7 @@ class TranslatedStream:
         exchange, translator = self.exchange, self.translator
         bus = exchange.bus
         prefix = frames(translator.start())
+        quiet_since: float | None = None
         async for batch in self.source.batches():
             for low in range(0, len(batch), WRITE_SLICE):
                 events: list[dict[str, Any]] = []
@@ -75,7 +81,14 @@ class TranslatedStream:
                 for chunk in batch[low : low + WRITE_SLICE]:
                     events.extend(translator.feed(chunk))
                 if not events and not prefix:
+                    now = time.monotonic()
+                    if quiet_since is None:
+                        quiet_since = now
+                    elif now - quiet_since >= PING_EVERY:
+                        quiet_since = now
+                        yield PING
                     continue
+                quiet_since = None
                 if events:
                     exchange.first_token()
                 yield prefix + frames(coalesce(events))

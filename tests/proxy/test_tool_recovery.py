@@ -14,6 +14,7 @@ import pytest
 
 from proxy.server.runner import ProxyServer
 from proxy.translate.tool_recovery import RecoveringTranslator, offered_tools
+from proxy.upstreams import translated
 from tests.conftest import ProxyFactory
 from tests.support.fake_upstream import FakeUpstream, Reply, ToolCall, text_tool_call
 from tests.support.messages_support import SDK
@@ -276,4 +277,35 @@ async def test_auto_tool_text_styles_become_the_call(
     assert text_of(message) == "I will run it now.\n"
     assert [(b["name"], b["input"]) for b in blocks(message, "tool_use")] == [
         ("Bash", {"command": "echo hi", "timeout": 5})
+    ]
+
+
+async def test_pings_keep_the_stream_alive_while_a_call_is_held(
+    make_proxy: ProxyFactory, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(translated, "PING_EVERY", 0.0)  # a ping for every quiet upstream read
+    proxy = await make_proxy(BIG_MODEL=MODEL, SMALL_MODEL=MODEL)
+    args = orjson.dumps({"command": "printf '" + "x" * 200 + "'"}).decode()
+    upstream.script.append(
+        Reply(
+            text="",
+            tool_calls=[ToolCall("Bash", raw_arguments=args)],
+            chunk_size=10,
+            delay_between_chunks=0.01,
+        )
+    )
+    async with SDK(proxy) as sdk:
+        message = await sdk.ask(request([BASH]), stream=True)
+        raw = sdk.last_stream_raw.decode()
+    assert blocks(message, "tool_use")[0]["input"] == orjson.loads(args)
+    events = [line[7:] for line in raw.splitlines() if line.startswith("event: ")]
+    start = events.index("content_block_start")
+    # Pings while the arguments were held, then the whole block.
+    assert events[start - 3 : start] == ["ping", "ping", "ping"]
+    assert events[start:] == [
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
     ]
