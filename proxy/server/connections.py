@@ -28,6 +28,9 @@ log = logging.getLogger("proxy")
 
 MAX_LINE_SIZE = 8190
 """aiohttp's default limit on the request line and on each header, kept explicit here."""
+LINGERING_TIME = 2.0
+"""Seconds the server keeps reading a body it refused (413, 408) so the client sees the answer;
+aiohttp's default of 10 s would let a slow-body client hold the connection that much longer."""
 
 
 def parse_error_message(status: int, exc: BaseException | None) -> tuple[str, str]:
@@ -96,5 +99,6 @@ def runner_for(app: web.Application, keepalive_timeout: float, **kwargs: Any) ->
         keepalive_timeout=keepalive_timeout,
         max_line_size=MAX_LINE_SIZE,
         max_field_size=MAX_LINE_SIZE,
+        lingering_time=LINGERING_TIME,
         **kwargs,
     )

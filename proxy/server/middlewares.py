@@ -52,7 +52,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             exc.error_type,
             exc.message,
         )
-        return json_response(exc.envelope(), status=exc.status, headers=exc.headers)
+        response = json_response(exc.envelope(), status=exc.status, headers=exc.headers)
+        if exc.status == 408:
+            # The body never came: close instead of lingering to read the rest of it.
+            response.force_close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

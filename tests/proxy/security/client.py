@@ -75,7 +75,7 @@ async def send(
         aiohttp.ClientSession(timeout=TIMEOUT, skip_auto_headers=("Content-Type",)) as session,
         session.request(method, base + path, data=data, headers=hdrs) as response,
     ):
-        if response.content_type == "text/event-stream":
+        if response.content_type == "text/event-stream" and path.startswith("/events"):
             # /events: the status and headers are the answer; the stream never ends by itself.
             return Answer(response.status, "", dict(response.headers))
         text = await response.text()
