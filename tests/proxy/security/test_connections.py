@@ -207,3 +207,21 @@ async def test_the_runner_reaches_into_aiohttp_as_expected(make_proxy: ProxyFact
     handler = server()
     assert isinstance(handler, EnvelopeRequestHandler)
     assert handler.keepalive_timeout == 7.0
+
+
+async def test_rotating_keys_do_not_buy_new_rate_limit_buckets(
+    make_proxy: ProxyFactory, upstream: FakeUpstream
+) -> None:
+    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, REQUESTS_PER_MINUTE="3")
+    statuses = []
+    for position in range(5):
+        answer = await send(
+            proxy.url,
+            "POST",
+            "/v1/messages",
+            headers={"x-api-key": f"rotating-key-{position}"},
+            json_body=turn("x"),
+        )
+        statuses.append(answer.status)
+    assert statuses == [200, 200, 200, 429, 429]
+    assert len(upstream.requests) == 3
