@@ -95,11 +95,21 @@ def allowed_host_names(settings: Settings) -> frozenset[str]:
     return frozenset({*LOOPBACK_NAMES, configured, *extra})
 
 
-def _refuse(request: web.Request, reason: str, details: dict[str, str | None]) -> ProxyError:
+def _ascii(value: str) -> str:
+    # Header bytes that are not UTF-8 arrive as surrogates, which no JSON encoder accepts.
+    return value.encode("ascii", "backslashreplace").decode()
+
+
+def _refuse(request: web.Request, reason: str, details: dict[str, str]) -> ProxyError:
+    reason = _ascii(reason)
     request.app[SERVICE].debug.add(
         "error",
         f"refused {request.method} {request.path}: {reason}",
-        {"status": "403", "remote": request.remote, **details},
+        {
+            "status": "403",
+            "remote": request.remote or "",
+            **{k: _ascii(v) for k, v in details.items()},
+        },
     )
     return ProxyError(403, "permission_error", f"refused: {reason}")
 

@@ -160,3 +160,24 @@ async def test_a_failed_history_save_is_reported(
     assert status["last_error"] and "cannot write" in status["last_error"]
     assert any("cannot write" in r.getMessage() for r in caplog.records)
     await works(proxy)
+
+
+async def test_undecodable_host_and_origin_are_refused_and_logged_safely(
+    make_proxy: ProxyFactory,
+) -> None:
+    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL)
+    for extra in (b"Origin: https://\xff\xfe.example\r\n", b""):
+        host = b"127.0.0.1" if extra else b"evil\xff.example"
+        head = (
+            b"GET /config HTTP/1.1\r\nHost: "
+            + host
+            + b"\r\n"
+            + extra
+            + b"Connection: close\r\n\r\n"
+        )
+        status, envelope = await raw_exchange(proxy, head)
+        assert (status, envelope["error"]["type"]) == (403, "permission_error")
+    # The refusals are in the debug log, which still serialises.
+    logged = await send(proxy.url, "GET", "/debug_logs?log_type=error&format=jsonl")
+    assert logged.status == 200 and logged.text.count("refused") == 2
+    await works(proxy)
