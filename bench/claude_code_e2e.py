@@ -4,7 +4,7 @@
     uv run python -m bench.claude_code_e2e --version 2.1.332 --dialects openai --engines native --only session
 
 For each dialect (openai, gemini, anthropic: the fake upstream speaks all three, chosen with
-BIG_MODEL/SMALL_MODEL) and engine it starts `tests.fake_upstream` in-process and a headless proxy
+BIG_MODEL/SMALL_MODEL) and engine it starts `tests.support.fake_upstream` in-process and a headless proxy
 (`.venv/bin/claude-proxy`) in a loopback-only network namespace (see `bench.capture_claude_code`),
 then runs the CLI through these sessions and checks what the CLI reported and what happened:
 
@@ -47,7 +47,7 @@ from bench.capture_claude_code import (
     run_cli,
 )
 from bench.capture_scenarios import ALLOWED
-from tests.fake_upstream import FakeUpstream, Reply, ToolCall
+from tests.support.fake_upstream import FakeUpstream, Reply, ToolCall
 
 REPO = Path(__file__).resolve().parents[1]
 DIALECTS = {

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.claude_code_shapes import proxy_env
-from tests.claude_code_shapes_v2 import SHAPES, headers_for, replay
 from tests.conftest import ProxyFactory
-from tests.fake_upstream import FakeUpstream
+from tests.support.claude_code_shapes import proxy_env
+from tests.support.claude_code_shapes_v2 import SHAPES, headers_for, replay
+from tests.support.fake_upstream import FakeUpstream
 
 KNOWN_GAPS = (
     "answer names ",  # the answer's `model` is the upstream id, not the requested one

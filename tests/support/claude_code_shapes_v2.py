@@ -27,11 +27,11 @@ from typing import Any
 import httpx2 as httpx
 import orjson
 
-from proxy import catalogue
-from tests import claude_code_shapes as v1
+from proxy.core import catalogue
 from tests.conftest import DIALECT_MODELS
-from tests.fake_upstream import FakeUpstream, Reply, ToolCall
-from tests.messages_support import (
+from tests.support import claude_code_shapes as v1
+from tests.support.fake_upstream import FakeUpstream, Reply, ToolCall
+from tests.support.messages_support import (
     TIMEOUT,
     all_text,
     check_openai_tool_order,
@@ -41,7 +41,7 @@ from tests.messages_support import (
     tool_schemas,
     turns,
 )
-from tests.stream_validator import validate_anthropic_message, validate_anthropic_stream
+from tests.support.stream_validator import validate_anthropic_message, validate_anthropic_stream
 
 VERSION = "2.1.332"
 BILLING = "x-anthropic-billing-header: cc_version=" + VERSION + ".{hex}; cc_entrypoint=sdk-cli;"
