@@ -26,8 +26,8 @@ start like a call) nothing is detected until the closing fence: code the user as
 happens to contain `<tool_call>` stays text. Whitespace, `;` and closing markers right after a
 call are dropped; text between or after calls stays text.
 
-How the stream translator should use this (integration, issue 14 part 2)
--------------------------------------------------------------------------
+How the stream translator uses this (issue 14 part 2, carried out in `tool_recovery.py`)
+---------------------------------------------------------------------------------------
 * Where: one scanner per request, only when the request offered tools and TOOL_CALL_RECOVERY is
   on (else today's path, untouched). It sits on the text path of `StreamTranslator.feed`, after
   `ThinkTagSplitter` (reasoning is never scanned), before `_text`; its `finish()` runs in
@@ -57,9 +57,10 @@ How the stream translator should use this (integration, issue 14 part 2)
 * Visibility: every recovered text call and every `Repair` with `kinds` or `ok=False` gives one
   debug-log entry (request id, model, format, kinds), per-model counters (recovered, repaired,
   failed) and a mark on the request row.
-* Cost (`python -m bench.tool_text`, CPU per 5-20 character delta): about 240 ns for prose
-  (the floor, wrapping the delta in a piece, is 65 ns) and 750 ns for code-heavy Markdown. A
-  delta ending in `<`, `[` or a fence's first backticks has that suffix held until the next.
+* Cost (`python -m bench.tool_text`, CPU per 5-20 character delta): the translator first asks
+  `plain` (about 100 ns with the call; a mid-line delta without `<`, `[` or a newline), then
+  `feed` (about 120 ns for prose, 650 ns for code-heavy Markdown). A delta ending in `<`, `[` or
+  a fence's first backticks has that suffix held until the next.
 """
 
 from __future__ import annotations
