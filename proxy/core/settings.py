@@ -52,6 +52,11 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "max_body_bytes": ("MAX_BODY_BYTES",),
     "proxy_server_enabled": ("PROXY_SERVER_ENABLED",),
     "proxy_url": ("PROXY_URL",),
+    "data_dir": ("DATA_DIR",),
+    "retention_days": ("RETENTION_DAYS",),
+    "store_max_mb": ("STORE_MAX_MB",),
+    "record_bodies": ("RECORD_BODIES",),
+    "store_enabled": ("STORE_ENABLED",),
 }
 
 
@@ -127,6 +132,18 @@ class Settings(BaseModel):
     """TUI only: false attaches the TUI to the proxy at `proxy_url` instead of embedding one."""
     proxy_url: str | None = None
     """Base URL of the proxy the TUI attaches to (`--attach`); its key is PROXY_API_KEY."""
+
+    # The durable record (proxy/store): one SQLite file in the data folder.
+    data_dir: str | None = None
+    """The data folder (the store, history files); default `$XDG_DATA_HOME/claude-proxy`."""
+    retention_days: int = Field(default=90, ge=0)
+    """Recorded requests and turns older than this many days are pruned; 0 keeps them all."""
+    store_max_mb: int = Field(default=1024, ge=0)
+    """Size cap of the store in MB: past it the oldest rows are pruned first; 0: no cap."""
+    record_bodies: bool = False
+    """Also record request and answer bodies (keys masked), for detail and replay after a restart."""
+    store_enabled: bool = True
+    """Record every request in the store (`--no-store` turns it off for one run)."""
 
     @field_validator("fallback_models", mode="before")
     @classmethod

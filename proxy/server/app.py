@@ -11,7 +11,7 @@ from aiohttp import web
 
 from proxy.core.errors import ProxyError, error_envelope
 from proxy.core.json_response import json_response
-from proxy.server import event_stream, management, request_detail
+from proxy.server import event_stream, management, request_detail, usage_routes
 from proxy.server import messages as handlers
 from proxy.server.keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.server.limits import ConcurrencyGate, RateLimiter
@@ -109,4 +109,5 @@ def create_app(service: ProxyService) -> web.Application:
     management.install(app)
     event_stream.install(app)
     request_detail.install(app)
+    usage_routes.install(app)
     return app

@@ -36,6 +36,7 @@ from proxy.state.history import (
     to_markdown,
     validate_export,
 )
+from proxy.state.latency import LatencyHistograms
 from proxy.state.presets import (
     NAME_PATTERN,
     Preset,
@@ -43,6 +44,7 @@ from proxy.state.presets import (
     PresetStore,
     user_presets_path,
 )
+from proxy.state.recorder import Recording, store_path
 from proxy.state.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,11 @@ class ProxyService:
         logs.add_redactor(self.redact)
         for subscriber in (self.stats.on_event, self.history.on_event, self.debug.on_event):
             self.bus.subscribe(subscriber, deltas=False)
+        self.latency = LatencyHistograms()
+        """Duration and TTFT histograms since start, by provider and model (for /metrics)."""
+        self.bus.subscribe(self.latency.on_event, deltas=False)
+        self.recording = Recording(settings, store_path(settings, environ), self.bus, self.redact)
+        """The durable record (store writer and reader): started and stopped with the server."""
         # Remembers the history file that persistence was enabled for, across restarts.
         self.user_state = UserState(config_dir(environ) / STATE_FILE)
         remembered = self.user_state.read().get("conversation_file")
@@ -378,6 +385,7 @@ class ProxyService:
                 "errors": self.counters.errors,
             },
             "totals": self.totals(),
+            "recording": self.recording.status(),
             "usable_providers": [
                 provider for provider, status in key_status.items() if status["key_usable"]
             ],

@@ -41,18 +41,22 @@ class StoreError(Exception):
         self.path = path
 
 
-def data_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """`DATA_DIR`, else `$XDG_DATA_HOME/claude-proxy` (`~/.local/share/claude-proxy`)."""
+def data_dir(environ: Mapping[str, str] | None = None, override: str | None = None) -> Path:
+    """DATA_DIR (`override`), else `$XDG_DATA_HOME/claude-proxy` (`~/.local/share/claude-proxy`).
+
+    The same rule as `proxy.core.paths.data_dir`, so the store and history share one folder.
+    """
     env = os.environ if environ is None else environ
-    if env.get("DATA_DIR"):
-        return Path(env["DATA_DIR"]).expanduser()
+    chosen = override or env.get("DATA_DIR")
+    if chosen:
+        return Path(chosen).expanduser().absolute()
     base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base).expanduser() / "claude-proxy"
+    return Path(base).expanduser().absolute() / "claude-proxy"
 
 
-def default_path(environ: Mapping[str, str] | None = None) -> Path:
+def default_path(environ: Mapping[str, str] | None = None, override: str | None = None) -> Path:
     """The store file in the data folder."""
-    return data_dir(environ) / DB_NAME
+    return data_dir(environ, override) / DB_NAME
 
 
 def _kind_of(exc: BaseException, path: Path) -> ErrorKind:
