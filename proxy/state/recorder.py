@@ -188,6 +188,14 @@ class Recording:
         def run() -> T:
             if not writer.paused:
                 writer.flush(READ_FLUSH_TIMEOUT)
-            return reader.call(query, *args)
+            try:
+                return reader.call(query, *args)
+            except db.StoreError as exc:
+                if not writer.paused:
+                    raise
+                # Say why first: the pause (read-only folder, full disk) is the cause to fix.
+                raise db.StoreError(
+                    f"recording is paused: {writer.last_error}", exc.kind, self.path
+                ) from exc
 
         return await asyncio.to_thread(run)
