@@ -171,9 +171,12 @@ def publish_ab(folder: Path, requests: int, bodies: bool) -> dict[str, Any]:
             if side:
                 _stop(recording)
     floor = timer_floor(requests)
-    result = {"off": _us(off, floor), "on": _us(on, floor)}
-    result["added_median_us"] = round(result["on"]["median_us"] - result["off"]["median_us"], 3)
-    return result
+    off_us, on_us = _us(off, floor), _us(on, floor)
+    return {
+        "off": off_us,
+        "on": on_us,
+        "added_median_us": round(on_us["median_us"] - off_us["median_us"], 3),
+    }
 
 
 def _stop(recording: Any) -> None:
