@@ -131,3 +131,39 @@ def test_the_installed_command(known: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == BY_MODEL
+
+
+def test_the_verb_loads_no_ui_no_server_no_litellm(known: Path, tmp_path: Path) -> None:
+    """`claude-proxy usage` is a quick look: no Textual, Rich, aiohttp or LiteLLM is imported."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "app.cli.main", "usage", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    roots = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "sqlite3" in roots
+    assert not roots & {"textual", "rich", "aiohttp", "litellm"}
+    assert orjson.loads(result.stdout)["totals"]["requests"] == 6
+
+
+def test_no_store_turns_recording_off_for_one_run(tmp_path: Path) -> None:
+    from app.cli.main import _settings, build_parser
+
+    off = _settings(build_parser().parse_args(["--no-store", "--env-file", str(_env(tmp_path))]))
+    on = _settings(build_parser().parse_args(["--env-file", str(_env(tmp_path))]))
+    assert off.store_enabled is False and on.store_enabled is True
+
+
+def _env(folder: Path) -> Path:
+    path = folder / "test.env"
+    path.write_text("PORT=0\n")
+    return path
