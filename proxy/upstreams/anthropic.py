@@ -12,6 +12,7 @@ import orjson
 from proxy.core.errors import ProxyError
 from proxy.state.exchange import Exchange
 from proxy.translate.max_tokens import clamp_anthropic_body
+from proxy.translate.model_echo import rewrite_message_start
 from proxy.translate.sse import LineSplitter, LineTooLong
 from proxy.translate.stream_translator import is_proxy_signature
 from proxy.upstreams import http as upstream_http
@@ -163,12 +164,19 @@ class RelayedStream:
         exchange, observer = self.exchange, self.observer
         target = exchange.target
         first = True
+        head: bytes | None = b""  # held until message_start names the requested model
         with http_errors(target):
             async for data in self.response.content.iter_any():
                 try:
                     text = observer.feed(data)
                 except LineTooLong:
                     raise upstream_http.too_large(target, MAX_BODY_BYTES) from None
+                if head is not None:
+                    rewritten = rewrite_message_start(head + data, target.requested)
+                    if rewritten is None:
+                        head += data
+                        continue
+                    data, head = rewritten, None
                 if observer.error is not None and self.failure is None:
                     # The upstream's own error frame reaches the client; its text may echo a key.
                     data = exchange.service.redact(data.decode("utf-8", "replace")).encode()
@@ -183,6 +191,9 @@ class RelayedStream:
                 yield data
                 if text and exchange.bus.wants_deltas:
                     exchange.delta(text)
+        if head:
+            first = False
+            yield head
         if first:
             raise ProxyError(502, "api_error", "anthropic upstream returned an empty stream")
         self.complete = observer.complete and self.failure is None

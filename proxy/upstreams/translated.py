@@ -35,8 +35,13 @@ class ChunkSource(Protocol):
 
 
 def new_translator(exchange: Exchange) -> StreamTranslator:
-    """A translator for this request, with the input estimate message_start carries."""
-    return StreamTranslator(exchange.target.model, exchange.input_estimate())
+    """A translator for this request, with the input estimate message_start carries.
+
+    The answer names the model the client asked for: Claude Code 2.1.197 drops a turn's thinking
+    from the history it sends back when the answer's model differs. The routed model is in the
+    `x-claude-proxy-model` header, the events and the upstream request.
+    """
+    return StreamTranslator(exchange.target.requested, exchange.input_estimate())
 
 
 class TranslatedStream:
