@@ -30,7 +30,7 @@ class _Open(BaseModel):
 
 # The fields each known block type must carry, with their JSON types (as the Anthropic API
 # checks them); unknown block types pass untouched.
-BLOCK_FIELDS: dict[str, tuple[tuple[str, type | tuple[type, ...]], ...]] = {
+BLOCK_FIELDS: dict[str, tuple[tuple[str, type], ...]] = {
     "text": (("text", str),),
     "thinking": (("thinking", str),),
     "redacted_thinking": (("data", str),),
@@ -39,7 +39,7 @@ BLOCK_FIELDS: dict[str, tuple[tuple[str, type | tuple[type, ...]], ...]] = {
     "image": (("source", dict),),
     "document": (("source", dict),),
 }
-JSON_NAMES = {str: "a string", dict: "an object"}
+JSON_NAMES: dict[type, str] = {str: "a string", dict: "an object"}
 
 
 class Block(_Open):
@@ -53,12 +53,10 @@ class Block(_Open):
         for name, kind in BLOCK_FIELDS.get(self.type, ()):
             value = extra.get(name)
             if not isinstance(value, kind) or isinstance(value, bool):
-                wanted = JSON_NAMES.get(kind, "a value") if isinstance(kind, type) else "a value"
-                raise ValueError(f"{self.type} block: {name} must be {wanted}")
+                raise ValueError(f"{self.type} block: {name} must be {JSON_NAMES[kind]}")
         content = extra.get("content")
-        if self.type == "tool_result" and content is not None:
-            if not isinstance(content, str | list):
-                raise ValueError("tool_result block: content must be a string or a list")
+        if self.type == "tool_result" and not isinstance(content, str | list | None):
+            raise ValueError("tool_result block: content must be a string or a list")
         return self
 
 

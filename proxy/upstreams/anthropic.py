@@ -11,10 +11,10 @@ import orjson
 
 from proxy.core.errors import ProxyError
 from proxy.state.exchange import Exchange
+from proxy.translate.carrier import anthropic_original, is_proxy_signature
 from proxy.translate.max_tokens import clamp_anthropic_body
 from proxy.translate.model_echo import rewrite_message_start
 from proxy.translate.sse import LineSplitter, LineTooLong
-from proxy.translate.stream_translator import is_proxy_signature
 from proxy.upstreams import http as upstream_http
 from proxy.upstreams.http import LOOP_HEADER, MAX_BODY_BYTES, http_errors
 
@@ -24,30 +24,33 @@ ANTHROPIC_BASE = "https://api.anthropic.com"
 PASSED_HEADERS = ("anthropic-version", "anthropic-beta")
 
 
+def _foreign(block: object) -> bool:
+    """A thinking or redacted_thinking block this proxy made (its signature or data)."""
+    if not isinstance(block, dict):
+        return False
+    kind = block.get("type")
+    if kind == "thinking":
+        return is_proxy_signature(block.get("signature"))
+    return kind == "redacted_thinking" and is_proxy_signature(block.get("data"))
+
+
 def strip_foreign_thinking(messages: list[Any]) -> list[Any]:
-    """Drop thinking blocks whose signature this proxy made: Anthropic would reject them."""
+    """Thinking this proxy made would be rejected by Anthropic: drop it, or put back the block
+    Anthropic itself signed where a carrier holds one (Claude through OpenRouter)."""
     out = []
     for msg in messages:
         content = msg.get("content") if isinstance(msg, dict) else None
         if (
             isinstance(content, list)
             and msg.get("role") == "assistant"
-            and any(
-                isinstance(b, dict)
-                and b.get("type") == "thinking"
-                and is_proxy_signature(b.get("signature"))
-                for b in content
-            )
+            and any(_foreign(b) for b in content)
         ):
-            kept = [
-                b
-                for b in content
-                if not (
-                    isinstance(b, dict)
-                    and b.get("type") == "thinking"
-                    and is_proxy_signature(b.get("signature"))
-                )
-            ]
+            kept = []
+            for block in content:
+                if not _foreign(block):
+                    kept.append(block)
+                elif (original := anthropic_original(block)) is not None:
+                    kept.append(original)
             msg = {**msg, "content": kept or [{"type": "text", "text": ""}]}
         out.append(msg)
     return out

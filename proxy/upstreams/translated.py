@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from proxy.core.errors import ProxyError
 from proxy.state.exchange import Exchange
+from proxy.translate.carrier import origin_of
 from proxy.translate.sse import coalesce, collect_message, frames
 from proxy.translate.stream_translator import StreamTranslator
 
@@ -41,7 +42,17 @@ def new_translator(exchange: Exchange) -> StreamTranslator:
     from the history it sends back when the answer's model differs. The routed model is in the
     `x-claude-proxy-model` header, the events and the upstream request.
     """
-    return StreamTranslator(exchange.target.requested, exchange.input_estimate())
+    translator = StreamTranslator(exchange.target.requested, exchange.input_estimate())
+    translator.origin = origin_of(exchange.target)
+    return translator
+
+
+def remember_tools(exchange: Exchange, translator: StreamTranslator) -> None:
+    """Keep the answer's tool ids and thought signatures in the service's memory."""
+    if translator.tool_signatures or translator.renamed:
+        exchange.service.tool_memory.remember(
+            translator.origin, translator.tool_signatures, translator.renamed
+        )
 
 
 class TranslatedStream:
@@ -75,6 +86,7 @@ class TranslatedStream:
         self.complete = self.source.ended_cleanly
         if self.complete:
             yield prefix + frames(translator.finish())
+        remember_tools(exchange, translator)
 
     def summary(self) -> dict[str, Any]:
         """A light final message (text and tool calls) for the finished event."""
@@ -140,9 +152,10 @@ def complete_message(exchange: Exchange, response: dict[str, Any]) -> dict[str, 
     events = translator.start()
     for chunk in _signed_thinking_chunks(message):
         events += translator.feed(chunk)
-    chunk = {
-        "choices": [{"delta": message, "finish_reason": choice.get("finish_reason") or "stop"}],
-        "usage": response.get("usage"),
-    }
+    # The choice's other fields (a native finish reason such as Gemini's MODEL_ARMOR) go along.
+    finish = {k: v for k, v in choice.items() if k != "message"}
+    finish.update(delta=message, finish_reason=choice.get("finish_reason") or "stop")
+    chunk = {"choices": [finish], "usage": response.get("usage")}
     events += translator.feed(chunk) + translator.finish()
+    remember_tools(exchange, translator)
     return collect_message(events)
