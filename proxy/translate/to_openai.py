@@ -16,6 +16,7 @@ from proxy.translate.carrier import (
     return_path,
 )
 from proxy.translate.content import system_text, tool_result_parts, user_part
+from proxy.translate.deferred import visible_tools
 from proxy.translate.max_tokens import clamp_max_tokens
 from proxy.translate.returned import Returned
 
@@ -347,7 +348,7 @@ def to_openai(
     stops = body.get("stop_sequences")
     if isinstance(stops, list) and stops:
         out["stop"] = [s for s in stops if isinstance(s, str)][:OPENAI_STOP_LIMIT]
-    tools = convert_tools(body.get("tools") or [], notes)
+    tools = convert_tools(visible_tools(body, notes), notes)
     choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else None
     if tools:
         out["tools"] = tools
