@@ -6,18 +6,25 @@ from (a ChunkSource); both are translated here by the one StreamTranslator.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from proxy.core.errors import ProxyError
 from proxy.state.exchange import Exchange
 from proxy.translate.carrier import origin_of
+from proxy.translate.deferred import visible_tools
 from proxy.translate.sse import coalesce, collect_message, frames
 from proxy.translate.stream_translator import StreamTranslator
+from proxy.translate.tool_recovery import RecoveringTranslator, offered_tools
 
 WRITE_SLICE = 32
 """Chunks translated per write: a fast upstream hands over hundreds in one read, and writing them
 in slices gets the first text to the client without waiting for all."""
+PING_EVERY = 15.0
+"""Seconds of upstream chunks that produce no event (a tool call held for repair) before a
+`ping` goes out: Claude Code gives up on a stream that sends no byte for a few minutes."""
+PING = frames([{"type": "ping"}])
 
 
 class ChunkSource(Protocol):
@@ -41,8 +48,24 @@ def new_translator(exchange: Exchange) -> StreamTranslator:
     The answer names the model the client asked for: Claude Code 2.1.197 drops a turn's thinking
     from the history it sends back when the answer's model differs. The routed model is in the
     `x-claude-proxy-model` header, the events and the upstream request.
+
+    When the request offered tools and recovery is on, it recovers and repairs tool calls; its
+    records reach the finished event through `exchange.tool_repairs`.
     """
-    translator = StreamTranslator(exchange.target.requested, exchange.input_estimate())
+    model, estimate = exchange.target.requested, exchange.input_estimate()
+    # Only the tools the upstream was offered (no deferred placeholder) count as offered.
+    tools, choice = visible_tools(exchange.body, []), exchange.body.get("tool_choice")
+    # tool_choice none: the client asked for no calls, so text stays text.
+    refused = isinstance(choice, dict) and choice.get("type") == "none"
+    translator: StreamTranslator | None = None
+    if tools and not refused and exchange.service.tool_call_recovery():
+        offered = offered_tools(tools)
+        if offered:
+            recovering = RecoveringTranslator(model, estimate, offered)
+            exchange.tool_repairs = recovering.repairs
+            translator = recovering
+    if translator is None:
+        translator = StreamTranslator(model, estimate)
     translator.origin = origin_of(exchange.target)
     return translator
 
@@ -69,6 +92,7 @@ class TranslatedStream:
         exchange, translator = self.exchange, self.translator
         bus = exchange.bus
         prefix = frames(translator.start())
+        quiet_since: float | None = None
         async for batch in self.source.batches():
             for low in range(0, len(batch), WRITE_SLICE):
                 events: list[dict[str, Any]] = []
@@ -76,7 +100,14 @@ class TranslatedStream:
                 for chunk in batch[low : low + WRITE_SLICE]:
                     events.extend(translator.feed(chunk))
                 if not events and not prefix:
+                    now = time.monotonic()
+                    if quiet_since is None:
+                        quiet_since = now
+                    elif now - quiet_since >= PING_EVERY:
+                        quiet_since = now
+                        yield PING
                     continue
+                quiet_since = None
                 if events:
                     exchange.first_token()
                 yield prefix + frames(coalesce(events))
