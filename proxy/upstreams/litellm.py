@@ -11,6 +11,7 @@ import aiohttp
 
 from proxy.core.errors import (
     ProxyError,
+    clean_message,
     context_too_long,
     error_status,
     extract_message,
@@ -42,12 +43,17 @@ LITELLM_PREFIX = re.compile(
     r"^(?:litellm\.\w+:\s*|\w+(?:Error|Exception)(?:\s+\w+Error)?\s*[-:]\s*)+"
 )
 # LiteLLM's words for a 200 answer it could not parse (it calls that a 400).
-INVALID_ANSWER = ("Error converting to valid response", "Unable to get json response")
+INVALID_ANSWER = (
+    "Error converting to valid response",
+    "Unable to get json response",
+    "Invalid response object",
+)
 
 
 def litellm_message(exc: Exception) -> str:
-    """The provider's own error message out of a LiteLLM exception (keys masked)."""
-    text = str(getattr(exc, "message", None) or exc)
+    """The provider's own error message out of a LiteLLM exception (keys masked, no traceback
+    or server path: LiteLLM appends its own traceback to some messages)."""
+    text = clean_message(str(getattr(exc, "message", None) or exc))
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:
         candidate = text[start : end + 1]
