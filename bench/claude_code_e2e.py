@@ -16,6 +16,9 @@ then runs the CLI through these sessions and checks what the CLI reported and wh
   (which runs Bash), then final text; hi.py must end up edited;
 - `toolsearch`: ToolSearch `select:TaskCreate`, then TaskCreate (a deferred tool), then text.
 
+Against Gemini every tool-call answer carries a thought signature of its own, and each must come
+back on its call in every later request (the CLI echoes the proxy's thinking blocks).
+
 It prints one line per run and writes every run (exit code, the CLI's result, upstream request
 count and models, proxy log lines at WARNING or above) to --out as JSON. It changes nothing.
 """
@@ -80,6 +83,8 @@ class Session:
     script: Callable[[str], list[Reply]] = lambda _project: []
     check: Callable[[str], str | None] = lambda _project: None
     env: dict[str, str] = field(default_factory=dict)
+    since: str = "0"
+    """The first Claude Code version that has what the session uses (ToolSearch: 2.1.332)."""
 
 
 def _session_script(project: str) -> list[Reply]:
@@ -141,7 +146,12 @@ SESSIONS = [
         _session_script,
         check=_edited,
     ),
-    Session("toolsearch", _p("make a task", "--allowedTools", ALLOWED), _toolsearch_script),
+    Session(
+        "toolsearch",
+        _p("make a task", "--allowedTools", ALLOWED),
+        _toolsearch_script,
+        since="2.1.332",
+    ),
 ]
 
 
@@ -153,6 +163,33 @@ def _thinking_lost(up: FakeUpstream) -> int:
             content = message.get("content")
             if message.get("role") == "assistant" and isinstance(content, list):
                 lost += not any(block.get("type") == "thinking" for block in content)
+    return lost
+
+
+def _sign_calls(script: list[Reply]) -> set[str]:
+    """Give every scripted tool-call answer a Gemini thought signature of its own (base64 with
+    + / =, as real ones are); the proxy must hand each back on its call."""
+    issued = set()
+    for i, reply in enumerate(script):
+        if reply.tool_calls:
+            reply.thought_signature = f"Q2xhdWRlIENvZGUg+/{i:03d}/" + "c2lnbmF0dXJl" * 40 + "=="
+            issued.add(reply.thought_signature)
+    return issued
+
+
+def _signatures_lost(up: FakeUpstream, issued: set[str]) -> int:
+    """Gemini model turns with function calls sent back without their thought signature."""
+    lost = 0
+    for rec in up.requests:
+        for turn in (rec.body or {}).get("contents") or []:
+            calls = [
+                part
+                for part in turn.get("parts") or []
+                if "functionCall" in part or "function_call" in part
+            ]
+            if turn.get("role") == "model" and calls:
+                signature = calls[0].get("thoughtSignature") or calls[0].get("thought_signature")
+                lost += signature not in issued
     return lost
 
 
@@ -216,6 +253,7 @@ async def run_one(
     up = FakeUpstream()
     await up.start()
     up.script.extend(session.script(project))
+    issued = _sign_calls(up.script) if dialect == "gemini" else set()
     up.default = _say("Hello from the fake upstream.")
     proc, port, log = await _start_proxy(up, dialect, engine, proxy_home)
     try:
@@ -241,6 +279,8 @@ async def run_one(
         problems.append(f"permission denials: {result['permission_denials']}")
     if dialect == "anthropic" and engine == "native" and (lost := _thinking_lost(up)):
         problems.append(f"thinking blocks missing from {lost} echoed assistant turns")
+    if issued and (lost := _signatures_lost(up, issued)):
+        problems.append(f"thought signatures missing from {lost} function-call turns sent back")
     if (bad := session.check(project)) is not None:
         problems.append(bad)
     log_lines = [
@@ -269,6 +309,10 @@ async def run_one(
     }
 
 
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+
 async def run_all(args: argparse.Namespace, binary: Path) -> int:
     """Every dialect x engine x session; a JSON report and one line each on stderr."""
     rows = []
@@ -276,6 +320,8 @@ async def run_all(args: argparse.Namespace, binary: Path) -> int:
         for engine in args.engines.split(","):
             for session in SESSIONS:
                 if args.only and session.name not in args.only.split(","):
+                    continue
+                if _version(args.version) < _version(session.since):
                     continue
                 row = await run_one(binary, dialect, engine, session, args.timeout, args.dump)
                 rows.append(row)

@@ -34,6 +34,35 @@ KEY_PATTERN = re.compile(
 )
 
 
+# What a server-side message must never show a client: a Python traceback, and file paths of
+# the server (LiteLLM puts both in some messages).
+TRACEBACK = re.compile(r"\s*Traceback \(most recent call last\):.*", re.DOTALL)
+FILE_LINE = re.compile(r'\s*File "[^"]*", line \d+[^\n]*')
+SERVER_PATH = re.compile(
+    r"(?<![\w:/])(?:/[\w.@+-]+){2,}\.py\b|[A-Za-z]:\\(?:[\w.@+-]+\\)+[\w.@+-]+\.py\b"
+)
+
+
+def clean_message(text: str) -> str:
+    """An error message fit for a client: no traceback, no server file path."""
+    if "Traceback" in text:
+        text = TRACEBACK.sub("", text)
+    if ".py" in text:
+        text = SERVER_PATH.sub("<server file>", FILE_LINE.sub("", text))
+    return text.strip() or "upstream error"
+
+
+def error_status(error: Any) -> int:
+    """The HTTP status an error object names (Groq: `status_code`, OpenRouter: `code`), else
+    502: an error event inside a stream then keeps the type the upstream gave it."""
+    if isinstance(error, dict):
+        for key in ("status_code", "code", "status"):
+            value = error.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and 400 <= value < 600:
+                return value
+    return 502
+
+
 class ProxyError(Exception):
     """An error the client gets as an Anthropic envelope with an HTTP status."""
 
@@ -43,12 +72,16 @@ class ProxyError(Exception):
         error_type: str,
         message: str,
         headers: dict[str, str] | None = None,
+        *,
+        retry: bool = True,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.error_type = error_type
         self.message = message
         self.headers = headers or {}
+        self.retry = retry
+        """False when asking again would get the same answer (one the proxy cannot read)."""
 
     def envelope(self) -> dict[str, Any]:
         """The Anthropic error body for this error."""
@@ -56,8 +89,8 @@ class ProxyError(Exception):
 
 
 def error_envelope(error_type: str, message: str) -> dict[str, Any]:
-    """`{"type":"error","error":{"type":...,"message":...}}`."""
-    return {"type": "error", "error": {"type": error_type, "message": message}}
+    """`{"type":"error","error":{"type":...,"message":...}}` (the message cleaned for a client)."""
+    return {"type": "error", "error": {"type": error_type, "message": clean_message(message)}}
 
 
 def mask_key(key: str | None) -> str | None:

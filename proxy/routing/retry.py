@@ -12,8 +12,9 @@ MAX_DELAY = 8.0
 
 
 def is_retryable(error: ProxyError) -> bool:
-    """429, 5xx-class and connection failures are worth another try; timeouts and 4xx are not."""
-    return error.status in RETRYABLE_STATUS
+    """429, 5xx-class and connection failures are worth another try; timeouts, 4xx and answers
+    the proxy could not read (the same request gets the same answer) are not."""
+    return error.retry and error.status in RETRYABLE_STATUS
 
 
 def backoff_delay(attempt: int, error: ProxyError) -> float:

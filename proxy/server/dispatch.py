@@ -31,6 +31,8 @@ async def dispatch(exchange: Exchange, request: web.Request) -> web.StreamRespon
     if exchange.stream:
         return await relay(exchange, request, await transport.stream(exchange, http))
     message = await transport.complete(exchange, http)
+    # Every transport's answer names the requested model (see translated.new_translator).
+    message["model"] = exchange.target.requested
     exchange.first_token()
     exchange.finish(message)
     return json_response(message, headers=headers)

@@ -15,6 +15,7 @@ from proxy.core.tokens import count_openai_tokens
 from proxy.server.dispatch import dispatch_with_retries
 from proxy.server.keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.state.exchange import Exchange
+from proxy.translate.deferred import visible_tools
 from proxy.translate.to_openai import convert_messages, convert_tools
 from proxy.translate.validate import validate_count_tokens, validate_messages
 from proxy.upstreams.http import LOOP_HEADER
@@ -192,7 +193,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     litellm = await get_litellm()
     notes: list[str] = []
     converted = convert_messages(body, False, notes)
-    tools = convert_tools(body.get("tools") or [], notes)
+    tools = convert_tools(visible_tools(body, notes), notes)
     count = await asyncio.get_running_loop().run_in_executor(
         None, count_openai_tokens, litellm, target.upstream_model, converted, tools
     )

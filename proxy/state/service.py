@@ -47,6 +47,7 @@ from proxy.state.presets import (
 )
 from proxy.state.recorder import Recording, store_path
 from proxy.state.stats import Stats
+from proxy.state.tool_memory import ToolMemory
 from proxy.translate.validate import check_model_string
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ class ProxyService:
         self.data_dir = data_dir(environ, settings.data_dir)
         self.debug = DebugLog(settings.debug_log_limit, secrets=self._keys)
         self.stats = Stats()
+        self.tool_memory = ToolMemory()
+        """Tool ids, upstream ids and thought signatures of recent answers (second source)."""
         self.counters = self.stats.counters
         """Request counters since start; the Stats own them (fed by the bus)."""
         self.session_pins: dict[str, str] = {}

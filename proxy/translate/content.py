@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from proxy.translate.deferred import reference_text
+
 
 def system_text(system: Any, drop_prefix: str | None = None) -> str:
     """A system prompt (string or text blocks) as one string, optionally dropping some blocks."""
@@ -108,6 +110,8 @@ def tool_result_parts(block: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]
                     part = image_part(item.get("source"))
                     if part is not None:
                         images.append(part)
+                elif item.get("type") == "tool_reference":
+                    texts.append(reference_text(item))
                 elif item.get("type") == "document":
                     part = document_part(item)
                     if part is not None and part["type"] == "text":

@@ -7,12 +7,15 @@ agree on blocks, ids, signatures, stop reasons and usage.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from typing import Any
 
+from proxy.translate import carrier
+from proxy.translate.carrier import SIGNATURE_PREFIX, is_proxy_signature
 from proxy.translate.think_tags import ThinkTagSplitter
 
-SIGNATURE_PREFIX = "claude-proxy."
+__all__ = ["SIGNATURE_PREFIX", "StreamTranslator", "is_proxy_signature", "new_message_id"]
 STOP_REASONS = {
     "stop": "end_turn",
     "end_turn": "end_turn",
@@ -23,7 +26,28 @@ STOP_REASONS = {
     "tool_use": "tool_use",
     "content_filter": "refusal",
     "stop_sequence": "stop_sequence",
+    "refusal": "refusal",
 }
+# Provider finish reasons that mean "blocked" even where the OpenAI-style one says `stop`
+# (LiteLLM maps Gemini's MODEL_ARMOR to stop and keeps the native reason beside it).
+BLOCKED = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "MODEL_ARMOR",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "content_filter",
+        "refusal",
+    }
+)
+THOUGHT_SEPARATOR = "__thought__"
+"""LiteLLM appends a Gemini function call's thought signature to its id after this."""
+TOOL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""What Anthropic (and so Claude Code's history) accepts as a tool_use id."""
 Event = dict[str, Any]
 
 
@@ -37,18 +61,51 @@ def new_tool_id() -> str:
     return "toolu_" + secrets.token_hex(12)
 
 
-def is_proxy_signature(signature: object) -> bool:
-    """True for thinking signatures this proxy made (Anthropic would reject them)."""
-    return isinstance(signature, str) and signature.startswith(SIGNATURE_PREFIX)
+def client_tool_id(raw: str) -> str:
+    """A tool id Anthropic accepts for an upstream's id: as it is when valid, else a safe
+    spelling of it (`functions.Bash:0` -> `functions_Bash_0`), else a hash (too long)."""
+    if TOOL_ID.fullmatch(raw):
+        return raw
+    cleaned = re.sub(r"[^A-Za-z0-9_-]", "_", raw)
+    if 0 < len(cleaned) <= 64:
+        return cleaned
+    return "toolu_" + hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def tool_call_signature(call: dict[str, Any]) -> str | None:
+    """A Gemini thought signature on a tool call: LiteLLM's provider_specific_fields, or the
+    `extra_content.google` of Gemini's own OpenAI-compatible API."""
+    for holder in (call, call.get("function")):
+        fields = holder.get("provider_specific_fields") if isinstance(holder, dict) else None
+        if isinstance(fields, dict) and isinstance(fields.get("thought_signature"), str):
+            return str(fields["thought_signature"])
+    extra = call.get("extra_content")
+    google = extra.get("google") if isinstance(extra, dict) else None
+    if isinstance(google, dict) and isinstance(google.get("thought_signature"), str):
+        return str(google["thought_signature"])
+    return None
 
 
 class StreamTranslator:
     """Turns one upstream answer's chunks into Anthropic events; one instance per request."""
 
-    def __init__(self, model: str, input_tokens: int = 0) -> None:
+    def __init__(self, model: str, input_tokens: int = 0, origin: str = "") -> None:
         self.model = model
         self.message_id = new_message_id()
         self.estimated_input_tokens = input_tokens
+        self.origin = origin
+        """Fingerprint of the upstream (carrier.origin_of): state it hands out goes back only
+        to it."""
+        self.carry: dict[str, Any] | None = None
+        """Upstream state for the open thinking block, sent out in its signature (carrier)."""
+        self.client_ids: dict[str, str] = {}
+        """Upstream tool id -> the id the client gets (computed once per call)."""
+        self.pending_signatures: dict[str, str] = {}
+        """Client tool id -> thought signature not yet placed in a thinking block."""
+        self.tool_signatures: dict[str, str] = {}
+        """Client tool id -> thought signature, for the server-side memory."""
+        self.renamed: dict[str, str] = {}
+        """Client tool id -> the upstream's own id, where they differ."""
         self.block_count = 0
         self.open_kind: str | None = None
         self.open_tool_index: int | None = None
@@ -56,7 +113,6 @@ class StreamTranslator:
         self.tool_args_sent = False
         self.closed_tool_indexes: set[int] = set()
         self.pending_tool: dict[str, Any] | None = None
-        self.thinking_hash: Any = None
         self.thinking_signature: str | None = None
         self.think_tags = ThinkTagSplitter()
         self.finish_reason: str | None = None
@@ -78,8 +134,8 @@ class StreamTranslator:
             # The upstream's own signature (Anthropic via LiteLLM) beats ours: it can go back.
             signature = self.thinking_signature
             if signature is None:
-                digest = self.thinking_hash.hexdigest()[:40] if self.thinking_hash else ""
-                signature = SIGNATURE_PREFIX + digest
+                signature = self._proxy_signature(index)
+            self.carry = None
             events.append(
                 {
                     "type": "content_block_delta",
@@ -87,7 +143,6 @@ class StreamTranslator:
                     "delta": {"type": "signature_delta", "signature": signature},
                 }
             )
-            self.thinking_hash = None
             self.thinking_signature = None
         elif self.open_kind == "tool_use":
             if not self.tool_args_sent:
@@ -132,30 +187,47 @@ class StreamTranslator:
             self.usage = usage
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or choice.get("message") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning and isinstance(reasoning, str):
-                self._thinking(reasoning, events)
+            details = delta.get("reasoning_details")
+            if details and isinstance(details, list):
+                # OpenRouter and others: the typed list is the whole truth (`reasoning` repeats it).
+                self._reasoning_details(details, events)
+            else:
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning and isinstance(reasoning, str):
+                    self._thinking(reasoning, events)
             blocks = delta.get("thinking_blocks")
             if blocks and isinstance(blocks, list):
                 self._thinking_blocks(blocks, events)
             content = delta.get("content")
-            if content and isinstance(content, str):
-                for kind, piece in self.think_tags.feed(content):
-                    if kind == "thinking":
-                        self._thinking(piece, events)
-                    else:
-                        self._text(piece, events)
+            if content:
+                if isinstance(content, str):
+                    for kind, piece in self.think_tags.feed(content):
+                        if kind == "thinking":
+                            self._thinking(piece, events)
+                        else:
+                            self._text(piece, events)
+                elif isinstance(content, list):
+                    self._content_parts(content, events)
             calls = delta.get("tool_calls")
             if calls:
                 for position, call in enumerate(calls):
                     self._tool(call, position, events)
             reason = choice.get("finish_reason")
             if reason:
-                self.finish_reason = reason
-                matched = choice.get("stop_reason")
-                if isinstance(matched, str):
-                    self.stop_sequence = matched
+                self._finish_reason(reason, choice)
         return events
+
+    def _finish_reason(self, reason: str, choice: dict[str, Any]) -> None:
+        self.finish_reason = reason
+        matched = choice.get("stop_reason")
+        if isinstance(matched, str):
+            self.stop_sequence = matched
+        fields = choice.get("provider_specific_fields")
+        native = choice.get("native_finish_reason") or (
+            fields.get("native_finish_reason") if isinstance(fields, dict) else None
+        )
+        if native in BLOCKED:
+            self.finish_reason = "content_filter"
 
     def finish(self) -> list[Event]:
         """Close the last block, then message_delta (stop reason, usage) and message_stop."""
@@ -166,8 +238,9 @@ class StreamTranslator:
             else:
                 self._text(piece, events)
         if self.pending_tool is not None:
-            self._start_pending_tool(events, name=self.pending_tool.get("name") or "unknown_tool")
-        if self.block_count == 0:
+            self._start_tool(events, self.pending_tool.get("name") or "unknown_tool")
+        # A refusal says so in its stop_reason; an empty text block would only be noise.
+        if self.block_count == 0 and self.stop_reason() != "refusal":
             self._open("text", {"type": "text", "text": ""}, events)
         self._close(events)
         self.finished = True
@@ -199,11 +272,15 @@ class StreamTranslator:
         completion = usage.get("completion_tokens")
         details = usage.get("prompt_tokens_details") or {}
         cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        if not isinstance(cached, int):
+            cached = usage.get("num_cached_tokens")  # Mistral
         cached = cached if isinstance(cached, int) else 0
         if not isinstance(prompt, int):
             prompt = self.estimated_input_tokens
         if not isinstance(completion, int):
             completion = max(1, self.output_chars // 4) if self.output_chars else 0
+        else:
+            completion += _uncounted_reasoning(usage, prompt, completion)
         return {
             "input_tokens": max(0, prompt - cached),
             "output_tokens": completion,
@@ -229,8 +306,8 @@ class StreamTranslator:
         # A signed block is complete: more reasoning after it is a new (interleaved) block.
         if self.open_kind != "thinking" or self.thinking_signature is not None:
             self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""}, events)
-            self.thinking_hash = hashlib.sha256()
-        self.thinking_hash.update(text.encode())
+        if not text:
+            return
         self.output_chars += len(text)
         events.append(
             {
@@ -261,6 +338,8 @@ class StreamTranslator:
         index = call.get("index")
         index = index if isinstance(index, int) else position
         call_id = call.get("id") or None
+        if call_id is not None:
+            call_id = self.client_ids.get(call_id) or self._new_tool_id(call, str(call_id))
         function = call.get("function") or {}
         name = function.get("name") or None
         args = function.get("arguments")
@@ -280,16 +359,47 @@ class StreamTranslator:
         elif pending is not None and pending["index"] == index and call_id in (None, pending["id"]):
             pending["args"] += args
             if name:
-                self._start_pending_tool(events, name)
+                self._start_tool(events, name)
         elif call_id is None and name is None and index in self.closed_tool_indexes:
             # Arguments for a tool whose block is already closed cannot be delivered in order.
             self.dropped.append(f"late arguments for tool call {index}")
         else:
             if pending is not None:
-                self._start_pending_tool(events, pending.get("name") or "unknown_tool")
+                self._start_tool(events, pending.get("name") or "unknown_tool")
             self.pending_tool = {"index": index, "id": call_id, "args": args, "name": name}
             if name:
-                self._start_pending_tool(events, name)
+                self._start_tool(events, name)
+
+    def _new_tool_id(self, call: dict[str, Any], raw: str) -> str:
+        """The client's id for a new upstream tool id; a thought signature in it (LiteLLM's
+        `<id>__thought__<signature>`) or beside it is kept for a thinking block."""
+        upstream_id, signature = raw, None
+        if THOUGHT_SEPARATOR in raw:
+            upstream_id, _, signature = raw.partition(THOUGHT_SEPARATOR)
+        signature = tool_call_signature(call) or signature
+        client_id = client_tool_id(upstream_id) if upstream_id else new_tool_id()
+        self.client_ids[raw] = client_id
+        if client_id != upstream_id and upstream_id:
+            self.renamed[client_id] = upstream_id
+        if signature:
+            self.pending_signatures[client_id] = signature
+        return client_id
+
+    def _start_tool(self, events: list[Event], name: str) -> None:
+        """Start the pending tool; a thought signature it carries goes first, in a thinking
+        block's signature (the open one, or an empty one of its own), which Claude Code sends
+        back verbatim with the call."""
+        pending = self.pending_tool
+        tool_id = pending.get("id") if pending is not None else None
+        signature = self.pending_signatures.pop(tool_id, None) if tool_id else None
+        if tool_id and signature:
+            self.tool_signatures[tool_id] = signature
+            if self.open_kind != "thinking" or self.thinking_signature is not None:
+                self._open(
+                    "thinking", {"type": "thinking", "thinking": "", "signature": ""}, events
+                )
+            self._carry("tool", {tool_id: signature})
+        self._start_pending_tool(events, name)
 
     def _start_pending_tool(self, events: list[Event], name: str) -> None:
         pending = self.pending_tool
@@ -313,6 +423,100 @@ class StreamTranslator:
         self.output_chars += len(args)
         self.tools[-1]["arguments"] += args
         events.append(_json_delta(self.block_count - 1, args))
+
+    # -- reasoning in other dialects --------------------------------------------------------
+    def _proxy_signature(self, index: int) -> str:
+        """The signature of a thinking block this proxy made: a carrier when the upstream
+        handed out state for it, else a plain marker (Anthropic-bound history drops both)."""
+        carry, self.carry = self.carry, None
+        if carry:
+            return carrier.pack({"o": self.origin, **carry})
+        return f"{SIGNATURE_PREFIX}{self.message_id}.{index}"
+
+    def _carry(self, key: str, value: Any) -> None:
+        """Add upstream state to the open thinking block's carrier."""
+        carry = self.carry if self.carry is not None else {}
+        self.carry = carry
+        if isinstance(value, dict):
+            carry.setdefault(key, {}).update(value)
+        elif isinstance(value, list):
+            carry.setdefault(key, []).extend(value)
+        else:
+            carry[key] = value
+
+    def _reasoning_details(self, details: list[Any], events: list[Event]) -> None:
+        """OpenRouter-style `reasoning_details`: text and summaries become thinking, encrypted
+        items redacted_thinking; each item's metadata rides in the carrier to go back."""
+        for entry in details:
+            if not isinstance(entry, dict):
+                continue
+            kind = entry.get("type")
+            if kind == "reasoning.encrypted":
+                if isinstance(entry.get("data"), str) and entry["data"]:
+                    data = carrier.pack({"o": self.origin, "rd": [entry]})
+                    self._open(
+                        "redacted_thinking", {"type": "redacted_thinking", "data": data}, events
+                    )
+                    self._close(events)
+                continue
+            field = "summary" if kind == "reasoning.summary" else "text"
+            text = entry.get(field)
+            text = text if isinstance(text, str) else ""
+            signature = entry.get("signature")
+            if not text and not (isinstance(signature, str) and signature):
+                continue  # an empty opener
+            if text or self.open_kind != "thinking":
+                self._thinking(text, events)
+            self._carry_detail({k: v for k, v in entry.items() if k != field}, len(text))
+
+    def _carry_detail(self, meta: dict[str, Any], length: int) -> None:
+        """Metadata of one reasoning_details item and the length of its text (`_n`, to cut the
+        block's text back into items); pieces of one item (same type and index) merge, a
+        signature arriving last included."""
+        carry = self.carry if self.carry is not None else {}
+        self.carry = carry
+        items = carry.setdefault("rd", [])
+        last = items[-1] if items else None
+        if last is not None and (last.get("type"), last.get("index")) == (
+            meta.get("type"),
+            meta.get("index"),
+        ):
+            last.update({k: v for k, v in meta.items() if v not in (None, "")})
+            last["_n"] += length
+        else:
+            items.append({**meta, "_n": length})
+
+    def _content_parts(self, parts: list[Any], events: list[Event]) -> None:
+        """Content as a list of parts (Mistral's magistral): `thinking` parts become a thinking
+        block that goes back as Mistral's own parts, `text` parts text."""
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            kind = part.get("type")
+            if kind == "text" and isinstance(part.get("text"), str) and part["text"]:
+                self._text(part["text"], events)
+            elif kind == "thinking":
+                inner = part.get("thinking")
+                if isinstance(inner, list):
+                    inner = "".join(
+                        p["text"]
+                        for p in inner
+                        if isinstance(p, dict) and isinstance(p.get("text"), str)
+                    )
+                if isinstance(inner, str) and inner:
+                    self._thinking(inner, events)
+                    self._carry("parts", 1)
+
+
+def _uncounted_reasoning(usage: dict[str, Any], prompt: int, completion: int) -> int:
+    """Reasoning tokens an upstream left out of completion_tokens (xAI): its total_tokens then
+    adds them on top. OpenAI-style totals (reasoning inside completion) add nothing here."""
+    details = usage.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    total = usage.get("total_tokens")
+    if isinstance(reasoning, int) and reasoning > 0 and total == prompt + completion + reasoning:
+        return reasoning
+    return 0
 
 
 def _json_delta(index: int, partial: str) -> Event:

@@ -8,9 +8,17 @@ import orjson
 
 from proxy.core import catalogue
 from proxy.routing.model_map import Target
+from proxy.translate.carrier import (
+    Recall,
+    ReturnPath,
+    anthropic_original,
+    is_proxy_signature,
+    return_path,
+)
 from proxy.translate.content import system_text, tool_result_parts, user_part
+from proxy.translate.deferred import visible_tools
 from proxy.translate.max_tokens import clamp_max_tokens
-from proxy.translate.stream_translator import is_proxy_signature
+from proxy.translate.returned import Returned
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
 EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhigh": "high"}
@@ -108,22 +116,30 @@ def _join_text(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
 
 
 def _signed_thinking(block: dict[str, Any]) -> dict[str, Any] | None:
-    # Only blocks Anthropic signed can go back to Anthropic; ours would be rejected.
-    if block.get("type") == "redacted_thinking" and isinstance(block.get("data"), str):
-        return {"type": "redacted_thinking", "data": block["data"]}
-    signature = block.get("signature")
-    if block.get("type") == "thinking" and signature and not is_proxy_signature(signature):
-        return {"type": "thinking", "thinking": block.get("thinking", ""), "signature": signature}
+    # Only blocks Anthropic signed can go back to Anthropic; ours would be rejected (a carrier
+    # holding Claude's own signature, from OpenRouter, gives that signature back).
+    kind = block.get("type")
+    opaque = block.get("data") if kind == "redacted_thinking" else block.get("signature")
+    if is_proxy_signature(opaque):
+        return anthropic_original(block)
+    if kind == "redacted_thinking" and isinstance(opaque, str):
+        return {"type": "redacted_thinking", "data": opaque}
+    if kind == "thinking" and opaque:
+        return {"type": "thinking", "thinking": block.get("thinking", ""), "signature": opaque}
     return None
 
 
 def _assistant_message(
-    blocks: list[Any], echo_reasoning: bool, keep_thinking: bool = False
+    blocks: list[Any],
+    echo_reasoning: bool,
+    keep_thinking: bool = False,
+    back: ReturnPath | None = None,
 ) -> dict[str, Any]:
     texts: list[str] = []
     reasoning: list[str] = []
     thinking_blocks: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
+    returned = Returned(back) if back is not None else None
     for block in blocks:
         if not isinstance(block, dict):
             continue
@@ -145,6 +161,8 @@ def _assistant_message(
             signed = _signed_thinking(block) if keep_thinking else None
             if signed is not None:
                 thinking_blocks.append(signed)
+            if returned is not None:
+                returned.read(block)
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if calls:
         message["tool_calls"] = calls
@@ -155,6 +173,8 @@ def _assistant_message(
     if thinking_blocks:
         # LiteLLM turns these back into Anthropic thinking blocks (needed on tool-use turns).
         message["thinking_blocks"] = thinking_blocks
+    if returned is not None:
+        returned.apply(message)
     return message
 
 
@@ -207,11 +227,16 @@ def _system_parts(system: Any, keep_cache: bool) -> list[dict[str, Any]]:
 
 
 def convert_messages(
-    body: dict[str, Any], echo_reasoning: bool, notes: list[str], for_anthropic: bool = False
+    body: dict[str, Any],
+    echo_reasoning: bool,
+    notes: list[str],
+    for_anthropic: bool = False,
+    back: ReturnPath | None = None,
 ) -> list[dict[str, Any]]:
     """The conversation (system folded into one leading system message) as OpenAI messages.
 
-    `for_anthropic` (LiteLLM to Anthropic) keeps signed thinking and cache_control breakpoints.
+    `for_anthropic` (LiteLLM to Anthropic) keeps signed thinking and cache_control breakpoints;
+    `back` gives an upstream the state it handed out in earlier answers (see carrier.py).
     """
     system = _system_parts(body.get("system"), for_anthropic)
     out: list[dict[str, Any]] = []
@@ -225,12 +250,14 @@ def convert_messages(
             if text:
                 system.append({"type": "text", "text": text})
         elif role == "assistant":
-            out.append(_assistant_message(blocks, echo_reasoning, for_anthropic))
+            out.append(_assistant_message(blocks, echo_reasoning, for_anthropic, back))
         else:
             out.extend(_user_messages(blocks, notes, for_anthropic))
     if system:
         joined = "\n\n".join(p["text"] for p in system)
         out.insert(0, {"role": "system", "content": system if for_anthropic else joined})
+    if back is not None:
+        Returned.restore_ids(out, back)
     return repair_tool_pairs(out, notes)
 
 
@@ -281,13 +308,25 @@ def response_format(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def to_openai(
-    body: dict[str, Any], target: Target, notes: list[str], *, for_litellm: bool = False
+    body: dict[str, Any],
+    target: Target,
+    notes: list[str],
+    *,
+    for_litellm: bool = False,
+    recall: Recall | None = None,
 ) -> dict[str, Any]:
-    """Translate a validated Anthropic request into an OpenAI chat-completions request."""
+    """Translate a validated Anthropic request into an OpenAI chat-completions request.
+
+    `recall` is the proxy's memory of earlier answers' tool calls (state/tool_memory.py).
+    """
     out: dict[str, Any] = {
         "model": target.model if for_litellm else target.upstream_model,
         "messages": convert_messages(
-            body, wants_reasoning_echo(target), notes, for_anthropic=target.provider == "anthropic"
+            body,
+            wants_reasoning_echo(target),
+            notes,
+            for_anthropic=target.provider == "anthropic",
+            back=return_path(target, recall),
         ),
     }
     max_tokens = clamp_max_tokens(int(body.get("max_tokens") or 4096), target.model, notes)
@@ -309,7 +348,7 @@ def to_openai(
     stops = body.get("stop_sequences")
     if isinstance(stops, list) and stops:
         out["stop"] = [s for s in stops if isinstance(s, str)][:OPENAI_STOP_LIMIT]
-    tools = convert_tools(body.get("tools") or [], notes)
+    tools = convert_tools(visible_tools(body, notes), notes)
     choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else None
     if tools:
         out["tools"] = tools

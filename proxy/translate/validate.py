@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from proxy.core.errors import ProxyError
 
@@ -18,26 +28,52 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+# The fields each known block type must carry, with their JSON types (as the Anthropic API
+# checks them); unknown block types pass untouched.
+BLOCK_FIELDS: dict[str, tuple[tuple[str, type], ...]] = {
+    "text": (("text", str),),
+    "thinking": (("thinking", str),),
+    "redacted_thinking": (("data", str),),
+    "tool_use": (("id", str), ("name", str), ("input", dict)),
+    "tool_result": (("tool_use_id", str),),
+    "image": (("source", dict),),
+    "document": (("source", dict),),
+}
+JSON_NAMES: dict[type, str] = {str: "a string", dict: "an object"}
+
+
 class Block(_Open):
     """One content block; its type decides what else it carries."""
 
-    type: str
+    type: StrictStr
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> Block:
+        extra = self.model_extra or {}
+        for name, kind in BLOCK_FIELDS.get(self.type, ()):
+            value = extra.get(name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ValueError(f"{self.type} block: {name} must be {JSON_NAMES[kind]}")
+        content = extra.get("content")
+        if self.type == "tool_result" and not isinstance(content, str | list | None):
+            raise ValueError("tool_result block: content must be a string or a list")
+        return self
 
 
 class Message(_Open):
     """A conversation turn; `system` turns come from Claude Code's mid-conversation-system beta."""
 
     role: Literal["user", "assistant", "system"]
-    content: str | list[Block]
+    content: StrictStr | list[Block]
 
 
 class Tool(_Open):
     """A client tool (with input_schema) or a server tool (with a versioned type)."""
 
-    name: str
+    name: StrictStr
     input_schema: dict[str, Any] | None = None
-    description: str | None = None
-    type: str | None = None
+    description: StrictStr | None = None
+    type: StrictStr | None = None
 
 
 class ToolChoice(_Open):
@@ -51,40 +87,74 @@ class ToolChoice(_Open):
 class TextBlock(_Open):
     """A system prompt block."""
 
-    type: str = "text"
-    text: str
+    type: StrictStr = "text"
+    text: StrictStr
+
+
+class Thinking(_Open):
+    """`thinking`: enabled (with a budget), disabled, adaptive, or a type a newer client sends."""
+
+    type: StrictStr
+    budget_tokens: StrictInt | None = Field(default=None, ge=0)
+
+
+class OutputConfig(_Open):
+    """`output_config`: effort and a response format."""
+
+    effort: StrictStr | None = None
+    format: dict[str, Any] | None = None
 
 
 class CountTokensRequest(_Open):
     """Body of /v1/messages/count_tokens."""
 
-    model: str = Field(min_length=1)
+    model: StrictStr = Field(min_length=1)
     messages: list[Message]
-    system: str | list[TextBlock] | None = None
+    system: StrictStr | list[TextBlock] | None = None
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
-    thinking: dict[str, Any] | None = None
+    thinking: Thinking | None = None
 
 
 class MessagesRequest(CountTokensRequest):
     """Body of /v1/messages."""
 
-    max_tokens: int = Field(ge=1)
+    # Strict like the Anthropic API: `true`, `"10"` or `5.0` for max_tokens is a 400 naming the
+    # field, never a value coerced and forwarded.
+    max_tokens: StrictInt = Field(ge=1)
     stream: StrictBool | None = None
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    top_k: int | None = Field(default=None, ge=0)
-    stop_sequences: list[str] | None = None
+    temperature: StrictFloat | None = Field(default=None, ge=0, le=2)
+    top_p: StrictFloat | None = Field(default=None, ge=0, le=1)
+    top_k: StrictInt | None = Field(default=None, ge=0)
+    stop_sequences: list[StrictStr] | None = None
     metadata: dict[str, Any] | None = None
-    output_config: dict[str, Any] | None = None
+    output_config: OutputConfig | None = None
 
 
 def _describe(exc: ValidationError) -> str:
+    found: dict[str, list[str]] = {}
+    for err in exc.errors():
+        # Union members and validators add their own names to the path; the field is enough.
+        loc = ".".join(str(p) for p in err["loc"] if not _is_type_name(p)) or "body"
+        message = err["msg"].removeprefix("Value error, ")
+        if message not in found.setdefault(loc, []):
+            found[loc].append(message)
+    # A union that failed inside one member (a list of blocks) also says the value is not the
+    # other member (a string): the deeper error is the one that helps.
+    deepest = [loc for loc in found if not any(o.startswith(loc + ".") for o in found)]
     parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{loc}: {err['msg']}")
+    for loc in deepest[:5]:
+        first, *rest = found[loc]
+        alternatives = [m.removeprefix("Input should be ") for m in rest]
+        parts.append(f"{loc}: {' or '.join([first, *alternatives])}")
     return "; ".join(parts)
+
+
+def _is_type_name(part: object) -> bool:
+    return isinstance(part, str) and (
+        part.startswith(("function-", "union[", "list[", "dict["))
+        or part in ("str", "int", "float", "bool", "Block", "TextBlock")
+    )
 
 
 def check_model_string(value: str, field: str = "model") -> str:

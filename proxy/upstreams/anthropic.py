@@ -11,9 +11,10 @@ import orjson
 
 from proxy.core.errors import ProxyError
 from proxy.state.exchange import Exchange
+from proxy.translate.carrier import anthropic_original, is_proxy_signature
 from proxy.translate.max_tokens import clamp_anthropic_body
+from proxy.translate.model_echo import rewrite_message_start
 from proxy.translate.sse import LineSplitter, LineTooLong
-from proxy.translate.stream_translator import is_proxy_signature
 from proxy.upstreams import http as upstream_http
 from proxy.upstreams.http import LOOP_HEADER, MAX_BODY_BYTES, http_errors
 
@@ -23,30 +24,33 @@ ANTHROPIC_BASE = "https://api.anthropic.com"
 PASSED_HEADERS = ("anthropic-version", "anthropic-beta")
 
 
+def _foreign(block: object) -> bool:
+    """A thinking or redacted_thinking block this proxy made (its signature or data)."""
+    if not isinstance(block, dict):
+        return False
+    kind = block.get("type")
+    if kind == "thinking":
+        return is_proxy_signature(block.get("signature"))
+    return kind == "redacted_thinking" and is_proxy_signature(block.get("data"))
+
+
 def strip_foreign_thinking(messages: list[Any]) -> list[Any]:
-    """Drop thinking blocks whose signature this proxy made: Anthropic would reject them."""
+    """Thinking this proxy made would be rejected by Anthropic: drop it, or put back the block
+    Anthropic itself signed where a carrier holds one (Claude through OpenRouter)."""
     out = []
     for msg in messages:
         content = msg.get("content") if isinstance(msg, dict) else None
         if (
             isinstance(content, list)
             and msg.get("role") == "assistant"
-            and any(
-                isinstance(b, dict)
-                and b.get("type") == "thinking"
-                and is_proxy_signature(b.get("signature"))
-                for b in content
-            )
+            and any(_foreign(b) for b in content)
         ):
-            kept = [
-                b
-                for b in content
-                if not (
-                    isinstance(b, dict)
-                    and b.get("type") == "thinking"
-                    and is_proxy_signature(b.get("signature"))
-                )
-            ]
+            kept = []
+            for block in content:
+                if not _foreign(block):
+                    kept.append(block)
+                elif (original := anthropic_original(block)) is not None:
+                    kept.append(original)
             msg = {**msg, "content": kept or [{"type": "text", "text": ""}]}
         out.append(msg)
     return out
@@ -186,12 +190,19 @@ class RelayedStream:
         exchange, observer = self.exchange, self.observer
         target = exchange.target
         first = True
+        head: bytes | None = b""  # held until message_start names the requested model
         with http_errors(target):
             async for data in self.response.content.iter_any():
                 try:
                     text = observer.feed(data)
                 except LineTooLong:
                     raise upstream_http.too_large(target, MAX_BODY_BYTES) from None
+                if head is not None:
+                    rewritten = rewrite_message_start(head + data, target.requested)
+                    if rewritten is None:
+                        head += data
+                        continue
+                    data, head = rewritten, None
                 if observer.error is not None and self.failure is None:
                     # The upstream's own error frame reaches the client; its text may echo a key.
                     data = exchange.service.redact(data.decode("utf-8", "replace")).encode()
@@ -206,6 +217,9 @@ class RelayedStream:
                 yield data
                 if text and exchange.bus.wants_deltas:
                     exchange.delta(text)
+        if head:
+            first = False
+            yield head
         if first:
             raise ProxyError(502, "api_error", "anthropic upstream returned an empty stream")
         self.complete = observer.complete and self.failure is None

@@ -9,7 +9,15 @@ from typing import Any
 
 import aiohttp
 
-from proxy.core.errors import ProxyError, context_too_long, extract_message, from_upstream, scrub
+from proxy.core.errors import (
+    ProxyError,
+    clean_message,
+    context_too_long,
+    error_status,
+    extract_message,
+    from_upstream,
+    scrub,
+)
 from proxy.core.lazy_litellm import get_litellm
 from proxy.core.settings import Settings
 from proxy.routing.model_map import Target
@@ -17,6 +25,7 @@ from proxy.state.exchange import Exchange
 from proxy.translate.to_openai import to_openai
 from proxy.upstreams.anthropic import ANTHROPIC_BASE
 from proxy.upstreams.http import LOOP_HEADER
+from proxy.upstreams.openai import has_finish
 from proxy.upstreams.translated import TranslatedStream, complete_message
 
 
@@ -34,12 +43,17 @@ LITELLM_PREFIX = re.compile(
     r"^(?:litellm\.\w+:\s*|\w+(?:Error|Exception)(?:\s+\w+Error)?\s*[-:]\s*)+"
 )
 # LiteLLM's words for a 200 answer it could not parse (it calls that a 400).
-INVALID_ANSWER = ("Error converting to valid response", "Unable to get json response")
+INVALID_ANSWER = (
+    "Error converting to valid response",
+    "Unable to get json response",
+    "Invalid response object",
+)
 
 
 def litellm_message(exc: Exception) -> str:
-    """The provider's own error message out of a LiteLLM exception (keys masked)."""
-    text = str(getattr(exc, "message", None) or exc)
+    """The provider's own error message out of a LiteLLM exception (keys masked, no traceback
+    or server path: LiteLLM appends its own traceback to some messages)."""
+    text = clean_message(str(getattr(exc, "message", None) or exc))
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:
         candidate = text[start : end + 1]
@@ -60,8 +74,42 @@ def _retry_after(exc: Exception) -> str | None:
     return None
 
 
-def map_litellm_error(exc: Exception, target: Target) -> ProxyError:
-    """A LiteLLM exception as the Anthropic error the client should see."""
+NO_FINISH = "Stream ended before a finish_reason was received"
+"""LiteLLM's error for a stream that ended cleanly (the wire's [DONE]) without a finish_reason."""
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, what LiteLLM wrapped (`original_exception`) and what it was handling."""
+    out: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in out and len(out) < 8:
+        out.append(current)
+        original = getattr(current, "original_exception", None)
+        current = original if isinstance(original, BaseException) else current.__context__
+    return out
+
+
+def ended_without_finish(exc: BaseException) -> bool:
+    """True for LiteLLM's complaint about a clean end with no finish_reason (not a failure:
+    the native transport ends such a stream with end_turn, and so does this one)."""
+    return any(NO_FINISH in str(e) for e in _chain(exc))
+
+
+def _upstream_status(exc: BaseException) -> int | None:
+    """The status an error body inside the chain names (an `event: error` mid-stream)."""
+    for link in _chain(exc):
+        body = getattr(link, "body", None)
+        if isinstance(body, dict) and error_status(body) != 502:
+            return error_status(body)
+    return None
+
+
+def map_litellm_error(exc: Exception, target: Target, *, mid_stream: bool = False) -> ProxyError:
+    """A LiteLLM exception as the Anthropic error the client should see.
+
+    `mid_stream`: the upstream answered and then failed, so it is reachable; the status its
+    own error event named decides the type.
+    """
     original = getattr(exc, "original_exception", None)
     if type(exc).__name__ == "MidStreamFallbackError" and isinstance(original, Exception):
         exc = original
@@ -74,8 +122,18 @@ def map_litellm_error(exc: Exception, target: Target) -> ProxyError:
         return ProxyError(504, "timeout_error", f"{where} timed out: {message}")
     if any(marker in str(exc) for marker in INVALID_ANSWER):
         return ProxyError(
-            502, "api_error", f"{where} returned an answer that is not valid: {message}"
+            502,
+            "api_error",
+            f"{where} returned an answer that is not valid: {message}",
+            retry=False,
         )
+    if ended_without_finish(exc):
+        return ProxyError(502, "api_error", f"{where} ended its stream without an answer")
+    if mid_stream:
+        status = _upstream_status(exc)
+        if status is not None:
+            return from_upstream(status, message, target.provider)
+        return ProxyError(502, "api_error", f"{where} failed mid-stream: {message}")
     if name == "APIConnectionError":
         return ProxyError(502, "api_error", f"cannot reach {where}: {message}")
     status = getattr(exc, "status_code", None)
@@ -88,7 +146,13 @@ async def _call(exchange: Exchange) -> Any:
     litellm = await get_litellm()
     target = exchange.target
     settings = exchange.service.settings
-    params = to_openai(exchange.body, target, exchange.notes, for_litellm=True)
+    params = to_openai(
+        exchange.body,
+        target,
+        exchange.notes,
+        for_litellm=True,
+        recall=exchange.service.tool_memory.recall,
+    )
     exchange.set_upstream_request(params)
     kwargs: dict[str, Any] = dict(params)
     base = api_base_for(target, settings)
@@ -123,7 +187,14 @@ def has_output(chunk: dict[str, Any]) -> bool:
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") if isinstance(choice, dict) else None
         if isinstance(delta, dict) and any(
-            delta.get(k) for k in ("content", "reasoning_content", "tool_calls", "thinking_blocks")
+            delta.get(k)
+            for k in (
+                "content",
+                "reasoning_content",
+                "reasoning_details",
+                "tool_calls",
+                "thinking_blocks",
+            )
         ):
             return True
     return False
@@ -143,11 +214,12 @@ class LiteLLMChunks:
         Chunks before the first real output are held back: the client stream opens (and a
         failure stops being a plain HTTP error) only once the upstream produced something.
         """
-        produced = False
+        produced = finished = False
         held: list[dict[str, Any]] = []
         try:
             async for chunk in self.response:
                 data = _as_dict(chunk)
+                finished = finished or has_finish(data)
                 if produced:
                     yield [data]
                     continue
@@ -158,7 +230,15 @@ class LiteLLMChunks:
         except ProxyError:
             raise
         except Exception as exc:
-            raise map_litellm_error(exc, self.exchange.target) from None
+            if produced and (finished or ended_without_finish(exc)):
+                # The answer was whole: an error after its finish_reason (OpenRouter restates a
+                # length stop so), or LiteLLM's complaint that none came before [DONE].
+                self.exchange.notes.append(
+                    f"ignored after the answer ended: {litellm_message(exc)}"
+                )
+                self.ended_cleanly = True
+                return
+            raise map_litellm_error(exc, self.exchange.target, mid_stream=produced) from None
         # LiteLLM hides the wire's end marker. It ends broken streams quietly, with a
         # finish_reason of its own making and nothing else (not even usage): an answer that
         # produced nothing did not finish; one that produced output did, finish_reason or not.

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from proxy.core.errors import ProxyError, from_upstream
+from proxy.core.errors import ProxyError, error_status, from_upstream
 from proxy.state.exchange import Exchange
 from proxy.translate.sse import LineSplitter, LineTooLong
 from proxy.translate.to_openai import to_openai
@@ -21,7 +21,9 @@ OPENAI_BASE = "https://api.openai.com/v1"
 
 def _request(exchange: Exchange) -> tuple[str, dict[str, str], dict[str, Any]]:
     target = exchange.target
-    payload = to_openai(exchange.body, target, exchange.notes)
+    payload = to_openai(
+        exchange.body, target, exchange.notes, recall=exchange.service.tool_memory.recall
+    )
     exchange.set_upstream_request(payload)
     url = (target.api_base or OPENAI_BASE) + "/chat/completions"
     headers = {
@@ -70,7 +72,8 @@ class SseChunks:
                         continue
                     if isinstance(chunk, dict):
                         if "error" in chunk and not chunk.get("choices"):
-                            failure = from_upstream(502, payload, exchange.target.provider)
+                            status = error_status(chunk["error"])
+                            failure = from_upstream(status, payload, exchange.target.provider)
                             break
                         finished = finished or has_finish(chunk)
                         batch.append(chunk)
@@ -125,5 +128,5 @@ class OpenAITransport:
             data = await upstream_http.read_json(response, target)
         if "error" in data and not data.get("choices"):
             # Some gateways answer 200 with an error body.
-            raise from_upstream(502, orjson.dumps(data), target.provider)
+            raise from_upstream(error_status(data["error"]), orjson.dumps(data), target.provider)
         return complete_message(exchange, data)

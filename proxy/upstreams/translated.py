@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 from proxy.core.errors import ProxyError
 from proxy.state.exchange import Exchange
+from proxy.translate.carrier import origin_of
+from proxy.translate.deferred import visible_tools
 from proxy.translate.sse import coalesce, collect_message, frames
 from proxy.translate.stream_translator import StreamTranslator
 from proxy.translate.tool_recovery import RecoveringTranslator, offered_tools
@@ -43,20 +45,37 @@ class ChunkSource(Protocol):
 def new_translator(exchange: Exchange) -> StreamTranslator:
     """A translator for this request, with the input estimate message_start carries.
 
+    The answer names the model the client asked for: Claude Code 2.1.197 drops a turn's thinking
+    from the history it sends back when the answer's model differs. The routed model is in the
+    `x-claude-proxy-model` header, the events and the upstream request.
+
     When the request offered tools and recovery is on, it recovers and repairs tool calls; its
     records reach the finished event through `exchange.tool_repairs`.
     """
-    model, estimate = exchange.target.model, exchange.input_estimate()
-    tools, choice = exchange.body.get("tools"), exchange.body.get("tool_choice")
+    model, estimate = exchange.target.requested, exchange.input_estimate()
+    # Only the tools the upstream was offered (no deferred placeholder) count as offered.
+    tools, choice = visible_tools(exchange.body, []), exchange.body.get("tool_choice")
     # tool_choice none: the client asked for no calls, so text stays text.
     refused = isinstance(choice, dict) and choice.get("type") == "none"
+    translator: StreamTranslator | None = None
     if tools and not refused and exchange.service.tool_call_recovery():
         offered = offered_tools(tools)
         if offered:
-            translator = RecoveringTranslator(model, estimate, offered)
-            exchange.tool_repairs = translator.repairs
-            return translator
-    return StreamTranslator(model, estimate)
+            recovering = RecoveringTranslator(model, estimate, offered)
+            exchange.tool_repairs = recovering.repairs
+            translator = recovering
+    if translator is None:
+        translator = StreamTranslator(model, estimate)
+    translator.origin = origin_of(exchange.target)
+    return translator
+
+
+def remember_tools(exchange: Exchange, translator: StreamTranslator) -> None:
+    """Keep the answer's tool ids and thought signatures in the service's memory."""
+    if translator.tool_signatures or translator.renamed:
+        exchange.service.tool_memory.remember(
+            translator.origin, translator.tool_signatures, translator.renamed
+        )
 
 
 class TranslatedStream:
@@ -98,6 +117,7 @@ class TranslatedStream:
         self.complete = self.source.ended_cleanly
         if self.complete:
             yield prefix + frames(translator.finish())
+        remember_tools(exchange, translator)
 
     def summary(self) -> dict[str, Any]:
         """A light final message (text and tool calls) for the finished event."""
@@ -163,9 +183,10 @@ def complete_message(exchange: Exchange, response: dict[str, Any]) -> dict[str, 
     events = translator.start()
     for chunk in _signed_thinking_chunks(message):
         events += translator.feed(chunk)
-    chunk = {
-        "choices": [{"delta": message, "finish_reason": choice.get("finish_reason") or "stop"}],
-        "usage": response.get("usage"),
-    }
+    # The choice's other fields (a native finish reason such as Gemini's MODEL_ARMOR) go along.
+    finish = {k: v for k, v in choice.items() if k != "message"}
+    finish.update(delta=message, finish_reason=choice.get("finish_reason") or "stop")
+    chunk = {"choices": [finish], "usage": response.get("usage")}
     events += translator.feed(chunk) + translator.finish()
+    remember_tools(exchange, translator)
     return collect_message(events)

@@ -1,0 +1,61 @@
+"""Deferred tools (beta advanced-tool-use): what a model without Anthropic's tool search sees.
+
+Claude Code 2.1.332 sends some tools with `defer_loading: true`: a "never call" placeholder
+(DeferredToolPlaceholder) always, and each tool its ToolSearch loaded, whose tool_result names it
+in a `tool_reference` block. Anthropic shows a deferred tool to the model only once a
+tool_reference names it; other upstreams get the same: the loaded ones, never the placeholder,
+and each tool_reference as a line of text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def has_deferred(tools: Any) -> bool:
+    """True when any tool is sent with `defer_loading: true`."""
+    return isinstance(tools, list) and any(
+        isinstance(t, dict) and t.get("defer_loading") is True for t in tools
+    )
+
+
+def referenced_tools(messages: Any) -> set[str]:
+    """Names of the tools tool_reference blocks loaded anywhere in the conversation."""
+    names: set[str] = set()
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else ():
+            if not isinstance(block, dict) or block.get("type") != "tool_result":
+                continue
+            inner = block.get("content")
+            if not isinstance(inner, list):
+                continue
+            for item in inner:
+                if isinstance(item, dict) and item.get("type") == "tool_reference":
+                    name = item.get("tool_name")
+                    if isinstance(name, str):
+                        names.add(name)
+    return names
+
+
+def visible_tools(body: dict[str, Any], notes: list[str]) -> list[dict[str, Any]]:
+    """The tools a model without tool search may see: every tool not deferred, and the deferred
+    ones a tool_reference has loaded."""
+    tools = body.get("tools") or []
+    if not has_deferred(tools):
+        return list(tools)
+    loaded = referenced_tools(body.get("messages"))
+    out = []
+    for tool in tools:
+        if isinstance(tool, dict) and tool.get("defer_loading") is True:
+            if tool.get("name") not in loaded:
+                notes.append(f"deferred tool {tool.get('name')!r} not loaded yet: not offered")
+                continue
+            tool = {k: v for k, v in tool.items() if k != "defer_loading"}
+        out.append(tool)
+    return out
+
+
+def reference_text(item: dict[str, Any]) -> str:
+    """A tool_reference block as text a model understands."""
+    return f"Tool {item.get('tool_name')} is loaded: it is now in your tools and can be called."
