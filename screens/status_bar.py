@@ -102,8 +102,24 @@ class ConnectBar(Static):
         self.display = bool(command) and status.state != ERROR
         if command and command != self._command:
             self._command = command
-            self.update(
-                Content.assemble(
-                    "Claude Code: ", (command, "bold $text-accent"), ("   c copies", "$text-muted")
-                )
-            )
+            self._render_command()
+
+    def on_resize(self) -> None:
+        """The label and the hint come and go with the width; the command is always whole."""
+        self._render_command()
+
+    def _render_command(self) -> None:
+        if self._command:
+            self.update(connect_content(self._command, self.content_size.width or 78))
+
+
+def connect_content(command: str, width: int) -> Content:
+    """`Claude Code: CMD   c copies`, dropping the label, then the hint, when narrow."""
+    line = (command, "bold $text-accent")
+    hint = ("   c copies", "$text-muted")
+    for parts in (("Claude Code: ", line, hint), (line, hint)):
+        content = Content.assemble(*parts)
+        if content.cell_length <= width:
+            return content
+    # Wider than the terminal: the command wraps at a space; `c` still copies it in one piece.
+    return Content.assemble(line)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.client.connect import connect_command
+
 STARTING, READY, ERROR, STOPPING = "starting", "ready", "error", "stopping"
 DISCONNECTED = "disconnected"
 """Attached to a proxy elsewhere and the connection is lost (retrying)."""
@@ -34,8 +36,10 @@ class Status:
     """The proxy runs elsewhere; this app drives it over HTTP."""
     retry_in: int | None = None
     """Whole seconds until the next connection attempt, while disconnected."""
+    proxy_key: bool = False
+    """The proxy wants PROXY_API_KEY from clients (the connect line references it)."""
 
     @property
     def connect_command(self) -> str:
         """The line that points Claude Code at this proxy."""
-        return f"ANTHROPIC_BASE_URL={self.url} claude" if self.url else ""
+        return connect_command(self.url, self.proxy_key) if self.url else ""

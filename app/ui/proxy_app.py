@@ -210,6 +210,7 @@ class ProxyApp(App[int]):
             small_key_missing=keys.missing(pair.small),
             attached=backend.attached,
             retry_in=retry_in,
+            proxy_key=bool(backend.api_key),
         )
         if status != self.status:
             self.status = status

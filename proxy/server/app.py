@@ -72,11 +72,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """With PROXY_API_KEY set, every route but /health needs it (x-api-key or Bearer)."""
     expected = request.app[SERVICE].settings.proxy_api_key
     if expected and request.path not in OPEN_PATHS:
-        presented = request.headers.get("x-api-key", "")
         auth = request.headers.get("Authorization", "")
-        if not presented and auth.lower().startswith("bearer "):
-            presented = auth[7:].strip()
-        if not hmac.compare_digest(presented.encode(), expected.encode()):
+        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        # Either header may carry it: Claude Code sends both when the user's shell also exports
+        # ANTHROPIC_API_KEY beside the ANTHROPIC_AUTH_TOKEN of the connect line.
+        presented = (request.headers.get("x-api-key", ""), bearer)
+        if not any(hmac.compare_digest(p.encode(), expected.encode()) for p in presented):
             raise ProxyError(
                 401,
                 "authentication_error",
