@@ -13,7 +13,7 @@ from textual.worker import Worker
 
 from app.client.bridge import Frame
 from app.client.requests import RequestStore
-from app.client.status import DISCONNECTED, ERROR, Status
+from app.client.status import DISCONNECTED, ERROR, STARTING, Status
 from screens.answer_view import AnswerView
 from screens.context import ScreenContext, forward_worker_state
 from screens.request_log import LogFilter, RequestLog
@@ -118,6 +118,8 @@ class MainScreen(Screen[None]):
                 ),
                 error=True,
             )
+        elif status.state == STARTING:
+            self.set_notice(Content.assemble(("Starting the proxy… ", "bold"), "binding the port"))
         elif status.no_provider_key:
             self.set_notice(
                 Content.assemble(
