@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import RichLog, Select
 
+from proxy.core.atomic import write_private
 from proxy.state.debug_log import LOG_TYPES
 from screens.base import ViewScreen
 from screens.context import ScreenContext
@@ -49,11 +50,8 @@ def render_entry(entry: dict[str, Any], verbose: bool) -> Text:
 
 
 def write_bytes(path: Path, data: bytes) -> Path:
-    """Write an export (folder created); runs in a thread. Returns the absolute path."""
-    path = path.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path.resolve()
+    """Write an export (folder created, 0600, atomic, never via a symlink); runs in a thread."""
+    return write_private(path, data)
 
 
 class DebugScreen(ViewScreen):

@@ -18,6 +18,7 @@ from textual.widgets import OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from app.client import formatting as fmt
+from proxy.core.atomic import write_private
 from screens.base import ViewScreen
 from screens.context import ScreenContext
 from screens.dialogs import ConfirmScreen, PromptScreen
@@ -48,11 +49,8 @@ def render_turn(message: dict[str, Any]) -> Group:
 
 
 def write_text(path: Path, text: str) -> Path:
-    """Write an export (folder created); runs in a thread."""
-    path = path.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path.resolve()
+    """Write an export (folder created, 0600, atomic, never via a symlink); runs in a thread."""
+    return write_private(path, text.encode("utf-8"))
 
 
 class HistoryScreen(ViewScreen):

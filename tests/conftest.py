@@ -41,8 +41,10 @@ DIALECT_MODELS = {
 def _hide_user_config(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No test reads or writes the developer's own presets or config ($XDG_CONFIG_HOME)."""
+    """No test reads or writes the developer's own presets, config or data folder."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg_config")))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg_data")))
+    monkeypatch.delenv("DATA_DIR", raising=False)
 
 
 @pytest.fixture

@@ -81,7 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--api-key",
         metavar="KEY",
-        help="that proxy's PROXY_API_KEY, sent as x-api-key (default: env PROXY_API_KEY)",
+        help="that proxy's PROXY_API_KEY, sent as x-api-key; prefer env PROXY_API_KEY or "
+        "--api-key-file (a key on the command line is visible to other users in `ps`)",
+    )
+    parser.add_argument(
+        "--api-key-file",
+        metavar="PATH",
+        type=_path,
+        help="read that proxy's PROXY_API_KEY from this file (first line)",
     )
     parser.add_argument("--version", action=VersionAction, help="show the version and exit")
     return parser
@@ -102,9 +109,27 @@ def _settings(args: argparse.Namespace, listen_checks: bool = True) -> Settings:
         listen_checks=listen_checks,
         host=args.host,
         port=args.port,
-        proxy_api_key=args.api_key,
+        proxy_api_key=api_key(args),
         proxy_url=args.attach,
     )
+
+
+def api_key(args: argparse.Namespace) -> str | None:
+    """The proxy key from --api-key or --api-key-file (None: PROXY_API_KEY from env or .env)."""
+    from proxy.core.settings import ConfigError
+
+    if args.api_key_file is None:
+        return args.api_key or None
+    if args.api_key:
+        raise ConfigError("give --api-key or --api-key-file, not both")
+    try:
+        lines = args.api_key_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--api-key-file {args.api_key_file}: cannot read: {exc}") from None
+    key = lines[0].strip() if lines else ""
+    if not key:
+        raise ConfigError(f"--api-key-file {args.api_key_file}: the first line is empty")
+    return key
 
 
 def attach_target(args: argparse.Namespace, settings: Settings) -> str | None:

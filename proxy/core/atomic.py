@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -27,6 +28,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """Write a file the user named (a TUI export): atomically, mode 0600, never via a symlink.
+
+    Returns the absolute path written. The temp file is created 0600 by mkstemp and renamed
+    over the target, so the data is never readable by others, not even briefly.
+    """
+    path = Path(path).expanduser()
+    if path.is_symlink():
+        raise OSError(errno.ELOOP, "is a symbolic link; exports are not written through one", path)
+    atomic_write_bytes(path, data)
+    return path.absolute()
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Provider = Literal["openai", "google", "anthropic"]
 
@@ -52,6 +60,13 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "max_body_bytes": ("MAX_BODY_BYTES",),
     "proxy_server_enabled": ("PROXY_SERVER_ENABLED",),
     "proxy_url": ("PROXY_URL",),
+    "data_dir": ("DATA_DIR",),
+    "max_file_bytes": ("MAX_FILE_BYTES",),
+    "allowed_hosts": ("ALLOWED_HOSTS",),
+    "cors_origins": ("CORS_ORIGINS",),
+    "keepalive_timeout": ("KEEPALIVE_TIMEOUT",),
+    "body_timeout": ("BODY_TIMEOUT",),
+    "max_event_subscribers": ("MAX_EVENT_SUBSCRIBERS",),
 }
 
 
@@ -127,6 +142,37 @@ class Settings(BaseModel):
     """TUI only: false attaches the TUI to the proxy at `proxy_url` instead of embedding one."""
     proxy_url: str | None = None
     """Base URL of the proxy the TUI attaches to (`--attach`); its key is PROXY_API_KEY."""
+    data_dir: str | None = None
+    """Folder for files named over HTTP (history); default `$XDG_DATA_HOME/claude-proxy`."""
+    max_file_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Largest history file the proxy reads (a bigger one is refused, never loaded)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Extra names accepted in the Host header (reverse proxy, Docker service); loopback always."""
+    cors_origins: tuple[str, ...] = ()
+    """Web origins allowed to call the proxy from a browser; none by default."""
+    keepalive_timeout: float = Field(default=60.0, gt=0)
+    """Seconds an idle connection stays open; also the time a client has to send its headers."""
+    body_timeout: float = Field(default=60.0, gt=0)
+    """Seconds a client has to send the whole request body."""
+    max_event_subscribers: int = Field(default=32, ge=1)
+    """Most /events streams open at once; more get a 503."""
+
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(v.strip().lower().rstrip("/") for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("allowed_hosts", "cors_origins")
+    @classmethod
+    def _wildcard_needs_key(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if "*" in value and not info.data.get("proxy_api_key"):
+            raise ValueError(
+                "'*' accepts every web page or DNS name; it is allowed only with PROXY_API_KEY "
+                "set (then every request still needs the key). List the names instead."
+            )
+        return value
 
     @field_validator("fallback_models", mode="before")
     @classmethod

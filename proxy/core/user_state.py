@@ -1,27 +1,21 @@
-"""The user's config folder and the little state the proxy remembers between runs."""
+"""The little state the proxy remembers between runs."""
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from proxy.core.atomic import atomic_write_bytes
+from proxy.core.paths import config_dir
+
+__all__ = ["STATE_FILE", "UserState", "config_dir"]
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
-
-
-def config_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """`$XDG_CONFIG_HOME/claude-proxy`, `~/.config/claude-proxy` by default."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base).expanduser() / "claude-proxy"
 
 
 class UserState:

@@ -1,8 +1,13 @@
 """GET /events: the bus as Server-Sent Events, for a TUI attached from elsewhere.
 
 A slow or far subscriber never slows the proxy: the bus callback only appends to buffers, text
-deltas are merged per request every ~40 ms, each subscriber has a bounded queue, and one that
-falls behind gets a `dropped` event instead of everything it missed.
+deltas are merged per request every ~40 ms, each subscriber has a queue bounded in frames and
+bytes, and one that falls behind gets a `dropped` event instead of everything it missed.
+
+Memory stays bounded whatever the answers weigh: at most MAX_EVENT_SUBSCRIBERS streams, and the
+replay ring is bounded in bytes and keeps no answer text: text deltas go to live watchers only
+(without an id), and a finished event is replayed with its usage and stop reason but without
+`content`; live subscribers get the whole event.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from proxy.core.errors import ProxyError
 from proxy.server.keys import SERVICE
 from proxy.state.events import (
     REQUEST_FAILED,
@@ -28,7 +34,10 @@ from proxy.state.events import (
 
 COALESCE_SECONDS = 0.04
 RING_SIZE = 5000
+RING_BYTES = 4 * 1024 * 1024
 QUEUE_SIZE = 2000
+QUEUE_BYTES = 16 * 1024 * 1024
+MAX_EVENT_ID_DIGITS = 18
 HEARTBEAT_SECONDS = 15.0
 CLOSE = b""  # queued (by identity) to end a subscriber's stream at shutdown
 STARTED_FIELDS = ("requested", "model", "provider", "transport", "tier", "stream", "session_id")
@@ -54,22 +63,44 @@ def _payload(event: ProxyEvent) -> dict[str, Any]:
     return out
 
 
+def _replayable(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """What the ring keeps of an event: a finished event loses its answer `content`."""
+    message = data.get("message") if kind == REQUEST_FINISHED else None
+    if not isinstance(message, dict) or "content" not in message:
+        return data
+    return {**data, "message": {k: v for k, v in message.items() if k != "content"}}
+
+
 class Subscriber:
-    """One /events client: a bounded queue of encoded frames."""
+    """One /events client: a queue of encoded frames, bounded in count and in bytes."""
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_SIZE)
+        self.queued_bytes = 0
         self.dropped = 0
 
     def offer(self, frame: bytes, dropped_frame: bytes) -> None:
         """Queue a frame; when full, replace the backlog with one `dropped` event."""
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.dropped += 1
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(dropped_frame)
+        if self.queued_bytes + len(frame) <= QUEUE_BYTES:
+            try:
+                self.queue.put_nowait(frame)
+                self.queued_bytes += len(frame)
+                return
+            except asyncio.QueueFull:
+                pass
+        self.dropped += 1
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(dropped_frame)
+        self.queued_bytes = len(dropped_frame)
+
+    def take(self) -> list[bytes]:
+        """Everything queued now (the caller has awaited the first frame already)."""
+        frames = []
+        while not self.queue.empty():
+            frames.append(self.queue.get_nowait())
+        self.queued_bytes = 0
+        return frames
 
 
 class EventHub:
@@ -79,7 +110,8 @@ class EventHub:
         self.totals = totals
         """The proxy's counters and usage, added to each request event (an attached TUI shows them)."""
         self.next_id = 1
-        self.ring: deque[tuple[int, bytes]] = deque(maxlen=RING_SIZE)
+        self.ring: deque[tuple[int, bytes]] = deque()
+        self.ring_bytes = 0
         self.subscribers: set[Subscriber] = set()
         self.pending: dict[str, list[str]] = {}
         self.flush_handle: asyncio.TimerHandle | None = None
@@ -113,18 +145,44 @@ class EventHub:
             self._emit(TEXT_DELTA, {"request_id": request_id, "text": "".join(pieces), "time": now})
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == TEXT_DELTA:
+            # Answer text is for live watchers only: no id, never in the replay ring.
+            frame = b"event: %s\ndata: %s\n\n" % (kind.encode(), orjson.dumps(data))
+            dropped = self._dropped_frame(self.next_id - 1)
+            for subscriber in self.subscribers:
+                subscriber.offer(frame, dropped)
+            return
         event_id = self.next_id
         self.next_id += 1
-        frame = b"id: %d\nevent: %s\ndata: %s\n\n" % (
+        kept = _replayable(kind, data)
+        frame = self._frame(event_id, kind, kept)
+        self._keep(event_id, frame)
+        if self.subscribers:
+            if kept is not data:
+                frame = self._frame(event_id, kind, data)
+            dropped = self._dropped_frame(event_id)
+            for subscriber in self.subscribers:
+                subscriber.offer(frame, dropped)
+
+    @staticmethod
+    def _frame(event_id: int, kind: str, data: dict[str, Any]) -> bytes:
+        return b"id: %d\nevent: %s\ndata: %s\n\n" % (
             event_id,
             kind.encode(),
             orjson.dumps(data, default=str),
         )
+
+    def _keep(self, event_id: int, frame: bytes) -> None:
         self.ring.append((event_id, frame))
-        if self.subscribers:
-            dropped = self._dropped_frame(event_id)
-            for subscriber in self.subscribers:
-                subscriber.offer(frame, dropped)
+        self.ring_bytes += len(frame)
+        while len(self.ring) > RING_SIZE or (self.ring_bytes > RING_BYTES and len(self.ring) > 1):
+            _, old = self.ring.popleft()
+            self.ring_bytes -= len(old)
+
+    def clear(self) -> None:
+        """Forget the replay ring (history was cleared); a resume then starts with `dropped`."""
+        self.ring.clear()
+        self.ring_bytes = 0
 
     @staticmethod
     def _dropped_frame(last_id: int) -> bytes:
@@ -144,9 +202,42 @@ class EventHub:
 HUB = web.AppKey("event_hub", EventHub)
 
 
+def last_event_id(request: web.Request) -> int | None:
+    """Last-Event-ID (or ?last_event_id=) as a small integer; a 400 for anything else."""
+    raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+    if not raw:
+        return None
+    if len(raw) > MAX_EVENT_ID_DIGITS or not (raw.isascii() and raw.isdigit()):
+        raise ProxyError(
+            400,
+            "invalid_request_error",
+            f"Last-Event-ID: must be an event id (at most {MAX_EVENT_ID_DIGITS} digits 0-9)",
+        )
+    return int(raw)
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     """GET /events: replay after Last-Event-ID, then live events until the client leaves."""
     hub = request.app[HUB]
+    last = last_event_id(request)
+    if request.method == "HEAD":
+        # Headers only: a HEAD answered with a stream would feed its frames to the next request.
+        return web.Response(headers={"Content-Type": "text/event-stream"})
+    cap = request.app[SERVICE].settings.max_event_subscribers
+    if len(hub.subscribers) >= cap:
+        raise ProxyError(
+            503,
+            "overloaded_error",
+            f"{cap} /events streams are open already (MAX_EVENT_SUBSCRIBERS); close one or retry",
+            {"retry-after": "5"},
+        )
+    # Counted before the first await, so concurrent connections cannot all pass the cap.
+    subscriber = Subscriber()
+    hub.subscribers.add(subscriber)
+    bus = request.app[SERVICE].bus
+    bus.delta_demand += 1
+    # Taken in the same step: an event emitted from now on is in the queue, never in both.
+    backlog = hub.replay_after(last) if last is not None else []
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -154,17 +245,10 @@ async def events(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
-    await response.prepare(request)
-    subscriber = Subscriber()
-    hub.subscribers.add(subscriber)
-    bus = request.app[SERVICE].bus
-    bus.delta_demand += 1
     try:
-        last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
-        if last and last.isdigit():
-            backlog = hub.replay_after(int(last))
-            if backlog:
-                await response.write(b"".join(backlog))
+        await response.prepare(request)
+        if backlog:
+            await response.write(b"".join(backlog))
         await response.write(b": connected\n\n")
         while True:
             try:
@@ -173,10 +257,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 frame = b": keep-alive\n\n"
             if frame is CLOSE:
                 break
-            frames = [frame]
-            while not subscriber.queue.empty():
-                frames.append(subscriber.queue.get_nowait())
-            await response.write(b"".join(frames))
+            await response.write(b"".join([frame, *subscriber.take()]))
     except ConnectionResetError:
         pass  # the subscriber went away
     finally:

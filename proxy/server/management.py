@@ -8,8 +8,10 @@ import orjson
 from aiohttp import web
 
 from proxy.core.errors import ProxyError
+from proxy.server.event_stream import HUB
 from proxy.server.keys import SERVICE
 from proxy.server.messages import json_response, read_json, serve_messages
+from proxy.server.request_detail import RING
 from proxy.state import turns
 from proxy.state.model_list import preset_dict
 from proxy.state.service import ProxyService
@@ -169,10 +171,12 @@ async def get_conversation(request: web.Request) -> web.Response:
 
 
 async def delete_conversation(request: web.Request) -> web.Response:
-    """DELETE /conversation: forget the history."""
+    """DELETE /conversation: forget the history, and the event replay and request bodies held."""
     service = _service(request)
     removed = len(service.history)
     await service.clear_history()
+    request.app[HUB].clear()
+    request.app[RING].entries.clear()
     return json_response({"status": "cleared", "removed": removed})
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from proxy.core.errors import ProxyError, scrub
+from proxy.core.errors import ProxyError
 from proxy.server.event_stream import HUB, EventHub
 from proxy.server.keys import SERVICE
 from proxy.state.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
@@ -50,7 +50,7 @@ RING = web.AppKey("request_ring", RequestRing)
 
 
 async def get_request(request: web.Request) -> web.Response:
-    """GET /requests/{id}: {request_id, body, upstream_request}, anything key-shaped masked."""
+    """GET /requests/{id}: {request_id, body, upstream_request}, keys masked."""
     request_id = request.match_info["id"]
     entry = request.app[RING].entries.get(request_id)
     if entry is None:
@@ -60,9 +60,10 @@ async def get_request(request: web.Request) -> web.Response:
             f"request {request_id} is not held: bodies are kept for the newest "
             f"{request.app[RING].size} requests made while an /events subscriber was connected",
         )
-    # Serialized here, on the proxy loop, which owns the body objects.
+    # Serialized here, on the proxy loop, which owns the body objects; the configured keys and
+    # anything key-shaped masked (a client may have pasted a key into its prompt).
     text = orjson.dumps({"request_id": request_id, **entry}, default=str).decode()
-    return web.Response(text=scrub(text), content_type="application/json")
+    return web.Response(text=request.app[SERVICE].redact(text), content_type="application/json")
 
 
 async def _ring_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ from proxy.core.lazy_litellm import start_import
 from proxy.core.settings import Settings
 from proxy.routing.model_map import needs_litellm
 from proxy.server.app import create_app
+from proxy.server.connections import runner_for
 from proxy.state.service import ProxyService
 
 log = logging.getLogger("proxy")
@@ -45,8 +46,12 @@ class ProxyServer:
     async def start(self) -> None:
         """Bind and serve; raises PortInUseError with a readable message when the port is taken."""
         app = create_app(self.service)
-        runner = web.AppRunner(
-            app, handler_cancellation=True, shutdown_timeout=SHUTDOWN_GRACE, access_log=None
+        runner = runner_for(
+            app,
+            self.settings.keepalive_timeout,
+            handler_cancellation=True,
+            shutdown_timeout=SHUTDOWN_GRACE,
+            access_log=None,
         )
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port)

@@ -2,6 +2,12 @@
 
 Publishing runs per streamed read, so it is a plain loop over callbacks: no formatting, no locks,
 no awaits. Subscribers must return at once (append to a deque, bump a counter).
+
+The bus is also where text enters the shared state, so it is where the configured keys are
+masked, once, for every reader (/events and its replay, the debug log, the TUI). Text deltas are
+exempt: they are the upstream's answer text, and an upstream never sees a configured key in what
+it answers to (keys travel in headers or the URL, never in a prompt the proxy writes), so a key
+can be in an answer only if the client itself put it in its prompt.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from proxy.core.errors import mask_key
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +43,43 @@ class ProxyEvent:
 
 
 Subscriber = Callable[[ProxyEvent], None]
+SecretList = Callable[[], list[str]]
+
+
+def _masked(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, mask_key(secret) or "***")
+    return text
+
+
+def mask_event(event: ProxyEvent, secrets: list[str]) -> None:
+    """Mask the keys in an event's text in place: its string fields and lists of strings (notes).
+
+    Bodies (dicts) are references to what the client sent and are never sent on by the bus;
+    their readers (/requests/{id}, history) mask what they serialise.
+    """
+    data = event.data
+    for key, value in data.items():
+        # Tight loop, run for every request event: most fields hold no key and are left as is.
+        if value.__class__ is str:
+            for secret in secrets:
+                if secret in value:
+                    data[key] = _masked(value, secrets)
+                    break
+        elif value.__class__ is list and value:
+            for position, item in enumerate(value):
+                if item.__class__ is str:
+                    # In place: the exchange keeps appending notes to this same list.
+                    value[position] = _masked(item, secrets)
 
 
 class EventBus:
     """Fan-out of ProxyEvents to subscribers, synchronously, in publish order."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: SecretList | None = None) -> None:
+        self.secrets = secrets
+        """The configured keys (longest first), masked in every event but text deltas."""
         self._subscribers: tuple[Subscriber, ...] = ()
         self._delta_readers = 0
         self.delta_demand = 0
@@ -68,6 +107,10 @@ class EventBus:
 
     def publish(self, event: ProxyEvent) -> None:
         """Deliver an event to every subscriber; a failing subscriber never breaks a request."""
+        if self.secrets is not None and event.kind != TEXT_DELTA:
+            secrets = self.secrets()
+            if secrets:
+                mask_event(event, secrets)
         for subscriber in self._subscribers:
             try:
                 subscriber(event)

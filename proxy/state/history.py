@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 
 from proxy.core.atomic import atomic_write_bytes, remove_stale_temps
+from proxy.core.errors import ProxyError
+from proxy.core.paths import read_capped
 from proxy.core.redact import Redactor, SecretSource
 from proxy.state import turns
 from proxy.state.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
@@ -23,11 +25,16 @@ EXPORT_VERSION = 1
 # A burst of finished turns (subagents in parallel) becomes one write.
 SAVE_DELAY = 0.05
 MAX_PENDING = 1000
+MAX_FILE_BYTES = 64 * 1024 * 1024
 FIELDS = ("timestamp", "role", "content", "model_used", "request_id", "session_id")
 
 
 class HistoryFileError(Exception):
     """A history file or import that is not a valid export; the message says what is wrong."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _timestamp(when: float) -> str:
@@ -58,16 +65,19 @@ def validate_export(data: Any, source: str = "import") -> list[dict[str, Any]]:
     return clean
 
 
-def read_history_file(path: Path) -> list[dict[str, Any]]:
+def read_history_file(path: Path, limit: int = MAX_FILE_BYTES) -> list[dict[str, Any]]:
     """The validated records of a persisted history (none when the file is missing).
 
-    Temp files left by a writer that was killed mid-write are removed first.
+    Temp files left by a writer that was killed mid-write are removed first. Only a regular
+    file of at most `limit` bytes is read, never through a symlink.
     """
     remove_stale_temps(path)
     try:
-        raw = path.read_bytes()
+        raw = read_capped(path, limit)
     except FileNotFoundError:
         return []
+    except ProxyError as exc:
+        raise HistoryFileError(exc.message, exc.status) from None
     except OSError as exc:
         raise HistoryFileError(f"{path}: cannot read: {exc}") from None
     try:
@@ -80,8 +90,14 @@ def read_history_file(path: Path) -> list[dict[str, Any]]:
 class ConversationHistory:
     """Recorded turns (newest last, at most `limit`), fed by request events on the bus."""
 
-    def __init__(self, limit: int, secrets: SecretSource | Iterable[str | None] = ()) -> None:
+    def __init__(
+        self,
+        limit: int,
+        secrets: SecretSource | Iterable[str | None] = (),
+        max_file_bytes: int = MAX_FILE_BYTES,
+    ) -> None:
         self.limit = limit
+        self.max_file_bytes = max_file_bytes
         # A configured key pasted into a prompt must not come back out of /conversation.
         self._redact = Redactor(secrets).exact
         self._messages: deque[dict[str, Any]] = deque(maxlen=limit)
@@ -243,12 +259,13 @@ class ConversationHistory:
 
     def load_file(self, path: Path) -> int:
         """Read a persisted history into memory (before what is there); a missing file is empty."""
-        return self.add_records(read_history_file(path), prepend=True)
+        return self.add_records(read_history_file(path, self.max_file_bytes), prepend=True)
 
     def attach(self, path: Path, records: list[dict[str, Any]] | None = None) -> int:
         """Persist to `path` from now on, after merging what it holds (`records`: already read)."""
         loaded = self.add_records(
-            read_history_file(path) if records is None else records, prepend=True
+            read_history_file(path, self.max_file_bytes) if records is None else records,
+            prepend=True,
         )
         self.file = path
         self.last_error = None
@@ -285,19 +302,31 @@ class ConversationHistory:
         async with self._write_lock:
             while self._dirty and self.file is not None:
                 self._dirty = False
-                path, data = self.file, orjson.dumps(self.export(), option=orjson.OPT_INDENT_2)
+                path = self.file
                 try:
+                    data = orjson.dumps(self.export(), option=orjson.OPT_INDENT_2)
                     await asyncio.to_thread(atomic_write_bytes, path, data)
-                except OSError as exc:
-                    self.last_error = f"cannot write {path}: {exc}"
-                    log.error("conversation history: %s", self.last_error)
+                except Exception as exc:
+                    # Never silent: the status, the TUI's history view and the log show it.
+                    self._failed(path, exc)
                     return
+                self.last_error = None
+
+    def _failed(self, path: Path, exc: Exception) -> None:
+        self.last_error = f"cannot write {path}: {exc}"
+        log.error("conversation history: %s", self.last_error)
 
     def write_now(self) -> None:
-        """Synchronous write (no loop running, e.g. at start-up)."""
+        """Synchronous write (no loop running, e.g. at start-up); a failure is reported."""
         if self.file is not None:
             self._dirty = False
-            atomic_write_bytes(self.file, orjson.dumps(self.export(), option=orjson.OPT_INDENT_2))
+            try:
+                data = orjson.dumps(self.export(), option=orjson.OPT_INDENT_2)
+                atomic_write_bytes(self.file, data)
+            except Exception as exc:
+                self._failed(self.file, exc)
+                return
+            self.last_error = None
 
     async def flush(self) -> None:
         """Wait for a pending save and write anything still unsaved (at shutdown)."""

@@ -19,8 +19,8 @@ from typing import Any
 import tomli_w
 
 from proxy.core.atomic import atomic_write_bytes
+from proxy.core.paths import config_dir
 from proxy.core.settings import Settings
-from proxy.core.user_state import config_dir
 from proxy.routing import model_map as routing
 from proxy.routing.rules import Rule, parse_rule
 

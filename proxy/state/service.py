@@ -19,6 +19,7 @@ import orjson
 
 from proxy.core import lazy_litellm, logs
 from proxy.core.errors import ProxyError, mask_key
+from proxy.core.paths import confined_path, data_dir
 from proxy.core.redact import Redactor
 from proxy.core.settings import Settings
 from proxy.core.user_state import STATE_FILE, UserState, config_dir
@@ -44,6 +45,7 @@ from proxy.state.presets import (
     user_presets_path,
 )
 from proxy.state.stats import Stats
+from proxy.translate.validate import check_model_string
 
 log = logging.getLogger(__name__)
 
@@ -56,29 +58,56 @@ class ProxyService:
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
-        self.bus = EventBus()
+        # Masks the configured keys in anything that leaves the proxy (events, errors, logs).
+        self.redact = Redactor(self._keys)
+        self.bus = EventBus(secrets=lambda: self.redact.secrets)
         self.pair = ModelPair(big=settings.big_model, small=settings.small_model)
         self.started_at = time.time()
         # Sent upstream as a header: seeing it come back means requests are looping.
         self.instance_id = secrets.token_hex(8)
         self.presets = PresetStore(user_presets_path(settings, environ))
-        self.history = ConversationHistory(settings.conversation_limit, secrets=self._keys)
+        self.history = ConversationHistory(
+            settings.conversation_limit, secrets=self._keys, max_file_bytes=settings.max_file_bytes
+        )
+        # Files named over HTTP (and remembered in state.json) must be inside this folder.
+        self.data_dir = data_dir(environ, settings.data_dir)
         self.debug = DebugLog(settings.debug_log_limit, secrets=self._keys)
         self.stats = Stats()
         self.counters = self.stats.counters
         """Request counters since start; the Stats own them (fed by the bus)."""
         self.session_pins: dict[str, str] = {}
-        # Masks the configured keys in anything that leaves the proxy (errors, logs).
-        self.redact = Redactor(self._keys)
         logs.add_redactor(self.redact)
+        lazy_litellm.on_failure(self._litellm_failed)
         for subscriber in (self.stats.on_event, self.history.on_event, self.debug.on_event):
             self.bus.subscribe(subscriber, deltas=False)
         # Remembers the history file that persistence was enabled for, across restarts.
         self.user_state = UserState(config_dir(environ) / STATE_FILE)
-        remembered = self.user_state.read().get("conversation_file")
-        start_file = settings.conversation_file or remembered
-        if isinstance(start_file, str) and start_file:
-            self._attach_at_start(Path(start_file).expanduser())
+        if settings.conversation_file:
+            # The user's own setting: trusted, like any path in .env.
+            self._attach_at_start(Path(settings.conversation_file).expanduser())
+        else:
+            remembered = self.user_state.read().get("conversation_file")
+            if isinstance(remembered, str) and remembered:
+                self._attach_remembered(remembered)
+
+    def _attach_remembered(self, remembered: str) -> None:
+        # state.json may have been written by an older version, or edited: the rule again.
+        try:
+            path = confined_path(remembered, self.data_dir)
+        except ProxyError as exc:
+            self.history.last_error = f"remembered history file refused: {exc.message}"
+            log.error(
+                "conversation history: not loading %r remembered in %s: %s",
+                remembered,
+                self.user_state.path,
+                exc.message,
+            )
+            return
+        self._attach_at_start(path)
+
+    def _litellm_failed(self, message: str) -> None:
+        # Logged by lazy_litellm; the debug log is where the TUI and /debug_logs show it.
+        self.debug.add("error", message, {"component": "litellm"})
 
     def _keys(self) -> tuple[str | None, ...]:
         # Read from the current settings: the TUI may swap them to add a key while we run.
@@ -153,6 +182,7 @@ class ProxyService:
             raise ProxyError(
                 400, "invalid_request_error", f"{field}: must be a non-empty model string"
             )
+        check_model_string(value, field)
         try:
             return routing.normalise_model_string(
                 value, self.settings.preferred_provider, strict=True
@@ -282,17 +312,22 @@ class ProxyService:
         await self.history.save()
 
     async def enable_persistence(self, path: str) -> dict[str, Any]:
-        """Persist history to `path` (loading what it holds); returns the history status."""
+        """Persist history to `path` in the data folder (loading what it holds); returns the status.
+
+        `path` is a file name or a path inside the data folder (`confined_path`): it may come
+        from any HTTP client, and a file the proxy writes must never land in a dotfile.
+        """
         if not isinstance(path, str) or not path.strip():
             raise ProxyError(400, "invalid_request_error", "file_path: must be a non-empty string")
-        target = Path(path).expanduser().resolve()
-        if target.is_dir():
-            raise ProxyError(400, "invalid_request_error", f"file_path: {target} is a folder")
+        # Disk work off the loop: streams keep flowing while a large file is read.
+        target = await asyncio.to_thread(confined_path, path, self.data_dir)
         try:
-            # Disk work off the loop: streams keep flowing while a large file is read.
-            records = await asyncio.to_thread(read_history_file, target)
+            records = await asyncio.to_thread(
+                read_history_file, target, self.settings.max_file_bytes
+            )
         except HistoryFileError as exc:
-            raise ProxyError(400, "invalid_request_error", f"file_path: {exc}") from None
+            error_type = "request_too_large" if exc.status == 413 else "invalid_request_error"
+            raise ProxyError(exc.status, error_type, f"file_path: {exc}") from None
         loaded = self.history.attach(target, records)
         await self.history.save()
         if self.history.last_error:

@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from proxy.core.errors import ProxyError
 
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T", bound="CountTokensRequest")
+
+MAX_MODEL_LENGTH = 256
 
 
 class _Open(BaseModel):
@@ -85,6 +87,18 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def check_model_string(value: str, field: str = "model") -> str:
+    """A model string of at most 256 printable characters (it is echoed in headers and logs)."""
+    if len(value) > MAX_MODEL_LENGTH or not value.isprintable():
+        raise ProxyError(
+            400,
+            "invalid_request_error",
+            f"{field}: must be at most {MAX_MODEL_LENGTH} printable characters "
+            "(no control characters)",
+        )
+    return value
+
+
 def validate_messages(body: object) -> MessagesRequest:
     """Check a /v1/messages body, or raise a 400 naming the field."""
     return _validate(MessagesRequest, body)
@@ -102,6 +116,7 @@ def _validate(cls: type[T], body: object) -> T:
         request = cls.model_validate(body)
     except ValidationError as exc:
         raise ProxyError(400, "invalid_request_error", _describe(exc)) from None
+    check_model_string(request.model)
     messages = body.get("messages")
     if isinstance(messages, list) and not messages:
         raise ProxyError(400, "invalid_request_error", "messages: at least one message is required")

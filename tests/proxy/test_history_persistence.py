@@ -20,7 +20,7 @@ from tests.support.mgmt import BIG, SMALL, ask, call, turn
 
 async def test_enable_writes_and_restart_reloads(make_proxy: ProxyFactory, tmp_path: Path) -> None:
     path = tmp_path / "deep" / "folder" / "history.json"
-    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL)
+    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, DATA_DIR=str(tmp_path))
     await ask(proxy.url, turn("before enabling"))
     enabled = await call(proxy.url, "POST", "/conversation/enable", {"file_path": str(path)})
     assert enabled.status == 200, enabled.text
@@ -33,7 +33,9 @@ async def test_enable_writes_and_restart_reloads(make_proxy: ProxyFactory, tmp_p
     assert len(json.loads(path.read_text())["messages"]) == 4
     assert not list(path.parent.glob("*.tmp"))
 
-    again = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, CONVERSATION_FILE=str(path))
+    again = await make_proxy(
+        BIG_MODEL=BIG, SMALL_MODEL=SMALL, CONVERSATION_FILE=str(path), DATA_DIR=str(tmp_path)
+    )
     body = (await call(again.url, "GET", "/conversation")).json
     assert [m["content"] for m in body["messages"] if m["role"] == "user"] == [
         "before enabling",
@@ -57,23 +59,25 @@ async def test_enabled_file_is_remembered_across_restarts(
     make_proxy: ProxyFactory, tmp_path: Path
 ) -> None:
     path = tmp_path / "remembered.json"
-    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL)
+    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, DATA_DIR=str(tmp_path))
     await call(proxy.url, "POST", "/conversation/enable", {"file_path": str(path)})
     await ask(proxy.url, turn("remember this"))
     await proxy.stop()
     # No CONVERSATION_FILE: the proxy remembers the file persistence was enabled for.
-    again = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL)
+    again = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, DATA_DIR=str(tmp_path))
     status = (await call(again.url, "GET", "/conversation/status")).json
     assert (status["enabled"], status["count"]) == (True, 2)
     await call(again.url, "POST", "/conversation/disable")
-    third = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL)
+    third = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, DATA_DIR=str(tmp_path))
     status = (await call(third.url, "GET", "/conversation/status")).json
     assert (status["enabled"], status["count"]) == (False, 0)
 
 
 async def test_disable_stops_writing(make_proxy: ProxyFactory, tmp_path: Path) -> None:
     path = tmp_path / "history.json"
-    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, CONVERSATION_FILE=str(path))
+    proxy = await make_proxy(
+        BIG_MODEL=BIG, SMALL_MODEL=SMALL, CONVERSATION_FILE=str(path), DATA_DIR=str(tmp_path)
+    )
     await ask(proxy.url, turn("kept"))
     disabled = await call(proxy.url, "POST", "/conversation/disable")
     assert disabled.json["enabled"] is False
@@ -84,13 +88,15 @@ async def test_disable_stops_writing(make_proxy: ProxyFactory, tmp_path: Path) -
 
 
 async def test_enable_validation(make_proxy: ProxyFactory, tmp_path: Path) -> None:
-    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL)
+    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, DATA_DIR=str(tmp_path))
     broken = tmp_path / "broken.json"
     broken.write_text("{ not json")
+    (tmp_path / "sub").mkdir()
     cases = [
         ({}, "file_path: field required"),
         ({"file_path": 3}, "file_path: field required"),
-        ({"file_path": str(tmp_path)}, "is a folder"),
+        ({"file_path": str(tmp_path)}, "is the data folder itself"),
+        ({"file_path": "sub"}, "is a folder"),
         ({"file_path": str(broken)}, "not valid JSON"),
         ({"file_path": "x", "other": 1}, "other: unknown field"),
     ]
@@ -108,7 +114,9 @@ async def test_damaged_file_at_start_is_reported_not_overwritten(
 ) -> None:
     path = tmp_path / "history.json"
     path.write_text('{"messages": [{"role": "robot"}]}')
-    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, CONVERSATION_FILE=str(path))
+    proxy = await make_proxy(
+        BIG_MODEL=BIG, SMALL_MODEL=SMALL, CONVERSATION_FILE=str(path), DATA_DIR=str(tmp_path)
+    )
     status = (await call(proxy.url, "GET", "/conversation/status")).json
     assert status["enabled"] is False
     assert "messages[0].role" in status["last_error"]

@@ -177,7 +177,9 @@ async def test_no_key_in_any_answer_or_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, MAX_RETRIES=0)
+    proxy = await make_proxy(
+        BIG_MODEL=BIG, SMALL_MODEL=SMALL, MAX_RETRIES=0, DATA_DIR=str(tmp_path)
+    )
     keys = list(FAKE_KEYS.values())
     # An upstream that echoes a key in its error must not leak it either.
     upstream.script.append(Reply(status=401, error_message=f"bad key {keys[0]} for you"))

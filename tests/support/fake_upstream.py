@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import re
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 DEFAULT_TEXT = "Hello from fake upstream"
+ECHO_KEY = "{api_key}"
+"""In a Reply's error_message: replaced by the credential the request carried."""
 FAULTS = frozenset({"html", "empty", "cut", "malformed_sse", "hang", "reset", "sse_error"})
 
 _OPENAI_RE = re.compile(r"^(?:/v1)?/chat/completions/?$")
@@ -816,6 +819,10 @@ class FakeUpstream:
             err = _ERROR_BUILDERS[dialect](400, "request body is not a JSON object")
             return web.json_response(err, status=400)
         reply = self._next_reply(rec)
+        if ECHO_KEY in reply.error_message:
+            # An upstream that echoes the credential it was sent (some gateways do, in 401s).
+            echoed = reply.error_message.replace(ECHO_KEY, rec.api_key or "")
+            reply = dataclasses.replace(reply, error_message=echoed)
         try:
             return await self._respond(request, rec, reply)
         except asyncio.CancelledError:

@@ -42,6 +42,8 @@ def tui_settings(upstream: FakeUpstream | None, tmp_path: Path, **env: str) -> A
     """Settings on port 0 against the fake upstream (or an unreachable one), presets in tmp."""
     base: dict[str, str] = {"BIG_MODEL": BIG, "SMALL_MODEL": SMALL}
     base["PRESETS_FILE"] = str(tmp_path / "presets.toml")
+    # History files named in the TUI must be inside the data folder: tmp_path here.
+    base["DATA_DIR"] = str(tmp_path)
     base.update(env)
     if upstream is not None:
         environ = proxy_env(upstream, **base)

@@ -1,0 +1,1 @@
+"""Issue 11: a web page must never be able to drive the proxy; files, secrets, connections."""
