@@ -32,7 +32,7 @@ FLEX = {"big": (16, 38), "small": (16, 38), "description": (0, 90)}
 class PresetsScreen(ViewScreen):
     """The presets the service holds (built-ins and the user's), fetched when shown."""
 
-    TITLE_TEXT = "Presets · Enter or 1-9 apply · n save current · Delete remove"
+    TITLE_TEXT = "Presets · Enter/1-9 apply · 0 .env default · n save current · Del remove"
     BINDINGS = [
         Binding(
             "n", "save", "Save current", id="presets.save", tooltip="Save big/small as a preset"

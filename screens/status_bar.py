@@ -35,7 +35,7 @@ def render_status(status: Status) -> Content:
         dot,
         where(status),
         "  preset ",
-        (status.preset or "custom", "bold"),
+        (status.preset_label, "bold"),
         "  in flight ",
         (str(status.in_flight), "bold"),
         "  tokens ",

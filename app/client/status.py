@@ -20,6 +20,8 @@ class Status:
     big: str | None = None
     small: str | None = None
     preset: str | None = None
+    models_from_env: bool = False
+    """The models are BIG_MODEL/SMALL_MODEL as configured (no preset, no switch)."""
     in_flight: int = 0
     requests: int = 0
     errors: int = 0
@@ -38,6 +40,13 @@ class Status:
     """Whole seconds until the next connection attempt, while disconnected."""
     proxy_key: bool = False
     """The proxy wants PROXY_API_KEY from clients (the connect line references it)."""
+
+    @property
+    def preset_label(self) -> str:
+        """`default (.env)`, the preset's name, or `custom` for a pair picked by hand."""
+        if self.models_from_env:
+            return "default (.env)"
+        return self.preset or "custom"
 
     @property
     def connect_command(self) -> str:

@@ -22,6 +22,7 @@ from app.client.requests import RequestStore
 from app.client.status import DISCONNECTED, ERROR, READY, STOPPING, Status
 from app.ui.commands import ModelCommands, PresetCommands
 from app.ui.heap import HeapPolicy
+from app.ui.ui_state import UiMemory
 from screens.context import ScreenContext
 from screens.main import MainScreen
 from screens.request_log import RequestLog
@@ -60,6 +61,7 @@ class ProxyApp(App[int]):
         _b("q", "quit", "Quit", "Stop the proxy (releasing the port) and exit"),
         _b("ctrl+t", "toggle_theme", "Light/dark", "Switch between dark and light", show=False),
         # Not priority bindings: an Input that has focus keeps its digits.
+        _b("0", "default_models", "Default models", "Back to BIG_MODEL/SMALL_MODEL of .env", False),
         *(
             Binding(
                 str(n),
@@ -73,8 +75,15 @@ class ProxyApp(App[int]):
         ),
     ]
 
-    def __init__(self, backend: Backend, *, first_run_prompt: bool = True) -> None:
+    def __init__(
+        self, backend: Backend, *, first_run_prompt: bool = True, memory: UiMemory | None = None
+    ) -> None:
         super().__init__()
+        self.memory = memory or UiMemory()
+        """The theme and filter the user left last time (tui.json in the config folder)."""
+        saved = self.memory.choices
+        if saved.theme in self.available_themes:
+            self.theme = saved.theme
         self.first_run_prompt = first_run_prompt
         self.backend = backend
         self.store = RequestStore()
@@ -95,6 +104,10 @@ class ProxyApp(App[int]):
             apply_preset=lambda name: self.apply_preset(name=name),
             assign_model=self.assign_model,
             open_detail=self.action_detail,
+            saved_filter=(saved.filter_model, saved.filter_status),
+            remember_filter=lambda model, status: self.remember(
+                filter_model=model, filter_status=status
+            ),
         )
         """What every screen gets in its constructor."""
         self._revision = -1
@@ -119,6 +132,7 @@ class ProxyApp(App[int]):
     def on_mount(self) -> None:
         """Start the backend off the UI thread, and the frame timer."""
         self.heap.start()
+        self.theme_changed_signal.subscribe(self, lambda theme: self.remember(theme=theme.name))
         self.refresh_status()
         self.set_interval(1 / FPS, self._drain, name="drain")
         self.start_backend()
@@ -164,6 +178,11 @@ class ProxyApp(App[int]):
         finally:
             self.heap.stop()
 
+    @work(thread=True, group="ui-state", exit_on_error=False)
+    def remember(self, **changes: Any) -> None:
+        """Keep the theme or the filter for the next start (a small atomic write, off the UI)."""
+        self.memory.remember(**changes)
+
     # Frames -----------------------------------------------------------------------------------
     def _drain(self) -> None:
         self.heap.settle()
@@ -199,6 +218,7 @@ class ProxyApp(App[int]):
             big=pair.big,
             small=pair.small,
             preset=pair.preset,
+            models_from_env=pair.from_env,
             in_flight=counts.in_flight,
             requests=counts.total,
             errors=counts.errors,
@@ -352,6 +372,13 @@ class ProxyApp(App[int]):
         pair = await self.backend.switch_model(preset=name)
         self.refresh_status()
         self.notify(f"big {pair.big} · small {pair.small}", title=f"preset {name}")
+
+    @work(exclusive=True, group="switch", exit_on_error=False)
+    async def action_default_models(self) -> None:
+        """Back to the models configured in .env (BIG_MODEL/SMALL_MODEL), remembered as such."""
+        pair = await self.backend.switch_model(default=True)
+        self.refresh_status()
+        self.notify(f"big {pair.big} · small {pair.small}", title="default (.env)")
 
     @work(exclusive=True, group="switch", exit_on_error=False)
     async def assign_model(self, tier: str, model: str) -> None:
