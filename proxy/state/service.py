@@ -230,11 +230,17 @@ class ProxyService:
     ) -> ModelPair:
         """Switch to a preset, to explicit models (either one alone is fine) or back to the .env
         `default`; validated first, remembered for the next start."""
-        if (preset is not None) + (big is not None or small is not None) + default > 1:
+        if preset is not None and (big is not None or small is not None):
             raise ProxyError(
                 400,
                 "invalid_request_error",
-                "give one of preset, big_model/small_model or default",
+                "give either preset or big_model/small_model, not both",
+            )
+        if default and (preset is not None or big is not None or small is not None):
+            raise ProxyError(
+                400,
+                "invalid_request_error",
+                "default: true goes back to the .env models; give no preset or models with it",
             )
         if default:
             new = default_pair(self.settings)
@@ -243,9 +249,7 @@ class ProxyService:
             new = ModelPair(big=chosen.big, small=chosen.small, preset=chosen.name)
         elif big is None and small is None:
             raise ProxyError(
-                400,
-                "invalid_request_error",
-                "preset, big_model, small_model or default: one is required",
+                400, "invalid_request_error", "preset, big_model or small_model: one is required"
             )
         else:
             new = ModelPair(
