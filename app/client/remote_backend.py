@@ -349,7 +349,8 @@ class RemoteBackend(Backend):
         return shown
 
     def note_error(self, summary: str) -> None:
-        """The proxy's debug log is not written from outside (the toast and the app's log say it)."""
+        """Not written from outside: the proxy records the changes it refused in its own debug
+        log (the toast and the app's log say the rest)."""
 
     async def save_keys(self, values: dict[str, str]) -> Path:
         """Keys live with the proxy's own process."""

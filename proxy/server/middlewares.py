@@ -43,7 +43,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ProxyError as exc:
         # Upstream error text may echo a configured key of no recognisable shape.
-        exc.message = request.app[SERVICE].redact(exc.message)
+        service = request.app[SERVICE]
+        exc.message = service.redact(exc.message)
+        if refused_change(request, exc.status):
+            # A TUI attached over HTTP cannot write this log: the proxy records what it refused.
+            service.debug.add(
+                "error",
+                f"{request.method} {request.path} refused: {exc.status}: {exc.message}",
+                {"source": "management", "status": exc.status},
+            )
         log.warning(
             "%s %s -> %d %s: %s",
             request.method,
@@ -75,6 +83,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response(
             error_envelope("api_error", "internal proxy error (see the proxy log)"), status=500
         )
+
+
+def refused_change(request: web.Request, status: int) -> bool:
+    """A management change (POST/DELETE outside /v1/) the proxy refused, key checks aside."""
+    return (
+        request.method in ("POST", "DELETE")
+        and not request.path.startswith("/v1/")
+        and status not in (401, 403)
+    )
 
 
 def host_name(header: str) -> str:
