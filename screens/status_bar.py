@@ -38,6 +38,7 @@ def render_status(status: Status) -> Content:
         (status.preset_label, "bold"),
         "  in flight ",
         (str(status.in_flight), "bold"),
+        ("  (quitting when done)", "bold $text-warning") if status.quit_pending else "",
         "  tokens ",
         (fmt.tokens(status.tokens), "bold"),
         "  cost ",

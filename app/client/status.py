@@ -40,6 +40,8 @@ class Status:
     """Whole seconds until the next connection attempt, while disconnected."""
     proxy_key: bool = False
     """The proxy wants PROXY_API_KEY from clients (the connect line references it)."""
+    quit_pending: bool = False
+    """The user chose to quit once the requests in flight are done."""
 
     @property
     def preset_label(self) -> str:

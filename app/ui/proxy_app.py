@@ -14,6 +14,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.signal import Signal
+from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from app.client.backend import Backend, BackendError, ProxyNotRunning
@@ -22,13 +23,18 @@ from app.client.requests import RequestStore
 from app.client.status import DISCONNECTED, ERROR, READY, STOPPING, Status
 from app.ui.commands import ModelCommands, PresetCommands
 from app.ui.heap import HeapPolicy
+from app.ui.key_routing import KeyRoutingApp
 from app.ui.ui_state import UiMemory
 from screens.context import ScreenContext
 from screens.main import MainScreen
+from screens.quit import NOW, WAIT, QuitScreen
 from screens.request_log import RequestLog
 
 STYLES = Path(__file__).resolve().parents[2] / "styles"
 FPS = 25
+FORCE_QUIT_WINDOW = 3.0
+"""Seconds within which a second Ctrl+C quits at once."""
+FORCE_QUIT_CODE = 130
 UNREACHABLE_TOAST_SECONDS = 10.0
 
 log = logging.getLogger("claude-proxy.ui")
@@ -38,7 +44,7 @@ def _b(key: str, action: str, description: str, tooltip: str, show: bool = True)
     return Binding(key, action, description, show=show, id=action.split("(")[0], tooltip=tooltip)
 
 
-class ProxyApp(App[int]):
+class ProxyApp(KeyRoutingApp):
     """claude-proxy: the proxy on its own thread, watched and steered from here."""
 
     TITLE = "claude-proxy"
@@ -59,6 +65,16 @@ class ProxyApp(App[int]):
         ),
         _b("question_mark", "help", "Help", "All keys and what they do"),
         _b("q", "quit", "Quit", "Stop the proxy (releasing the port) and exit"),
+        # Priority: it must work in dialogs too (a selection in a field is still copied).
+        Binding(
+            "ctrl+c",
+            "ctrl_c",
+            "Quit now",
+            show=False,
+            priority=True,
+            id="ctrl_c",
+            tooltip="Pressed twice, quit at once (requests in flight are cut)",
+        ),
         _b("ctrl+t", "toggle_theme", "Light/dark", "Switch between dark and light", show=False),
         # Not priority bindings: an Input that has focus keeps its digits.
         _b("0", "default_models", "Default models", "Back to BIG_MODEL/SMALL_MODEL of .env", False),
@@ -89,7 +105,9 @@ class ProxyApp(App[int]):
         self.store = RequestStore()
         self.activity = Activity()
         self.heap = HeapPolicy()
-        self.stopping = False
+        self.quit_when_idle = False
+        """The user chose to quit once the requests in flight are done."""
+        self._ctrl_c_at = -FORCE_QUIT_WINDOW
         self.status = Status(attached=backend.attached, url=backend.url if backend.attached else "")
         self.status_signal: Signal[Status] = Signal(self, "status")
         self.frame_signal: Signal[Frame] = Signal(self, "frame")
@@ -158,7 +176,51 @@ class ProxyApp(App[int]):
         return screen
 
     async def action_quit(self) -> None:
-        """Stop the proxy (streams get a short grace, the port is released), then exit."""
+        """Stop the proxy (releasing the port) and exit; with requests in flight, ask first."""
+        if self.stopping:
+            return
+        in_flight = self.backend.counts.in_flight
+        # Attached, quitting detaches: the proxy elsewhere keeps serving every stream.
+        if self.backend.attached or in_flight == 0:
+            self.begin_shutdown()
+        elif not isinstance(self.screen, QuitScreen):
+            self.push_screen(QuitScreen(in_flight), self._quit_answer)
+
+    def _quit_answer(self, answer: str | None) -> None:
+        self.quit_when_idle = answer == WAIT
+        if answer == NOW:
+            self.begin_shutdown()
+        elif answer == WAIT:
+            self.notify(
+                "Quitting once the requests in flight are done (q again to quit now).",
+                title="quit",
+            )
+        self.refresh_status()
+
+    def action_ctrl_c(self) -> None:
+        """Twice within a few seconds: quit at once (streams in flight are cut); once: say so."""
+        focused = self.focused
+        if isinstance(focused, Input | TextArea) and focused.selected_text:
+            focused.action_copy()
+            return
+        now = time.monotonic()
+        if now - self._ctrl_c_at <= FORCE_QUIT_WINDOW:
+            self.quit_now()
+            return
+        self._ctrl_c_at = now
+        in_flight = 0 if self.backend.attached else self.backend.counts.in_flight
+        cut = f", cutting {in_flight} in flight" if in_flight else ""
+        self.notify(f"Ctrl+C again quits at once{cut}; q quits after asking.", title="quit")
+
+    def quit_now(self) -> None:
+        """Exit at once: requests in flight are cut (on_unmount still releases the port)."""
+        self.stopping = True
+        self.exit(FORCE_QUIT_CODE, return_code=FORCE_QUIT_CODE)
+
+    def begin_shutdown(self) -> None:
+        """From now on keys open nothing; the proxy stops in a worker, then the app exits."""
+        self.stopping = True
+        self.refresh_status()
         self.shutdown()
 
     @work(exclusive=True, group="shutdown", exit_on_error=False)
@@ -187,6 +249,8 @@ class ProxyApp(App[int]):
     def _drain(self) -> None:
         self.heap.settle()
         backend = self.backend
+        if self.quit_when_idle and not self.stopping and backend.counts.in_flight == 0:
+            self.begin_shutdown()
         frame = backend.sink.drain(self.store)
         generation = backend.link.generation
         if generation != self._generation:
@@ -231,6 +295,7 @@ class ProxyApp(App[int]):
             attached=backend.attached,
             retry_in=retry_in,
             proxy_key=bool(backend.api_key),
+            quit_pending=self.quit_when_idle and not self.stopping,
         )
         if status != self.status:
             self.status = status
@@ -260,7 +325,7 @@ class ProxyApp(App[int]):
     # Navigation -------------------------------------------------------------------------------
     def open_view(self, screen: Screen[Any]) -> None:
         """Show a full-screen view over the log; from another view, replace it."""
-        if type(self.screen) is type(screen):
+        if type(self.screen) is type(screen) or self.stopping:
             return
         if len(self.screen_stack) > 1 and not self.screen.is_modal:
             self.switch_screen(screen)
@@ -307,6 +372,8 @@ class ProxyApp(App[int]):
         """Open a request's detail (the selected one by default)."""
         from screens.detail import DetailScreen
 
+        if self.stopping:
+            return
         request_id = request_id or self.main_screen.query_one("#requests", RequestLog).selected_id
         record = self.store.get(request_id) if request_id else None
         if record is None:
@@ -318,6 +385,8 @@ class ProxyApp(App[int]):
         """Probe the big and small model through the proxy."""
         from screens.config_test import ConfigTestScreen
 
+        if self.stopping:
+            return
         if self.state != READY:
             what = (
                 "Not connected to the proxy."
@@ -332,6 +401,8 @@ class ProxyApp(App[int]):
         """Enter provider keys."""
         from screens.keys import KeysScreen
 
+        if self.stopping:
+            return
         if self.backend.attached:
             self.notify(
                 f"Unavailable in attach mode: keys live with the proxy at {self.backend.url}. "
@@ -397,6 +468,9 @@ class ProxyApp(App[int]):
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
             if binding.action.startswith(("quit", "apply_preset")):
+                continue
+            if binding.action == "ctrl_c":
+                yield SystemCommand(binding.description, "Quit at once", self.quit_now)
                 continue
             yield SystemCommand(
                 binding.description, binding.tooltip, getattr(self, f"action_{binding.action}")
