@@ -61,7 +61,21 @@ def render_status(status: Status) -> Content:
             f"   requests {status.requests}",
             (f"  errors {status.errors}", "$text-error" if status.errors else ""),
         )
-    return Content("\n").join([first, second])
+    lines = [first, second]
+    if status.pins:
+        lines.append(pins_content(status))
+    return Content("\n").join(lines)
+
+
+def pins_content(status: Status) -> Content:
+    """`session 5b1c7e2a pinned to openai/gpt-4o-mini (/model)`: the newest pinned session."""
+    pin = status.pins[-1]
+    more = f"  +{len(status.pins) - 1} more sessions" if len(status.pins) > 1 else ""
+    return Content.assemble(
+        f"session {fmt.short_session(pin.session_id)} pinned to ",
+        (pin.model, "bold $text-accent"),
+        (f" ({pin.how}){more}", "$text-muted"),
+    )
 
 
 class StatusBar(Static):
@@ -79,9 +93,13 @@ class StatusBar(Static):
     def show(self, status: Status) -> None:
         """Render a status snapshot (counts change every frame under load: repaint, no layout)."""
         error = status.state == ERROR
+        pinned = bool(status.pins) and not error
+        relayout = error or pinned != self.has_class("-pinned")
         self.set_class(error, "-error")
-        # Two lines, fixed height: only the error form (height auto) can change the layout.
-        self.update(render_status(status), layout=error)
+        self.set_class(pinned, "-pinned")
+        # Two lines, fixed height (three while a session is pinned): under load only the numbers
+        # change, a repaint without a layout.
+        self.update(render_status(status), layout=relayout)
 
 
 class ConnectBar(Static):

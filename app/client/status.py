@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.client.connect import connect_command
+from app.client.session_pins import SessionPin
 
 STARTING, READY, ERROR, STOPPING = "starting", "ready", "error", "stopping"
 DISCONNECTED = "disconnected"
@@ -42,6 +43,8 @@ class Status:
     """The proxy wants PROXY_API_KEY from clients (the connect line references it)."""
     quit_pending: bool = False
     """The user chose to quit once the requests in flight are done."""
+    pins: tuple[SessionPin, ...] = ()
+    """Sessions on a model of their own (`/model provider/model` in Claude Code, or the API)."""
 
     @property
     def preset_label(self) -> str:

@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 from app.client.backend import Backend, BackendError, ProxyNotRunning
 from app.client.bridge import Activity, Frame
 from app.client.requests import RequestStore
+from app.client.session_pins import SessionPins
 from app.client.status import DISCONNECTED, ERROR, READY, STOPPING, Status
 from app.ui.commands import ModelCommands, PresetCommands
 from app.ui.heap import HeapPolicy
@@ -103,6 +104,7 @@ class ProxyApp(KeyRoutingApp):
         self.first_run_prompt = first_run_prompt
         self.backend = backend
         self.store = RequestStore()
+        self.pins = SessionPins()
         self.activity = Activity()
         self.heap = HeapPolicy()
         self.quit_when_idle = False
@@ -262,6 +264,9 @@ class ProxyApp(KeyRoutingApp):
                 self.refresh_status()
             return
         self.activity.note(frame)
+        for record in frame.changed.values():
+            # Idempotent, and newest-start wins: a record seen again (deltas, its end) is harmless.
+            self.pins.note(record)
         with self.batch_update():
             self.frame_signal.publish(frame)
             self.refresh_status()
@@ -296,6 +301,7 @@ class ProxyApp(KeyRoutingApp):
             retry_in=retry_in,
             proxy_key=bool(backend.api_key),
             quit_pending=self.quit_when_idle and not self.stopping,
+            pins=self.pins.pins,
         )
         if status != self.status:
             self.status = status

@@ -191,5 +191,64 @@ async def test_the_line_on_screen_runs_claude_code(
         assert DEFAULT_TEXT in screen
         assert upstream.requests, "Claude Code never reached the fake upstream"
         await until(lambda: re.search(r"requests [1-9]", tmux.screen("tui")), 10, "the TUI count")
+        # `/model provider/model` inside Claude Code: routed there, and the TUI shows the pin.
+        tmux.keys("user", "/model openai/gpt-4o-mini", literal=True)
+        await asyncio.sleep(0.5)
+        tmux.keys("user", "Enter")
+        await until(lambda: "openai/gpt-4o-mini" in tmux.screen("user"), 20, "/model to apply")
+        before = len(upstream.requests)
+        await asyncio.sleep(0.5)
+        tmux.keys("user", "say hi again", literal=True)
+        await asyncio.sleep(0.3)
+        tmux.keys("user", "Enter")
+        await until(
+            lambda: any(r.model == "gpt-4o-mini" for r in upstream.requests[before:]),
+            60,
+            "a request routed to gpt-4o-mini",
+        )
+        await until(
+            lambda: "pinned to openai/gpt-4o-mini (/model)" in tmux.screen("tui"),
+            10,
+            "the session pin in the TUI's header",
+        )
     finally:
         tmux.kill()
+
+
+@SKIP
+@pytest.mark.xdist_group("real-claude-code")
+@pytest.mark.parametrize("claude", INSTALLS, ids=[p.parents[2].name for p in INSTALLS])
+async def test_model_flag_routes_there(
+    claude: Path, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """The non-interactive `/model`, exactly as a user runs it:
+
+    ANTHROPIC_BASE_URL=http://127.0.0.1:PORT ANTHROPIC_AUTH_TOKEN=any claude -p "say hi" \\
+        --model openai/gpt-4o-mini
+    """
+    from proxy.server.runner import ProxyThread
+    from tests.support.tui_support import tui_settings
+
+    proxy = ProxyThread(tui_settings(upstream, tmp_path))
+    await asyncio.to_thread(proxy.start)
+    try:
+        (tmp_path / "home").mkdir()
+        env = {
+            "HOME": str(tmp_path / "home"),
+            "PATH": f"{claude.parent}:/usr/bin:/bin",
+            "DISABLE_AUTOUPDATER": "1",
+            "ANTHROPIC_BASE_URL": proxy.server.url,
+            "ANTHROPIC_AUTH_TOKEN": "any",
+        }
+        process = await asyncio.create_subprocess_exec(
+            str(claude), "-p", "say hi", "--model", "openai/gpt-4o-mini",
+            "--output-format", "json",
+            env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 120)
+        assert process.returncode == 0, (out + err).decode()[-2000:]
+        assert DEFAULT_TEXT in out.decode()
+        assert {r.model for r in upstream.requests} == {"gpt-4o-mini"}
+    finally:
+        await asyncio.to_thread(proxy.stop)
