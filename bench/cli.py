@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 import traceback
@@ -33,6 +34,7 @@ class Options(argparse.Namespace):
     transports: list[str]
     concurrency_transports: list[str]
     batch: int
+    tools: bool
     out: Path
     run_index: int = 0
 
@@ -92,6 +94,12 @@ def parse(argv: list[str] | None) -> Options:
     )
     parser.add_argument(
         "--batch", type=int, default=1, help="fake upstream: SSE writes between loop yields (1)"
+    )
+    parser.add_argument(
+        "--tools",
+        action="store_true",
+        help="Anthropic requests offer six small tools, as Claude Code always does (tool-call "
+        "recovery runs only then)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     opts = parser.parse_args(argv, namespace=Options())
@@ -159,6 +167,7 @@ def _options(opts: Options) -> dict[str, Any]:
         "transports": opts.transports,
         "concurrency_transports": opts.concurrency_transports,
         "upstream_batch": opts.batch,
+        "tools": opts.tools,
         "counts": {k: getattr(c, k) for k in c.__dataclass_fields__},
     }
 
@@ -166,6 +175,8 @@ def _options(opts: Options) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; exit 1 when a scenario crashed (a missed target is not an error)."""
     opts = parse(argv)
+    if opts.tools:
+        os.environ["BENCH_TOOLS"] = "1"  # the load generator process reads it
     result = asyncio.run(run(opts))
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))

@@ -12,6 +12,7 @@ through unchanged, so the fake upstream finds it with one regex on the raw body,
 
 from __future__ import annotations
 
+import os
 import re
 from functools import cache
 
@@ -41,14 +42,37 @@ def prompt(chunks: int, pace_ms: float = 0) -> str:
     return f"chunks={chunks}{pace} Say hello in a few words."
 
 
+def _tool(name: str, **properties: str) -> dict[str, object]:
+    schema = {key: {"type": kind} for key, kind in properties.items()}
+    return {
+        "name": name,
+        "description": f"{name} tool",
+        "input_schema": {"type": "object", "properties": schema, "required": [*properties][:1]},
+    }
+
+
+TOOLS = [
+    _tool("Bash", command="string", timeout="integer"),
+    _tool("Read", file_path="string", offset="integer", limit="integer"),
+    _tool("Edit", file_path="string", old_string="string", new_string="string"),
+    _tool("Write", file_path="string", content="string"),
+    _tool("Glob", pattern="string", path="string"),
+    _tool("Grep", pattern="string", path="string", output_mode="string"),
+]
+"""Offered with `--tools` (BENCH_TOOLS=1): Claude Code always offers tools, and tool-call
+recovery only runs when some are offered. Small hand-written schemas, not Claude Code's own."""
+
+
 def anthropic_body(chunks: int, stream: bool, pace_ms: float = 0) -> bytes:
     """A small Anthropic Messages request (what Claude Code would send, minus its large context)."""
-    body = {
+    body: dict[str, object] = {
         "model": CLAUDE_MODEL,
         "max_tokens": 1024,
         "stream": stream,
         "messages": [{"role": "user", "content": prompt(chunks, pace_ms)}],
     }
+    if os.environ.get("BENCH_TOOLS") == "1":
+        body["tools"] = TOOLS
     return orjson.dumps(body)
 
 

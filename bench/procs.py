@@ -81,6 +81,8 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     }
+    if os.environ.get("BENCH_TOOLS"):
+        env["BENCH_TOOLS"] = os.environ["BENCH_TOOLS"]  # the load generator reads it
     env.update(extra)
     return env
 

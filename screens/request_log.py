@@ -142,11 +142,15 @@ class RequestLog(LiveTable):
         """The displayed values of one record."""
         error_style, ok_style, live_style = self._styles()
         if record.status == LIVE:
-            status: object = Text("live", style=live_style)
+            status: Text = Text("live", style=live_style)
         elif record.status == ERROR:
             status = Text(str(record.http_status or "err"), style=error_style)
         else:
             status = Text(str(record.http_status or 200), style=ok_style)
+        if record.tool_repairs:
+            # The proxy recovered or repaired a tool call here (error colour: one was refused).
+            failed = any(not repair.get("ok") for repair in record.tool_repairs)
+            status.append("*", style=error_style if failed else live_style)
         if record.status == ERROR:
             note: object = Text(record.error or "error", style=error_style, no_wrap=True)
         else:

@@ -1,4 +1,5 @@
-"""Stats: per model tokens, cost, p50/p95 latency and TTFT; a sparkline of requests per minute."""
+"""Stats: per model tokens, cost, p50/p95 latency, TTFT and tool-call repairs; a sparkline of
+requests per minute."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ COLUMNS = (
     ("latency", "latency 50/95", 13),
     ("ttft", "ttft 50/95", 13),
     ("speed", "tok/s", 5),
+    ("repairs", "tool fix/fail", 13),
 )
 FIXED = {key: width for key, _, width in COLUMNS if key != "model"}
 FLEX = {"model": (16, 40)}
@@ -40,6 +42,7 @@ def stats_cells(name: str, row: dict[str, Any]) -> tuple[str, ...]:
         f"{fmt.seconds(row.get('latency_p50'))}/{fmt.seconds(row.get('latency_p95'))}",
         f"{fmt.seconds(row.get('ttft_p50'))}/{fmt.seconds(row.get('ttft_p95'))}",
         f"{speed:.0f}" if speed else "-",
+        f"{row.get('tool_repairs', 0)}/{row.get('tool_repairs_failed', 0)}",
     )
 
 

@@ -54,6 +54,8 @@ class RequestRecord:
     upstream_request: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
     chunks: list[str] = field(default_factory=list)
+    tool_repairs: list[dict[str, Any]] = field(default_factory=list)
+    """Tool calls the proxy recovered, repaired or refused in the answer (one record each)."""
 
     @property
     def text(self) -> str:
@@ -141,6 +143,7 @@ class RequestStore:
             record.stop_reason = data.get("stop_reason")
             record.message = data.get("message")
             record.upstream_request = data.get("upstream_request")
+            record.tool_repairs = list(data.get("tool_repairs") or ())
         elif kind == REQUEST_FAILED:
             record.status = ERROR
             record.http_status = data.get("status")

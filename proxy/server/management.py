@@ -19,7 +19,9 @@ from proxy.state.service import ProxyService
 SWITCH_FIELDS = frozenset(
     {"preset", "big_model", "small_model", "preserve_conversation", "default"}
 )
-PRESET_FIELDS = frozenset({"name", "big_model", "small_model", "description", "rules"})
+PRESET_FIELDS = frozenset(
+    {"name", "big_model", "small_model", "description", "rules", "tool_call_recovery"}
+)
 
 
 def _bad(message: str) -> ProxyError:
@@ -131,6 +133,7 @@ async def save_preset(request: web.Request) -> web.Response:
         body["small_model"],
         _optional_str(body, "description") or "",
         body.get("rules"),
+        body.get("tool_call_recovery"),
     )
     return json_response({"status": "saved", "preset": preset_dict(preset)}, status=201)
 
@@ -262,11 +265,6 @@ async def debug_logs(request: web.Request) -> web.Response:
     return json_response({"entries": entries, "log_type": log_type, "count": len(entries)})
 
 
-async def stats(request: web.Request) -> web.Response:
-    """GET /stats."""
-    return json_response(_service(request).stats.snapshot())
-
-
 async def _flush_history(app: web.Application) -> None:
     # A turn finished just before shutdown is still waiting for its delayed save.
     await app[SERVICE].history.flush()
@@ -293,5 +291,4 @@ def install(app: web.Application) -> None:
     r.add_post("/conversation/import", conversation_import)
     r.add_post("/conversation/continue", conversation_continue)
     r.add_get("/debug_logs", debug_logs)
-    r.add_get("/stats", stats)
     app.on_cleanup.append(_flush_history)

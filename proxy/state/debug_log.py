@@ -17,7 +17,7 @@ from proxy.state.events import (
     ProxyEvent,
 )
 
-LOG_TYPES = ("request", "response", "model_mapping", "error", "switch")
+LOG_TYPES = ("request", "response", "model_mapping", "tool_repair", "error", "switch")
 MAX_PENDING = 1000
 
 
@@ -136,6 +136,8 @@ class DebugLog:
         d = event.data
         notes = list(self._notes.pop(event.request_id, []))
         latency = d.get("latency") or 0.0
+        if d.get("tool_repairs"):
+            self._repairs(event)
         self.add(
             "response",
             f"{d.get('model')}: {d.get('input_tokens')} in / {d.get('output_tokens')} out tokens, "
@@ -157,6 +159,20 @@ class DebugLog:
             event.request_id,
             event.time,
         )
+
+    def _repairs(self, event: ProxyEvent) -> None:
+        """One tool_repair entry per tool call the proxy recovered, repaired or refused."""
+        model = event.data.get("model")
+        for record in event.data.get("tool_repairs") or ():
+            kinds = ", ".join(record.get("kinds") or ())
+            outcome = "repaired" if record.get("ok") else "FAILED"
+            self.add(
+                "tool_repair",
+                f"{model}: {record.get('tool')} ({record.get('format')}) {outcome}: {kinds}",
+                {"model": model, **record},
+                event.request_id,
+                event.time,
+            )
 
     def _failed(self, event: ProxyEvent) -> None:
         d = event.data

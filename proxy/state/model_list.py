@@ -118,7 +118,7 @@ def build(
 
 def preset_dict(preset: Preset) -> dict[str, Any]:
     """A preset as JSON."""
-    return {
+    out = {
         "name": preset.name,
         "big_model": preset.big,
         "small_model": preset.small,
@@ -126,3 +126,6 @@ def preset_dict(preset: Preset) -> dict[str, Any]:
         "builtin": preset.builtin,
         "rules": [rule.as_dict() for rule in preset.rules],
     }
+    if preset.tool_call_recovery is not None:
+        out["tool_call_recovery"] = preset.tool_call_recovery
+    return out

@@ -32,7 +32,7 @@ USER_HEADER = (
     "# claude-proxy user presets, saved from the TUI or POST /presets (comments are not kept).\n"
     "# Each [presets.NAME] has big, small and an optional description.\n\n"
 )
-_FIELDS = frozenset({"big", "small", "description", "rules"})
+_FIELDS = frozenset({"big", "small", "description", "rules", "tool_call_recovery"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,8 @@ class Preset:
     builtin: bool = False
     rules: tuple[Rule, ...] = ()
     """Routing rules, evaluated in order (first match wins) while this preset is active."""
+    tool_call_recovery: bool | None = None
+    """Overrides TOOL_CALL_RECOVERY while this preset is active (None: the setting decides)."""
 
 
 class PresetFileError(Exception):
@@ -115,8 +117,14 @@ def parse_presets(text: str, source: Path, builtin: bool) -> list[Preset]:
                 at = f"{source}: line {_line_of(text, name, 'rules')}: preset {name!r}"
                 raise PresetFileError(f"{at}: rule: {exc}") from None
             rules.append(rule)
+        recovery = entry.get("tool_call_recovery")
+        if recovery is not None and not isinstance(recovery, bool):
+            at = f"{source}: line {_line_of(text, name, 'tool_call_recovery')}: preset {name!r}"
+            raise PresetFileError(f"{at}: `tool_call_recovery` must be true or false")
         presets.append(
-            Preset(name, values["big"], values["small"], description, builtin, tuple(rules))
+            Preset(
+                name, values["big"], values["small"], description, builtin, tuple(rules), recovery
+            )
         )
     return presets
 
@@ -138,6 +146,8 @@ def render_user_file(presets: list[Preset]) -> bytes:
         entry: dict[str, Any] = {"description": p.description, "big": p.big, "small": p.small}
         if p.rules:
             entry["rules"] = [rule.as_dict() for rule in p.rules]
+        if p.tool_call_recovery is not None:
+            entry["tool_call_recovery"] = p.tool_call_recovery
         table[p.name] = entry
     return (USER_HEADER + tomli_w.dumps({"presets": table})).encode("utf-8")
 

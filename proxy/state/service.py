@@ -37,6 +37,7 @@ from proxy.state.history import (
     to_markdown,
     validate_export,
 )
+from proxy.state.latency import LatencyHistograms
 from proxy.state.presets import (
     NAME_PATTERN,
     Preset,
@@ -44,6 +45,7 @@ from proxy.state.presets import (
     PresetStore,
     user_presets_path,
 )
+from proxy.state.recorder import Recording, store_path
 from proxy.state.remembered import MODELS_KEY, default_pair, remembered_pair, to_remember
 from proxy.state.stats import Stats
 from proxy.translate.validate import check_model_string
@@ -81,6 +83,11 @@ class ProxyService:
         lazy_litellm.on_failure(self._litellm_failed)
         for subscriber in (self.stats.on_event, self.history.on_event, self.debug.on_event):
             self.bus.subscribe(subscriber, deltas=False)
+        self.latency = LatencyHistograms()
+        """Duration and TTFT histograms since start, by provider and model (for /metrics)."""
+        self.bus.subscribe(self.latency.on_event, deltas=False)
+        self.recording = Recording(settings, store_path(settings, environ), self.bus, self.redact)
+        """The durable record (store writer and reader): started and stopped with the server."""
         # Remembers the history file that persistence was enabled for, across restarts.
         self.user_state = UserState(config_dir(environ) / STATE_FILE)
         state = self.user_state.read()
@@ -140,6 +147,13 @@ class ProxyService:
         pinned = self.session_pins.get(session_id) if session_id else None
         preset = self.presets.get(pair.preset) if pair.preset else None
         return route_request(body, session_id, pair, pinned, preset, self.settings)
+
+    def tool_call_recovery(self) -> bool:
+        """Whether tool-call recovery is on now: the active preset's choice, else the setting."""
+        preset = self.presets.get(self.pair.preset) if self.pair.preset else None
+        if preset is not None and preset.tool_call_recovery is not None:
+            return preset.tool_call_recovery
+        return self.settings.tool_call_recovery
 
     async def pin_session(self, session_id: str, model: str | None) -> dict[str, str]:
         """Pin a model for one Claude Code session (None removes the pin); returns all pins."""
@@ -279,6 +293,7 @@ class ProxyService:
         small: str,
         description: str = "",
         rules: list[Any] | None = None,
+        tool_call_recovery: bool | None = None,
     ) -> Preset:
         """Save a user preset (models and routing rules validated) to the user presets file."""
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
@@ -289,6 +304,10 @@ class ProxyService:
             )
         if not isinstance(description, str):
             raise ProxyError(400, "invalid_request_error", "description: must be a string")
+        if tool_call_recovery is not None and not isinstance(tool_call_recovery, bool):
+            raise ProxyError(
+                400, "invalid_request_error", "tool_call_recovery: must be true, false or null"
+            )
         preset = Preset(
             name=name,
             big=self._model_string(big, "big_model"),
@@ -296,6 +315,7 @@ class ProxyService:
             description=description.strip(),
             builtin=False,
             rules=self._rules(rules),
+            tool_call_recovery=tool_call_recovery,
         )
         with self._preset_write_errors():
             return await self.presets.save(preset)
@@ -438,6 +458,7 @@ class ProxyService:
                 "errors": self.counters.errors,
             },
             "totals": self.totals(),
+            "recording": self.recording.status(),
             "usable_providers": [
                 provider for provider, status in key_status.items() if status["key_usable"]
             ],

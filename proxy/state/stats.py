@@ -46,6 +46,10 @@ class ModelStats:
     generated_tokens: int = 0
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
     ttfts: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    tool_repairs: int = 0
+    """Tool calls the proxy recovered from text or repaired (name, arguments, types)."""
+    tool_repairs_failed: int = 0
+    """Tool calls it could not make usable: tool not offered, cut off, required keys missing."""
 
     def snapshot(self) -> dict[str, Any]:
         """Plain numbers for the API and the UI."""
@@ -65,6 +69,8 @@ class ModelStats:
             "ttft_p50": percentile(ttfts, 50),
             "ttft_p95": percentile(ttfts, 95),
             "tokens_per_second": round(speed, 2) if speed is not None else None,
+            "tool_repairs": self.tool_repairs,
+            "tool_repairs_failed": self.tool_repairs_failed,
         }
 
 
@@ -129,6 +135,11 @@ class Stats:
             if generating > 0 and output > 0:
                 stats.generation_seconds += generating
                 stats.generated_tokens += output
+            for record in d.get("tool_repairs") or ():
+                if record.get("ok"):
+                    stats.tool_repairs += 1
+                else:
+                    stats.tool_repairs_failed += 1
         elif kind == REQUEST_FAILED:
             counters.in_flight -= 1
             counters.errors += 1
@@ -153,7 +164,15 @@ class Stats:
         models = {name: s.snapshot() for name, s in self.models.items()}
         totals = {
             key: sum(m[key] for m in models.values())
-            for key in ("requests", "errors", "in_flight", "input_tokens", "output_tokens")
+            for key in (
+                "requests",
+                "errors",
+                "in_flight",
+                "input_tokens",
+                "output_tokens",
+                "tool_repairs",
+                "tool_repairs_failed",
+            )
         }
         totals["cost"] = round(sum((m["cost"] for m in models.values()), 0.0), 6)
         return {"models": models, "totals": totals, "since": self.started_at}

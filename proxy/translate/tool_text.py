@@ -26,8 +26,8 @@ start like a call) nothing is detected until the closing fence: code the user as
 happens to contain `<tool_call>` stays text. Whitespace, `;` and closing markers right after a
 call are dropped; text between or after calls stays text.
 
-How the stream translator should use this (integration, issue 14 part 2)
--------------------------------------------------------------------------
+How the stream translator uses this (issue 14 part 2, carried out in `tool_recovery.py`)
+---------------------------------------------------------------------------------------
 * Where: one scanner per request, only when the request offered tools and TOOL_CALL_RECOVERY is
   on (else today's path, untouched). It sits on the text path of `StreamTranslator.feed`, after
   `ThinkTagSplitter` (reasoning is never scanned), before `_text`; its `finish()` runs in
@@ -57,9 +57,10 @@ How the stream translator should use this (integration, issue 14 part 2)
 * Visibility: every recovered text call and every `Repair` with `kinds` or `ok=False` gives one
   debug-log entry (request id, model, format, kinds), per-model counters (recovered, repaired,
   failed) and a mark on the request row.
-* Cost (`python -m bench.tool_text`, CPU per 5-20 character delta): about 240 ns for prose
-  (the floor, wrapping the delta in a piece, is 65 ns) and 750 ns for code-heavy Markdown. A
-  delta ending in `<`, `[` or a fence's first backticks has that suffix held until the next.
+* Cost (`python -m bench.tool_text`, CPU per 5-20 character delta): the translator first asks
+  `plain` (about 100 ns with the call; a mid-line delta without `<`, `[` or a newline), then
+  `feed` (about 120 ns for prose, 650 ns for code-heavy Markdown). A delta ending in `<`, `[` or
+  a fence's first backticks has that suffix held until the next.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ class ToolTextScanner:
         self.mode = TEXT
         self.buf = ""
         self.line_start = True
+        self.quiet = False
+        """Nothing held, plain text mode, mid-line: what `plain` needs to know in one test."""
         self.search_from = 0
         self.tag_end = ""
         self.tag_skip = 0
@@ -142,34 +145,46 @@ class ToolTextScanner:
         }
 
     # -- public API -----------------------------------------------------------------------------
+    def plain(self, text: str) -> bool:
+        """True when `text` goes out exactly as it is and changes nothing held: the hot path.
+
+        Mid-line, with nothing held, a delta without `<`, `[` or a newline can start no marker
+        and leaves the line state as it was, so the caller may emit it without calling `feed`.
+        """
+        return self.quiet and "<" not in text and "[" not in text and "\n" not in text
+
     def feed(self, text: str) -> list[Piece]:
         """The pieces that are certain once `text` is appended to the answer."""
         if not text:
             return []
-        if not self.buf:
-            # The hot path: plain text with nothing held. A few substring tests are several
-            # times cheaper than one regex search over a short delta.
-            if self.mode is TEXT:
-                if not (
-                    "<" in text
-                    or "[" in text
-                    or (("{" in text or "`" in text) and (self.line_start or "\n" in text))
-                ):
-                    last = text[-1]  # line_start_after, inlined for the hot path
-                    if last == "\n":
-                        self.line_start = True
-                    elif last == " " or last == "\t":
-                        self.line_start = line_start_after(text, self.line_start)
-                    else:
-                        self.line_start = False
-                    return [("text", text)]
-            elif self.mode is CODE and "`" not in text:
-                self.line_start = line_start_after(text, self.line_start)
-                return [("text", text)]
-        self.buf += text
+        if self.quiet and "<" not in text and "[" not in text and "\n" not in text:
+            return [("text", text)]
         out: list[Piece] = []
-        self._run(out, False)
+        if self.buf:
+            self.buf += text
+            self._run(out, False)
+        elif self._passes(text):
+            self.line_start = line_start_after(text, self.line_start)
+            out.append(("text", text))
+        else:
+            self.buf = text
+            self._run(out, False)
+        self.quiet = not self.buf and self.mode is TEXT and not self.line_start
         return out
+
+    def _passes(self, text: str) -> bool:
+        """With nothing held: whether `text` can start no marker (or, in code, no fence)."""
+        if self.mode is TEXT:
+            # Every explicit marker starts `<t`, `<f`, `<|`, `<` + fullwidth bar or `[T`; a lone `<` or `[`
+            # at the end may still become one.
+            if "<" in text and (
+                text[-1] == "<" or "<t" in text or "<f" in text or "<|" in text or "<｜" in text
+            ):
+                return False
+            if "[" in text and (text[-1] == "[" or "[T" in text):
+                return False
+            return not (("{" in text or "`" in text) and (self.line_start or "\n" in text))
+        return self.mode is CODE and "`" not in text
 
     def finish(self) -> list[Piece]:
         """Everything still held, at the end of the answer (unclosed calls are tried as such)."""
@@ -179,6 +194,7 @@ class ToolTextScanner:
             self._text(out, self.buf)
         self.buf = ""
         self.mode = TEXT
+        self.quiet = not self.line_start
         return out
 
     # -- machinery --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from (a ChunkSource); both are translated here by the one StreamTranslator.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -13,10 +14,15 @@ from proxy.core.errors import ProxyError
 from proxy.state.exchange import Exchange
 from proxy.translate.sse import coalesce, collect_message, frames
 from proxy.translate.stream_translator import StreamTranslator
+from proxy.translate.tool_recovery import RecoveringTranslator, offered_tools
 
 WRITE_SLICE = 32
 """Chunks translated per write: a fast upstream hands over hundreds in one read, and writing them
 in slices gets the first text to the client without waiting for all."""
+PING_EVERY = 15.0
+"""Seconds of upstream chunks that produce no event (a tool call held for repair) before a
+`ping` goes out: Claude Code gives up on a stream that sends no byte for a few minutes."""
+PING = frames([{"type": "ping"}])
 
 
 class ChunkSource(Protocol):
@@ -35,8 +41,22 @@ class ChunkSource(Protocol):
 
 
 def new_translator(exchange: Exchange) -> StreamTranslator:
-    """A translator for this request, with the input estimate message_start carries."""
-    return StreamTranslator(exchange.target.model, exchange.input_estimate())
+    """A translator for this request, with the input estimate message_start carries.
+
+    When the request offered tools and recovery is on, it recovers and repairs tool calls; its
+    records reach the finished event through `exchange.tool_repairs`.
+    """
+    model, estimate = exchange.target.model, exchange.input_estimate()
+    tools, choice = exchange.body.get("tools"), exchange.body.get("tool_choice")
+    # tool_choice none: the client asked for no calls, so text stays text.
+    refused = isinstance(choice, dict) and choice.get("type") == "none"
+    if tools and not refused and exchange.service.tool_call_recovery():
+        offered = offered_tools(tools)
+        if offered:
+            translator = RecoveringTranslator(model, estimate, offered)
+            exchange.tool_repairs = translator.repairs
+            return translator
+    return StreamTranslator(model, estimate)
 
 
 class TranslatedStream:
@@ -53,6 +73,7 @@ class TranslatedStream:
         exchange, translator = self.exchange, self.translator
         bus = exchange.bus
         prefix = frames(translator.start())
+        quiet_since: float | None = None
         async for batch in self.source.batches():
             for low in range(0, len(batch), WRITE_SLICE):
                 events: list[dict[str, Any]] = []
@@ -60,7 +81,14 @@ class TranslatedStream:
                 for chunk in batch[low : low + WRITE_SLICE]:
                     events.extend(translator.feed(chunk))
                 if not events and not prefix:
+                    now = time.monotonic()
+                    if quiet_since is None:
+                        quiet_since = now
+                    elif now - quiet_since >= PING_EVERY:
+                        quiet_since = now
+                        yield PING
                     continue
+                quiet_since = None
                 if events:
                     exchange.first_token()
                 yield prefix + frames(coalesce(events))

@@ -9,7 +9,9 @@ Usage in tests::
     assert up.requests[-1].dialect == "openai"
     await up.stop()
 
-Manual use: ``uv run python -m tests.support.fake_upstream --port 9999 [--auto-tool Bash]``.
+Manual use: ``uv run python -m tests.support.fake_upstream --port 9999 [--auto-tool Bash]``;
+add ``--text-tools qwen`` (or ``qwen3-coder``, ``glm``) to write that call into the answer text,
+as a model served without a tool parser does.
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ class ToolCall:
     name: str
     arguments: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
+    raw_arguments: str | None = None
+    """OpenAI dialect: argument text sent exactly as given (broken JSON), instead of `arguments`."""
 
 
 @dataclass
@@ -133,6 +137,8 @@ class Reply:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    """Anthropic only: ``cache_creation_input_tokens`` (a prompt-cache write)."""
     reasoning_tokens: int = 0
     chunk_size: int = 5
     status: int = 200
@@ -143,11 +149,15 @@ class Reply:
     fault: str | None = None
     think_tags: bool = False
     thought_signature: str | None = None
+    text_pieces: list[str] | None = None
+    """The exact pieces the text streams in (OpenAI and Gemini); `text` becomes their join."""
 
     def __post_init__(self) -> None:
         """Reject unknown fault names early so typos fail loudly."""
         if self.fault is not None and self.fault not in FAULTS:
             raise ValueError(f"unknown fault {self.fault!r}; expected one of {sorted(FAULTS)}")
+        if self.text_pieces is not None:
+            self.text = "".join(self.text_pieces)
 
 
 @dataclass
@@ -199,6 +209,55 @@ def _pieces(s: str, size: int) -> list[str]:
     if size <= 0:
         return [s]
     return [s[i : i + size] for i in range(0, len(s), size)]
+
+
+def _text_pieces(reply: Reply, text: str, size: int) -> list[str]:
+    """The reply's text in streamed pieces: its own `text_pieces` when given."""
+    if reply.text_pieces is not None and text == reply.text and size > 0:
+        return [p for p in reply.text_pieces if p]
+    return _pieces(text, size)
+
+
+def _call_args(tc: ToolCall) -> str:
+    """A call's argument text: raw when scripted so, else the JSON of its arguments."""
+    return tc.raw_arguments if tc.raw_arguments is not None else _args_json(tc.arguments)
+
+
+def _xml_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _qwen_text_call(name: str, args: dict[str, Any]) -> str:
+    body = json.dumps({"name": name, "arguments": args}, ensure_ascii=False)
+    return f"<tool_call>\n{body}\n</tool_call>"
+
+
+def _qwen3_coder_text_call(name: str, args: dict[str, Any]) -> str:
+    params = "".join(
+        f"<parameter={key}>\n{_xml_value(value)}\n</parameter>\n" for key, value in args.items()
+    )
+    return f"<tool_call>\n<function={name}>\n{params}</function>\n</tool_call>"
+
+
+def _glm_text_call(name: str, args: dict[str, Any]) -> str:
+    pairs = "".join(
+        f"<arg_key>{key}</arg_key>\n<arg_value>{_xml_value(value)}</arg_value>\n"
+        for key, value in args.items()
+    )
+    return f"<tool_call>{name}\n{pairs}</tool_call>"
+
+
+# Markup of models served without a tool parser (the shapes vLLM's parsers read).
+TEXT_TOOL_STYLES: dict[str, Callable[[str, dict[str, Any]], str]] = {
+    "qwen": _qwen_text_call,
+    "qwen3-coder": _qwen3_coder_text_call,
+    "glm": _glm_text_call,
+}
+
+
+def text_tool_call(style: str, name: str, args: dict[str, Any]) -> str:
+    """A tool call written as text in a model family's markup (`TEXT_TOOL_STYLES`)."""
+    return TEXT_TOOL_STYLES[style](name, args)
 
 
 def _args_json(args: dict[str, Any]) -> str:
@@ -347,7 +406,7 @@ def _openai_message(reply: Reply, ctx: _Ctx) -> dict[str, Any]:
             {
                 "id": tid,
                 "type": "function",
-                "function": {"name": tc.name, "arguments": _args_json(tc.arguments)},
+                "function": {"name": tc.name, "arguments": _call_args(tc)},
             }
             for tc, tid in zip(reply.tool_calls, ctx.tool_ids, strict=True)
         ]
@@ -390,7 +449,8 @@ def _openai_frames(reply: Reply, ctx: _Ctx, *, finish: bool = True) -> list[byte
         frames += [
             chunk({"reasoning_content": p}) for p in _pieces(reply.reasoning, reply.chunk_size)
         ]
-    frames += [chunk({"content": p}) for p in _pieces(_openai_text(reply), reply.chunk_size)]
+    text = _openai_text(reply)
+    frames += [chunk({"content": p}) for p in _text_pieces(reply, text, reply.chunk_size)]
     for i, (tc, tid) in enumerate(zip(reply.tool_calls, ctx.tool_ids, strict=True)):
         head = {
             "index": i,
@@ -399,7 +459,7 @@ def _openai_frames(reply: Reply, ctx: _Ctx, *, finish: bool = True) -> list[byte
             "function": {"name": tc.name, "arguments": ""},
         }
         frames.append(chunk({"tool_calls": [head]}))
-        for p in _pieces(_args_json(tc.arguments), reply.chunk_size):
+        for p in _pieces(_call_args(tc), reply.chunk_size):
             frames.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": p}}]}))
     if not finish:
         return frames
@@ -446,7 +506,7 @@ def _gemini_parts(reply: Reply, *, chunked: bool) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     if reply.reasoning:
         parts += [{"text": p, "thought": True} for p in _pieces(reply.reasoning, size)]
-    parts += [{"text": p} for p in _pieces(reply.text, size)]
+    parts += [{"text": p} for p in _text_pieces(reply, reply.text, size)]
     first_call: dict[str, Any] | None = None
     for tc in reply.tool_calls:
         call: dict[str, Any] = {"name": tc.name, "args": tc.arguments}
@@ -503,7 +563,7 @@ def _anthropic_usage(reply: Reply) -> dict[str, Any]:
     """Anthropic ``usage`` (input_tokens excludes cache reads)."""
     return {
         "input_tokens": max(0, reply.prompt_tokens - reply.cached_tokens),
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": reply.cache_write_tokens,
         "cache_read_input_tokens": reply.cached_tokens,
         "output_tokens": reply.completion_tokens,
     }
@@ -650,6 +710,8 @@ class FakeUpstream:
         self.disconnects: int = 0
         self.auto_tool: str | None = None
         self.auto_tool_args: dict[str, Any] = {}
+        self.text_tools: str | None = None
+        """Auto-tool calls written as text in this style (TEXT_TOOL_STYLES), not as tool_calls."""
         self.count_tokens_value: int = 42
         self.models: list[str] = ["fake-model"]
         self.verbose: bool = False
@@ -712,6 +774,7 @@ class FakeUpstream:
         self.disconnects = 0
         self.auto_tool = None
         self.auto_tool_args = {}
+        self.text_tools = None
 
     async def wait_for_requests(self, n: int = 1, timeout: float = 5.0) -> bool:
         """Poll until at least ``n`` requests were recorded; False on timeout."""
@@ -764,6 +827,9 @@ class FakeUpstream:
             if _last_is_tool_result(rec):
                 return Reply(text="Done: the tool ran.")
             if _last_is_plain_user(rec) and self.auto_tool in _offered_tools(rec):
+                if self.text_tools:
+                    call = text_tool_call(self.text_tools, self.auto_tool, self.auto_tool_args)
+                    return Reply(text="I will run it now.\n" + call)
                 return Reply(
                     text="", tool_calls=[ToolCall(self.auto_tool, dict(self.auto_tool_args))]
                 )
@@ -1076,6 +1142,7 @@ async def _serve_forever(args: argparse.Namespace) -> None:
     if args.auto_tool:
         up.auto_tool = args.auto_tool
         up.auto_tool_args = json.loads(args.auto_tool_args)
+        up.text_tools = args.text_tools
     await up.start()
     print(f"fake upstream listening on {up.url}", flush=True)
     try:
@@ -1099,6 +1166,12 @@ def main(argv: list[str] | None = None) -> None:
         "--auto-tool-args",
         default='{"command": "echo hello from fake upstream", "description": "Print a greeting"}',
         help="JSON object of arguments for --auto-tool",
+    )
+    parser.add_argument(
+        "--text-tools",
+        choices=sorted(TEXT_TOOL_STYLES),
+        default=None,
+        help="write the --auto-tool call into the text in this model's markup (no tool_calls)",
     )
     parser.add_argument("--quiet", action="store_true", help="do not log requests to stderr")
     args = parser.parse_args(argv)
