@@ -30,12 +30,31 @@ def _log() -> Any:
 
 def package_version() -> str:
     """The installed version of claude-proxy."""
+    found = _version_from_dist_info()
+    if found:
+        return found
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("claude-proxy")
     except PackageNotFoundError:
         return "0.0.0+local"
+
+
+def _version_from_dist_info() -> str | None:
+    # importlib.metadata parses METADATA with the email package (tens of ms); the first line
+    # that matters is `Version:`, in a folder named after it.
+    import os
+
+    for folder in sys.path:
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith("claude_proxy-") and name.endswith(".dist-info"):
+                return name.removeprefix("claude_proxy-").removesuffix(".dist-info")
+    return None
 
 
 class VersionAction(argparse.Action):
@@ -66,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         "proxy (starting a headless one when none runs); `claude-proxy env` prints the export "
         "lines for a shell; `claude-proxy doctor` checks keys, upstreams, the port and loops; "
         "`claude-proxy usage [--by day|model|session|preset] [--since DATE] [--json]` prints "
-        "tokens and cost from the store.",
+        "tokens and cost from the store; `claude-proxy statusline` prints one line for Claude "
+        "Code's statusLine setting (the session's routed model, preset, tokens and cost).",
     )
     parser.add_argument("--headless", action="store_true", help="run the proxy without the TUI")
     parser.add_argument("--host", help="listen address (default 127.0.0.1, env HOST)")
@@ -215,6 +235,11 @@ def run_subcommand(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `claude-proxy`."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["statusline"]:
+        # Runs on every prompt of Claude Code: no settings, no server, nothing heavy.
+        from app.cli.statusline import run_statusline
+
+        return run_statusline(argv[1:])
     if any(a in SUBCOMMANDS for a in argv):
         return run_subcommand(argv)
     args = build_parser().parse_args(argv)

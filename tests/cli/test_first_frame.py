@@ -97,3 +97,11 @@ def test_a_config_error_leaves_the_frame_before_saying_why(tmp_path: Path) -> No
     assert TITLE in text
     assert text.index(TITLE) < text.rindex(LEAVE) < text.index("--env-file")
     assert "no such file" in text
+
+
+def test_the_quick_version_is_the_installed_one() -> None:
+    from importlib.metadata import version
+
+    from app.cli.main import package_version
+
+    assert package_version() == version("claude-proxy")

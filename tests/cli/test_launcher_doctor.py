@@ -79,7 +79,8 @@ def test_code_starts_a_proxy_and_runs_claude_against_it(tmp_path: Path) -> None:
     result = run_cli(["--port", str(port), "code", "-p", "hello there"], env, tmp_path)
     assert result.returncode == 7, result.stderr
     seen = json.loads(record.read_text())
-    assert seen["args"] == ["-p", "hello there"]
+    # The user's arguments, after the statusLine settings `code` adds (tests/cli/test_statusline.py).
+    assert seen["args"][-2:] == ["-p", "hello there"]
     assert seen["healthy"] is True
     assert seen["env"]["ANTHROPIC_BASE_URL"] == f"http://127.0.0.1:{port}"
     # Claude Code must not get the real Anthropic key: it only talks to the proxy, with the
