@@ -31,7 +31,8 @@ async def get_session_status(request: web.Request) -> web.Response:
         log.debug("session status without the store: %s", exc)
         found = {"usage": None, "latest": None}
     pair = service.pair
-    latest = found["latest"] or {}
+    # Known from the request's start: the store has it only once it ended and was committed.
+    latest = service.session_models.get(session_id) or found["latest"] or {}
     return json_response(
         {
             "session": session_id,

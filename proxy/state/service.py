@@ -47,6 +47,7 @@ from proxy.state.presets import (
 )
 from proxy.state.recorder import Recording, store_path
 from proxy.state.remembered import MODELS_KEY, default_pair, remembered_pair, to_remember
+from proxy.state.session_models import SessionModels
 from proxy.state.stats import Stats
 from proxy.translate.validate import check_model_string
 
@@ -79,6 +80,9 @@ class ProxyService:
         self.counters = self.stats.counters
         """Request counters since start; the Stats own them (fed by the bus)."""
         self.session_pins: dict[str, str] = {}
+        self.session_models = SessionModels()
+        """Each session's newest main request's routing (for the status line)."""
+        self.bus.subscribe(self.session_models.on_event, deltas=False)
         logs.add_redactor(self.redact)
         lazy_litellm.on_failure(self._litellm_failed)
         for subscriber in (self.stats.on_event, self.history.on_event, self.debug.on_event):

@@ -150,3 +150,16 @@ def test_the_aliases_match_the_routing() -> None:
     from proxy.routing import model_map
 
     assert statusline.CLAUDE_ALIASES == model_map.CLAUDE_ALIASES
+
+
+async def test_the_model_is_known_while_the_first_request_runs(
+    make_proxy: ProxyFactory, upstream: FakeUpstream
+) -> None:
+    proxy = await make_proxy(BIG_MODEL="openai/gpt-4.1", SMALL_MODEL="openai/gpt-4.1-mini")
+    upstream.script.append(Reply(text="slow " * 40, delay_between_chunks=0.05))
+    running = asyncio.create_task(ask(proxy.url, "openai/gpt-4o-mini"))
+    while not upstream.requests:
+        await asyncio.sleep(0.01)
+    line = await run_statusline(proxy.url, claude_code_input())
+    assert line.startswith("⇄ openai/gpt-4o-mini (/model) · preset default (.env)")
+    await running
