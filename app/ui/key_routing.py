@@ -21,14 +21,23 @@ from typing import Any
 from textual import events
 from textual.app import App
 from textual.dom import DOMNode
+from textual.widgets import Input, TextArea
 
 from screens.typeahead import TypeaheadScreen
 
 FORCE_QUIT_KEYS = frozenset({"ctrl+c"})
-STUCK_AFTER = 0.5
+STUCK_AFTER = 2.0
 """Seconds after which a key that never settled (its screen went away) no longer holds the next
 ones back."""
 POLL = 0.001
+YIELDS = 200
+"""Polls that only yield to the event loop (the widget that has the key is ready to run)."""
+
+
+async def _pause(polls: int) -> int:
+    """Yield to the widgets' tasks: at once the first times, then a millisecond at a time."""
+    await asyncio.sleep(0 if polls < YIELDS else POLL)
+    return polls + 1
 
 
 class KeyRoutingApp(App[int]):
@@ -75,19 +84,22 @@ class KeyRoutingApp(App[int]):
     async def _settle(self, event: events.Key, handed_to: DOMNode) -> None:
         """Wait (beside the app's own task, which must stay free) until `event` settled."""
         deadline = time.monotonic() + STUCK_AFTER
+        polls = 0
         while not (event._stop_propagation or self._reached_app):
             if time.monotonic() > deadline or not handed_to.is_attached:
                 break
-            await asyncio.sleep(POLL)
+            polls = await _pause(polls)
         else:
-            # What its handlers sent travels up from the widget: follow it to the screen.
-            node: DOMNode | None = handed_to
-            while node is not None and node is not self and node.is_attached:
-                passed = asyncio.get_running_loop().create_future()
-                node.call_later(passed.set_result, None)
-                while not passed.done() and node.is_attached and time.monotonic() < deadline:
-                    await asyncio.sleep(POLL)
-                node = node.parent
+            if not (event.is_printable and isinstance(handed_to, Input | TextArea)):
+                # What its handlers sent travels up from the widget: follow it to the screen.
+                # (A character typed into a field moves nothing: a paste stays fast.)
+                node: DOMNode | None = handed_to
+                while node is not None and node is not self and node.is_attached:
+                    passed = asyncio.get_running_loop().create_future()
+                    node.call_later(passed.set_result, None)
+                    while not passed.done() and node.is_attached and time.monotonic() < deadline:
+                        polls = await _pause(polls)
+                    node = node.parent
         self.call_later(self._release, event)
 
     async def _release(self, event: events.Key) -> None:

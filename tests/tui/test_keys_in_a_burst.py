@@ -65,12 +65,12 @@ async def test_tab_typed_fast_moves_to_the_description(
         await wait_for(lambda: len(screen.presets) == 7, pilot=pilot)
         # The key that opens the dialog and everything typed into it, in one burst.
         burst(app, keys("n", "fast", "tab", "typed description", "enter"))
-        await wait_for(lambda: "fast" in user_presets(tmp_path), pilot=pilot)
+        await wait_for(lambda: "fast" in user_presets(tmp_path), timeout=15, pilot=pilot)
         assert user_presets(tmp_path)["fast"]["description"] == "typed description"
         await wait_for(lambda: isinstance(app.screen, PresetsScreen), pilot=pilot)
         # Two dialogs in one burst: each keeps its own name and description.
         burst(app, keys("n", "a1", "tab", "d1", "enter", "n", "b2", "tab", "d2", "enter"))
-        await wait_for(lambda: {"a1", "b2"} <= set(user_presets(tmp_path)), pilot=pilot)
+        await wait_for(lambda: {"a1", "b2"} <= set(user_presets(tmp_path)), timeout=15, pilot=pilot)
         saved = user_presets(tmp_path)
         assert (saved["a1"]["description"], saved["b2"]["description"]) == ("d1", "d2")
 
@@ -82,7 +82,7 @@ async def test_a_view_key_then_its_keys_in_one_burst(
     async with build_app(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
         app = await ready(pilot)
         burst(app, keys("p", "n", "quick", "tab", "from the log", "enter"))
-        await wait_for(lambda: "quick" in user_presets(tmp_path), pilot=pilot)
+        await wait_for(lambda: "quick" in user_presets(tmp_path), timeout=15, pilot=pilot)
         assert user_presets(tmp_path)["quick"]["description"] == "from the log"
 
 
