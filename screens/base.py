@@ -6,13 +6,14 @@ from typing import Any, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import ColumnKey
 from textual.worker import Worker
 
 from screens.context import ScreenContext, forward_worker_state
 from screens.status_bar import StatusBar
+from screens.typeahead import TypeaheadScreen
 
 ResultT = TypeVar("ResultT")
 
@@ -49,7 +50,7 @@ class ViewScreen(Screen[None]):
         self.dismiss()
 
 
-class ModalView(ModalScreen[ResultT]):
+class ModalView(TypeaheadScreen[ResultT]):
     """A dialog whose workers' failures go to the app's one handler."""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -34,6 +34,10 @@ class ScreenContext:
     """Make a model ("big" or "small", model string) current (the app runs it in a worker)."""
     open_detail: Callable[[str], None]
     """Open the detail view of the request with that id."""
+    saved_filter: tuple[str, str] = ("", "all")
+    """The request log's filter (model substring, status) as the user left it last time."""
+    remember_filter: Callable[[str, str], object] = lambda model, status: None
+    """Keep the request log's filter for the next start (the app writes it off the UI thread)."""
 
 
 def forward_worker_state(node: DOMNode, event: Worker.StateChanged) -> None:

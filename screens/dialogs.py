@@ -14,11 +14,12 @@ from textual.widgets.option_list import Option
 
 from app.client import formatting as fmt
 from app.client.model_search import search
+from screens.typeahead import TypeaheadInput, TypeaheadScreen
 
 CANCEL = Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close the dialog")
 
 
-class PromptScreen(ModalScreen[str | None]):
+class PromptScreen(TypeaheadScreen[str | None]):
     """One line of input; returns it, or None when cancelled."""
 
     BINDINGS = [CANCEL]
@@ -33,7 +34,7 @@ class PromptScreen(ModalScreen[str | None]):
             if self.hint:
                 yield Static(self.hint, classes="hint")
             yield Label(self.label)
-            yield Input(self.value, id="prompt")
+            yield TypeaheadInput(self.value, id="prompt")
             with Horizontal(classes="buttons"):
                 yield Button("OK", variant="primary", id="ok")
                 yield Button("Cancel", id="cancel")
@@ -80,7 +81,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class SavePresetScreen(ModalScreen[tuple[str, str] | None]):
+class SavePresetScreen(TypeaheadScreen[tuple[str, str] | None]):
     """Name (and describe) the current big/small pair; returns (name, description)."""
 
     BINDINGS = [CANCEL]
@@ -94,16 +95,12 @@ class SavePresetScreen(ModalScreen[tuple[str, str] | None]):
             yield Static("Save the current models as a preset", classes="dialog-title")
             yield Static(f"big {self.big}\nsmall {self.small}", classes="hint")
             yield Label("Name (letters, digits, _ - .)")
-            yield Input(id="preset-name", placeholder="my_preset")
+            yield TypeaheadInput(id="preset-name", placeholder="my_preset", enter_moves_on=True)
             yield Label("Description")
-            yield Input(id="preset-description", placeholder="optional, one line")
+            yield TypeaheadInput(id="preset-description", placeholder="optional, one line")
             with Horizontal(classes="buttons"):
                 yield Button("Save", variant="primary", id="ok")
                 yield Button("Cancel", id="cancel")
-
-    @on(Input.Submitted, "#preset-name")
-    def _next(self) -> None:
-        self.query_one("#preset-description", Input).focus()
 
     @on(Input.Submitted, "#preset-description")
     @on(Button.Pressed, "#ok")
@@ -120,7 +117,7 @@ class SavePresetScreen(ModalScreen[tuple[str, str] | None]):
         self.dismiss(None)
 
 
-class ChooseModelScreen(ModalScreen[str | None]):
+class ChooseModelScreen(TypeaheadScreen[str | None]):
     """Pick a model from the catalogue by typing; returns its full id."""
 
     BINDINGS = [CANCEL]
@@ -133,7 +130,7 @@ class ChooseModelScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
             yield Static(self.title_text, classes="dialog-title")
-            yield Input(
+            yield TypeaheadInput(
                 placeholder="type to filter, Enter picks the highlighted model", id="filter"
             )
             yield OptionList(id="choices")

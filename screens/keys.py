@@ -10,6 +10,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from app.client.backend import KEY_SETTINGS, Backend, KeyFileError
 from screens.base import ModalView
+from screens.typeahead import TypeaheadInput
 
 
 def is_secret(var: str) -> bool:
@@ -43,7 +44,7 @@ class KeysScreen(ModalView[bool]):
             for var in KEY_SETTINGS:
                 with Horizontal(classes="field"):
                     yield Label(var)
-                    yield Input(
+                    yield TypeaheadInput(
                         password=is_secret(var),
                         id=var,
                         placeholder=f"now: {current.get(var) or 'not set'}",

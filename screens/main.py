@@ -8,12 +8,13 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.content import Content
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Select, Static
 from textual.worker import Worker
 
 from app.client.bridge import Frame
 from app.client.requests import RequestStore
-from app.client.status import DISCONNECTED, ERROR, Status
+from app.client.status import DISCONNECTED, ERROR, STARTING, Status
 from screens.answer_view import AnswerView
 from screens.context import ScreenContext, forward_worker_state
 from screens.request_log import LogFilter, RequestLog
@@ -86,6 +87,7 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.ctx = ctx
         self.store = store
+        self._save_filter: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.ctx, id="status")
@@ -104,7 +106,20 @@ class MainScreen(Screen[None]):
         self.ctx.status.subscribe(self, self.show_notice)
         self.show_notice(self.ctx.current_status())
         self.query_one("#filters").display = False
+        self._restore_filter()
         self.query_one(RequestLog).focus()
+
+    def _restore_filter(self) -> None:
+        """The filter the user left last time, bar shown, so a filtered log never looks empty."""
+        model, status = self.ctx.saved_filter
+        if status not in {value for _, value in STATUS_OPTIONS}:
+            status = "all"
+        if not model.strip() and status == "all":
+            return
+        self.query_one("#filter-model", Input).value = model
+        self.query_one("#filter-status", Select).value = status
+        self.query_one(FilterBar).display = True
+        self.query_one(RequestLog).set_filter(LogFilter(model, status))
 
     def show_notice(self, status: Status) -> None:
         """A line under the header when something needs the user: port taken, no key at all."""
@@ -118,6 +133,8 @@ class MainScreen(Screen[None]):
                 ),
                 error=True,
             )
+        elif status.state == STARTING:
+            self.set_notice(Content.assemble(("Starting the proxy… ", "bold"), "binding the port"))
         elif status.no_provider_key:
             self.set_notice(
                 Content.assemble(
@@ -196,7 +213,14 @@ class MainScreen(Screen[None]):
     @on(Input.Changed, "#filter-model")
     @on(Select.Changed, "#filter-status")
     def _filter_changed(self) -> None:
-        self.query_one(RequestLog).set_filter(self.query_one(FilterBar).current())
+        current = self.query_one(FilterBar).current()
+        self.query_one(RequestLog).set_filter(current)
+        # Kept for the next start once typing pauses (one small write, not one per key).
+        if self._save_filter is not None:
+            self._save_filter.stop()
+        self._save_filter = self.set_timer(
+            0.4, lambda: self.ctx.remember_filter(current.model, current.status)
+        )
 
     @on(Input.Submitted, "#filter-model")
     def _filter_done(self) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from app.client.preset_health import models_by_id, preset_problems
 from app.client.status import Status
 from screens.base import FitTable, ViewScreen
 from screens.context import ScreenContext
@@ -30,7 +32,7 @@ FLEX = {"big": (16, 38), "small": (16, 38), "description": (0, 90)}
 class PresetsScreen(ViewScreen):
     """The presets the service holds (built-ins and the user's), fetched when shown."""
 
-    TITLE_TEXT = "Presets · Enter or 1-9 apply · n save current · Delete remove"
+    TITLE_TEXT = "Presets · Enter/1-9 apply · 0 .env default · n save current · Del remove"
     BINDINGS = [
         Binding(
             "n", "save", "Save current", id="presets.save", tooltip="Save big/small as a preset"
@@ -41,6 +43,8 @@ class PresetsScreen(ViewScreen):
     def __init__(self, ctx: ScreenContext) -> None:
         super().__init__(ctx)
         self.presets: list[Any] = []
+        self.problems: dict[str, dict[str, str]] = {}
+        """Per preset name: why its big/small model would not work (no key, unknown model)."""
 
     def compose_body(self) -> ComposeResult:
         yield FitTable(FIXED, FLEX, id="presets", cursor_type="row")
@@ -55,24 +59,37 @@ class PresetsScreen(ViewScreen):
         self.ctx.resync.subscribe(self, lambda _: self.load())
         self.load()
 
+    def on_screen_resume(self) -> None:
+        """Back from the keys dialog (or another view): keys may have changed the marks."""
+        if self.is_mounted:
+            self.load()
+
     @work(exclusive=True, group="presets", exit_on_error=False)
     async def load(self) -> None:
         """Fetch the presets and (re)fill the table, keeping the cursor."""
         self.presets = await self.backend.presets()
+        rows = models_by_id(await self.backend.model_list())
+        self.problems = {
+            p.name: found for p in self.presets if (found := preset_problems(p.big, p.small, rows))
+        }
         table = self.query_one(DataTable)
         row = table.cursor_row
         table.clear()
         active = self.backend.pair.preset
+        error = Style(color=self.app.theme_variables.get("text-error"))
         for number, preset in enumerate(self.presets, 1):
+            problems = self.problems.get(preset.name, {})
             label = Text(preset.name, style="bold" if preset.name == active else "")
             if not preset.builtin:
                 label.append(" (user)", style="dim")
+            if problems:
+                label.append(" !", style=error)
             table.add_row(
                 str(number) if number < 10 else "",
                 "●" if preset.name == active else "",
                 label,
-                preset.big,
-                preset.small,
+                Text(preset.big, style=error if "big" in problems else ""),
+                Text(preset.small, style=error if "small" in problems else ""),
                 Text(preset.description, no_wrap=True),
                 key=preset.name,
             )
@@ -91,9 +108,13 @@ class PresetsScreen(ViewScreen):
         preset = next((p for p in self.presets if p.name == event.row_key.value), None)
         if preset is not None:
             kind = "built-in" if preset.builtin else "user preset"
-            self.query_one("#preset-description", Static).update(
-                f"{preset.name} ({kind}): {preset.description}\nbig {preset.big} · small {preset.small}"
-            )
+            problems = self.problems.get(preset.name, {})
+            lines = [
+                f"{preset.name} ({kind}): {preset.description}",
+                f"big {preset.big} · small {preset.small}",
+                *(f"! {tier} {why}" for tier, why in problems.items()),
+            ]
+            self.query_one("#preset-description", Static).update("\n".join(lines))
 
     @on(DataTable.RowSelected)
     def _apply(self, event: DataTable.RowSelected) -> None:

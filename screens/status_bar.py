@@ -35,9 +35,10 @@ def render_status(status: Status) -> Content:
         dot,
         where(status),
         "  preset ",
-        (status.preset or "custom", "bold"),
+        (status.preset_label, "bold"),
         "  in flight ",
         (str(status.in_flight), "bold"),
+        ("  (quitting when done)", "bold $text-warning") if status.quit_pending else "",
         "  tokens ",
         (fmt.tokens(status.tokens), "bold"),
         "  cost ",
@@ -60,7 +61,21 @@ def render_status(status: Status) -> Content:
             f"   requests {status.requests}",
             (f"  errors {status.errors}", "$text-error" if status.errors else ""),
         )
-    return Content("\n").join([first, second])
+    lines = [first, second]
+    if status.pins:
+        lines.append(pins_content(status))
+    return Content("\n").join(lines)
+
+
+def pins_content(status: Status) -> Content:
+    """`session 5b1c7e2a pinned to openai/gpt-4o-mini (/model)`: the newest pinned session."""
+    pin = status.pins[-1]
+    more = f"  +{len(status.pins) - 1} more sessions" if len(status.pins) > 1 else ""
+    return Content.assemble(
+        f"session {fmt.short_session(pin.session_id)} pinned to ",
+        (pin.model, "bold $text-accent"),
+        (f" ({pin.how}){more}", "$text-muted"),
+    )
 
 
 class StatusBar(Static):
@@ -78,9 +93,13 @@ class StatusBar(Static):
     def show(self, status: Status) -> None:
         """Render a status snapshot (counts change every frame under load: repaint, no layout)."""
         error = status.state == ERROR
+        pinned = bool(status.pins) and not error
+        relayout = error or pinned != self.has_class("-pinned")
         self.set_class(error, "-error")
-        # Two lines, fixed height: only the error form (height auto) can change the layout.
-        self.update(render_status(status), layout=error)
+        self.set_class(pinned, "-pinned")
+        # Two lines, fixed height (three while a session is pinned): under load only the numbers
+        # change, a repaint without a layout.
+        self.update(render_status(status), layout=relayout)
 
 
 class ConnectBar(Static):
@@ -102,8 +121,24 @@ class ConnectBar(Static):
         self.display = bool(command) and status.state != ERROR
         if command and command != self._command:
             self._command = command
-            self.update(
-                Content.assemble(
-                    "Claude Code: ", (command, "bold $text-accent"), ("   c copies", "$text-muted")
-                )
-            )
+            self._render_command()
+
+    def on_resize(self) -> None:
+        """The label and the hint come and go with the width; the command is always whole."""
+        self._render_command()
+
+    def _render_command(self) -> None:
+        if self._command:
+            self.update(connect_content(self._command, self.content_size.width or 78))
+
+
+def connect_content(command: str, width: int) -> Content:
+    """`Claude Code: CMD   c copies`, dropping the label, then the hint, when narrow."""
+    line = (command, "bold $text-accent")
+    hint = ("   c copies", "$text-muted")
+    for parts in (("Claude Code: ", line, hint), (line, hint)):
+        content = Content.assemble(*parts)
+        if content.cell_length <= width:
+            return content
+    # Wider than the terminal: the command wraps at a space; `c` still copies it in one piece.
+    return Content.assemble(line)

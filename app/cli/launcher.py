@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
+from app.client.connect import claude_env, export_lines
 from proxy.core.settings import Settings
 
 HEALTH_TIMEOUT = 0.5
@@ -35,27 +39,32 @@ def proxy_is_running(url: str) -> bool:
         return False
 
 
-def claude_env(settings: Settings, url: str, base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for a Claude Code process that talks to the proxy at `url`."""
-    env = dict(os.environ if base is None else base)
-    env["ANTHROPIC_BASE_URL"] = url
-    # Claude Code needs some key; it reaches only the proxy, which never forwards it upstream.
-    env["ANTHROPIC_API_KEY"] = settings.proxy_api_key or "sk-claude-proxy-local"
-    env.pop("ANTHROPIC_AUTH_TOKEN", None)
-    return env
-
-
 def env_lines(settings: Settings) -> list[str]:
     """Shell `export` lines for Claude Code; the proxy key is referenced, never printed."""
-    lines = [f"export ANTHROPIC_BASE_URL={proxy_url(settings)}"]
-    if settings.proxy_api_key:
-        lines.append(
-            'export ANTHROPIC_API_KEY="${PROXY_API_KEY:?set PROXY_API_KEY to the proxy key}"'
-        )
-    else:
-        lines.append("export ANTHROPIC_API_KEY=sk-claude-proxy-local")
-    lines.append("unset ANTHROPIC_AUTH_TOKEN")
-    return lines
+    return export_lines(proxy_url(settings), bool(settings.proxy_api_key))
+
+
+def statusline_command() -> str:
+    """The shell command Claude Code runs for its status line: this install's `statusline`."""
+    script = Path(sys.executable).with_name("claude-proxy")
+    if script.is_file():
+        return f"{shlex.quote(str(script))} statusline"
+    return f"{shlex.quote(sys.executable)} -m app.cli statusline"
+
+
+def with_statusline(claude_args: list[str], home: Path | None = None) -> list[str]:
+    """`claude_args` plus `--settings` with our statusLine, unless the user has their own (a
+    `--settings` of theirs, or a statusLine in ~/.claude/settings.json)."""
+    if any(arg == "--settings" or arg.startswith("--settings=") for arg in claude_args):
+        return claude_args
+    user_settings = (home or Path.home()) / ".claude" / "settings.json"
+    try:
+        if "statusLine" in json.loads(user_settings.read_text(encoding="utf-8")):
+            return claude_args
+    except (OSError, ValueError, TypeError):
+        pass
+    settings = {"statusLine": {"type": "command", "command": statusline_command()}}
+    return ["--settings", json.dumps(settings), *claude_args]
 
 
 def start_headless(settings: Settings, env_file: str | None) -> subprocess.Popen[bytes]:
@@ -100,7 +109,8 @@ def run_code(settings: Settings, claude_args: list[str], env_file: str | None = 
             print(f"claude-proxy: {exc}", file=sys.stderr)
             return 1
     try:
-        return subprocess.call([claude, *claude_args], env=claude_env(settings, url))
+        command = [claude, *with_statusline(claude_args)]
+        return subprocess.call(command, env=claude_env(url, settings.proxy_api_key, os.environ))
     except KeyboardInterrupt:
         return 130
     finally:

@@ -8,27 +8,71 @@ for the TUI driving a proxy that runs elsewhere.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import logging
-import signal
 import sys
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from app.cli.splash import Splash
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from proxy.core.settings import Settings
 
-log = logging.getLogger("claude-proxy")
+# Everything else (asyncio, logging, pathlib, importlib.metadata) is imported where it is used:
+# `--help` and `--version` answer in a few tens of milliseconds.
+
+
+def _log() -> Any:
+    import logging
+
+    return logging.getLogger("claude-proxy")
 
 
 def package_version() -> str:
     """The installed version of claude-proxy."""
+    found = _version_from_dist_info()
+    if found:
+        return found
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("claude-proxy")
     except PackageNotFoundError:
         return "0.0.0+local"
+
+
+def _version_from_dist_info() -> str | None:
+    # importlib.metadata parses METADATA with the email package (tens of ms); the first line
+    # that matters is `Version:`, in a folder named after it.
+    import os
+
+    for folder in sys.path:
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith("claude_proxy-") and name.endswith(".dist-info"):
+                return name.removeprefix("claude_proxy-").removesuffix(".dist-info")
+    return None
+
+
+class VersionAction(argparse.Action):
+    """`--version`, reading the package metadata only when asked."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("nargs", 0)
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"claude-proxy {package_version()}")
+        parser.exit()
+
+
+def _path(value: str) -> Path:
+    from pathlib import Path
+
+    return Path(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,13 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
         "proxy (starting a headless one when none runs); `claude-proxy env` prints the export "
         "lines for a shell; `claude-proxy doctor` checks keys, upstreams, the port and loops; "
         "`claude-proxy usage [--by day|model|session|preset] [--since DATE] [--json]` prints "
-        "tokens and cost from the store.",
+        "tokens and cost from the store; `claude-proxy statusline` prints one line for Claude "
+        "Code's statusLine setting (the session's routed model, preset, tokens and cost).",
     )
     parser.add_argument("--headless", action="store_true", help="run the proxy without the TUI")
     parser.add_argument("--host", help="listen address (default 127.0.0.1, env HOST)")
     parser.add_argument("--port", type=int, help="listen port (default 8082, env PORT)")
     parser.add_argument(
-        "--env-file", type=Path, default=None, help="read settings from this file (default ./.env)"
+        "--env-file", type=_path, default=None, help="read settings from this file (default ./.env)"
     )
     parser.add_argument(
         "--attach",
@@ -64,17 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--api-key-file",
         metavar="PATH",
-        type=Path,
+        type=_path,
         help="read that proxy's PROXY_API_KEY from this file (first line)",
     )
     parser.add_argument(
         "--no-store", action="store_true", help="do not record requests in the store this run"
     )
-    parser.add_argument("--version", action="version", version=f"claude-proxy {package_version()}")
+    parser.add_argument("--version", action=VersionAction, help="show the version and exit")
     return parser
 
 
 def _settings(args: argparse.Namespace, listen_checks: bool = True) -> Settings:
+    from pathlib import Path
+
     from proxy.core.settings import ConfigError, load_settings
 
     env_file = args.env_file
@@ -126,6 +173,10 @@ def attach_target(args: argparse.Namespace, settings: Settings) -> str | None:
 
 def run_headless(settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit code."""
+    import asyncio
+    import contextlib
+    import signal
+
     from proxy.server.runner import PortInUseError, serve_forever
 
     async def main() -> None:
@@ -140,9 +191,9 @@ def run_headless(settings: Settings) -> int:
     try:
         asyncio.run(main())
     except PortInUseError as exc:
-        log.error("%s", exc.strerror)
+        _log().error("%s", exc.strerror)
         return 1
-    log.info("stopped")
+    _log().info("stopped")
     return 0
 
 
@@ -184,9 +235,26 @@ def run_subcommand(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `claude-proxy`."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["statusline"]:
+        # Runs on every prompt of Claude Code: no settings, no server, nothing heavy.
+        from app.cli.statusline import run_statusline
+
+        return run_statusline(argv[1:])
     if any(a in SUBCOMMANDS for a in argv):
         return run_subcommand(argv)
     args = build_parser().parse_args(argv)
+    splash = Splash(sys.stdout)
+    if not args.headless and sys.stdout.isatty():
+        # The TUI is coming: a first frame now, not a blank terminal for the next second or more.
+        splash.show()
+        splash.step("reading the settings")
+    try:
+        return _run(args, splash)
+    finally:
+        splash.close()
+
+
+def _run(args: argparse.Namespace, splash: Splash) -> int:
     from proxy.core.logs import setup_logging
     from proxy.core.settings import ConfigError, check_bind, check_no_loop
 
@@ -198,25 +266,33 @@ def main(argv: list[str] | None = None) -> int:
             check_no_loop(settings)
             check_bind(settings)
     except ConfigError as exc:
+        splash.close()
         print(f"claude-proxy: {exc}", file=sys.stderr)
         return 2
     if attach is not None:
         if not sys.stdout.isatty():
             print("claude-proxy: --attach opens the TUI; it needs a terminal", file=sys.stderr)
             return 2
+        splash.step(f"loading the interface (attaching to {attach})")
         from app.ui.tui import run_tui
 
+        splash.hand_over()
         return run_tui(settings, env_file=args.env_file, attach=attach)
     headless = args.headless
     if not headless and not sys.stdout.isatty():
         setup_logging(settings.log_level)
-        log.info("stdout is not a terminal: running headless (use a terminal for the TUI)")
+        _log().info("stdout is not a terminal: running headless (use a terminal for the TUI)")
         headless = True
     if headless:
         setup_logging(settings.log_level)
         return run_headless(settings)
+    splash.step(f"loading the proxy ({settings.host}:{settings.port})")
+    import app.client.local_backend  # noqa: F401  (the server: aiohttp and the proxy's modules)
+
+    splash.step("loading the interface")
     from app.ui.tui import run_tui
 
+    splash.hand_over()
     return run_tui(settings, env_file=args.env_file)
 
 

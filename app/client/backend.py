@@ -269,9 +269,14 @@ class Backend(ABC):
     # Changes ----------------------------------------------------------------------------------
     @abstractmethod
     async def switch_model(
-        self, *, preset: str | None = None, big: str | None = None, small: str | None = None
+        self,
+        *,
+        preset: str | None = None,
+        big: str | None = None,
+        small: str | None = None,
+        default: bool = False,
     ) -> ModelPair:
-        """Switch by preset or by model; takes effect for the next request."""
+        """Switch by preset, by model or back to the .env `default`; for the next request."""
 
     @abstractmethod
     async def save_preset(self, name: str, big: str, small: str, description: str = "") -> Any:

@@ -211,11 +211,16 @@ class LocalBackend(Backend):
 
     # Changes ----------------------------------------------------------------------------------
     async def switch_model(
-        self, *, preset: str | None = None, big: str | None = None, small: str | None = None
+        self,
+        *,
+        preset: str | None = None,
+        big: str | None = None,
+        small: str | None = None,
+        default: bool = False,
     ) -> ModelPair:
-        """Switch by preset or by model; takes effect for the next request."""
+        """Switch by preset, by model or back to the .env `default`; for the next request."""
         return await self.on_loop(
-            lambda: self.service.switch_model(preset=preset, big=big, small=small)
+            lambda: self.service.switch_model(preset=preset, big=big, small=small, default=default)
         )
 
     async def save_preset(self, name: str, big: str, small: str, description: str = "") -> Any:

@@ -57,7 +57,9 @@ def pair_from(value: Any) -> ModelPair | None:
     """A model pair from a model_switched event ({big, small, preset})."""
     if not isinstance(value, dict):
         return None
-    return ModelPair(value.get("big"), value.get("small"), value.get("preset"))
+    return ModelPair(
+        value.get("big"), value.get("small"), value.get("preset"), bool(value.get("from_env"))
+    )
 
 
 class RemoteBackend(Backend):
@@ -163,7 +165,12 @@ class RemoteBackend(Backend):
         config = await self._call("GET", "/config")
         self._config = config
         big, small = config.get("big_model") or {}, config.get("small_model") or {}
-        self._pair = ModelPair(big.get("model"), small.get("model"), config.get("active_preset"))
+        self._pair = ModelPair(
+            big.get("model"),
+            small.get("model"),
+            config.get("active_preset"),
+            bool(config.get("models_from_env")),
+        )
         totals = config.get("totals") or config.get("counters") or {}
         self._counts = counts_from(totals)
         usable = config.get("usable_providers")
@@ -275,17 +282,27 @@ class RemoteBackend(Backend):
 
     # Changes ----------------------------------------------------------------------------------
     async def switch_model(
-        self, *, preset: str | None = None, big: str | None = None, small: str | None = None
+        self,
+        *,
+        preset: str | None = None,
+        big: str | None = None,
+        small: str | None = None,
+        default: bool = False,
     ) -> ModelPair:
         """POST /switch_model."""
         body: dict[str, Any] = {"preset": preset} if preset is not None else {}
+        if default:
+            body["default"] = True
         if big is not None:
             body["big_model"] = big
         if small is not None:
             body["small_model"] = small
         data = await self._call("POST", "/switch_model", json=body)
         self._pair = ModelPair(
-            data.get("big_model"), data.get("small_model"), data.get("active_preset")
+            data.get("big_model"),
+            data.get("small_model"),
+            data.get("active_preset"),
+            bool(data.get("models_from_env")),
         )
         self.revision += 1
         return self._pair
@@ -332,7 +349,8 @@ class RemoteBackend(Backend):
         return shown
 
     def note_error(self, summary: str) -> None:
-        """The proxy's debug log is not written from outside (the toast and the app's log say it)."""
+        """Not written from outside: the proxy records the changes it refused in its own debug
+        log (the toast and the app's log say the rest)."""
 
     async def save_keys(self, values: dict[str, str]) -> Path:
         """Keys live with the proxy's own process."""

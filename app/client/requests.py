@@ -35,6 +35,8 @@ class RequestRecord:
     model: str = ""
     provider: str = ""
     tier: str = ""
+    reason: str = ""
+    """Why the proxy routed it there (`big model`, `direct model`, `session X pinned`, ...)."""
     session_id: str | None = None
     stream: bool = False
     status: str = LIVE
@@ -111,6 +113,7 @@ class RequestStore:
                 model=str(data.get("model", "")),
                 provider=str(data.get("provider", "")),
                 tier=str(data.get("tier", "")),
+                reason=str(data.get("reason") or ""),
                 session_id=data.get("session_id"),
                 stream=bool(data.get("stream")),
                 body=data.get("body"),

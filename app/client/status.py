@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.client.connect import connect_command
+from app.client.session_pins import SessionPin
+
 STARTING, READY, ERROR, STOPPING = "starting", "ready", "error", "stopping"
 DISCONNECTED = "disconnected"
 """Attached to a proxy elsewhere and the connection is lost (retrying)."""
@@ -18,6 +21,8 @@ class Status:
     big: str | None = None
     small: str | None = None
     preset: str | None = None
+    models_from_env: bool = False
+    """The models are BIG_MODEL/SMALL_MODEL as configured (no preset, no switch)."""
     in_flight: int = 0
     requests: int = 0
     errors: int = 0
@@ -34,8 +39,21 @@ class Status:
     """The proxy runs elsewhere; this app drives it over HTTP."""
     retry_in: int | None = None
     """Whole seconds until the next connection attempt, while disconnected."""
+    proxy_key: bool = False
+    """The proxy wants PROXY_API_KEY from clients (the connect line references it)."""
+    quit_pending: bool = False
+    """The user chose to quit once the requests in flight are done."""
+    pins: tuple[SessionPin, ...] = ()
+    """Sessions on a model of their own (`/model provider/model` in Claude Code, or the API)."""
+
+    @property
+    def preset_label(self) -> str:
+        """`default (.env)`, the preset's name, or `custom` for a pair picked by hand."""
+        if self.models_from_env:
+            return "default (.env)"
+        return self.preset or "custom"
 
     @property
     def connect_command(self) -> str:
         """The line that points Claude Code at this proxy."""
-        return f"ANTHROPIC_BASE_URL={self.url} claude" if self.url else ""
+        return connect_command(self.url, self.proxy_key) if self.url else ""

@@ -14,20 +14,28 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.signal import Signal
+from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from app.client.backend import Backend, BackendError, ProxyNotRunning
 from app.client.bridge import Activity, Frame
 from app.client.requests import RequestStore
+from app.client.session_pins import SessionPins
 from app.client.status import DISCONNECTED, ERROR, READY, STOPPING, Status
 from app.ui.commands import ModelCommands, PresetCommands
 from app.ui.heap import HeapPolicy
+from app.ui.key_routing import KeyRoutingApp
+from app.ui.ui_state import UiMemory
 from screens.context import ScreenContext
 from screens.main import MainScreen
+from screens.quit import NOW, WAIT, QuitScreen
 from screens.request_log import RequestLog
 
 STYLES = Path(__file__).resolve().parents[2] / "styles"
 FPS = 25
+FORCE_QUIT_WINDOW = 3.0
+"""Seconds within which a second Ctrl+C quits at once."""
+FORCE_QUIT_CODE = 130
 UNREACHABLE_TOAST_SECONDS = 10.0
 
 log = logging.getLogger("claude-proxy.ui")
@@ -37,7 +45,7 @@ def _b(key: str, action: str, description: str, tooltip: str, show: bool = True)
     return Binding(key, action, description, show=show, id=action.split("(")[0], tooltip=tooltip)
 
 
-class ProxyApp(App[int]):
+class ProxyApp(KeyRoutingApp):
     """claude-proxy: the proxy on its own thread, watched and steered from here."""
 
     TITLE = "claude-proxy"
@@ -58,8 +66,19 @@ class ProxyApp(App[int]):
         ),
         _b("question_mark", "help", "Help", "All keys and what they do"),
         _b("q", "quit", "Quit", "Stop the proxy (releasing the port) and exit"),
+        # Priority: it must work in dialogs too (a selection in a field is still copied).
+        Binding(
+            "ctrl+c",
+            "ctrl_c",
+            "Quit now",
+            show=False,
+            priority=True,
+            id="ctrl_c",
+            tooltip="Pressed twice, quit at once (requests in flight are cut)",
+        ),
         _b("ctrl+t", "toggle_theme", "Light/dark", "Switch between dark and light", show=False),
         # Not priority bindings: an Input that has focus keeps its digits.
+        _b("0", "default_models", "Default models", "Back to BIG_MODEL/SMALL_MODEL of .env", False),
         *(
             Binding(
                 str(n),
@@ -73,14 +92,24 @@ class ProxyApp(App[int]):
         ),
     ]
 
-    def __init__(self, backend: Backend, *, first_run_prompt: bool = True) -> None:
+    def __init__(
+        self, backend: Backend, *, first_run_prompt: bool = True, memory: UiMemory | None = None
+    ) -> None:
         super().__init__()
+        self.memory = memory or UiMemory()
+        """The theme and filter the user left last time (tui.json in the config folder)."""
+        saved = self.memory.choices
+        if saved.theme in self.available_themes:
+            self.theme = saved.theme
         self.first_run_prompt = first_run_prompt
         self.backend = backend
         self.store = RequestStore()
+        self.pins = SessionPins()
         self.activity = Activity()
         self.heap = HeapPolicy()
-        self.stopping = False
+        self.quit_when_idle = False
+        """The user chose to quit once the requests in flight are done."""
+        self._ctrl_c_at = -FORCE_QUIT_WINDOW
         self.status = Status(attached=backend.attached, url=backend.url if backend.attached else "")
         self.status_signal: Signal[Status] = Signal(self, "status")
         self.frame_signal: Signal[Frame] = Signal(self, "frame")
@@ -95,6 +124,10 @@ class ProxyApp(App[int]):
             apply_preset=lambda name: self.apply_preset(name=name),
             assign_model=self.assign_model,
             open_detail=self.action_detail,
+            saved_filter=(saved.filter_model, saved.filter_status),
+            remember_filter=lambda model, status: self.remember(
+                filter_model=model, filter_status=status
+            ),
         )
         """What every screen gets in its constructor."""
         self._revision = -1
@@ -119,6 +152,7 @@ class ProxyApp(App[int]):
     def on_mount(self) -> None:
         """Start the backend off the UI thread, and the frame timer."""
         self.heap.start()
+        self.theme_changed_signal.subscribe(self, lambda theme: self.remember(theme=theme.name))
         self.refresh_status()
         self.set_interval(1 / FPS, self._drain, name="drain")
         self.start_backend()
@@ -144,7 +178,51 @@ class ProxyApp(App[int]):
         return screen
 
     async def action_quit(self) -> None:
-        """Stop the proxy (streams get a short grace, the port is released), then exit."""
+        """Stop the proxy (releasing the port) and exit; with requests in flight, ask first."""
+        if self.stopping:
+            return
+        in_flight = self.backend.counts.in_flight
+        # Attached, quitting detaches: the proxy elsewhere keeps serving every stream.
+        if self.backend.attached or in_flight == 0:
+            self.begin_shutdown()
+        elif not isinstance(self.screen, QuitScreen):
+            self.push_screen(QuitScreen(in_flight), self._quit_answer)
+
+    def _quit_answer(self, answer: str | None) -> None:
+        self.quit_when_idle = answer == WAIT
+        if answer == NOW:
+            self.begin_shutdown()
+        elif answer == WAIT:
+            self.notify(
+                "Quitting once the requests in flight are done (q again to quit now).",
+                title="quit",
+            )
+        self.refresh_status()
+
+    def action_ctrl_c(self) -> None:
+        """Twice within a few seconds: quit at once (streams in flight are cut); once: say so."""
+        focused = self.focused
+        if isinstance(focused, Input | TextArea) and focused.selected_text:
+            focused.action_copy()
+            return
+        now = time.monotonic()
+        if now - self._ctrl_c_at <= FORCE_QUIT_WINDOW:
+            self.quit_now()
+            return
+        self._ctrl_c_at = now
+        in_flight = 0 if self.backend.attached else self.backend.counts.in_flight
+        cut = f", cutting {in_flight} in flight" if in_flight else ""
+        self.notify(f"Ctrl+C again quits at once{cut}; q quits after asking.", title="quit")
+
+    def quit_now(self) -> None:
+        """Exit at once: requests in flight are cut (on_unmount still releases the port)."""
+        self.stopping = True
+        self.exit(FORCE_QUIT_CODE, return_code=FORCE_QUIT_CODE)
+
+    def begin_shutdown(self) -> None:
+        """From now on keys open nothing; the proxy stops in a worker, then the app exits."""
+        self.stopping = True
+        self.refresh_status()
         self.shutdown()
 
     @work(exclusive=True, group="shutdown", exit_on_error=False)
@@ -164,10 +242,17 @@ class ProxyApp(App[int]):
         finally:
             self.heap.stop()
 
+    @work(thread=True, group="ui-state", exit_on_error=False)
+    def remember(self, **changes: Any) -> None:
+        """Keep the theme or the filter for the next start (a small atomic write, off the UI)."""
+        self.memory.remember(**changes)
+
     # Frames -----------------------------------------------------------------------------------
     def _drain(self) -> None:
         self.heap.settle()
         backend = self.backend
+        if self.quit_when_idle and not self.stopping and backend.counts.in_flight == 0:
+            self.begin_shutdown()
         frame = backend.sink.drain(self.store)
         generation = backend.link.generation
         if generation != self._generation:
@@ -179,6 +264,9 @@ class ProxyApp(App[int]):
                 self.refresh_status()
             return
         self.activity.note(frame)
+        for record in frame.changed.values():
+            # Idempotent, and newest-start wins: a record seen again (deltas, its end) is harmless.
+            self.pins.note(record)
         with self.batch_update():
             self.frame_signal.publish(frame)
             self.refresh_status()
@@ -199,6 +287,7 @@ class ProxyApp(App[int]):
             big=pair.big,
             small=pair.small,
             preset=pair.preset,
+            models_from_env=pair.from_env,
             in_flight=counts.in_flight,
             requests=counts.total,
             errors=counts.errors,
@@ -210,6 +299,9 @@ class ProxyApp(App[int]):
             small_key_missing=keys.missing(pair.small),
             attached=backend.attached,
             retry_in=retry_in,
+            proxy_key=bool(backend.api_key),
+            quit_pending=self.quit_when_idle and not self.stopping,
+            pins=self.pins.pins,
         )
         if status != self.status:
             self.status = status
@@ -239,7 +331,7 @@ class ProxyApp(App[int]):
     # Navigation -------------------------------------------------------------------------------
     def open_view(self, screen: Screen[Any]) -> None:
         """Show a full-screen view over the log; from another view, replace it."""
-        if type(self.screen) is type(screen):
+        if type(self.screen) is type(screen) or self.stopping:
             return
         if len(self.screen_stack) > 1 and not self.screen.is_modal:
             self.switch_screen(screen)
@@ -286,6 +378,8 @@ class ProxyApp(App[int]):
         """Open a request's detail (the selected one by default)."""
         from screens.detail import DetailScreen
 
+        if self.stopping:
+            return
         request_id = request_id or self.main_screen.query_one("#requests", RequestLog).selected_id
         record = self.store.get(request_id) if request_id else None
         if record is None:
@@ -297,6 +391,8 @@ class ProxyApp(App[int]):
         """Probe the big and small model through the proxy."""
         from screens.config_test import ConfigTestScreen
 
+        if self.stopping:
+            return
         if self.state != READY:
             what = (
                 "Not connected to the proxy."
@@ -311,6 +407,8 @@ class ProxyApp(App[int]):
         """Enter provider keys."""
         from screens.keys import KeysScreen
 
+        if self.stopping:
+            return
         if self.backend.attached:
             self.notify(
                 f"Unavailable in attach mode: keys live with the proxy at {self.backend.url}. "
@@ -353,6 +451,13 @@ class ProxyApp(App[int]):
         self.notify(f"big {pair.big} · small {pair.small}", title=f"preset {name}")
 
     @work(exclusive=True, group="switch", exit_on_error=False)
+    async def action_default_models(self) -> None:
+        """Back to the models configured in .env (BIG_MODEL/SMALL_MODEL), remembered as such."""
+        pair = await self.backend.switch_model(default=True)
+        self.refresh_status()
+        self.notify(f"big {pair.big} · small {pair.small}", title="default (.env)")
+
+    @work(exclusive=True, group="switch", exit_on_error=False)
     async def assign_model(self, tier: str, model: str) -> None:
         """Make `model` the big or the small model."""
         if tier == "big":
@@ -369,6 +474,9 @@ class ProxyApp(App[int]):
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
             if binding.action.startswith(("quit", "apply_preset")):
+                continue
+            if binding.action == "ctrl_c":
+                yield SystemCommand(binding.description, "Quit at once", self.quit_now)
                 continue
             yield SystemCommand(
                 binding.description, binding.tooltip, getattr(self, f"action_{binding.action}")

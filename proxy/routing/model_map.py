@@ -28,6 +28,8 @@ class ModelPair:
     big: str | None
     small: str | None
     preset: str | None = None
+    from_env: bool = False
+    """BIG_MODEL/SMALL_MODEL as configured (a fresh start, or back to the default)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,14 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from proxy.server import event_stream, management, middlewares, request_detail, usage_routes
+from proxy.server import (
+    event_stream,
+    management,
+    middlewares,
+    request_detail,
+    session_routes,
+    usage_routes,
+)
 from proxy.server import messages as handlers
 from proxy.server.keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.server.limits import ConcurrencyGate, RateLimiter
@@ -38,4 +45,5 @@ def create_app(service: ProxyService) -> web.Application:
     event_stream.install(app)
     request_detail.install(app)
     usage_routes.install(app)
+    session_routes.install(app)
     return app

@@ -40,7 +40,16 @@ QUEUE_BYTES = 16 * 1024 * 1024
 MAX_EVENT_ID_DIGITS = 18
 HEARTBEAT_SECONDS = 15.0
 CLOSE = b""  # queued (by identity) to end a subscriber's stream at shutdown
-STARTED_FIELDS = ("requested", "model", "provider", "transport", "tier", "stream", "session_id")
+STARTED_FIELDS = (
+    "requested",
+    "model",
+    "provider",
+    "transport",
+    "tier",
+    "reason",
+    "stream",
+    "session_id",
+)
 FINISHED_SKIP = frozenset({"upstream_request"})
 FAILED_SKIP = frozenset({"upstream_request"})
 LIFECYCLE = frozenset({REQUEST_STARTED, REQUEST_FINISHED, REQUEST_FAILED})

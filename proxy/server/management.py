@@ -16,7 +16,9 @@ from proxy.state import turns
 from proxy.state.model_list import preset_dict
 from proxy.state.service import ProxyService
 
-SWITCH_FIELDS = frozenset({"preset", "big_model", "small_model", "preserve_conversation"})
+SWITCH_FIELDS = frozenset(
+    {"preset", "big_model", "small_model", "preserve_conversation", "default"}
+)
 PRESET_FIELDS = frozenset(
     {"name", "big_model", "small_model", "description", "rules", "tool_call_recovery"}
 )
@@ -67,18 +69,23 @@ async def get_config(request: web.Request) -> web.Response:
 
 
 async def switch_model(request: web.Request) -> web.Response:
-    """POST /switch_model: {"preset"} or {"big_model", "small_model"}, preserve_conversation."""
+    """POST /switch_model: {"preset"}, {"big_model", "small_model"} or {"default": true} (back
+    to BIG_MODEL/SMALL_MODEL), preserve_conversation. Remembered for the next start."""
     service = _service(request)
     body = await _object(request, SWITCH_FIELDS)
     preserve = body.get("preserve_conversation", True)
     if not isinstance(preserve, bool):
         raise _bad("preserve_conversation: must be true or false")
+    default = body.get("default", False)
+    if not isinstance(default, bool):
+        raise _bad("default: must be true or false")
     old = service.pair
     pair = await service.switch_model(
         preset=_optional_str(body, "preset"),
         big=_optional_str(body, "big_model"),
         small=_optional_str(body, "small_model"),
         preserve_conversation=preserve,
+        default=default,
     )
     return json_response(
         {
@@ -86,6 +93,7 @@ async def switch_model(request: web.Request) -> web.Response:
             "big_model": pair.big,
             "small_model": pair.small,
             "active_preset": pair.preset,
+            "models_from_env": pair.from_env,
             "previous": {
                 "big_model": old.big,
                 "small_model": old.small,

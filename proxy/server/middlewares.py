@@ -43,7 +43,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ProxyError as exc:
         # Upstream error text may echo a configured key of no recognisable shape.
-        exc.message = request.app[SERVICE].redact(exc.message)
+        service = request.app[SERVICE]
+        exc.message = service.redact(exc.message)
+        if refused_change(request, exc.status):
+            # A TUI attached over HTTP cannot write this log: the proxy records what it refused.
+            service.debug.add(
+                "error",
+                f"{request.method} {request.path} refused: {exc.status}: {exc.message}",
+                {"source": "management", "status": exc.status},
+            )
         log.warning(
             "%s %s -> %d %s: %s",
             request.method,
@@ -75,6 +83,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response(
             error_envelope("api_error", "internal proxy error (see the proxy log)"), status=500
         )
+
+
+def refused_change(request: web.Request, status: int) -> bool:
+    """A management change (POST/DELETE outside /v1/) the proxy refused, key checks aside."""
+    return (
+        request.method in ("POST", "DELETE")
+        and not request.path.startswith("/v1/")
+        and status not in (401, 403)
+    )
 
 
 def host_name(header: str) -> str:
@@ -228,13 +245,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """With PROXY_API_KEY set, every route but /health needs it (x-api-key or Bearer)."""
     expected = request.app[SERVICE].settings.proxy_api_key
     if expected and request.path not in OPEN_PATHS:
-        presented = request.headers.get("x-api-key", "")
         auth = request.headers.get("Authorization", "")
-        if not presented and auth.lower().startswith("bearer "):
-            presented = auth[7:].strip()
+        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        # Either header may carry it: Claude Code sends both when the user's shell also exports
+        # ANTHROPIC_API_KEY beside the ANTHROPIC_AUTH_TOKEN of the connect line.
+        presented = (request.headers.get("x-api-key", ""), bearer)
         # A header of undecodable bytes arrives with surrogates: compare bytes, never raise.
-        given = presented.encode("utf-8", "surrogateescape")
-        if not hmac.compare_digest(given, expected.encode()):
+        given = [p.encode("utf-8", "surrogateescape") for p in presented]
+        if not any(hmac.compare_digest(g, expected.encode()) for g in given):
             raise ProxyError(
                 401,
                 "authentication_error",

@@ -46,6 +46,8 @@ from proxy.state.presets import (
     user_presets_path,
 )
 from proxy.state.recorder import Recording, store_path
+from proxy.state.remembered import MODELS_KEY, default_pair, remembered_pair, to_remember
+from proxy.state.session_models import SessionModels
 from proxy.state.stats import Stats
 from proxy.state.tool_memory import ToolMemory
 from proxy.translate.validate import check_model_string
@@ -64,7 +66,7 @@ class ProxyService:
         # Masks the configured keys in anything that leaves the proxy (events, errors, logs).
         self.redact = Redactor(self._keys)
         self.bus = EventBus(secrets=lambda: self.redact.secrets)
-        self.pair = ModelPair(big=settings.big_model, small=settings.small_model)
+        self.pair = default_pair(settings)
         self.started_at = time.time()
         # Sent upstream as a header: seeing it come back means requests are looping.
         self.instance_id = secrets.token_hex(8)
@@ -81,6 +83,9 @@ class ProxyService:
         self.counters = self.stats.counters
         """Request counters since start; the Stats own them (fed by the bus)."""
         self.session_pins: dict[str, str] = {}
+        self.session_models = SessionModels()
+        """Each session's newest main request's routing (for the status line)."""
+        self.bus.subscribe(self.session_models.on_event, deltas=False)
         logs.add_redactor(self.redact)
         lazy_litellm.on_failure(self._litellm_failed)
         for subscriber in (self.stats.on_event, self.history.on_event, self.debug.on_event):
@@ -92,11 +97,14 @@ class ProxyService:
         """The durable record (store writer and reader): started and stopped with the server."""
         # Remembers the history file that persistence was enabled for, across restarts.
         self.user_state = UserState(config_dir(environ) / STATE_FILE)
+        state = self.user_state.read()
+        # The models chosen before the last exit (remembered.py says when .env wins instead).
+        self.pair = remembered_pair(state.get(MODELS_KEY), settings, self.presets) or self.pair
         if settings.conversation_file:
             # The user's own setting: trusted, like any path in .env.
             self._attach_at_start(Path(settings.conversation_file).expanduser())
         else:
-            remembered = self.user_state.read().get("conversation_file")
+            remembered = state.get("conversation_file")
             if isinstance(remembered, str) and remembered:
                 self._attach_remembered(remembered)
 
@@ -239,15 +247,25 @@ class ProxyService:
         big: str | None = None,
         small: str | None = None,
         preserve_conversation: bool = True,
+        default: bool = False,
     ) -> ModelPair:
-        """Switch to a preset or to explicit models (either one alone is fine); validated first."""
+        """Switch to a preset, to explicit models (either one alone is fine) or back to the .env
+        `default`; validated first, remembered for the next start."""
         if preset is not None and (big is not None or small is not None):
             raise ProxyError(
                 400,
                 "invalid_request_error",
                 "give either preset or big_model/small_model, not both",
             )
-        if preset is not None:
+        if default and (preset is not None or big is not None or small is not None):
+            raise ProxyError(
+                400,
+                "invalid_request_error",
+                "default: true goes back to the .env models; give no preset or models with it",
+            )
+        if default:
+            new = default_pair(self.settings)
+        elif preset is not None:
             chosen = self._preset(preset)
             new = ModelPair(big=chosen.big, small=chosen.small, preset=chosen.name)
         elif big is None and small is None:
@@ -261,7 +279,17 @@ class ProxyService:
                 if small is not None
                 else self.pair.small,
             )
-        return self._apply(new, preserve_conversation)
+        self._apply(new, preserve_conversation)
+        await self._remember_models(new)
+        return new
+
+    async def _remember_models(self, pair: ModelPair) -> None:
+        try:
+            value = to_remember(pair, self.settings)
+            await asyncio.to_thread(self.user_state.update, **{MODELS_KEY: value})
+        except OSError as exc:
+            # The switch holds for this run; only the next start will not know about it.
+            log.warning("cannot remember the models in %s: %s", self.user_state.path, exc)
 
     # -- presets --------------------------------------------------------------------------------
 
@@ -418,6 +446,7 @@ class ProxyService:
             "big_model": self._model_info(pair.big),
             "small_model": self._model_info(pair.small),
             "active_preset": pair.preset,
+            "models_from_env": pair.from_env,
             "preferred_provider": s.preferred_provider,
             "upstream_engine": s.upstream_engine,
             "upstream_bases": s.upstream_bases(),

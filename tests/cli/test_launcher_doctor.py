@@ -75,16 +75,18 @@ def test_code_starts_a_proxy_and_runs_claude_against_it(tmp_path: Path) -> None:
     claude.chmod(0o755)
     port = free_port()
     env = clean_env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **FAKE_KEYS)
-    env["ANTHROPIC_AUTH_TOKEN"] = "should-be-removed"
+    env["ANTHROPIC_AUTH_TOKEN"] = "should-be-replaced"
     result = run_cli(["--port", str(port), "code", "-p", "hello there"], env, tmp_path)
     assert result.returncode == 7, result.stderr
     seen = json.loads(record.read_text())
-    assert seen["args"] == ["-p", "hello there"]
+    # The user's arguments, after the statusLine settings `code` adds (tests/cli/test_statusline.py).
+    assert seen["args"][-2:] == ["-p", "hello there"]
     assert seen["healthy"] is True
     assert seen["env"]["ANTHROPIC_BASE_URL"] == f"http://127.0.0.1:{port}"
-    # Claude Code must not get the real Anthropic key: it only talks to the proxy.
-    assert seen["env"]["ANTHROPIC_API_KEY"] != FAKE_KEYS["ANTHROPIC_API_KEY"]
-    assert "ANTHROPIC_AUTH_TOKEN" not in seen["env"]
+    # Claude Code must not get the real Anthropic key: it only talks to the proxy, with the
+    # token of the connect line (app/client/connect.py).
+    assert "ANTHROPIC_API_KEY" not in seen["env"]
+    assert seen["env"]["ANTHROPIC_AUTH_TOKEN"] == "any"
     with socket.socket() as sock:
         # The headless proxy it started is gone again (SO_REUSEADDR: TIME_WAIT is not a listener).
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -74,7 +74,7 @@ async def test_models(make_proxy: ProxyFactory) -> None:
     for preset in body["presets"]:
         assert preset["big_model"] in models
         assert preset["small_model"] in models
-    assert models["gemini/gemini-1.5-pro"]["source"] == "preset"
+    assert models["gemini/gemini-3.1-pro-preview"]["in_catalogue"] is True
     assert models["openrouter/some-lab/model-x"]["source"] == "config"
     assert models["openrouter/some-lab/model-x"]["key_configured"] is None
     assert [p["name"] for p in body["presets"]][:2] == ["openai_premium", "gemini_balanced"]

@@ -58,13 +58,13 @@ async def test_switch_by_preset_while_streaming(
     await ask(proxy.url, turn("small", "claude-haiku-4-5"))
     assert (upstream.requests[1].dialect, upstream.requests[1].model) == (
         "anthropic",
-        "claude-3-5-sonnet-20241022",
+        "claude-sonnet-5-5",
     )
-    assert upstream.requests[2].model == "claude-3-5-haiku-20241022"
+    assert upstream.requests[2].model == "claude-haiku-5-5"
     config = (await call(proxy.url, "GET", "/config")).json
     assert config["active_preset"] == "anthropic_pure"
     assert config["big_model"] == {
-        "model": "anthropic/claude-3-5-sonnet-20241022",
+        "model": "anthropic/claude-sonnet-5-5",
         "provider": "anthropic",
         "passthrough": False,
     }
@@ -162,7 +162,7 @@ async def test_switch_publishes_event_and_debug_entry(make_proxy: ProxyFactory) 
     assert seen[0].data["new"].preset == "cross_speed"
     logs = (await call(proxy.url, "GET", "/debug_logs?log_type=switch")).json["entries"]
     assert len(logs) == 1
-    assert logs[0]["details"]["new"]["big"] == "anthropic/claude-3-5-haiku-20241022"
+    assert logs[0]["details"]["new"]["big"] == "anthropic/claude-haiku-5-5"
     assert "cross_speed" in logs[0]["summary"]
 
 

@@ -13,17 +13,13 @@ from tests.conftest import ProxyFactory
 from tests.support.mgmt import BIG, SMALL, call
 
 SHIPPED = [
-    ("openai_premium", "openai/gpt-4o", "openai/gpt-4o-mini"),
-    ("gemini_balanced", "gemini/gemini-1.5-pro", "gemini/gemini-1.5-flash"),
-    (
-        "anthropic_pure",
-        "anthropic/claude-3-5-sonnet-20241022",
-        "anthropic/claude-3-5-haiku-20241022",
-    ),
-    ("cross_premium", "openai/gpt-4o", "gemini/gemini-1.5-flash"),
-    ("cross_balanced", "gemini/gemini-1.5-pro", "openai/gpt-4o-mini"),
-    ("openai_reasoning", "openai/o1-preview", "openai/gpt-4o-mini"),
-    ("cross_speed", "anthropic/claude-3-5-haiku-20241022", "gemini/gemini-1.5-flash"),
+    ("openai_premium", "openai/gpt-5.5", "openai/gpt-5.4-mini"),
+    ("gemini_balanced", "gemini/gemini-3.1-pro-preview", "gemini/gemini-3.5-flash"),
+    ("anthropic_pure", "anthropic/claude-sonnet-5-5", "anthropic/claude-haiku-5-5"),
+    ("cross_premium", "openai/gpt-5.5", "gemini/gemini-3.5-flash"),
+    ("cross_balanced", "gemini/gemini-3.1-pro-preview", "openai/gpt-5.4-mini"),
+    ("openai_reasoning", "openai/gpt-5.6", "openai/gpt-5.4-mini"),
+    ("cross_speed", "anthropic/claude-haiku-5-5", "gemini/gemini-3.5-flash-lite"),
 ]
 
 
@@ -193,4 +189,4 @@ async def test_user_override_of_a_builtin_can_be_deleted(make_proxy: ProxyFactor
     assert (await call(proxy.url, "DELETE", "/presets/cross_speed")).status == 200
     listed = (await call(proxy.url, "GET", "/presets")).json["presets"]
     assert listed[6]["builtin"] is True
-    assert listed[6]["big_model"] == "anthropic/claude-3-5-haiku-20241022"
+    assert listed[6]["big_model"] == "anthropic/claude-haiku-5-5"

@@ -64,7 +64,7 @@ async def test_attached_with_the_proxy_key_and_refused_without_it(
             await pilot.press("1")
             await wait_for(lambda: app.status.preset == "openai_premium", pilot=pilot)
             await ask(app, PROXY_KEY)
-            assert upstream.requests[-1].model == "gpt-4o"
+            assert upstream.requests[-1].model == "gpt-5.5"
             await wait_for(lambda: log.row_count == 2 and app.status.requests == 2, pilot=pilot)
 
         refused = attach_app(proxy.server.url, tmp_path)

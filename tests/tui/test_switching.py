@@ -33,21 +33,21 @@ async def test_number_keys_apply_presets(
         app = await ready(pilot)
         await ask(app)
         assert upstream.requests[-1].model == "gpt-4.1"
-        # Preset 1 is openai_premium (gpt-4o / gpt-4o-mini), from anywhere: here the log.
+        # Preset 1 is openai_premium (gpt-5.5 / gpt-5.4-mini), from anywhere: here the log.
         await pilot.press("1")
         await wait_for(lambda: app.status.preset == "openai_premium", pilot=pilot)
         await ask(app)
-        assert upstream.requests[-1].model == "gpt-4o"
+        assert upstream.requests[-1].model == "gpt-5.5"
         await ask(app, "claude-haiku-4-5")
-        assert upstream.requests[-1].model == "gpt-4o-mini"
+        assert upstream.requests[-1].model == "gpt-5.4-mini"
         # ...and from another view.
         await pilot.press("p")
         await wait_for(lambda: isinstance(app.screen, PresetsScreen), pilot=pilot)
-        await pilot.press("4")  # cross_premium: gpt-4o / gemini-1.5-flash
+        await pilot.press("4")  # cross_premium: gpt-5.5 / gemini-3.5-flash
         await wait_for(lambda: app.status.preset == "cross_premium", pilot=pilot)
         await ask(app, "claude-haiku-4-5")
         assert upstream.requests[-1].dialect == "gemini"
-        assert upstream.requests[-1].model == "gemini-1.5-flash"
+        assert upstream.requests[-1].model == "gemini-3.5-flash"
         # Enter on a row applies it too.
         await pilot.press("ctrl+home", "enter")
         await wait_for(lambda: app.status.preset == "openai_premium", pilot=pilot)

@@ -54,6 +54,7 @@ EXAMPLES: dict[tuple[str, str], tuple[str, Any, int]] = {
     ("GET", "/sessions"): ("/sessions", None, 200),
     ("POST", "/sessions/{id}/model"): ("/sessions/s1/model", {"model": BIG}, 200),
     ("DELETE", "/sessions/{id}/model"): ("/sessions/s1/model", None, 200),
+    ("GET", "/sessions/{id}/status"): ("/sessions/s1/status", None, 200),
     ("GET", "/conversation"): ("/conversation", None, 200),
     ("DELETE", "/conversation"): ("/conversation", None, 200),
     ("GET", "/conversation/status"): ("/conversation/status", None, 200),
