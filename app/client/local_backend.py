@@ -155,16 +155,17 @@ class LocalBackend(Backend):
         return await self.read(lambda: list(self.service.presets.list()))
 
     async def history(self, session: str | None = None) -> list[dict[str, Any]]:
-        """Recorded conversation turns (optionally one session)."""
-        return await self.read(lambda: list(self.service.history.messages(session=session)))
+        """The newest recorded turns, oldest first, as GET /conversation gives them."""
+        messages, _ = await self.on_loop(lambda: self.service.history_store.messages(None, session))
+        return list(messages)
 
     async def history_status(self) -> dict[str, Any]:
-        """Count, limit and persistence of the history."""
-        return await self.read(lambda: dict(self.service.history.status()))
+        """Count, limit and export file of the history."""
+        return dict(await self.on_loop(self.service.history_store.status))
 
     async def sessions(self) -> list[str]:
         """Session ids seen in the history."""
-        return await self.read(lambda: list(self.service.history.sessions()))
+        return list(await self.on_loop(self.service.history_store.sessions))
 
     async def debug_entries(self, log_type: str = "all", limit: int = 200) -> list[dict[str, Any]]:
         """The debug ring, newest last."""

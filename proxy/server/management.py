@@ -64,8 +64,11 @@ def _service(request: web.Request) -> ProxyService:
 
 
 async def get_config(request: web.Request) -> web.Response:
-    """GET /config."""
-    return json_response(_service(request).config_snapshot())
+    """GET /config (the history's numbers from the store, as /conversation/status gives them)."""
+    service = _service(request)
+    snapshot = service.config_snapshot()
+    snapshot["conversation"] = await service.history_store.status()
+    return json_response(snapshot)
 
 
 async def switch_model(request: web.Request) -> web.Response:
@@ -141,9 +144,8 @@ async def save_preset(request: web.Request) -> web.Response:
 async def get_sessions(request: web.Request) -> web.Response:
     """GET /sessions: the sessions seen in history and the models pinned to some of them."""
     service = _service(request)
-    return json_response(
-        {"sessions": service.history.sessions(), "pins": dict(service.session_pins)}
-    )
+    sessions = await service.history_store.sessions()
+    return json_response({"sessions": sessions, "pins": dict(service.session_pins)})
 
 
 async def pin_session(request: web.Request) -> web.Response:
@@ -172,20 +174,18 @@ async def delete_preset(request: web.Request) -> web.Response:
 
 
 async def get_conversation(request: web.Request) -> web.Response:
-    """GET /conversation?limit=N&session=ID."""
-    history = _service(request).history
+    """GET /conversation?limit=N&session=ID: the newest N turns (CONVERSATION_LIMIT by default),
+    oldest first, and how many are recorded."""
     session = request.query.get("session") or None
-    everything = history.messages(session=session)
     limit = _query_int(request, "limit", None)
-    shown = everything if limit is None else everything[-limit:] if limit else []
-    return json_response({"messages": shown, "total_count": len(everything)})
+    shown, total = await _service(request).history_store.messages(limit, session)
+    return json_response({"messages": shown, "total_count": total})
 
 
 async def delete_conversation(request: web.Request) -> web.Response:
     """DELETE /conversation: forget the history, and the event replay and request bodies held."""
     service = _service(request)
-    removed = len(service.history)
-    await service.clear_history()
+    removed = await service.clear_history()
     request.app[HUB].clear()
     request.app[RING].entries.clear()
     return json_response({"status": "cleared", "removed": removed})
@@ -193,11 +193,11 @@ async def delete_conversation(request: web.Request) -> web.Response:
 
 async def conversation_status(request: web.Request) -> web.Response:
     """GET /conversation/status."""
-    return json_response(_service(request).history.status())
+    return json_response(await _service(request).history_store.status())
 
 
 async def conversation_enable(request: web.Request) -> web.Response:
-    """POST /conversation/enable {"file_path"}: persist history to that JSON file."""
+    """POST /conversation/enable {"file_path"}: import that JSON file, then keep it up to date."""
     body = await _object(request, frozenset({"file_path"}))
     path = body.get("file_path")
     if not isinstance(path, str) or not path.strip():
@@ -206,7 +206,7 @@ async def conversation_enable(request: web.Request) -> web.Response:
 
 
 async def conversation_disable(request: web.Request) -> web.Response:
-    """POST /conversation/disable: stop persisting."""
+    """POST /conversation/disable: stop keeping the export file (the store keeps every turn)."""
     return json_response(await _service(request).disable_persistence())
 
 
@@ -226,9 +226,8 @@ async def conversation_import(request: web.Request) -> web.Response:
     """POST /conversation/import: a previous JSON export."""
     service = _service(request)
     added = await service.import_history(await _object(request))
-    return json_response(
-        {"status": "imported", "imported": added, "total_count": len(service.history)}
-    )
+    total = await service.history_store.count()
+    return json_response({"status": "imported", "imported": added, "total_count": total})
 
 
 async def conversation_continue(request: web.Request) -> web.StreamResponse:
@@ -237,7 +236,7 @@ async def conversation_continue(request: web.Request) -> web.StreamResponse:
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise _bad("messages: field required (a list)")
-    history = _service(request).history.messages(
+    history, _ = await _service(request).history_store.messages(
         limit=_query_int(request, "limit", None), session=request.query.get("session") or None
     )
     body = {**body, "messages": turns.prepend_history(turns.as_alternating(history), messages)}

@@ -135,11 +135,12 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def _recording(app: web.Application) -> AsyncIterator[None]:
-    # Starts the writer thread (it opens the file itself: a bad folder never stops the server).
-    recording = app[SERVICE].recording
-    recording.start()
+    # Starts the writer thread (it opens the file itself: a bad folder never stops the server);
+    # history turns go to the store from then on.
+    history = app[SERVICE].history_store
+    history.open()
     yield
-    await recording.stop()
+    await history.close()
 
 
 def install(app: web.Application) -> None:

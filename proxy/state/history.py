@@ -1,14 +1,20 @@
-"""Conversation history: each user turn and answer recorded once, optionally persisted to JSON."""
+"""Conversation history, the live path: each user turn and answer recorded once.
+
+Every turn goes to the store (`TurnSink`, the store's writer) keyed so that Claude Code's resends
+and restarts never duplicate it; memory keeps only the newest `limit` turns (the window), which
+serve when recording is off and feed the optional JSON export file kept up to date.
+`proxy/state/history_store.py` answers the reads from the store.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -18,6 +24,7 @@ from proxy.core.paths import read_capped
 from proxy.core.redact import Redactor, SecretSource
 from proxy.state import turns
 from proxy.state.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
+from proxy.store.records import TurnRecord
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +34,16 @@ SAVE_DELAY = 0.05
 MAX_PENDING = 1000
 MAX_FILE_BYTES = 64 * 1024 * 1024
 FIELDS = ("timestamp", "role", "content", "model_used", "request_id", "session_id")
+
+
+class TurnSink(Protocol):
+    """Where turns are kept for good (the store's writer): both calls queue, never block."""
+
+    def submit_turn(self, turn: TurnRecord) -> None:
+        """Queue one turn (a second turn with the same key is ignored)."""
+
+    def submit_clear_turns(self, session: str | None = None) -> None:
+        """Queue the deletion of every turn submitted before."""
 
 
 class HistoryFileError(Exception):
@@ -88,7 +105,7 @@ def read_history_file(path: Path, limit: int = MAX_FILE_BYTES) -> list[dict[str,
 
 
 class ConversationHistory:
-    """Recorded turns (newest last, at most `limit`), fed by request events on the bus."""
+    """The turns of finished requests, fed by the bus: to the store, and the newest `limit` here."""
 
     def __init__(
         self,
@@ -105,7 +122,11 @@ class ConversationHistory:
         self._pending: dict[str, tuple[dict[str, Any], str | None]] = {}
         # Turn keys already recorded; bounded so a long-running proxy does not grow forever.
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self.store: TurnSink | None = None
+        """The store's writer while recording (set and cleared by HistoryStore)."""
         self.file: Path | None = None
+        self.hold: Callable[[], bool] | None = None
+        """While it returns True the file is not rewritten (its turns are not in the store yet)."""
         self.last_error: str | None = None
         self._dirty = False
         self._save_task: asyncio.Task[None] | None = None
@@ -145,17 +166,18 @@ class ConversationHistory:
         key, text = newest
         key = f"{session}:{key}"
         model = data.get("model")
-        stamp = _timestamp(when)
+        # Milliseconds, as an export writes them: an exported turn imported again is found.
+        when = round(when, 3)
         added = False
         if key not in self._seen and text:
-            self._append("user", text, model, request_id, session, stamp)
+            self._append("user", text, model, request_id, session, when, key)
             added = True
         answer_key = key + ":answer"
         message = data.get("message") or {}
         answer = turns.summarise(message.get("content"))
         # A retried request (same turn again) must not record its answer twice.
         if answer_key not in self._seen and answer:
-            self._append("assistant", answer, model, request_id, session, stamp)
+            self._append("assistant", answer, model, request_id, session, when, answer_key)
             self._remember(answer_key)
             added = True
         self._remember(key)
@@ -175,18 +197,33 @@ class ConversationHistory:
         model: str | None,
         request_id: str | None,
         session: str | None,
-        stamp: str,
+        when: float,
+        key: str,
     ) -> None:
+        content = self._redact(content)
         self._messages.append(
             {
-                "timestamp": stamp,
+                "timestamp": _timestamp(when),
                 "role": role,
-                "content": self._redact(content),
+                "content": content,
                 "model_used": model,
                 "request_id": request_id,
                 "session_id": session,
             }
         )
+        if self.store is not None:
+            # The store's key outlives this process: a resend after a restart is not a new turn.
+            self.store.submit_turn(
+                {
+                    "at": when,
+                    "session_id": session,
+                    "request_id": request_id,
+                    "role": role,
+                    "content": content,
+                    "model": model,
+                    "key": key,
+                }
+            )
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -226,8 +263,10 @@ class ConversationHistory:
     # -- changing -----------------------------------------------------------------------------
 
     def clear(self) -> None:
-        """Forget every record (turns already seen stay seen: only new turns are recorded)."""
+        """Forget every turn, here and in the store (turns already seen stay seen)."""
         self._messages.clear()
+        if self.store is not None:
+            self.store.submit_clear_turns()
         self._changed()
 
     def add_records(self, records: list[dict[str, Any]], prepend: bool = False) -> int:
@@ -247,13 +286,8 @@ class ConversationHistory:
         return tuple(record.get(k) for k in FIELDS)
 
     def export(self) -> dict[str, Any]:
-        """The whole history as the JSON export (also the persistence file format)."""
-        return {
-            "version": EXPORT_VERSION,
-            "exported_at": _timestamp(datetime.now(UTC).timestamp()),
-            "total_count": len(self._messages),
-            "messages": [dict(m) for m in self._messages],
-        }
+        """The turns held in memory as the JSON export (also the export file's content)."""
+        return export_document(list(self._messages))
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -300,6 +334,8 @@ class ConversationHistory:
             self._write_lock = asyncio.Lock()
         # One writer at a time, or an older snapshot could be renamed over a newer one.
         async with self._write_lock:
+            if self.hold is not None and self.hold():
+                return  # still dirty: written at the next change, or at shutdown
             while self._dirty and self.file is not None:
                 self._dirty = False
                 path = self.file
@@ -334,6 +370,16 @@ class ConversationHistory:
         if task is not None and not task.done() and task is not asyncio.current_task():
             await task
         await self.save()
+
+
+def export_document(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON export of some turns (the format `/conversation/import` reads back)."""
+    return {
+        "version": EXPORT_VERSION,
+        "exported_at": _timestamp(datetime.now(UTC).timestamp()),
+        "total_count": len(messages),
+        "messages": [{key: m.get(key) for key in FIELDS} for m in messages],
+    }
 
 
 def to_markdown(records: list[dict[str, Any]]) -> str:

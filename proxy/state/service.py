@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from proxy.core import lazy_litellm, logs
 from proxy.core.errors import ProxyError, mask_key
 from proxy.core.paths import confined_path, data_dir
@@ -34,9 +32,9 @@ from proxy.state.history import (
     ConversationHistory,
     HistoryFileError,
     read_history_file,
-    to_markdown,
     validate_export,
 )
+from proxy.state.history_store import HistoryStore
 from proxy.state.latency import LatencyHistograms
 from proxy.state.presets import (
     NAME_PATTERN,
@@ -95,6 +93,8 @@ class ProxyService:
         self.bus.subscribe(self.latency.on_event, deltas=False)
         self.recording = Recording(settings, store_path(settings, environ), self.bus, self.redact)
         """The durable record (store writer and reader): started and stopped with the server."""
+        self.history_store = HistoryStore(self.history, self.recording)
+        """The history as the API reads it: from the store, memory as the fallback."""
         # Remembers the history file that persistence was enabled for, across restarts.
         self.user_state = UserState(config_dir(environ) / STATE_FILE)
         state = self.user_state.read()
@@ -134,12 +134,16 @@ class ProxyService:
 
     def _attach_at_start(self, path: Path) -> None:
         try:
-            loaded = self.history.attach(path)
+            records = read_history_file(path, self.settings.max_file_bytes)
+            loaded = self.history.attach(path, records)
         except HistoryFileError as exc:
             # A damaged file must not stop the proxy, nor be overwritten: persistence stays off.
             self.history.last_error = str(exc)
             log.error("conversation history not loaded: %s", exc)
             return
+        # Into the store when it opens (a file from an older version is imported once: turns
+        # already stored are skipped each start).
+        self.history_store.pending_import = records
         log.info("conversation history: %d messages loaded from %s", loaded, path)
 
     # -- models ---------------------------------------------------------------------------------
@@ -357,13 +361,13 @@ class ProxyService:
 
     # -- history --------------------------------------------------------------------------------
 
-    async def clear_history(self) -> None:
-        """Forget the recorded conversation (and the persisted copy)."""
-        self.history.clear()
-        await self.history.save()
+    async def clear_history(self) -> int:
+        """Forget the recorded conversation (store, memory, export file); returns how many turns."""
+        return await self.history_store.clear()
 
     async def enable_persistence(self, path: str) -> dict[str, Any]:
-        """Persist history to `path` in the data folder (loading what it holds); returns the status.
+        """Keep `path` in the data folder up to date as an export of the newest turns, after
+        importing what it holds (turns already recorded are skipped); returns the status.
 
         `path` is a file name or a path inside the data folder (`confined_path`): it may come
         from any HTTP client, and a file the proxy writes must never land in a dotfile.
@@ -380,13 +384,15 @@ class ProxyService:
             error_type = "request_too_large" if exc.status == 413 else "invalid_request_error"
             raise ProxyError(exc.status, error_type, f"file_path: {exc}") from None
         loaded = self.history.attach(target, records)
+        stored = await self.history_store.store_import(records)
         await self.history.save()
         if self.history.last_error:
             message = self.history.last_error
             self.history.detach()
             raise ProxyError(400, "invalid_request_error", f"file_path: {message}")
         await self._remember_file(str(target))
-        return {**self.history.status(), "loaded": loaded}
+        status = await self.history_store.status()
+        return {**status, "loaded": loaded if stored is None else stored}
 
     async def _remember_file(self, path: str | None) -> None:
         try:
@@ -396,21 +402,19 @@ class ProxyService:
             log.warning("cannot remember the history file in %s: %s", self.user_state.path, exc)
 
     async def disable_persistence(self) -> dict[str, Any]:
-        """Stop persisting history (the file stays); returns the history status."""
+        """Stop keeping the export file (the file stays, the store keeps every turn)."""
         await self.history.flush()
         self.history.detach()
         await self._remember_file(None)
-        return self.history.status()
+        return await self.history_store.status()
 
     async def export_history(self, fmt: str = "json") -> str:
-        """The history as JSON text (importable) or Markdown."""
-        if fmt == "json":
-            return orjson.dumps(self.history.export(), option=orjson.OPT_INDENT_2).decode()
-        if fmt == "markdown":
-            return to_markdown(self.history.messages())
-        raise ProxyError(
-            400, "invalid_request_error", f"format: {fmt!r} is not one of json, markdown"
-        )
+        """Every recorded turn as JSON text (importable) or Markdown."""
+        if fmt not in ("json", "markdown"):
+            raise ProxyError(
+                400, "invalid_request_error", f"format: {fmt!r} is not one of json, markdown"
+            )
+        return await self.history_store.export(fmt)
 
     async def import_history(self, data: dict[str, Any]) -> int:
         """Add the messages of a JSON export (validated); returns how many were new."""
@@ -418,9 +422,7 @@ class ProxyService:
             records = validate_export(data)
         except HistoryFileError as exc:
             raise ProxyError(400, "invalid_request_error", str(exc)) from None
-        added = self.history.add_records(records)
-        await self.history.save()
-        return added
+        return await self.history_store.import_records(records)
 
     # -- snapshots ------------------------------------------------------------------------------
 

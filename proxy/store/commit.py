@@ -96,3 +96,34 @@ def clear_turns(conn: sqlite3.Connection, session: str | None, batch: int) -> in
         total += deleted
         if deleted < batch:
             return total
+
+
+# An imported turn is one already stored when role, text, session and request match and its time
+# is within this many seconds (an export keeps milliseconds).
+SAME_TIME = 0.001
+_STORED = (
+    "SELECT 1 FROM turns WHERE at BETWEEN ? AND ? AND role = ? AND content = ? "
+    "AND session_id IS ? AND request_id IS ? LIMIT 1"
+)
+
+
+def import_turns(conn: sqlite3.Connection, rows: list[Row], batch: int) -> int:
+    """Insert the imported turns not stored yet, `batch` per transaction; returns how many.
+
+    A turn exported from this store comes back as the same turn (not a copy), and a file imported
+    twice adds nothing the second time (its rows' keys are digests of the file's messages).
+    """
+    added = 0
+    for start in range(0, len(rows), batch):
+        with transaction(conn):
+            for row in rows[start : start + batch]:
+                at, session, request_id, role, content = row[:5]
+                if conn.execute(
+                    _STORED, (at - SAME_TIME, at + SAME_TIME, role, content, session, request_id)
+                ).fetchone():
+                    continue
+                try:
+                    added += conn.execute(records.INSERT_TURN, row).rowcount
+                except DATA_ERRORS as exc:
+                    log.warning("store: refused an imported turn: %s", exc)
+    return added

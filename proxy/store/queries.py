@@ -409,3 +409,31 @@ def turn_count(conn: sqlite3.Connection, session: str | None = None) -> int:
     return int(
         conn.execute("SELECT count(*) FROM turns WHERE session_id = ?", (session,)).fetchone()[0]
     )
+
+
+def recent_turns(
+    conn: sqlite3.Connection, limit: int, session: str | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """The newest `limit` turns oldest first (of one session when given), and how many exist."""
+    page, _ = history_page(conn, limit, session=session) if limit > 0 else ([], None)
+    page.reverse()
+    return page, turn_count(conn, session)
+
+
+def session_ids(conn: sqlite3.Connection, limit: int = 1_000) -> list[str]:
+    """Ids of the `limit` sessions with turns that were active last, in order of first turn."""
+    rows = conn.execute(
+        "SELECT session_id, min(at), max(at) FROM turns WHERE session_id IS NOT NULL "
+        "GROUP BY session_id ORDER BY 3 DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [row[0] for row in sorted(rows, key=lambda row: row[1])]
+
+
+def session_count(conn: sqlite3.Connection) -> int:
+    """How many sessions have stored turns."""
+    return int(
+        conn.execute(
+            "SELECT count(DISTINCT session_id) FROM turns WHERE session_id IS NOT NULL"
+        ).fetchone()[0]
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 import orjson
@@ -254,15 +254,30 @@ def turn_row(turn: TurnRecord) -> tuple[Any, ...]:
     )
 
 
-def turn_from_export(item: dict[str, Any]) -> TurnRecord:
+def export_time(stamp: Any) -> float | None:
+    """Unix time of an export's `timestamp` (ISO 8601; without a zone it is UTC), None if not one."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def turn_from_export(item: dict[str, Any], fallback_at: float) -> TurnRecord:
     """A turn from one message of a history JSON export (validated by the caller).
 
-    Its key is a digest of the whole message, so importing the same file twice adds nothing.
+    Its key is a digest of the whole message, so importing the same file twice adds nothing. A
+    timestamp that is not ISO 8601 (hand-written files) becomes `fallback_at`.
     """
     fields = [item.get(k) for k in ("timestamp", "role", "content", "session_id", "request_id")]
     digest = hashlib.blake2b(orjson.dumps(fields), digest_size=12).hexdigest()
+    at = export_time(item.get("timestamp"))
     return {
-        "at": datetime.fromisoformat(item["timestamp"]).timestamp(),
+        "at": fallback_at if at is None else at,
         "session_id": item.get("session_id"),
         "request_id": item.get("request_id"),
         "role": item["role"],

@@ -26,8 +26,8 @@ from proxy.store.records import RequestRecord, TurnRecord
 
 log = logging.getLogger(__name__)
 
-_REQUEST, _TURN, _CLEAR_TURNS, _FLUSH, _CLOSE = range(5)
-# Turns deleted per transaction when history is cleared: other processes get the lock between.
+_REQUEST, _TURN, _CLEAR_TURNS, _IMPORT, _FLUSH, _CLOSE = range(6)
+# Turns deleted (or imported) per transaction: other processes get the lock between.
 CLEAR_BATCH = 2_000
 _SHORT_REASONS = {
     "readonly": "read-only folder",
@@ -39,6 +39,8 @@ _SHORT_REASONS = {
     "missing": "missing file",
     "io": "I/O error",
 }
+
+_ALONE = (_CLEAR_TURNS, _IMPORT)
 
 ConnectHook = Callable[[sqlite3.Connection], None]
 
@@ -52,6 +54,21 @@ class _Marker:
         self.done = threading.Event()
         self.ok = False
         self.target = -1
+
+
+class TurnImport:
+    """Turns to import, and the answer once they are written: `done` set, `added` counted."""
+
+    __slots__ = ("added", "done", "turns")
+
+    def __init__(self, turns: list[TurnRecord]) -> None:
+        self.turns = turns
+        self.done = threading.Event()
+        self.added = 0
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """How many turns were new, once written; None when not written within `timeout`."""
+        return self.added if self.done.wait(timeout) else None
 
 
 class StoreWriter:
@@ -122,6 +139,14 @@ class StoreWriter:
     def submit_clear_turns(self, session: str | None = None) -> None:
         """Queue the deletion of every turn submitted before it (of one session when given)."""
         self._put((_CLEAR_TURNS, session))
+
+    def submit_import(self, turns: list[TurnRecord]) -> TurnImport:
+        """Queue turns from an export, skipping the ones already stored; `wait()` on the result
+        for how many were new."""
+        job = TurnImport(turns)
+        self._put((_IMPORT, job))
+        self._urgent.set()
+        return job
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted before this call is written; False on timeout/pause."""
@@ -243,7 +268,9 @@ class StoreWriter:
             return
         self._taken += 1
         if len(self._backlog) >= self.backlog_limit:
-            self._backlog.popleft()
+            dropped_kind, dropped = self._backlog.popleft()
+            if dropped_kind == _IMPORT:
+                dropped.done.set()  # its waiter learns that nothing was added
             self.dropped += 1
             self._settled += 1
         self._backlog.append(item)
@@ -323,6 +350,8 @@ class StoreWriter:
             try:
                 if batch[0][0] == _CLEAR_TURNS:
                     self._clear_turns(conn, batch[0][1])
+                elif batch[0][0] == _IMPORT:
+                    self._import(conn, batch[0][1])
                 else:
                     self._write(conn, batch)
             except sqlite3.Error as exc:
@@ -333,12 +362,12 @@ class StoreWriter:
                 self._resume()
 
     def _next_batch(self) -> list[tuple[int, Any]]:
-        """Up to `batch_size` records from the backlog; a clear travels alone, in its place."""
+        """Up to `batch_size` records from the backlog; a clear or an import travels alone."""
         backlog = self._backlog
-        if backlog[0][0] == _CLEAR_TURNS:
+        if backlog[0][0] in _ALONE:
             return [backlog.popleft()]
         batch: list[tuple[int, Any]] = []
-        while backlog and len(batch) < self.batch_size and backlog[0][0] != _CLEAR_TURNS:
+        while backlog and len(batch) < self.batch_size and backlog[0][0] not in _ALONE:
             batch.append(backlog.popleft())
         return batch
 
@@ -346,6 +375,20 @@ class StoreWriter:
         commit.clear_turns(conn, session, CLEAR_BATCH)
         self._settled += 1
         self.batches += 1
+
+    def _import(self, conn: sqlite3.Connection, job: TurnImport) -> None:
+        rows: list[Row] = []
+        for turn in job.turns:
+            try:
+                rows.append(records.turn_row(turn))
+            except (KeyError, TypeError, ValueError) as exc:
+                self.rejected += 1
+                log.warning("store: refused an imported turn: %s", exc)
+        job.added = commit.import_turns(conn, rows, CLEAR_BATCH)
+        self.rows_written += job.added
+        self._settled += 1
+        self.batches += 1
+        job.done.set()
 
     def _write(self, conn: sqlite3.Connection, batch: list[tuple[int, Any]]) -> None:
         """Commit one batch in one transaction (each bad record refused on its own)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,8 +143,27 @@ async def test_failed_requests_record_nothing(
     ]
 
 
-async def test_limit_drops_oldest(make_proxy: ProxyFactory) -> None:
+async def test_limit_bounds_memory_and_the_default_page(make_proxy: ProxyFactory) -> None:
+    """CONVERSATION_LIMIT bounds the turns held in memory and what /conversation returns by
+    default; the store keeps every turn (total_count, ?limit=, status count)."""
     proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, CONVERSATION_LIMIT=3)
+    for i in range(3):
+        await ask(proxy.url, turn(f"turn {i}"), session=f"s{i}")
+    body = await conversation(proxy.url)
+    assert body["total_count"] == 6
+    assert [m["role"] for m in body["messages"]] == ["assistant", "user", "assistant"]
+    assert [m["session_id"] for m in body["messages"]] == ["s1", "s2", "s2"]
+    assert len((await conversation(proxy.url, "?limit=10"))["messages"]) == 6
+    assert len(proxy.service.history) == 3
+    status = (await call(proxy.url, "GET", "/conversation/status")).json
+    assert (status["count"], status["limit"], status["sessions"]) == (6, 3, 3)
+
+
+async def test_limit_drops_oldest_without_the_store(make_proxy: ProxyFactory) -> None:
+    """With recording off, memory is the history: the oldest turns go past the limit."""
+    proxy = await make_proxy(
+        BIG_MODEL=BIG, SMALL_MODEL=SMALL, CONVERSATION_LIMIT=3, STORE_ENABLED="false"
+    )
     for i in range(3):
         await ask(proxy.url, turn(f"turn {i}"), session=f"s{i}")
     body = await conversation(proxy.url)
@@ -163,7 +183,7 @@ async def test_clear(make_proxy: ProxyFactory) -> None:
     assert (await conversation(proxy.url))["total_count"] == 0
 
 
-async def test_export_and_import(make_proxy: ProxyFactory) -> None:
+async def test_export_and_import(make_proxy: ProxyFactory, tmp_path: Path) -> None:
     proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL)
     await ask(proxy.url, turn("export me"), session="x")
     exported = await call(proxy.url, "GET", "/conversation/export?format=json")
@@ -180,8 +200,13 @@ async def test_export_and_import(make_proxy: ProxyFactory) -> None:
     assert bad_format.status == 400
     assert "format" in bad_format.error
 
-    # Importing into a fresh proxy brings the records back; importing twice adds nothing.
-    other = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL)
+    # The export imported where it came from finds its turns already recorded.
+    same = await call(proxy.url, "POST", "/conversation/import", data)
+    assert same.json == {"status": "imported", "imported": 0, "total_count": 2}
+
+    # Importing into a fresh proxy (its own data folder) brings the records back; importing
+    # twice adds nothing.
+    other = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, DATA_DIR=str(tmp_path / "other"))
     first = await call(other.url, "POST", "/conversation/import", data)
     assert first.json == {"status": "imported", "imported": 2, "total_count": 2}
     again = await call(other.url, "POST", "/conversation/import", data)
@@ -266,3 +291,23 @@ async def test_continue_merges_at_the_seam(
     missing = await call(proxy.url, "POST", "/conversation/continue", {"model": "claude-x"})
     assert missing.status == 400
     assert "messages" in missing.error
+
+
+async def test_a_resend_after_a_restart_is_not_a_new_turn(
+    make_proxy: ProxyFactory, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """Claude Code resends a turn whose answer it did not get: the store's keys outlive the
+    process, so a restart in between records it once."""
+    body = turn("resent after a restart")
+    first = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, DATA_DIR=str(tmp_path))
+    await ask(first.url, body, session="s")
+    await first.stop()
+    second = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, DATA_DIR=str(tmp_path))
+    await ask(second.url, body, session="s")
+    await ask(second.url, turn("a new turn"), session="s")
+    listed = await conversation(second.url)
+    assert [m["content"] for m in listed["messages"] if m["role"] == "user"] == [
+        "resent after a restart",
+        "a new turn",
+    ]
+    assert listed["total_count"] == 4

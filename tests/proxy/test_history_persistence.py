@@ -70,7 +70,8 @@ async def test_enabled_file_is_remembered_across_restarts(
     await call(again.url, "POST", "/conversation/disable")
     third = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, DATA_DIR=str(tmp_path))
     status = (await call(third.url, "GET", "/conversation/status")).json
-    assert (status["enabled"], status["count"]) == (False, 0)
+    # No export file any more; the turns live in the store whatever the file.
+    assert (status["enabled"], status["persistence_file"], status["count"]) == (False, None, 2)
 
 
 async def test_disable_stops_writing(make_proxy: ProxyFactory, tmp_path: Path) -> None:

@@ -203,7 +203,8 @@ async def test_recording_status_in_health_and_config(
     health = (await call(proxy.url, "GET", "/health")).json
     assert health["recording"] == {"state": "recording", "reason": None}
     config = (await call(proxy.url, "GET", "/config")).json["recording"]
-    assert config["state"] == "recording" and config["rows_written"] == 1
+    # One request and its two history turns.
+    assert config["state"] == "recording" and config["rows_written"] == 3
     assert config["path"] == str(tmp_path / "folder" / db.DB_NAME)
     assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o700
 

@@ -177,7 +177,7 @@ def test_export_reads_every_turn_oldest_first_and_import_adds_nothing_twice(
     messages = [{k: t[k] for k in ("timestamp", "role", "content", "model_used",
                                    "request_id", "session_id")} for t in exported]  # fmt: skip
     for _ in range(2):
-        insert_turns(again, [records.turn_from_export(m) for m in messages])
+        insert_turns(again, [records.turn_from_export(m, 0.0) for m in messages])
     assert queries.turn_count(again) == 2_500
     assert [t["content"] for t in queries.iter_turns(again)] == [t["content"] for t in exported]
     again.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.store import db, queries
+from proxy.store import db, queries, records
 from proxy.store.writer import StoreWriter
 from tests.proxy.store.support import request, turn
 
@@ -312,3 +312,43 @@ def test_closing_a_paused_writer_does_not_hang(path: Path) -> None:
     assert wait_for(lambda: writer.paused)
     # One last try fails again: close reports the unwritten record instead of hanging.
     assert writer.close(timeout=30) is False
+
+
+def test_an_import_skips_stored_turns_and_answers_how_many_were_new(
+    path: Path, writers: list[StoreWriter]
+) -> None:
+    writer = StoreWriter(path)
+    writers.append(writer)
+    # Live turns at millisecond times; their export is what an import reads back.
+    for n in range(30):
+        writer.submit_turn(turn(n, NOW + n + 0.123, key=f"live-{n}"))
+    assert writer.flush(30)
+    conn = db.open_reader(path)
+    fields = ("timestamp", "role", "content", "model_used", "request_id", "session_id")
+    exported = [{k: t[k] for k in fields} for t in queries.iter_turns(conn)]
+    fresh = [{**exported[0], "content": f"imported {n}"} for n in range(5)]
+    as_turns = [records.turn_from_export(m, 0.0) for m in exported + fresh]
+    assert writer.submit_import(as_turns).wait(30) == 5
+    assert writer.submit_import(as_turns).wait(30) == 0
+    assert queries.turn_count(conn) == 35
+    conn.close()
+
+
+def test_an_import_while_paused_lands_when_the_disk_has_room(
+    path: Path, writers: list[StoreWriter]
+) -> None:
+    conn = db.open_store(path)
+    used = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.close()
+    pages: dict[str, int | None] = {"max": used}
+    writer = StoreWriter(
+        path, retry_seconds=0.02, max_retry_seconds=0.05, connect_hook=full_disk(pages)
+    )
+    writers.append(writer)
+    writer.submit_request(request(1, NOW, request_body={"pad": "x" * 50_000}))
+    assert wait_for(lambda: writer.paused)
+    job = writer.submit_import([turn(n, NOW + n) for n in range(3)])
+    assert job.wait(0.2) is None
+    pages["max"] = None
+    assert job.wait(30) == 3
+    assert count(path, "turns") == 3
