@@ -319,6 +319,6 @@ class LoadGen:
             self._log = None
 
 
-def target(url: str, dialect: str) -> dict[str, str]:
+def target(url: str, dialect: str) -> dict[str, Any]:
     """A load-generator target."""
     return {"url": url, "dialect": dialect}

@@ -19,18 +19,25 @@ from bench.stats import Flat, diff, median, percentile, ratio
 
 
 async def latency(stack: Stack, transports: list[str]) -> Flat:
-    """1. Small non-streaming request: median and p95, direct vs proxy, one at a time."""
-    await stack.ensure(transports)
+    """1. Small non-streaming request: median and p95, direct vs proxy, one at a time.
+
+    Also the proxy's CPU per request: its user+sys over the run (it is idle while the direct
+    requests run) divided by the requests it served, warm-up included.
+    """
+    proxies = await stack.ensure(transports)
     c = stack.counts
     out: Flat = {}
     for transport in transports:
+        cpu0 = proxies[transport].cpu()
         result = await stack.loadgen.call(
             op="latency",
             targets={"direct": stack.direct(transport), "proxy": stack.via(transport)},
             n=c.latency_n,
             warmup=c.latency_warmup,
         )
+        used = proxies[transport].cpu() - cpu0
         prefix = f"latency.{transport}"
+        out[f"{prefix}.cpu_ms"] = used / (c.latency_n + c.latency_warmup) * 1000
         for side in ("direct", "proxy"):
             samples = result[side]["total"]
             out[f"{prefix}.{side}.median_ms"] = median(samples)
