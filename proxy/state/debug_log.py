@@ -1,8 +1,14 @@
-"""The debug log: a bounded ring of structured entries built from bus events, keys masked."""
+"""The debug log: a bounded ring of structured entries built from bus events, keys masked.
+
+Entries from the bus are kept as their parts (the strings the bus has already masked, a float
+time) and turned into what readers see (ISO time, key-shaped strings masked too) on first read:
+a request pays for three small tuples, and only /debug_logs and the Debug view pay for the rest.
+"""
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -29,12 +35,35 @@ def _pair(pair: Any) -> dict[str, Any]:
     return {"big": pair.big, "small": pair.small, "preset": pair.preset}
 
 
+class _Entry:
+    """One entry: its parts until first read, then the dict readers get (kept for next reads)."""
+
+    __slots__ = ("details", "id", "request_id", "shown", "summary", "type", "when")
+
+    def __init__(
+        self,
+        entry_id: int,
+        when: float,
+        log_type: str,
+        request_id: str,
+        summary: str,
+        details: dict[str, Any],
+    ) -> None:
+        self.id = entry_id
+        self.when = when
+        self.type = log_type
+        self.request_id = request_id
+        self.summary = summary
+        self.details = details
+        self.shown: dict[str, Any] | None = None
+
+
 class DebugLog:
     """The newest `limit` entries; each is {id, time, type, request_id, summary, details}."""
 
     def __init__(self, limit: int, secrets: SecretSource | Iterable[str | None] = ()) -> None:
         self.limit = limit
-        self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
+        self._entries: deque[_Entry] = deque(maxlen=limit)
         self._ids = itertools.count(1)
         self.redact = Redactor(secrets)
         # request id -> the request's notes list (filled while it runs; shown with the outcome).
@@ -57,26 +86,44 @@ class DebugLog:
         request_id: str = "",
         when: float | None = None,
     ) -> None:
-        """Append one entry (masked now, so nothing unmasked is ever stored)."""
+        """Append one entry (masked now: text from outside the bus, never stored unmasked)."""
+        self._keep(log_type, self.redact(summary), self._clean(details or {}), request_id, when)
+
+    def _keep(
+        self,
+        log_type: str,
+        summary: str,
+        details: dict[str, Any],
+        request_id: str,
+        when: float | None,
+    ) -> None:
+        # The bus masked the configured keys in every string of its events; key-shaped text is
+        # masked when the entry is first read (`_shown`), like the time is formatted then.
+        entry_id = next(self._ids)
         self._entries.append(
-            {
-                "id": next(self._ids),
-                "time": datetime.fromtimestamp(
-                    when or datetime.now(UTC).timestamp(), UTC
-                ).isoformat(timespec="milliseconds"),
-                "type": log_type,
-                "request_id": request_id,
-                "summary": self.redact(summary),
-                "details": self._clean(details or {}),
-            }
+            _Entry(entry_id, when or time.time(), log_type, request_id, summary, details)
         )
+
+    def _shown(self, entry: _Entry) -> dict[str, Any]:
+        if entry.shown is None:
+            entry.shown = {
+                "id": entry.id,
+                "time": datetime.fromtimestamp(entry.when, UTC).isoformat(timespec="milliseconds"),
+                "type": entry.type,
+                "request_id": entry.request_id,
+                "summary": self.redact(entry.summary),
+                "details": self._clean(entry.details),
+            }
+        return entry.shown
 
     def entries(self, log_type: str = "all", limit: int = 100) -> list[dict[str, Any]]:
         """The newest `limit` entries of a type (or all), oldest first; ValueError on a bad type."""
         if log_type != "all" and log_type not in LOG_TYPES:
             raise ValueError(f"unknown log_type {log_type!r}; valid: all, {', '.join(LOG_TYPES)}")
-        items = [e for e in self._entries if log_type == "all" or e["type"] == log_type]
-        return items[-limit:] if limit > 0 else []
+        if limit <= 0:
+            return []
+        items = [e for e in self._entries if log_type == "all" or e.type == log_type]
+        return [self._shown(e) for e in items[-limit:]]
 
     def clear(self) -> None:
         """Drop every entry."""
@@ -104,7 +151,7 @@ class DebugLog:
         n_messages = len(messages) if isinstance(messages, list) else 0
         n_tools = len(tools) if isinstance(tools, list) else 0
         mode = "stream" if d.get("stream") else "no stream"
-        self.add(
+        self._keep(
             "request",
             f"{d.get('endpoint', 'messages')} {d.get('requested')} ({mode}, "
             f"{n_messages} messages, {n_tools} tools)",
@@ -120,7 +167,7 @@ class DebugLog:
             rid,
             event.time,
         )
-        self.add(
+        self._keep(
             "model_mapping",
             f"{d.get('requested')} -> {d.get('model')} ({d.get('reason') or d.get('tier')}, "
             f"{d.get('transport')})",
@@ -136,7 +183,7 @@ class DebugLog:
         d = event.data
         notes = list(self._notes.pop(event.request_id, []))
         latency = d.get("latency") or 0.0
-        self.add(
+        self._keep(
             "response",
             f"{d.get('model')}: {d.get('input_tokens')} in / {d.get('output_tokens')} out tokens, "
             f"{latency:.2f} s, {d.get('stop_reason')}",
@@ -161,7 +208,7 @@ class DebugLog:
     def _failed(self, event: ProxyEvent) -> None:
         d = event.data
         notes = list(self._notes.pop(event.request_id, []))
-        self.add(
+        self._keep(
             "error",
             f"{d.get('status')} {d.get('error_type')}: {d.get('message')}",
             {k: d.get(k) for k in ("model", "status", "error_type", "message", "latency")}
