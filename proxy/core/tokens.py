@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 
+from proxy.core.tools_cache import tools_json_size
+
 IMAGE_TOKENS = 1600  # Anthropic's rule of thumb for a ~1 megapixel image
 CHARS_PER_TOKEN = 4
 
@@ -34,7 +36,8 @@ def estimate_input_tokens(body: dict[str, Any]) -> int:
     chars = _text_chars(body.get("system")) + _text_chars(body.get("messages"))
     tools = body.get("tools")
     if tools:
-        chars += len(orjson.dumps(tools))
+        known = tools_json_size(tools)
+        chars += known if known is not None else len(orjson.dumps(tools))
     return max(1, chars // CHARS_PER_TOKEN)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from proxy.core import catalogue
+from proxy.core.tools_cache import TOOLS
 from proxy.routing.model_map import Target
 from proxy.translate.content import system_text, tool_result_parts, user_part
 from proxy.translate.max_tokens import clamp_max_tokens
@@ -84,6 +85,22 @@ def convert_tools(tools: list[dict[str, Any]], notes: list[str]) -> list[dict[st
             function["description"] = tool["description"]
         out.append({"type": "function", "function": function})
     return out
+
+
+def convert_kept_tools(tools: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
+    """`convert_tools`, done once for a kept tools list (TOOLS) and sent upstream as kept JSON.
+
+    The result is shared by every request with those tools: read-only, like the list itself.
+    """
+
+    def build() -> tuple[list[dict[str, Any]], list[str]]:
+        added: list[str] = []
+        return convert_tools(tools, added), added
+
+    converted, added = TOOLS.memo(tools, "openai", build)
+    notes.extend(added)
+    TOOLS.keep_json(tools, converted)
+    return converted
 
 
 def convert_tool_choice(choice: dict[str, Any]) -> str | dict[str, Any] | None:
@@ -309,7 +326,7 @@ def to_openai(
     stops = body.get("stop_sequences")
     if isinstance(stops, list) and stops:
         out["stop"] = [s for s in stops if isinstance(s, str)][:OPENAI_STOP_LIMIT]
-    tools = convert_tools(body.get("tools") or [], notes)
+    tools = convert_kept_tools(body.get("tools") or [], notes)
     choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else None
     if tools:
         out["tools"] = tools

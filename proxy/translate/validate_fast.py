@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from proxy.core.tools_cache import TOOLS
+
 ROLES = frozenset({"user", "assistant", "system"})
 TOOL_CHOICES = frozenset({"auto", "any", "tool", "none"})
 DICT_OR_NONE = ("thinking", "metadata", "output_config")
@@ -64,6 +66,11 @@ def _system(system: Any) -> bool:
 def _tools(tools: Any) -> bool:
     if tools is None:
         return True
+    # Claude Code's tools are the same list object while they are the same bytes (TOOLS).
+    return TOOLS.memo(tools, "valid", lambda: _each_tool(tools))
+
+
+def _each_tool(tools: Any) -> bool:
     if tools.__class__ is not list:
         return False
     for tool in tools:

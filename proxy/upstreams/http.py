@@ -15,6 +15,7 @@ import orjson
 
 from proxy.core.errors import ProxyError, from_upstream
 from proxy.core.settings import Settings
+from proxy.core.tools_cache import TOOLS
 from proxy.routing.model_map import Target
 
 # Every upstream request carries this proxy's instance id; receiving it back means a loop.
@@ -80,6 +81,16 @@ def too_large(target: Target, limit: int) -> ProxyError:
     )
 
 
+def encode_body(payload: dict[str, Any]) -> bytes:
+    """The JSON body of an upstream request; kept tools (TOOLS) go in as their kept JSON."""
+    tools = payload.get("tools")
+    if tools is not None:
+        data = TOOLS.json_of(tools)
+        if data is not None:
+            return orjson.dumps({**payload, "tools": orjson.Fragment(data)})
+    return orjson.dumps(payload)
+
+
 async def post(
     http: aiohttp.ClientSession,
     target: Target,
@@ -92,7 +103,7 @@ async def post(
     mapped error."""
     with http_errors(target):
         response = await http.post(
-            url, data=orjson.dumps(payload), headers=headers, timeout=timeout_for(settings)
+            url, data=encode_body(payload), headers=headers, timeout=timeout_for(settings)
         )
         if response.status == 200:
             return response

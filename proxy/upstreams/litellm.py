@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 
 from proxy.core.errors import ProxyError, context_too_long, extract_message, from_upstream, scrub
 from proxy.core.lazy_litellm import get_litellm
@@ -91,6 +92,9 @@ async def _call(exchange: Exchange) -> Any:
     params = to_openai(exchange.body, target, exchange.notes, for_litellm=True)
     exchange.set_upstream_request(params)
     kwargs: dict[str, Any] = dict(params)
+    if "tools" in kwargs:
+        # Tools may be shared with other requests (TOOLS); LiteLLM gets a copy it may change.
+        kwargs["tools"] = orjson.loads(orjson.dumps(kwargs["tools"]))
     base = api_base_for(target, settings)
     if base:
         kwargs["api_base"] = base
