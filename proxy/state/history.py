@@ -145,19 +145,23 @@ class ConversationHistory:
         key, text = newest
         key = f"{session}:{key}"
         model = data.get("model")
-        stamp = _timestamp(when)
+        stamp = ""  # formatted only when something is recorded
         added = False
         if key not in self._seen and text:
+            stamp = _timestamp(when)
             self._append("user", text, model, request_id, session, stamp)
             added = True
         answer_key = key + ":answer"
-        message = data.get("message") or {}
-        answer = turns.summarise(message.get("content"))
         # A retried request (same turn again) must not record its answer twice.
-        if answer_key not in self._seen and answer:
-            self._append("assistant", answer, model, request_id, session, stamp)
-            self._remember(answer_key)
-            added = True
+        if answer_key not in self._seen:
+            message = data.get("message") or {}
+            answer = turns.summarise(message.get("content"))
+            if answer:
+                self._append(
+                    "assistant", answer, model, request_id, session, stamp or _timestamp(when)
+                )
+                self._remember(answer_key)
+                added = True
         self._remember(key)
         if added:
             self._changed()
