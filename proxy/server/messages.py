@@ -41,8 +41,11 @@ def request_origin(request: web.Request) -> str:
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON, or a 4xx that says what is wrong with it."""
     try:
-        async with asyncio.timeout(request.app[SERVICE].settings.body_timeout):
-            raw = await request.read()
+        if request.content.is_eof():
+            raw = await request.read()  # all here already: nothing to wait for
+        else:
+            async with asyncio.timeout(request.app[SERVICE].settings.body_timeout):
+                raw = await request.read()
     except TimeoutError:
         raise ProxyError(
             408,

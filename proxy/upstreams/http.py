@@ -26,13 +26,23 @@ MAX_ANSWER_BYTES = 64 << 20
 """Cap on a whole non-streaming answer (64 MiB: a long answer with images stays well below)."""
 
 
+_TIMEOUTS: dict[int, tuple[Settings, aiohttp.ClientTimeout]] = {}
+
+
 def timeout_for(settings: Settings) -> aiohttp.ClientTimeout:
-    """Connect, idle-read and total timeouts for one upstream request."""
-    return aiohttp.ClientTimeout(
+    """Connect, idle-read and total timeouts for one upstream request (one object per settings)."""
+    known = _TIMEOUTS.get(id(settings))
+    if known is not None and known[0] is settings:
+        return known[1]
+    timeout = aiohttp.ClientTimeout(
         total=settings.request_timeout,
         sock_connect=settings.connect_timeout,
         sock_read=settings.stream_idle_timeout,
     )
+    if len(_TIMEOUTS) >= 16:
+        _TIMEOUTS.clear()
+    _TIMEOUTS[id(settings)] = (settings, timeout)
+    return timeout
 
 
 def where(target: Target) -> str:
@@ -64,6 +74,10 @@ async def read_capped(response: aiohttp.ClientResponse, limit: int, target: Targ
     length = response.content_length
     if length is not None and length > limit:
         raise too_large(target, limit)
+    if length is not None and "Content-Encoding" not in response.headers:
+        # aiohttp stops at Content-Length: one read, no loop (most JSON answers say their size).
+        # A compressed body is counted as it is inflated, below: its length says nothing.
+        return await response.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_any():
