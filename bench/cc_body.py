@@ -5,10 +5,10 @@ exists (compact JSON, as Claude Code sends it, about 80 KB: 26 tools, system blo
 tool_result turn), else a synthetic body of the same shape and size built from
 `tests/support/claude_code_shapes.py`. It carries Claude Code's headers and `?beta=true`.
 
-For each transport, non-streaming (5-chunk answer) and streaming (20 chunks): requests one at a
-time, direct and proxy interleaved; the added latency (median proxy - median direct) and the
-proxy's CPU per request (user+sys of the proxy process over the run, warm-up included, divided
-by the requests it served; it is idle while the direct requests run). The relay is the floor.
+Non-streaming (5-chunk answer) and streaming (20 chunks), every transport and the floor side by
+side (`bench.sidebyside`: one request at a time, interleaved, rounds rotating the order): the
+added latency (median proxy - median direct) and the proxy's CPU per request, and that CPU
+against the floor's (the relay), round by round.
 
 The bodies are prepared once per run in a subprocess (``python -m bench.cc_body DIR``): the
 synthetic shapes import the test support (LiteLLM included), which the orchestrator should not
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,10 @@ from typing import Any
 import orjson
 
 from bench import payloads
-from bench.procs import REPO, clean_env, target
+from bench.procs import REPO, clean_env
+from bench.sidebyside import floor_ratio, side_by_side
 from bench.stack import Stack
-from bench.stats import Flat, diff, median, ratio
+from bench.stats import Flat, diff, median
 
 FIXTURE_DIRS = (
     REPO.parent / "shared" / "fixtures" / "claude-code",
@@ -58,7 +60,10 @@ def _f(value: float | int | None, digits: int = 2) -> str:
 
 
 def fixture() -> Path | None:
-    """The largest captured main-turn request, when the shared fixtures are present."""
+    """The largest captured main-turn request, when the shared fixtures are present (and
+    BENCH_CC_SYNTHETIC is not set: it asks for the synthetic body, as a fresh clone gets)."""
+    if os.environ.get("BENCH_CC_SYNTHETIC"):
+        return None
     for folder in FIXTURE_DIRS:
         files = sorted(folder.glob(PATTERN), key=lambda p: p.stat().st_size)
         if files:
@@ -68,7 +73,8 @@ def fixture() -> Path | None:
 
 def synthetic() -> dict[str, Any]:
     """A main-turn body of the captured shape and size, from the synthetic shapes (26 tools)."""
-    from tests.support.claude_code_shapes import SHAPES  # heavy (LiteLLM): subprocess only
+    # The test support imports LiteLLM (seconds of CPU): this runs in its own process, once.
+    from tests.support.claude_code_shapes import SHAPES
 
     body = copy.deepcopy(SHAPES["main-turn-2-image-tool-result"])
     client = [t for t in body["tools"] if "input_schema" in t]
@@ -125,6 +131,11 @@ def prepare(folder: Path) -> dict[str, Any]:
     return {"source": path.name if path else "synthetic", "bytes": sizes}
 
 
+def _synthetic_flag() -> dict[str, str]:
+    flag = os.environ.get("BENCH_CC_SYNTHETIC")
+    return {"BENCH_CC_SYNTHETIC": flag} if flag else {}
+
+
 async def prepared(stack: Stack) -> dict[str, Any]:
     """The bodies for this run (prepared once, in a subprocess); `prefix` is for the loadgen."""
     if stack.cc is None:
@@ -137,7 +148,7 @@ async def prepared(stack: Stack) -> dict[str, Any]:
             str(folder),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=clean_env(stack.home),
+            env=clean_env(stack.home, **_synthetic_flag()),
             cwd=REPO,
         )
         out, err = await proc.communicate()
@@ -149,45 +160,38 @@ async def prepared(stack: Stack) -> dict[str, Any]:
 
 async def cc_body(stack: Stack, transports: list[str]) -> Flat:
     """Added latency and proxy CPU per Claude Code request, per transport, streamed and not."""
-    proxies = await stack.ensure(transports)
     info = await prepared(stack)
     c = stack.counts
     out: Flat = {
         "cc.kb": info["bytes"]["anthropic"] / 1000,
         "cc.fixture": 0 if info["source"] == "synthetic" else 1,
     }
-    for transport in transports:
-        proc = proxies[transport]
-        direct = stack.direct(transport)
-        via = target(stack.via(transport)["url"] + "?beta=true", "anthropic")
-        for t in (direct, via):
-            if t["dialect"] == "anthropic":
-                t["headers"] = HEADERS
-        for stream in (False, True):
-            cpu0 = proc.cpu()
-            result = await stack.loadgen.call(
-                op="stream" if stream else "latency",
-                targets={"direct": direct, "proxy": via},
-                n=c.cc_n,
-                warmup=c.cc_warmup,
-                chunks=STREAM_CHUNKS if stream else NONSTREAM_CHUNKS,
-                body=info["prefix"],
-            )
-            used = proc.cpu() - cpu0
+    for stream in (False, True):
+        sides = await side_by_side(
+            stack,
+            transports,
+            n=c.cc_n,
+            warmup=c.cc_warmup,
+            rounds=c.latency_rounds,
+            stream=stream,
+            chunks=STREAM_CHUNKS if stream else NONSTREAM_CHUNKS,
+            body=info["prefix"],
+            headers=HEADERS,
+            query="?beta=true",
+        )
+        for transport, side in sides.items():
             prefix = f"cc.{transport}{'.stream' if stream else ''}"
-            for side in ("direct", "proxy"):
-                out[f"{prefix}.{side}.median_ms"] = median(result[side]["total"])
-            out[f"{prefix}.added_ms"] = diff(
-                out[f"{prefix}.proxy.median_ms"], out[f"{prefix}.direct.median_ms"]
-            )
+            out[f"{prefix}.direct.median_ms"] = median(side.direct)
+            out[f"{prefix}.proxy.median_ms"] = median(side.proxy)
+            out[f"{prefix}.added_ms"] = diff(median(side.proxy), median(side.direct))
             if stream:
                 out[f"{prefix}.added_ttft_ms"] = diff(
-                    median(result["proxy"]["ttft"]), median(result["direct"]["ttft"])
+                    median(side.proxy_ttft), median(side.direct_ttft)
                 )
-            out[f"{prefix}.cpu_ms"] = used / (c.cc_n + c.cc_warmup) * 1000
-            out[f"{prefix}.errors"] = result["direct"]["errors"] + result["proxy"]["errors"]
-            for side in ("direct", "proxy"):
-                stack.note_errors(f"{prefix}.{side}", result[side].get("error_samples", []))
+            out[f"{prefix}.cpu_ms"] = median(side.cpu_ms)
+            out[f"{prefix}.cpu_x_floor"] = floor_ratio(sides, transport)
+            out[f"{prefix}.errors"] = side.errors
+            stack.note_errors(prefix, side.error_samples)
     return out
 
 
@@ -198,13 +202,12 @@ def rows(fig: Flat) -> list[Row]:
     source = "captured" if fig.get("cc.fixture") else "synthetic"
     out: list[Row] = []
     for suffix, label in (("", "non-streaming"), (".stream", f"{STREAM_CHUNKS}-chunk stream")):
-        floor_cpu = fig.get(f"cc.relay{suffix}.cpu_ms")
         for t in ("openai", "anthropic", "litellm", "relay"):
             p = f"cc.{t}{suffix}"
             if f"{p}.cpu_ms" not in fig:
                 continue
             cpu = fig.get(f"{p}.cpu_ms")
-            x = ratio(cpu, floor_cpu) if t != "relay" else None
+            x = fig.get(f"{p}.cpu_x_floor")
             ok = None
             if x is not None and t in ("openai", "anthropic"):
                 ok = x <= FLOOR_RATIO and fig.get(f"{p}.errors") == 0

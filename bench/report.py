@@ -81,6 +81,7 @@ def _latency_rows(fig: Flat) -> list[Row]:
         added = fig.get(f"{p}.added_ms")
         ok = _all(_le(added, limit), fig.get(f"{p}.errors") == 0) if limit else None
         x = ratio(added, floor) if t != "relay" and floor and floor > 0 else None
+        cpu_x = fig.get(f"{p}.cpu_x_floor")
         rows.append(
             (
                 f"1 added latency, small non-streaming, median [{t}]",
@@ -88,7 +89,9 @@ def _latency_rows(fig: Flat) -> list[Row]:
                 + (f" = {_f(x)}x floor" if x is not None else "")
                 + f" (direct {_f(fig.get(f'{p}.direct.median_ms'))}, "
                 f"proxy {_f(fig.get(f'{p}.proxy.median_ms'))}; CPU "
-                f"{_f(fig.get(f'{p}.cpu_ms'))} ms/request; errors {fig.get(f'{p}.errors')})",
+                f"{_f(fig.get(f'{p}.cpu_ms'))} ms/request"
+                + (f" = {_f(cpu_x)}x floor" if cpu_x is not None else "")
+                + f"; errors {fig.get(f'{p}.errors')})",
                 f"<= {limit} ms" if limit else _no_target(t),
                 _verdict(ok),
             )

@@ -27,6 +27,8 @@ class Counts:
 
     latency_n: int = 200
     latency_warmup: int = 20
+    latency_rounds: int = 5
+    """Rounds the side-by-side scenarios (latency, cc_body) split their requests into."""
     stream_n: int = 30
     stream_n_litellm: int = 10
     stream_chunks: int = 500
@@ -51,14 +53,15 @@ class Counts:
     settle: bool = True
     """Wait for each proxy's LiteLLM import to end before measuring (off only for --tiny)."""
     cc_n: int = 100
-    """Claude Code requests per transport and mode (cc_body), after `cc_warmup` more."""
+    """Claude Code requests per transport and mode (cc_body), after `cc_warmup` more each."""
     cc_warmup: int = 10
 
 
 FULL = Counts()
 QUICK = Counts(
-    latency_n=50,
+    latency_n=60,
     latency_warmup=10,
+    latency_rounds=3,
     stream_n=5,
     stream_n_litellm=3,
     cpu_streams=10,
@@ -68,12 +71,13 @@ QUICK = Counts(
     memory_marks=(200, 1000),
     key_presses_idle=10,
     key_presses_load=20,
-    cc_n=30,
+    cc_n=45,
     cc_warmup=5,
 )
 TINY = Counts(
     latency_n=3,
     latency_warmup=1,
+    latency_rounds=1,
     stream_n=2,
     stream_n_litellm=1,
     stream_chunks=50,
