@@ -125,11 +125,11 @@ async def _cpu_run(
     stack: Stack, proc: Proc, transport: str, suffix: str, extra: dict[str, Any]
 ) -> Flat:
     c = stack.counts
-    before, sys0, t0 = proc.cpu(), proc.cpu_sys(), time.perf_counter()
+    before, sys0, t0 = proc.cpu_snapshot(), proc.cpu_sys(), time.perf_counter()
     result = await stack.loadgen.call(
         op="requests", target=stack.via(transport), chunks=c.stream_chunks, stream=True, **extra
     )
-    used, wall = proc.cpu() - before, time.perf_counter() - t0
+    used, wall = proc.cpu_since(before), time.perf_counter() - t0
     kernel = proc.cpu_sys() - sys0
     chunks = int(extra["n"]) * c.stream_chunks
     prefix = f"cpu.{transport}{suffix}"
