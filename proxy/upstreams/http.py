@@ -6,6 +6,7 @@ hostile upstream cannot make the proxy hold gigabytes for one request.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -120,12 +121,57 @@ async def post(
             url, data=encode_body(payload), headers=headers, timeout=timeout_for(settings)
         )
         if response.status == 200:
+            if payload.get("stream") is True:
+                IdleWatch(response, settings.stream_idle_timeout)
             return response
         try:
             body = await read_capped(response, MAX_BODY_BYTES, target)
         finally:
             response.release()
     raise from_upstream(response.status, body, target.provider, response.headers.get("retry-after"))
+
+
+class IdleWatch:
+    """A streamed answer's idle timeout, checked a few times a period instead of per read.
+
+    aiohttp's `sock_read` re-arms a timer (cancel, then a new heap entry) on every network
+    read: for a stream, every chunk. Once the answer has started, this takes over: it reads the
+    stream's byte count every `idle / 4` seconds (at most every second) and fails the stream as
+    aiohttp does (`SocketTimeoutError`) when no byte came for `idle` seconds (noticed up to one
+    check late). The timer aiohttp armed for the headers still fires if nothing follows them.
+    """
+
+    def __init__(self, response: aiohttp.ClientResponse, idle: float) -> None:
+        connection = response.connection
+        if connection is None or connection.protocol is None or not idle:
+            return
+        connection.protocol.read_timeout = None  # the next read drops aiohttp's timer
+        self.response = response
+        self.idle = idle
+        self.step = min(idle / 4, 1.0)
+        self.loop = asyncio.get_running_loop()
+        self.seen = response.content.total_bytes
+        self.last = self.loop.time()
+        self.loop.call_at(self.last + self.step, self._check)
+
+    def _check(self) -> None:
+        response = self.response
+        content = response.content
+        connection = response.connection
+        # Over (read to the end, released, failed): the connection may serve someone else now.
+        if connection is None or response.closed or content.is_eof() or content.exception():
+            return
+        now = self.loop.time()
+        total = content.total_bytes
+        if total != self.seen:
+            self.seen, self.last = total, now
+        elif now - self.last >= self.idle:
+            error = aiohttp.SocketTimeoutError("Timeout on reading data from socket")
+            if connection.protocol is not None:
+                connection.protocol.set_exception(error)
+            content.set_exception(error)
+            return
+        self.loop.call_at(now + self.step, self._check)
 
 
 async def read_json(response: aiohttp.ClientResponse, target: Target) -> dict[str, Any]:
