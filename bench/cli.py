@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from bench import lifecycle, report, scenarios, tui_keys, tui_paint
+from bench import cc_body, lifecycle, report, scenarios, tui_keys, tui_paint
 from bench.procs import REPO, TRANSPORTS
 from bench.stack import FULL, QUICK, TINY, Counts, Stack
 from bench.stats import Flat, combine
@@ -49,6 +49,7 @@ SCENARIOS: dict[str, Scenario] = {
     "stream": lambda s, o: scenarios.streaming(s, o.transports),
     "cpu": lambda s, o: scenarios.cpu(s, o.transports),
     "concurrency": lambda s, o: scenarios.concurrency(s, o.concurrency_transports),
+    "cc_body": lambda s, o: cc_body.cc_body(s, o.transports),
     "tui_keys": lambda s, o: tui_keys.key_latency(s),
 }
 ONCE = {"memory"}
@@ -83,7 +84,7 @@ def parse(argv: list[str] | None) -> Options:
         "--transports",
         type=lambda v: _names(v, TRANSPORTS),
         default=list(TRANSPORTS),
-        help="transports for latency, stream and cpu (openai,anthropic,litellm,relay; relay "
+        help="transports for latency, stream, cpu and cc_body (openai,anthropic,litellm,relay; relay "
         "is the floor: a plain aiohttp byte relay, not the proxy)",
     )
     parser.add_argument(

@@ -11,10 +11,12 @@ command per line on stdin and answers one JSON line on stdout::
     {"op": "streams_for", "target": T, "concurrency": 20, "chunks": 500, "seconds": 5}
 
 `requests` and `streams_for` also take "pace_ms": the fake upstream then spaces the chunks.
+`latency`, `stream` and `requests` take "body": a path prefix of prepared bodies
+(``{body}-{dialect}[-stream].json``, see `bench.cc_body`) sent instead of the small one.
     {"op": "quit"}
 
-A target T is ``{"url": ..., "dialect": "openai" | "anthropic"}``: the dialect picks the request
-body and the end-of-stream marker. Times are milliseconds (latency, ttft, total) or seconds (wall).
+A target T is ``{"url": ..., "dialect": "openai" | "anthropic"}``, optionally with "headers" to
+add: the dialect picks the request body and the end-of-stream marker. Times are milliseconds (latency, ttft, total) or seconds (wall).
 """
 
 from __future__ import annotations
@@ -71,7 +73,16 @@ class Errors:
         return {"errors": self.count, "error_samples": self.samples}
 
 
-def _body(dialect: str, chunks: int, stream: bool, pace_ms: float) -> bytes:
+_FILES: dict[str, bytes] = {}
+
+
+def _body(dialect: str, chunks: int, stream: bool, pace_ms: float, prefix: str | None) -> bytes:
+    if prefix is not None:
+        path = f"{prefix}-{dialect}{'-stream' if stream else ''}.json"
+        if path not in _FILES:
+            with open(path, "rb") as f:
+                _FILES[path] = f.read()
+        return _FILES[path]
     if dialect == "openai":
         return payloads.openai_body(chunks, stream, pace_ms)
     return payloads.anthropic_body(chunks, stream, pace_ms)
@@ -79,10 +90,11 @@ def _body(dialect: str, chunks: int, stream: bool, pace_ms: float) -> bytes:
 
 async def request(
     session: aiohttp.ClientSession,
-    target: dict[str, str],
+    target: dict[str, Any],
     chunks: int,
     stream: bool,
     pace_ms: float = 0,
+    body_prefix: str | None = None,
 ) -> Outcome:
     """Send one request and check the answer arrived whole (all chunks, end marker).
 
@@ -90,12 +102,15 @@ async def request(
     into on the way (one per chunk when nothing batched them).
     """
     dialect = target["dialect"]
-    body = _body(dialect, chunks, stream, pace_ms)
+    body = _body(dialect, chunks, stream, pace_ms, body_prefix)
+    headers = HEADERS[dialect]
+    if "headers" in target:
+        headers = {**headers, **target["headers"]}
     t0 = time.perf_counter()
     ttft: float | None = None
     parts: list[bytes] = []
     try:
-        async with session.post(target["url"], data=body, headers=HEADERS[dialect]) as resp:
+        async with session.post(target["url"], data=body, headers=headers) as resp:
             if resp.status != 200:
                 text = (await resp.read())[:200].decode(errors="replace")
                 return Outcome(None, _ms(t0), f"HTTP {resp.status}: {text}")
@@ -139,15 +154,16 @@ async def op_stream(session: aiohttp.ClientSession, cmd: dict[str, Any]) -> dict
 async def _sequential(
     session: aiohttp.ClientSession, cmd: dict[str, Any], *, stream: bool, chunks: int
 ) -> dict[str, Any]:
-    targets: dict[str, dict[str, str]] = cmd["targets"]
+    targets: dict[str, dict[str, Any]] = cmd["targets"]
     pace_ms = float(cmd.get("pace_ms", 0))
+    prefix = cmd.get("body")
     for _ in range(int(cmd.get("warmup", 10))):
         for target in targets.values():
-            await request(session, target, chunks, stream, pace_ms)
+            await request(session, target, chunks, stream, pace_ms, prefix)
     out: dict[str, Any] = {name: {"ttft": [], "total": [], "errors": Errors()} for name in targets}
     for _ in range(int(cmd["n"])):
         for name, target in targets.items():
-            result = await request(session, target, chunks, stream, pace_ms)
+            result = await request(session, target, chunks, stream, pace_ms, prefix)
             if result.error:
                 out[name]["errors"].add(result.error)
                 continue
@@ -195,7 +211,9 @@ async def op_requests(session: aiohttp.ClientSession, cmd: dict[str, Any]) -> di
         if sent >= n:
             return False
         sent += 1
-        result = await request(session, target, chunks, (sent % 2 == 0) if mix else stream, pace_ms)
+        result = await request(
+            session, target, chunks, (sent % 2 == 0) if mix else stream, pace_ms, cmd.get("body")
+        )
         reads.append(result.reads)
         if result.error:
             errors.add(result.error)
@@ -212,10 +230,11 @@ async def op_requests(session: aiohttp.ClientSession, cmd: dict[str, Any]) -> di
 
 
 async def op_streams_for(session: aiohttp.ClientSession, cmd: dict[str, Any]) -> dict[str, Any]:
-    """Keep `concurrency` streams running for `seconds`."""
+    """Keep `concurrency` streams (or requests, with "stream": false) running for `seconds`."""
     target, chunks = cmd["target"], int(cmd["chunks"])
     deadline = time.perf_counter() + float(cmd["seconds"])
     pace_ms = float(cmd.get("pace_ms", 0))
+    stream, prefix = bool(cmd.get("stream", True)), cmd.get("body")
     errors = Errors()
     done = 0
 
@@ -223,7 +242,7 @@ async def op_streams_for(session: aiohttp.ClientSession, cmd: dict[str, Any]) ->
         nonlocal done
         if time.perf_counter() >= deadline:
             return False
-        result = await request(session, target, chunks, True, pace_ms)
+        result = await request(session, target, chunks, stream, pace_ms, prefix)
         done += 1
         if result.error:
             errors.add(result.error)

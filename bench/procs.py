@@ -134,6 +134,26 @@ class Proc:
         times = self.ps.cpu_times()
         return float(times.user + times.system)
 
+    def cpu_snapshot(self) -> tuple[dict[int, int], float]:
+        """CPU time per thread in ns (Linux schedstat, exact) and user+sys (ticks) as a fallback."""
+        threads: dict[int, int] = {}
+        try:
+            for task in Path(f"/proc/{self.pid}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    threads[int(task.name)] = int((task / "schedstat").read_text().split()[0])
+        except OSError:
+            threads = {}
+        return threads, self.cpu()
+
+    def cpu_since(self, before: tuple[dict[int, int], float]) -> float:
+        """CPU seconds used since `cpu_snapshot()`: exact when no thread ended in between (the
+        usual case), else from the tick-based counters (10 ms steps)."""
+        threads, ticks = self.cpu_snapshot()
+        old = before[0]
+        if old and threads and old.keys() <= threads.keys():
+            return sum(threads[t] - old.get(t, 0) for t in threads) / 1e9
+        return ticks - before[1]
+
     def cpu_sys(self) -> float:
         """System (kernel) CPU seconds so far."""
         return float(self.ps.cpu_times().system)
@@ -321,6 +341,6 @@ class LoadGen:
             self._log = None
 
 
-def target(url: str, dialect: str) -> dict[str, str]:
+def target(url: str, dialect: str) -> dict[str, Any]:
     """A load-generator target."""
     return {"url": url, "dialect": dialect}

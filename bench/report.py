@@ -14,8 +14,9 @@ from typing import Any
 
 import psutil
 
+from bench.cc_body import rows as cc_rows
 from bench.procs import REPO
-from bench.stats import Flat
+from bench.stats import Flat, ratio
 
 Row = tuple[str, str, str, str]
 """figure, measured, target, verdict (PASS, FAIL or empty when the issue sets no target)."""
@@ -73,16 +74,24 @@ def _transports(fig: Flat, section: str) -> list[str]:
 
 def _latency_rows(fig: Flat) -> list[Row]:
     rows: list[Row] = []
+    floor = fig.get("latency.relay.added_ms")
     for t in _transports(fig, "latency"):
         p = f"latency.{t}"
         limit = LATENCY_TARGET.get(t)
         added = fig.get(f"{p}.added_ms")
         ok = _all(_le(added, limit), fig.get(f"{p}.errors") == 0) if limit else None
+        x = ratio(added, floor) if t != "relay" and floor and floor > 0 else None
+        cpu_x = fig.get(f"{p}.cpu_x_floor")
         rows.append(
             (
                 f"1 added latency, small non-streaming, median [{t}]",
-                f"{_f(added)} ms (direct {_f(fig.get(f'{p}.direct.median_ms'))}, "
-                f"proxy {_f(fig.get(f'{p}.proxy.median_ms'))}; errors {fig.get(f'{p}.errors')})",
+                f"{_f(added)} ms"
+                + (f" = {_f(x)}x floor" if x is not None else "")
+                + f" (direct {_f(fig.get(f'{p}.direct.median_ms'))}, "
+                f"proxy {_f(fig.get(f'{p}.proxy.median_ms'))}; CPU "
+                f"{_f(fig.get(f'{p}.cpu_ms'))} ms/request"
+                + (f" = {_f(cpu_x)}x floor" if cpu_x is not None else "")
+                + f"; errors {fig.get(f'{p}.errors')})",
                 f"<= {limit} ms" if limit else _no_target(t),
                 _verdict(ok),
             )
@@ -275,6 +284,7 @@ SECTIONS: list[Callable[[Flat], list[Row]]] = [
     _concurrency_rows,
     _startup_rows,
     _keys_rows,
+    cc_rows,
 ]
 
 

@@ -14,35 +14,45 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bench.procs import Proc
+from bench.sidebyside import floor_ratio, side_by_side
 from bench.stack import Stack
 from bench.stats import Flat, diff, median, percentile, ratio
 
 
 async def latency(stack: Stack, transports: list[str]) -> Flat:
-    """1. Small non-streaming request: median and p95, direct vs proxy, one at a time."""
-    await stack.ensure(transports)
+    """1. Small non-streaming request: median and p95, direct vs proxy, one at a time.
+
+    Every transport, its direct baseline and the floor side by side (`bench.sidebyside`):
+    requests interleaved, rounds rotating the order. Also each proxy's CPU per request (its
+    user+sys over a round, idle while the others serve, / the requests it served) and, round
+    by round, that CPU against the floor's.
+    """
     c = stack.counts
+    sides = await side_by_side(
+        stack,
+        transports,
+        n=c.latency_n,
+        warmup=c.latency_warmup,
+        rounds=c.latency_rounds,
+        stream=False,
+        chunks=5,
+    )
     out: Flat = {}
-    for transport in transports:
-        result = await stack.loadgen.call(
-            op="latency",
-            targets={"direct": stack.direct(transport), "proxy": stack.via(transport)},
-            n=c.latency_n,
-            warmup=c.latency_warmup,
-        )
+    for transport, side in sides.items():
         prefix = f"latency.{transport}"
-        for side in ("direct", "proxy"):
-            samples = result[side]["total"]
-            out[f"{prefix}.{side}.median_ms"] = median(samples)
-            out[f"{prefix}.{side}.p95_ms"] = percentile(samples, 95)
+        out[f"{prefix}.cpu_ms"] = median(side.cpu_ms)
+        out[f"{prefix}.cpu_x_floor"] = floor_ratio(sides, transport)
+        for name, samples in (("direct", side.direct), ("proxy", side.proxy)):
+            out[f"{prefix}.{name}.median_ms"] = median(samples)
+            out[f"{prefix}.{name}.p95_ms"] = percentile(samples, 95)
         out[f"{prefix}.added_ms"] = diff(
             out[f"{prefix}.proxy.median_ms"], out[f"{prefix}.direct.median_ms"]
         )
         out[f"{prefix}.added_p95_ms"] = diff(
             out[f"{prefix}.proxy.p95_ms"], out[f"{prefix}.direct.p95_ms"]
         )
-        out[f"{prefix}.errors"] = result["direct"]["errors"] + result["proxy"]["errors"]
-        _keep_samples(stack, prefix, result)
+        out[f"{prefix}.errors"] = side.errors
+        stack.note_errors(prefix, side.error_samples)
     return out
 
 
@@ -115,11 +125,11 @@ async def _cpu_run(
     stack: Stack, proc: Proc, transport: str, suffix: str, extra: dict[str, Any]
 ) -> Flat:
     c = stack.counts
-    before, sys0, t0 = proc.cpu(), proc.cpu_sys(), time.perf_counter()
+    before, sys0, t0 = proc.cpu_snapshot(), proc.cpu_sys(), time.perf_counter()
     result = await stack.loadgen.call(
         op="requests", target=stack.via(transport), chunks=c.stream_chunks, stream=True, **extra
     )
-    used, wall = proc.cpu() - before, time.perf_counter() - t0
+    used, wall = proc.cpu_since(before), time.perf_counter() - t0
     kernel = proc.cpu_sys() - sys0
     chunks = int(extra["n"]) * c.stream_chunks
     prefix = f"cpu.{transport}{suffix}"

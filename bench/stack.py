@@ -27,6 +27,8 @@ class Counts:
 
     latency_n: int = 200
     latency_warmup: int = 20
+    latency_rounds: int = 5
+    """Rounds the side-by-side scenarios (latency, cc_body) split their requests into."""
     stream_n: int = 30
     stream_n_litellm: int = 10
     stream_chunks: int = 500
@@ -50,12 +52,16 @@ class Counts:
     paced_load_ms: float = 20.0
     settle: bool = True
     """Wait for each proxy's LiteLLM import to end before measuring (off only for --tiny)."""
+    cc_n: int = 100
+    """Claude Code requests per transport and mode (cc_body), after `cc_warmup` more each."""
+    cc_warmup: int = 10
 
 
 FULL = Counts()
 QUICK = Counts(
-    latency_n=50,
+    latency_n=60,
     latency_warmup=10,
+    latency_rounds=3,
     stream_n=5,
     stream_n_litellm=3,
     cpu_streams=10,
@@ -65,10 +71,13 @@ QUICK = Counts(
     memory_marks=(200, 1000),
     key_presses_idle=10,
     key_presses_load=20,
+    cc_n=45,
+    cc_warmup=5,
 )
 TINY = Counts(
     latency_n=3,
     latency_warmup=1,
+    latency_rounds=1,
     stream_n=2,
     stream_n_litellm=1,
     stream_chunks=50,
@@ -87,6 +96,8 @@ TINY = Counts(
     load_ramp=0.2,
     paced_load_chunks=10,
     settle=False,
+    cc_n=2,
+    cc_warmup=1,
 )
 
 
@@ -103,6 +114,8 @@ class Stack:
         self.spare: Proc | None = None
         self.warmed: set[Any] = set()
         self.error_samples: list[str] = []
+        self.cc: dict[str, Any] | None = None
+        """The Claude Code bodies of this run (bench.cc_body), prepared on first use."""
 
     def note_errors(self, where: str, samples: list[str]) -> None:
         """Keep a few error texts so the report can say why something failed."""
@@ -152,13 +165,13 @@ class Stack:
         assert self.upstream is not None
         return self.upstream.cpu()
 
-    def direct(self, transport: str) -> dict[str, str]:
+    def direct(self, transport: str) -> dict[str, Any]:
         """The load-generator target that calls the fake upstream directly, in its dialect."""
         dialect = DIRECT_DIALECT[transport]
         path = "/v1/chat/completions" if dialect == "openai" else "/v1/messages"
         return target(self.upstream_url + path, dialect)
 
-    def via(self, transport: str) -> dict[str, str]:
+    def via(self, transport: str) -> dict[str, Any]:
         """The load-generator target that goes through the proxy for `transport`."""
         return target(self.proxies[transport].url + "/v1/messages", "anthropic")
 

@@ -106,18 +106,26 @@ def known_prefixes() -> frozenset[str]:
     return frozenset(p for p in providers if p) | EXTRA_PREFIXES
 
 
+_LOOKUPS: dict[str, dict[str, Any] | None] = {}
+"""lookup()'s answers (the catalogue never changes once loaded); model ids come from clients."""
+LOOKUPS_LIMIT = 1024
+
+
 def lookup(model: str) -> dict[str, Any] | None:
     """Catalogue info for `provider/model` or a bare name (tries both spellings)."""
+    try:
+        return _LOOKUPS[model]
+    except KeyError:
+        pass
     table = catalogue()
     info = table.get(model)
-    if info is not None:
-        return info
-    if "/" in model:
+    if info is None and "/" in model:
         _, bare = model.split("/", 1)
         info = table.get(bare)
-        if info is not None:
-            return info
-    return None
+    if len(_LOOKUPS) >= LOOKUPS_LIMIT:
+        _LOOKUPS.clear()
+    _LOOKUPS[model] = info
+    return info
 
 
 def max_output_tokens(model: str) -> int | None:

@@ -24,7 +24,10 @@ class Redactor:
     @property
     def secrets(self) -> list[str]:
         """The current keys, longest first (so a key containing another is masked whole)."""
-        raw = tuple(self._source())
+        raw = self._source()
+        if raw is self._raw:
+            return self._sorted
+        raw = tuple(raw)
         if raw != self._raw:
             self._raw = raw
             self._sorted = sorted({s for s in raw if s and len(s) >= 6}, key=len, reverse=True)

@@ -6,25 +6,33 @@ from typing import Any
 
 import orjson
 
+from proxy.core.tools_cache import tools_json_size
+
 IMAGE_TOKENS = 1600  # Anthropic's rule of thumb for a ~1 megapixel image
 CHARS_PER_TOKEN = 4
 
 
+TEXT_KEYS = ("text", "thinking", "content", "input")
+MEDIA = ("image", "document")
+
+
 def _text_chars(value: Any) -> int:
+    # Runs over every block of every request: loops and direct key lookups, no generators.
     if isinstance(value, str):
         return len(value)
     if isinstance(value, list):
-        return sum(_text_chars(v) for v in value)
+        total = 0
+        for item in value:
+            total += _text_chars(item)
+        return total
     if isinstance(value, dict):
-        kind = value.get("type")
-        if kind in ("image", "document") and isinstance(value.get("source"), dict):
+        if value.get("type") in MEDIA and isinstance(value.get("source"), dict):
             return IMAGE_TOKENS * CHARS_PER_TOKEN
         total = 0
-        for key, item in value.items():
-            if key in ("text", "thinking", "content", "input"):
-                total += (
-                    _text_chars(item) if not isinstance(item, dict) else len(orjson.dumps(item))
-                )
+        for key in TEXT_KEYS:
+            if key in value:
+                item = value[key]
+                total += len(orjson.dumps(item)) if isinstance(item, dict) else _text_chars(item)
         return total
     return 0
 
@@ -34,7 +42,8 @@ def estimate_input_tokens(body: dict[str, Any]) -> int:
     chars = _text_chars(body.get("system")) + _text_chars(body.get("messages"))
     tools = body.get("tools")
     if tools:
-        chars += len(orjson.dumps(tools))
+        known = tools_json_size(tools)
+        chars += known if known is not None else len(orjson.dumps(tools))
     return max(1, chars // CHARS_PER_TOKEN)
 
 

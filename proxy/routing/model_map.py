@@ -115,13 +115,26 @@ def choose_model(requested: str, pair: ModelPair) -> tuple[str, Literal["big", "
     return clean, "direct"
 
 
+_RESOLVED: dict[tuple[str, ModelPair], tuple[Settings, Target]] = {}
+"""resolve()'s answers: the same id, pair and (frozen) settings always map to the same Target."""
+RESOLVED_LIMIT = 256
+
+
 def resolve(requested: str, pair: ModelPair, settings: Settings) -> Target:
     """Map a requested model id to a full Target, or raise a ProxyError the client can act on."""
     if not isinstance(requested, str) or not requested.strip():
         raise ProxyError(400, "invalid_request_error", "model: field required (a non-empty string)")
+    key = (requested, pair)
+    known = _RESOLVED.get(key)
+    if known is not None and known[0] is settings:
+        return known[1]
     chosen, tier = choose_model(requested, pair)
     provider, name = parse_model_string(chosen, settings.preferred_provider)
-    return target_for(requested, provider, name, settings, tier)
+    target = target_for(requested, provider, name, settings, tier)
+    if len(_RESOLVED) >= RESOLVED_LIMIT:
+        _RESOLVED.clear()  # ids come from clients: bounded
+    _RESOLVED[key] = (settings, target)
+    return target
 
 
 def key_usable(provider: str, settings: Settings) -> bool:

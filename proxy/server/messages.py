@@ -12,6 +12,7 @@ from proxy.core.errors import ProxyError
 from proxy.core.json_response import json_response
 from proxy.core.lazy_litellm import get_litellm
 from proxy.core.tokens import count_openai_tokens
+from proxy.core.tools_cache import TOOLS
 from proxy.server.dispatch import dispatch_with_retries
 from proxy.server.keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.state.exchange import Exchange
@@ -41,8 +42,11 @@ def request_origin(request: web.Request) -> str:
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON, or a 4xx that says what is wrong with it."""
     try:
-        async with asyncio.timeout(request.app[SERVICE].settings.body_timeout):
-            raw = await request.read()
+        if request.content.is_eof():
+            raw = await request.read()  # all here already: nothing to wait for
+        else:
+            async with asyncio.timeout(request.app[SERVICE].settings.body_timeout):
+                raw = await request.read()
     except TimeoutError:
         raise ProxyError(
             408,
@@ -52,17 +56,19 @@ async def read_json(request: web.Request) -> Any:
         ) from None
     if not raw:
         raise ProxyError(400, "invalid_request_error", "request body is empty: expected JSON")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ProxyError(
-            400, "invalid_request_error", f"request body is not valid JSON: {exc}"
-        ) from None
+    # Claude Code's tools (most of its body) as parsed last time, when these are the same bytes.
+    body = TOOLS.parse(raw)
+    known_tools = body is not None
+    if body is None:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ProxyError(
+                400, "invalid_request_error", f"request body is not valid JSON: {exc}"
+            ) from None
     if len(raw) >= MIN_DEEP_BODY:
         try:
-            # The one exact test of "too deep for the serialiser": serialise it (C, ~30 us for
-            # 80 KB), instead of a Python walk over every node (~600 us).
-            orjson.dumps(body)
+            check_depth(raw, body, known_tools)
         except orjson.JSONEncodeError:
             raise ProxyError(
                 400,
@@ -70,6 +76,23 @@ async def read_json(request: web.Request) -> Any:
                 "request body nests JSON deeper than 254 levels; flatten it",
             ) from None
     return body
+
+
+def check_depth(raw: bytes, body: Any, known_tools: bool) -> None:
+    """Raise JSONEncodeError when `body` nests too deep for orjson to serialise it again.
+
+    The one exact test: serialise it (C, ~30 us for 80 KB), instead of a Python walk over every
+    node (~600 us). Tools are serialised on their own (`[tools]` nests as deep as the body's
+    tools), and kept for the next body (`TOOLS`); a kept list passed this test already.
+    """
+    tools = body.get("tools") if body.__class__ is dict else None
+    if tools.__class__ is not list or not tools:
+        orjson.dumps(body)
+        return
+    if not known_tools:
+        wrapped = orjson.dumps([tools])
+        TOOLS.learn(raw, tools, wrapped[1:-1])
+    orjson.dumps({key: value for key, value in body.items() if key != "tools"})
 
 
 def header_text(request: web.Request, name: str, limit: int) -> str | None:
@@ -193,7 +216,9 @@ async def count_tokens(request: web.Request) -> web.Response:
     litellm = await get_litellm()
     notes: list[str] = []
     converted = convert_messages(body, False, notes)
-    tools = convert_tools(visible_tools(body, notes), notes)
+    # A private copy: the tools may be shared with other requests (TOOLS), LiteLLM's counter
+    # runs in a thread and is not ours.
+    tools = orjson.loads(orjson.dumps(convert_tools(visible_tools(body, notes), notes)))
     count = await asyncio.get_running_loop().run_in_executor(
         None, count_openai_tokens, litellm, target.upstream_model, converted, tools
     )

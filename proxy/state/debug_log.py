@@ -1,10 +1,16 @@
-"""The debug log: a bounded ring of structured entries built from bus events, keys masked."""
+"""The debug log: a bounded ring of structured entries built from bus events, keys masked.
+
+Entries from the bus are kept as their parts (the strings the bus has already masked, a float
+time) and turned into what readers see (ISO time, key-shaped strings masked too) on first read:
+a request pays for three small tuples, and only /debug_logs and the Debug view pay for the rest.
+"""
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,12 +35,41 @@ def _pair(pair: Any) -> dict[str, Any]:
     return {"big": pair.big, "small": pair.small, "preset": pair.preset}
 
 
+Render = Callable[[tuple[Any, ...]], tuple[str, dict[str, Any]]]
+
+
+class _Entry:
+    """One entry: its parts until first read, then the dict readers get (kept for next reads).
+
+    `parts` is (summary, details), or, with `render`, the values `render` makes them from.
+    """
+
+    __slots__ = ("id", "parts", "render", "request_id", "shown", "type", "when")
+
+    def __init__(
+        self,
+        entry_id: int,
+        when: float,
+        log_type: str,
+        request_id: str,
+        parts: tuple[Any, ...],
+        render: Render | None = None,
+    ) -> None:
+        self.id = entry_id
+        self.when = when
+        self.type = log_type
+        self.request_id = request_id
+        self.parts = parts
+        self.render = render
+        self.shown: dict[str, Any] | None = None
+
+
 class DebugLog:
     """The newest `limit` entries; each is {id, time, type, request_id, summary, details}."""
 
     def __init__(self, limit: int, secrets: SecretSource | Iterable[str | None] = ()) -> None:
         self.limit = limit
-        self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
+        self._entries: deque[_Entry] = deque(maxlen=limit)
         self._ids = itertools.count(1)
         self.redact = Redactor(secrets)
         # request id -> the request's notes list (filled while it runs; shown with the outcome).
@@ -57,26 +92,42 @@ class DebugLog:
         request_id: str = "",
         when: float | None = None,
     ) -> None:
-        """Append one entry (masked now, so nothing unmasked is ever stored)."""
+        """Append one entry (masked now: text from outside the bus, never stored unmasked)."""
+        parts = (self.redact(summary), self._clean(details or {}))
         self._entries.append(
-            {
-                "id": next(self._ids),
-                "time": datetime.fromtimestamp(
-                    when or datetime.now(UTC).timestamp(), UTC
-                ).isoformat(timespec="milliseconds"),
-                "type": log_type,
-                "request_id": request_id,
-                "summary": self.redact(summary),
-                "details": self._clean(details or {}),
-            }
+            _Entry(next(self._ids), when or time.time(), log_type, request_id, parts)
         )
+
+    def _keep(
+        self, log_type: str, request_id: str, when: float, render: Render, values: tuple[Any, ...]
+    ) -> None:
+        # From the bus: its strings are masked already (configured keys); the summary and
+        # details are made, key-shaped text masked and the time formatted on first read.
+        self._entries.append(
+            _Entry(next(self._ids), when or time.time(), log_type, request_id, values, render)
+        )
+
+    def _shown(self, entry: _Entry) -> dict[str, Any]:
+        if entry.shown is None:
+            summary, details = entry.render(entry.parts) if entry.render else entry.parts
+            entry.shown = {
+                "id": entry.id,
+                "time": datetime.fromtimestamp(entry.when, UTC).isoformat(timespec="milliseconds"),
+                "type": entry.type,
+                "request_id": entry.request_id,
+                "summary": self.redact(summary),
+                "details": self._clean(details),
+            }
+        return entry.shown
 
     def entries(self, log_type: str = "all", limit: int = 100) -> list[dict[str, Any]]:
         """The newest `limit` entries of a type (or all), oldest first; ValueError on a bad type."""
         if log_type != "all" and log_type not in LOG_TYPES:
             raise ValueError(f"unknown log_type {log_type!r}; valid: all, {', '.join(LOG_TYPES)}")
-        items = [e for e in self._entries if log_type == "all" or e["type"] == log_type]
-        return items[-limit:] if limit > 0 else []
+        if limit <= 0:
+            return []
+        items = [e for e in self._entries if log_type == "all" or e.type == log_type]
+        return [self._shown(e) for e in items[-limit:]]
 
     def clear(self) -> None:
         """Drop every entry."""
@@ -101,64 +152,27 @@ class DebugLog:
         body = d.get("body") or {}
         messages = body.get("messages") if isinstance(body, dict) else None
         tools = body.get("tools") if isinstance(body, dict) else None
-        n_messages = len(messages) if isinstance(messages, list) else 0
-        n_tools = len(tools) if isinstance(tools, list) else 0
-        mode = "stream" if d.get("stream") else "no stream"
-        self.add(
-            "request",
-            f"{d.get('endpoint', 'messages')} {d.get('requested')} ({mode}, "
-            f"{n_messages} messages, {n_tools} tools)",
-            {
-                "endpoint": d.get("endpoint"),
-                "requested": d.get("requested"),
-                "stream": d.get("stream"),
-                "session_id": d.get("session_id"),
-                "messages": n_messages,
-                "tools": n_tools,
-                "max_tokens": body.get("max_tokens") if isinstance(body, dict) else None,
-            },
-            rid,
-            event.time,
+        values = (
+            d.get("endpoint", "messages"),
+            d.get("endpoint"),
+            d.get("requested"),
+            d.get("stream"),
+            d.get("session_id"),
+            len(messages) if isinstance(messages, list) else 0,
+            len(tools) if isinstance(tools, list) else 0,
+            body.get("max_tokens") if isinstance(body, dict) else None,
+            *(d.get(k) for k in MAPPING_FIELDS),
         )
-        self.add(
-            "model_mapping",
-            f"{d.get('requested')} -> {d.get('model')} ({d.get('reason') or d.get('tier')}, "
-            f"{d.get('transport')})",
-            {
-                k: d.get(k)
-                for k in ("requested", "model", "provider", "transport", "tier", "reason")
-            },
-            rid,
-            event.time,
-        )
+        self._keep("request", rid, event.time, _request, values)
+        self._keep("model_mapping", rid, event.time, _mapping, values)
 
     def _finished(self, event: ProxyEvent) -> None:
         d = event.data
         notes = list(self._notes.pop(event.request_id, []))
-        latency = d.get("latency") or 0.0
         if d.get("tool_repairs"):
             self._repairs(event)
-        self.add(
-            "response",
-            f"{d.get('model')}: {d.get('input_tokens')} in / {d.get('output_tokens')} out tokens, "
-            f"{latency:.2f} s, {d.get('stop_reason')}",
-            {
-                k: d.get(k)
-                for k in (
-                    "model",
-                    "input_tokens",
-                    "output_tokens",
-                    "cache_read_tokens",
-                    "cost",
-                    "latency",
-                    "ttft",
-                    "stop_reason",
-                )
-            }
-            | {"notes": notes},
-            event.request_id,
-            event.time,
-        )
+        values = (*(d.get(k) for k in RESPONSE_FIELDS), notes)
+        self._keep("response", event.request_id, event.time, _response, values)
 
     def _repairs(self, event: ProxyEvent) -> None:
         """One tool_repair entry per tool call the proxy recovered, repaired or refused."""
@@ -177,14 +191,8 @@ class DebugLog:
     def _failed(self, event: ProxyEvent) -> None:
         d = event.data
         notes = list(self._notes.pop(event.request_id, []))
-        self.add(
-            "error",
-            f"{d.get('status')} {d.get('error_type')}: {d.get('message')}",
-            {k: d.get(k) for k in ("model", "status", "error_type", "message", "latency")}
-            | {"notes": notes},
-            event.request_id,
-            event.time,
-        )
+        values = (*(d.get(k) for k in ERROR_FIELDS), notes)
+        self._keep("error", event.request_id, event.time, _error, values)
 
     def _switched(self, event: ProxyEvent) -> None:
         old, new = _pair(event.data.get("old")), _pair(event.data.get("new"))
@@ -201,6 +209,61 @@ class DebugLog:
             "",
             event.time,
         )
+
+
+MAPPING_FIELDS = ("requested", "model", "provider", "transport", "tier", "reason")
+RESPONSE_FIELDS = (
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cost",
+    "latency",
+    "ttft",
+    "stop_reason",
+)
+ERROR_FIELDS = ("model", "status", "error_type", "message", "latency")
+
+
+def _request(v: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
+    named, endpoint, requested, stream, session_id, n_messages, n_tools, max_tokens = v[:8]
+    mode = "stream" if stream else "no stream"
+    summary = f"{named} {requested} ({mode}, {n_messages} messages, {n_tools} tools)"
+    details = {
+        "endpoint": endpoint,
+        "requested": requested,
+        "stream": stream,
+        "session_id": session_id,
+        "messages": n_messages,
+        "tools": n_tools,
+        "max_tokens": max_tokens,
+    }
+    return summary, details
+
+
+def _mapping(v: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
+    details = dict(zip(MAPPING_FIELDS, v[8:], strict=True))
+    d = details.get
+    summary = f"{d('requested')} -> {d('model')} ({d('reason') or d('tier')}, {d('transport')})"
+    return summary, details
+
+
+def _response(v: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
+    details = dict(zip(RESPONSE_FIELDS, v[:-1], strict=True))
+    details["notes"] = v[-1]
+    d = details.get
+    summary = (
+        f"{d('model')}: {d('input_tokens')} in / {d('output_tokens')} out tokens, "
+        f"{d('latency') or 0.0:.2f} s, {d('stop_reason')}"
+    )
+    return summary, details
+
+
+def _error(v: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
+    details = dict(zip(ERROR_FIELDS, v[:-1], strict=True))
+    details["notes"] = v[-1]
+    d = details.get
+    return f"{d('status')} {d('error_type')}: {d('message')}", details
 
 
 _HANDLERS = {

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
 import time
+from random import getrandbits
 from typing import Any
 
 from proxy.core import catalogue
@@ -39,7 +39,8 @@ class Exchange:
     ) -> None:
         self.service = service
         self.bus = service.bus
-        self.request_id = "req_" + secrets.token_hex(8)
+        # Unique, not secret (every /events client sees them): no system call per request.
+        self.request_id = f"req_{getrandbits(64):016x}"
         self.body = body
         self.target = target
         self.session_id = session_id

@@ -173,13 +173,14 @@ class ConversationHistory:
             self._append("user", text, model, request_id, session, when, key)
             added = True
         answer_key = key + ":answer"
-        message = data.get("message") or {}
-        answer = turns.summarise(message.get("content"))
         # A retried request (same turn again) must not record its answer twice.
-        if answer_key not in self._seen and answer:
-            self._append("assistant", answer, model, request_id, session, when, answer_key)
-            self._remember(answer_key)
-            added = True
+        if answer_key not in self._seen:
+            message = data.get("message") or {}
+            answer = turns.summarise(message.get("content"))
+            if answer:
+                self._append("assistant", answer, model, request_id, session, when, answer_key)
+                self._remember(answer_key)
+                added = True
         self._remember(key)
         if added:
             self._changed()

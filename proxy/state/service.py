@@ -61,6 +61,7 @@ class ProxyService:
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
+        self._keys_of: tuple[Settings, tuple[str | None, ...]] | None = None
         # Masks the configured keys in anything that leaves the proxy (events, errors, logs).
         self.redact = Redactor(self._keys)
         self.bus = EventBus(secrets=lambda: self.redact.secrets)
@@ -129,8 +130,14 @@ class ProxyService:
 
     def _keys(self) -> tuple[str | None, ...]:
         # Read from the current settings: the TUI may swap them to add a key while we run.
+        # Settings are frozen, so the same object has the same keys (read on every event).
         s = self.settings
-        return (s.openai_api_key, s.gemini_api_key, s.anthropic_api_key, s.proxy_api_key)
+        cached = self._keys_of
+        if cached is not None and cached[0] is s:
+            return cached[1]
+        keys = (s.openai_api_key, s.gemini_api_key, s.anthropic_api_key, s.proxy_api_key)
+        self._keys_of = (s, keys)
+        return keys
 
     def _attach_at_start(self, path: Path) -> None:
         try:

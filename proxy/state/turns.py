@@ -89,10 +89,24 @@ def newest_user_turn(body: dict[str, Any]) -> tuple[str, str] | None:
     index = next((i for i in range(len(turns) - 1, -1, -1) if turns[i]["role"] == "user"), None)
     if index is None:
         return None
-    thread = digest(summarise(turns[0].get("content"), keep_reminders=True))
-    text = summarise(turns[index].get("content"))
-    raw = summarise(turns[index].get("content"), keep_reminders=True)
-    return f"{thread}:{index}:{digest(raw)}", text
+    content = turns[index].get("content")
+    raw = summarise(content, keep_reminders=True)
+    # Without reminder blocks both summaries are the same text (a string content always is).
+    text = raw if not _has_reminder(content) else summarise(content)
+    own = digest(raw)
+    thread = own if index == 0 else digest(summarise(turns[0].get("content"), keep_reminders=True))
+    return f"{thread}:{index}:{own}", text
+
+
+def _has_reminder(content: Any) -> bool:
+    if not isinstance(content, list):
+        return False
+    for block in content:
+        if isinstance(block, dict) and block.get("type") == "text":
+            text = block.get("text")
+            if isinstance(text, str) and text.lstrip().startswith(REMINDER):
+                return True
+    return False
 
 
 def as_alternating(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -43,7 +43,8 @@ def visible_tools(body: dict[str, Any], notes: list[str]) -> list[dict[str, Any]
     ones a tool_reference has loaded."""
     tools = body.get("tools") or []
     if not has_deferred(tools):
-        return list(tools)
+        # The list itself, read-only: a kept tools list (TOOLS) keeps its memoised translation.
+        return tools
     loaded = referenced_tools(body.get("messages"))
     out = []
     for tool in tools:

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from proxy.core import catalogue
+from proxy.core.tools_cache import TOOLS
 from proxy.routing.model_map import Target
 from proxy.translate.carrier import (
     Recall,
@@ -92,6 +93,22 @@ def convert_tools(tools: list[dict[str, Any]], notes: list[str]) -> list[dict[st
             function["description"] = tool["description"]
         out.append({"type": "function", "function": function})
     return out
+
+
+def convert_kept_tools(tools: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
+    """`convert_tools`, done once for a kept tools list (TOOLS) and sent upstream as kept JSON.
+
+    The result is shared by every request with those tools: read-only, like the list itself.
+    """
+
+    def build() -> tuple[list[dict[str, Any]], list[str]]:
+        added: list[str] = []
+        return convert_tools(tools, added), added
+
+    converted, added = TOOLS.memo(tools, "openai", build)
+    notes.extend(added)
+    TOOLS.keep_json(tools, converted)
+    return converted
 
 
 def convert_tool_choice(choice: dict[str, Any]) -> str | dict[str, Any] | None:
@@ -348,7 +365,7 @@ def to_openai(
     stops = body.get("stop_sequences")
     if isinstance(stops, list) and stops:
         out["stop"] = [s for s in stops if isinstance(s, str)][:OPENAI_STOP_LIMIT]
-    tools = convert_tools(visible_tools(body, notes), notes)
+    tools = convert_kept_tools(visible_tools(body, notes), notes)
     choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else None
     if tools:
         out["tools"] = tools

@@ -6,6 +6,7 @@ hostile upstream cannot make the proxy hold gigabytes for one request.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +16,7 @@ import orjson
 
 from proxy.core.errors import ProxyError, from_upstream
 from proxy.core.settings import Settings
+from proxy.core.tools_cache import TOOLS
 from proxy.routing.model_map import Target
 
 # Every upstream request carries this proxy's instance id; receiving it back means a loop.
@@ -25,13 +27,23 @@ MAX_ANSWER_BYTES = 64 << 20
 """Cap on a whole non-streaming answer (64 MiB: a long answer with images stays well below)."""
 
 
+_TIMEOUTS: dict[int, tuple[Settings, aiohttp.ClientTimeout]] = {}
+
+
 def timeout_for(settings: Settings) -> aiohttp.ClientTimeout:
-    """Connect, idle-read and total timeouts for one upstream request."""
-    return aiohttp.ClientTimeout(
+    """Connect, idle-read and total timeouts for one upstream request (one object per settings)."""
+    known = _TIMEOUTS.get(id(settings))
+    if known is not None and known[0] is settings:
+        return known[1]
+    timeout = aiohttp.ClientTimeout(
         total=settings.request_timeout,
         sock_connect=settings.connect_timeout,
         sock_read=settings.stream_idle_timeout,
     )
+    if len(_TIMEOUTS) >= 16:
+        _TIMEOUTS.clear()
+    _TIMEOUTS[id(settings)] = (settings, timeout)
+    return timeout
 
 
 def where(target: Target) -> str:
@@ -63,6 +75,10 @@ async def read_capped(response: aiohttp.ClientResponse, limit: int, target: Targ
     length = response.content_length
     if length is not None and length > limit:
         raise too_large(target, limit)
+    if length is not None and "Content-Encoding" not in response.headers:
+        # aiohttp stops at Content-Length: one read, no loop (most JSON answers say their size).
+        # A compressed body is counted as it is inflated, below: its length says nothing.
+        return await response.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_any():
@@ -80,6 +96,16 @@ def too_large(target: Target, limit: int) -> ProxyError:
     )
 
 
+def encode_body(payload: dict[str, Any]) -> bytes:
+    """The JSON body of an upstream request; kept tools (TOOLS) go in as their kept JSON."""
+    tools = payload.get("tools")
+    if tools is not None:
+        data = TOOLS.json_of(tools)
+        if data is not None:
+            return orjson.dumps({**payload, "tools": orjson.Fragment(data)})
+    return orjson.dumps(payload)
+
+
 async def post(
     http: aiohttp.ClientSession,
     target: Target,
@@ -92,15 +118,60 @@ async def post(
     mapped error."""
     with http_errors(target):
         response = await http.post(
-            url, data=orjson.dumps(payload), headers=headers, timeout=timeout_for(settings)
+            url, data=encode_body(payload), headers=headers, timeout=timeout_for(settings)
         )
         if response.status == 200:
+            if payload.get("stream") is True:
+                IdleWatch(response, settings.stream_idle_timeout)
             return response
         try:
             body = await read_capped(response, MAX_BODY_BYTES, target)
         finally:
             response.release()
     raise from_upstream(response.status, body, target.provider, response.headers.get("retry-after"))
+
+
+class IdleWatch:
+    """A streamed answer's idle timeout, checked a few times a period instead of per read.
+
+    aiohttp's `sock_read` re-arms a timer (cancel, then a new heap entry) on every network
+    read: for a stream, every chunk. Once the answer has started, this takes over: it reads the
+    stream's byte count every `idle / 4` seconds (at most every second) and fails the stream as
+    aiohttp does (`SocketTimeoutError`) when no byte came for `idle` seconds (noticed up to one
+    check late). The timer aiohttp armed for the headers still fires if nothing follows them.
+    """
+
+    def __init__(self, response: aiohttp.ClientResponse, idle: float) -> None:
+        connection = response.connection
+        if connection is None or connection.protocol is None or not idle:
+            return
+        connection.protocol.read_timeout = None  # the next read drops aiohttp's timer
+        self.response = response
+        self.idle = idle
+        self.step = min(idle / 4, 1.0)
+        self.loop = asyncio.get_running_loop()
+        self.seen = response.content.total_bytes
+        self.last = self.loop.time()
+        self.loop.call_at(self.last + self.step, self._check)
+
+    def _check(self) -> None:
+        response = self.response
+        content = response.content
+        connection = response.connection
+        # Over (read to the end, released, failed): the connection may serve someone else now.
+        if connection is None or response.closed or content.is_eof() or content.exception():
+            return
+        now = self.loop.time()
+        total = content.total_bytes
+        if total != self.seen:
+            self.seen, self.last = total, now
+        elif now - self.last >= self.idle:
+            error = aiohttp.SocketTimeoutError("Timeout on reading data from socket")
+            if connection.protocol is not None:
+                connection.protocol.set_exception(error)
+            content.set_exception(error)
+            return
+        self.loop.call_at(now + self.step, self._check)
 
 
 async def read_json(response: aiohttp.ClientResponse, target: Target) -> dict[str, Any]:

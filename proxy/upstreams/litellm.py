@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 
 from proxy.core.errors import (
     ProxyError,
@@ -155,6 +156,9 @@ async def _call(exchange: Exchange) -> Any:
     )
     exchange.set_upstream_request(params)
     kwargs: dict[str, Any] = dict(params)
+    if "tools" in kwargs:
+        # Tools may be shared with other requests (TOOLS); LiteLLM gets a copy it may change.
+        kwargs["tools"] = orjson.loads(orjson.dumps(kwargs["tools"]))
     base = api_base_for(target, settings)
     if base:
         kwargs["api_base"] = base

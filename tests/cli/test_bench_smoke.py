@@ -26,6 +26,7 @@ SCENARIOS = [
     "stream",
     "cpu",
     "concurrency",
+    "cc_body",
     "tui_keys",
 ]
 
@@ -74,9 +75,13 @@ def test_bench_runs_every_scenario_tiny(tmp_path: Path) -> None:
         "tui_paint.paint_s",
         "tui_keys.load_p95_ms",
         "tui_keys.paced_p95_ms",
+        "latency.openai.cpu_x_floor",
+        "cc.openai.cpu_ms",
+        "cc.anthropic.stream.cpu_x_floor",
+        "cc.relay.stream.added_ms",
     ):
         assert isinstance(figures.get(key), (int, float)), key
     rows = table_rows(figures)
-    assert {r[0][0] for r in rows} == set("123456")
+    assert {r[0][0] for r in rows} == set("1234567")
     assert "figure" in render(rows)
     assert "proxy CPU per streamed chunk" in proc.stdout

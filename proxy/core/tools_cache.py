@@ -1,0 +1,158 @@
+"""Claude Code sends the same tools on every request: parse, size and translate them once.
+
+The tools are about 80% of a Claude Code request (26 tools, ~67 KB of its ~80 KB). The first
+time a tools array is seen, the bytes it was sent as (when they are what orjson would write:
+compact JSON, as Claude Code sends) are kept with the parsed list. A later body holding the same
+bytes is parsed without them: the array is cut out of the raw body and replaced by a sentinel
+string with a per-process nonce, the rest is parsed, and only when the parsed body's own
+top-level `tools` is that sentinel (so the cut was exactly the top-level array, whatever else the
+body holds) does the kept list take its place. Anything else parses the whole body as before.
+
+The kept list is shared by every request that sent those bytes, so it is read-only for everyone:
+the proxy's own code never changes a body's tools in place (it builds new dicts), and the one
+caller that hands them to code it does not own (LiteLLM) gives it a private copy. Values derived
+from the list (its OpenAI translation, whether it is valid, its JSON for an upstream body) are
+memoised with it (`memo`, `keep_json`, `json_of`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+
+T = TypeVar("T")
+
+KEY = b'"tools":'
+HEAD = 64
+"""Bytes of a kept array searched for first; the whole array is then compared where they are."""
+ENTRIES = 4
+"""Distinct tools arrays kept: a Claude Code session alternates its main agent's tools and its
+subagents' (Explore, Plan: fewer tools), and each would otherwise evict the other."""
+JSON = "json"
+"""The `derived` slot of the one derived value whose JSON is kept (the tools as sent upstream)."""
+MIN_BYTES = 512
+"""Smaller arrays are not worth keeping: parsing them is as cheap as finding them."""
+
+
+class _Entry:
+    """One tools array: the bytes it came as, the parsed list, and what was derived from it."""
+
+    __slots__ = ("derived", "json", "needle", "tools")
+
+    def __init__(self, tools: list[Any], json: bytes) -> None:
+        self.tools = tools
+        self.json = json
+        self.needle = KEY + json
+        self.derived: dict[str, Any] = {}
+
+
+class ToolsCache:
+    """The newest few distinct tools arrays, newest first."""
+
+    def __init__(self, entries: int = ENTRIES) -> None:
+        self.size = entries
+        self._entries: tuple[_Entry, ...] = ()
+        self._lock = threading.Lock()  # proxies in several threads (tests, TUI) share it
+        self._sentinel = "claude-proxy-tools-" + secrets.token_hex(12)
+        self._splice = KEY + orjson.dumps(self._sentinel)
+        self.hits = 0
+        """Bodies parsed with a kept array (for tests and the benchmark)."""
+
+    def _find(self, raw: bytes) -> tuple[_Entry, int] | None:
+        for entry in self._entries:
+            needle = entry.needle
+            head = needle[:HEAD]
+            at = raw.find(head)
+            while at >= 0:
+                # One memcmp where the head matched; `find` with the whole 67 KB needle would
+                # spend ~90 us preparing it.
+                if raw.startswith(needle, at):
+                    return entry, at
+                at = raw.find(head, at + 1)
+        return None
+
+    def parse(self, raw: bytes) -> dict[str, Any] | None:
+        """The body parsed with a kept tools array spliced in, or None (parse it whole)."""
+        found = self._find(raw)
+        if found is None:
+            return None
+        entry, at = found
+        spliced = raw[:at] + self._splice + raw[at + len(entry.needle) :]
+        try:
+            body = orjson.loads(spliced)
+        except orjson.JSONDecodeError:
+            return None
+        # Only the top-level `tools` holding the sentinel proves the cut was that array.
+        if body.__class__ is not dict or body.get("tools") != self._sentinel:
+            return None
+        body["tools"] = entry.tools
+        self.hits += 1
+        return body
+
+    def learn(self, raw: bytes, tools: Any, json: bytes) -> None:
+        """Keep `tools` (parsed from `raw`, serialising to `json`) if `raw` holds it as `json`."""
+        if tools.__class__ is not list or len(json) < MIN_BYTES or self._has(tools):
+            return
+        needle = KEY + json
+        head = needle[:HEAD]
+        at = raw.find(head)
+        while at >= 0 and not raw.startswith(needle, at):
+            at = raw.find(head, at + 1)
+        if at < 0:
+            return  # sent in another format (spaces, escapes): never found again either
+        with self._lock:
+            kept = tuple(e for e in self._entries if e.json != json)
+            self._entries = (_Entry(tools, json), *kept)[: self.size]
+
+    def _has(self, tools: Any) -> bool:
+        return any(entry.tools is tools for entry in self._entries)
+
+    def _entry(self, tools: Any) -> _Entry | None:
+        for entry in self._entries:
+            if entry.tools is tools:
+                return entry
+        return None
+
+    def json_of(self, value: Any) -> bytes | None:
+        """The JSON of a kept tools list, or of a value registered with `keep_json`."""
+        for entry in self._entries:
+            if entry.tools is value:
+                return entry.json
+            derived = entry.derived.get(JSON)
+            if derived is not None and derived[0] is value:
+                return derived[1]
+        return None
+
+    def memo(self, tools: Any, key: str, build: Callable[[], T]) -> T:
+        """`build()`, computed once per kept tools list (every time for any other list)."""
+        entry = self._entry(tools)
+        if entry is None:
+            return build()
+        if key not in entry.derived:
+            entry.derived[key] = build()
+        return entry.derived[key]
+
+    def keep_json(self, tools: Any, value: Any) -> None:
+        """Serialise `value` (derived from the kept list `tools`) once, for `json_of`."""
+        entry = self._entry(tools)
+        if entry is not None and (entry.derived.get(JSON) or (None,))[0] is not value:
+            entry.derived[JSON] = (value, orjson.dumps(value))
+
+    def clear(self) -> None:
+        """Forget every kept array."""
+        with self._lock:
+            self._entries = ()
+
+
+TOOLS = ToolsCache()
+"""The process' cache: bodies are parsed before anyone knows which proxy or model serves them."""
+
+
+def tools_json_size(tools: Any) -> int | None:
+    """len(orjson.dumps(tools)) when `tools` is a kept list (known without serialising it)."""
+    data = TOOLS.json_of(tools)
+    return len(data) if data is not None else None
