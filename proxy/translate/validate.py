@@ -17,7 +17,10 @@ from pydantic import (
 )
 
 from proxy.core.errors import ProxyError
-from proxy.translate.validate_fast import looks_valid
+
+# BLOCK_FIELDS: the fields each known block type must carry, as the Anthropic API checks them;
+# unknown block types pass untouched.
+from proxy.translate.validate_fast import BLOCK_FIELDS, looks_valid
 
 T = TypeVar("T", bound="CountTokensRequest")
 
@@ -29,17 +32,6 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-# The fields each known block type must carry, with their JSON types (as the Anthropic API
-# checks them); unknown block types pass untouched.
-BLOCK_FIELDS: dict[str, tuple[tuple[str, type], ...]] = {
-    "text": (("text", str),),
-    "thinking": (("thinking", str),),
-    "redacted_thinking": (("data", str),),
-    "tool_use": (("id", str), ("name", str), ("input", dict)),
-    "tool_result": (("tool_use_id", str),),
-    "image": (("source", dict),),
-    "document": (("source", dict),),
-}
 JSON_NAMES: dict[type, str] = {str: "a string", dict: "an object"}
 
 

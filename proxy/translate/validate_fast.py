@@ -16,7 +16,17 @@ from proxy.core.tools_cache import TOOLS
 
 ROLES = frozenset({"user", "assistant", "system"})
 TOOL_CHOICES = frozenset({"auto", "any", "tool", "none"})
-DICT_OR_NONE = ("thinking", "metadata", "output_config")
+# The fields each known block type must carry, with their classes (validate.BLOCK_FIELDS).
+BLOCK_FIELDS: dict[str, tuple[tuple[str, type], ...]] = {
+    "text": (("text", str),),
+    "thinking": (("thinking", str),),
+    "redacted_thinking": (("data", str),),
+    "tool_use": (("id", str), ("name", str), ("input", dict)),
+    "tool_result": (("tool_use_id", str),),
+    "image": (("source", dict),),
+    "document": (("source", dict),),
+}
+TOOL_RESULT_CONTENT = (str, list, type(None))
 
 
 def _is_str_or_none(value: Any) -> bool:
@@ -45,9 +55,37 @@ def _messages(messages: Any) -> bool:
         if content.__class__ is not list:
             return False
         for block in content:
-            if block.__class__ is not dict or block.get("type").__class__ is not str:
+            if block.__class__ is not dict or not _block(block):
                 return False
     return True
+
+
+def _block(block: dict[str, Any]) -> bool:
+    kind = block.get("type")
+    if kind.__class__ is not str:
+        return False
+    for name, cls in BLOCK_FIELDS.get(kind, ()):
+        if block.get(name).__class__ is not cls:
+            return False
+    return kind != "tool_result" or block.get("content").__class__ in TOOL_RESULT_CONTENT
+
+
+def _thinking(thinking: Any) -> bool:
+    if thinking is None:
+        return True
+    if thinking.__class__ is not dict or thinking.get("type").__class__ is not str:
+        return False
+    budget = thinking.get("budget_tokens")
+    return budget is None or (budget.__class__ is int and budget >= 0)
+
+
+def _output_config(config: Any) -> bool:
+    if config is None:
+        return True
+    if config.__class__ is not dict:
+        return False
+    fmt = config.get("format")
+    return _is_str_or_none(config.get("effort")) and (fmt is None or fmt.__class__ is dict)
 
 
 def _system(system: Any) -> bool:
@@ -106,14 +144,16 @@ def looks_valid(body: dict[str, Any], *, messages_request: bool) -> bool:
         and _system(body.get("system"))
         and _tools(body.get("tools"))
         and _tool_choice(body.get("tool_choice"))
+        and _thinking(body.get("thinking"))
     ):
         return False
-    for key in DICT_OR_NONE:
-        value = body.get(key)
-        if value is not None and value.__class__ is not dict:
-            return False
     if not messages_request:
         return True
+    metadata = body.get("metadata")
+    if not (metadata is None or metadata.__class__ is dict) or not _output_config(
+        body.get("output_config")
+    ):
+        return False
     max_tokens = body.get("max_tokens")
     if max_tokens.__class__ is not int or max_tokens < 1:
         return False
