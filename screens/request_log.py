@@ -70,6 +70,15 @@ def model_cell(record: RequestRecord, compact: bool = False) -> str:
     return f"{fmt.short_model(record.requested)}{arrow}{target}"
 
 
+def preview(record: RequestRecord, limit: int = 200) -> str:
+    """One line of the answer: its text, then its tool calls (`→ Bash(command="ls")`)."""
+    content = (record.message or {}).get("content")
+    text = record.text if record.chunks else fmt.content_text(content)
+    if record.chunks:
+        text = " ".join([text, *(f"→ {call}" for call in fmt.tool_calls(content))])
+    return " ".join(text.split("\n")).strip()[:limit]
+
+
 class RequestLog(LiveTable):
     """Rows keyed by request id; a frame updates only the cells that changed."""
 
@@ -150,8 +159,7 @@ class RequestLog(LiveTable):
         if record.status == ERROR:
             note: object = Text(record.error or "error", style=error_style, no_wrap=True)
         else:
-            preview = record.text or fmt.content_text((record.message or {}).get("content"))
-            note = Text(preview.replace("\n", " ")[:200], no_wrap=True)
+            note = Text(preview(record), no_wrap=True)
         tokens = "-"
         if record.input_tokens is not None or record.output_tokens is not None:
             tokens = f"{fmt.tokens(record.input_tokens)}/{fmt.tokens(record.output_tokens)}"

@@ -6,6 +6,8 @@ import re
 import time
 from typing import Any
 
+from proxy.translate.tool_input import call_text
+
 _DATE_SUFFIX = re.compile(r"-\d{8}$|-latest$")
 
 
@@ -107,7 +109,7 @@ def content_text(content: Any) -> str:
         elif kind == "thinking":
             parts.append(f"(thinking) {block.get('thinking', '')}")
         elif kind == "tool_use":
-            parts.append(f"→ tool {block.get('name')}({_args(block.get('input'))})")
+            parts.append(f"→ {tool_call(block)}")
         elif kind == "tool_result":
             parts.append(f"← tool result: {content_text(block.get('content'))[:200]}")
         elif kind == "image":
@@ -115,8 +117,17 @@ def content_text(content: Any) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def _args(value: Any) -> str:
-    if not isinstance(value, dict):
-        return ""
-    text = ", ".join(f"{k}={v!r}" for k, v in value.items())
-    return text if len(text) <= 120 else text[:117] + "..."
+def tool_call(block: dict[str, Any], limit: int = 120) -> str:
+    """A tool_use block as one line: `Bash(command="ls -la")`, cut at `limit`."""
+    return call_text(str(block.get("name") or "?"), block.get("input"), limit)
+
+
+def tool_calls(content: Any, limit: int = 120) -> list[str]:
+    """Every tool call of an answer's content, one line each."""
+    if not isinstance(content, list):
+        return []
+    return [
+        tool_call(block, limit)
+        for block in content
+        if isinstance(block, dict) and block.get("type") == "tool_use"
+    ]

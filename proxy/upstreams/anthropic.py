@@ -14,6 +14,7 @@ from proxy.state.exchange import Exchange
 from proxy.translate.max_tokens import clamp_anthropic_body
 from proxy.translate.sse import LineSplitter, LineTooLong
 from proxy.translate.stream_translator import is_proxy_signature
+from proxy.translate.tool_input import parsed_input
 from proxy.upstreams import http as upstream_http
 from proxy.upstreams.http import LOOP_HEADER, MAX_BODY_BYTES, http_errors
 
@@ -81,6 +82,19 @@ def build_request(
     return url, headers, body
 
 
+def _joined_input(parts: list[bytes]) -> str:
+    """A streamed tool input as JSON text: the `partial_json` of its frames, in order."""
+    pieces = []
+    for payload in parts:
+        try:
+            piece = orjson.loads(payload)["delta"]["partial_json"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            continue
+        if isinstance(piece, str):
+            pieces.append(piece)
+    return "".join(pieces)
+
+
 class StreamObserver:
     """Reads the relayed Anthropic frames just enough for events: text, tools, usage, stop."""
 
@@ -88,6 +102,10 @@ class StreamObserver:
         self.splitter = LineSplitter(MAX_BODY_BYTES)
         self.text: list[str] = []
         self.tools: list[dict[str, Any]] = []
+        # Each tool's raw input_json_delta frames, parsed once at the end (not per chunk).
+        self.tool_parts: list[list[bytes]] = []
+        self.tool_open = False
+        """The block being streamed is a client tool_use (a server tool's input is not ours)."""
         self.usage: dict[str, Any] = {}
         self.stop_reason: str | None = None
         self.message: dict[str, Any] = {}
@@ -103,6 +121,9 @@ class StreamObserver:
                     added.append(orjson.loads(payload)["delta"]["text"])
                 except (orjson.JSONDecodeError, KeyError, TypeError):
                     pass
+            elif b'"input_json_delta"' in payload:
+                if self.tool_open:
+                    self.tool_parts[-1].append(payload)
             elif b'"content_block_delta"' in payload:
                 continue
             else:
@@ -123,8 +144,10 @@ class StreamObserver:
             self.usage.update(self.message.get("usage") or {})
         elif kind == "content_block_start":
             block = event.get("content_block") or {}
-            if block.get("type") == "tool_use":
+            self.tool_open = block.get("type") == "tool_use"
+            if self.tool_open:
                 self.tools.append({"id": block.get("id"), "name": block.get("name"), "input": ""})
+                self.tool_parts.append([])
         elif kind == "message_delta":
             self.stop_reason = (event.get("delta") or {}).get("stop_reason")
             self.usage.update(event.get("usage") or {})
@@ -139,7 +162,10 @@ class StreamObserver:
         content: list[dict[str, Any]] = []
         if self.text:
             content.append({"type": "text", "text": "".join(self.text)})
-        content.extend({"type": "tool_use", **tool} for tool in self.tools)
+        for tool, parts in zip(self.tools, self.tool_parts, strict=True):
+            content.append(
+                {"type": "tool_use", **tool, "input": parsed_input(_joined_input(parts))}
+            )
         return {
             "id": self.message.get("id"),
             "model": self.message.get("model"),

@@ -13,6 +13,7 @@ from proxy.core.errors import ProxyError
 from proxy.state.exchange import Exchange
 from proxy.translate.sse import coalesce, collect_message, frames
 from proxy.translate.stream_translator import StreamTranslator
+from proxy.translate.tool_input import parsed_input
 
 WRITE_SLICE = 32
 """Chunks translated per write: a fast upstream hands over hundreds in one read, and writing them
@@ -84,7 +85,7 @@ class TranslatedStream:
                     "type": "tool_use",
                     "id": tool["id"],
                     "name": tool["name"],
-                    "input": tool["arguments"],
+                    "input": parsed_input(tool["arguments"]),
                 }
             )
         return {
