@@ -47,6 +47,17 @@ def _hide_user_config(
     monkeypatch.delenv("DATA_DIR", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _private_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test writes to the developer's data folder: the store and history files go to a tmp
+    DATA_DIR (and XDG_DATA_HOME, for code that reads it directly)."""
+    folder = tmp_path_factory.mktemp("data")
+    monkeypatch.setenv("DATA_DIR", str(folder))
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder / "xdg"))
+
+
 @pytest.fixture
 async def upstream() -> AsyncIterator[FakeUpstream]:
     """A fake provider speaking OpenAI, Gemini and Anthropic on one loopback port."""

@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         "use OpenAI, Gemini, Anthropic or any LiteLLM model.",
         epilog="subcommands: `claude-proxy code [claude args...]` runs Claude Code against the "
         "proxy (starting a headless one when none runs); `claude-proxy env` prints the export "
-        "lines for a shell; `claude-proxy doctor` checks keys, upstreams, the port and loops.",
+        "lines for a shell; `claude-proxy doctor` checks keys, upstreams, the port and loops; "
+        "`claude-proxy usage [--by day|model|session|preset] [--since DATE] [--json]` prints "
+        "tokens and cost from the store.",
     )
     parser.add_argument("--headless", action="store_true", help="run the proxy without the TUI")
     parser.add_argument("--host", help="listen address (default 127.0.0.1, env HOST)")
@@ -65,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="read that proxy's PROXY_API_KEY from this file (first line)",
     )
+    parser.add_argument(
+        "--no-store", action="store_true", help="do not record requests in the store this run"
+    )
     parser.add_argument("--version", action="version", version=f"claude-proxy {package_version()}")
     return parser
 
@@ -84,6 +89,7 @@ def _settings(args: argparse.Namespace, listen_checks: bool = True) -> Settings:
         port=args.port,
         proxy_api_key=api_key(args),
         proxy_url=args.attach,
+        store_enabled=False if args.no_store else None,
     )
 
 
@@ -140,11 +146,11 @@ def run_headless(settings: Settings) -> int:
     return 0
 
 
-SUBCOMMANDS = ("code", "env", "doctor")
+SUBCOMMANDS = ("code", "env", "doctor", "usage")
 
 
 def run_subcommand(argv: list[str]) -> int:
-    """`code [claude args...]`, `env` and `doctor`: the proxy's options go before the name."""
+    """`code [claude args...]`, `env`, `doctor`, `usage`: the proxy's options go before the name."""
     name = next(a for a in argv if a in SUBCOMMANDS)
     split = argv.index(name)
     args = build_parser().parse_args(argv[:split])
@@ -165,6 +171,10 @@ def run_subcommand(argv: list[str]) -> int:
         from app.cli.doctor import run_doctor
 
         return run_doctor(settings)
+    if name == "usage":
+        from app.cli.usage import run_usage
+
+        return run_usage(rest, settings)
     from app.cli.launcher import run_code
 
     env_file = str(args.env_file) if args.env_file else None

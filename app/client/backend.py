@@ -27,6 +27,8 @@ from proxy.state.presets import Preset
 # The tier Claude Code's requests map to: probes ask for these so they take the big/small route.
 PROBE_MODELS = {"big": "claude-sonnet-4-5", "small": "claude-haiku-4-5"}
 SESSION_HEADER = "X-Claude-Code-Session-Id"
+# Marks the UI's own requests, so the store records them as probes or replays.
+ORIGIN_HEADER = "x-claude-proxy-origin"
 KEY_SETTINGS = {
     "OPENAI_API_KEY": "openai_api_key",
     "GEMINI_API_KEY": "gemini_api_key",
@@ -311,8 +313,13 @@ class Backend(ABC):
         """Record a failure of the UI in the proxy's debug log, where it can (never waits)."""
 
     # Requests through the proxy (the same HTTP either way) ------------------------------------
-    async def send(self, body: dict[str, Any], session: str, timeout: float = 120.0) -> CallResult:
-        """POST a Messages body to the proxy (so it is logged, mapped and priced like any other)."""
+    async def send(
+        self, body: dict[str, Any], session: str, timeout: float = 120.0, origin: str | None = None
+    ) -> CallResult:
+        """POST a Messages body to the proxy (so it is logged, mapped and priced like any other).
+
+        `origin` (`probe` or `replay`) tells the proxy's record it was the UI's own request.
+        """
         started = time.perf_counter()
         model = str(body.get("model", ""))
         headers = {
@@ -320,6 +327,8 @@ class Backend(ABC):
             "x-api-key": self.api_key or "tui",
             "anthropic-version": "2023-06-01",
         }
+        if origin is not None:
+            headers[ORIGIN_HEADER] = origin
         try:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
@@ -346,7 +355,9 @@ class Backend(ABC):
 
     async def replay(self, body: dict[str, Any], model: str) -> CallResult:
         """Send a copy of a request body (from `request_body`) to another model, non-streaming."""
-        return await self.send({**body, "model": model, "stream": False}, session="replay")
+        return await self.send(
+            {**body, "model": model, "stream": False}, session="replay", origin="replay"
+        )
 
     async def probe(self, tier: str) -> CallResult:
         """A tiny request to the big or small model through the proxy (the config test)."""
@@ -355,4 +366,4 @@ class Backend(ABC):
             "max_tokens": 16,
             "messages": [{"role": "user", "content": "Reply with the word OK."}],
         }
-        return await self.send(body, session="probe", timeout=60.0)
+        return await self.send(body, session="probe", timeout=60.0, origin="probe")

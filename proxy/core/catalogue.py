@@ -147,13 +147,26 @@ def supports(model: str, capability: str) -> bool | None:
 
 
 def cost_usd(
-    model: str, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> float:
-    """Estimated cost in USD from the catalogue's per-token prices (0.0 when unknown)."""
+    """Estimated cost in USD from the catalogue's per-token prices (0.0 when unknown).
+
+    Cache writes (Anthropic's `cache_creation_input_tokens`) cost their own price when listed.
+    """
     info = lookup(model)
     if not info:
         return 0.0
     price_in = float(info.get("input_cost_per_token") or 0.0)
     price_out = float(info.get("output_cost_per_token") or 0.0)
     price_cached = float(info.get("cache_read_input_token_cost") or price_in)
-    return input_tokens * price_in + output_tokens * price_out + cache_read_tokens * price_cached
+    price_written = float(info.get("cache_creation_input_token_cost") or price_in)
+    return (
+        input_tokens * price_in
+        + output_tokens * price_out
+        + cache_read_tokens * price_cached
+        + cache_write_tokens * price_written
+    )

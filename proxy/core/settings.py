@@ -67,6 +67,10 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "keepalive_timeout": ("KEEPALIVE_TIMEOUT",),
     "body_timeout": ("BODY_TIMEOUT",),
     "max_event_subscribers": ("MAX_EVENT_SUBSCRIBERS",),
+    "retention_days": ("RETENTION_DAYS",),
+    "store_max_mb": ("STORE_MAX_MB",),
+    "record_bodies": ("RECORD_BODIES",),
+    "store_enabled": ("STORE_ENABLED",),
 }
 
 
@@ -142,8 +146,6 @@ class Settings(BaseModel):
     """TUI only: false attaches the TUI to the proxy at `proxy_url` instead of embedding one."""
     proxy_url: str | None = None
     """Base URL of the proxy the TUI attaches to (`--attach`); its key is PROXY_API_KEY."""
-    data_dir: str | None = None
-    """Folder for files named over HTTP (history); default `$XDG_DATA_HOME/claude-proxy`."""
     max_file_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     """Largest history file the proxy reads (a bigger one is refused, never loaded)."""
     allowed_hosts: tuple[str, ...] = ()
@@ -173,6 +175,18 @@ class Settings(BaseModel):
                 "set (then every request still needs the key). List the names instead."
             )
         return value
+
+    # The durable record (proxy/store): one SQLite file in the data folder.
+    data_dir: str | None = None
+    """The data folder (the store, files named over HTTP); default `$XDG_DATA_HOME/claude-proxy`."""
+    retention_days: int = Field(default=90, ge=0)
+    """Recorded requests and turns older than this many days are pruned; 0 keeps them all."""
+    store_max_mb: int = Field(default=1024, ge=0)
+    """Size cap of the store in MB: past it the oldest rows are pruned first; 0: no cap."""
+    record_bodies: bool = False
+    """Also record request and answer bodies (keys masked), for detail and replay after a restart."""
+    store_enabled: bool = True
+    """Record every request in the store (`--no-store` turns it off for one run)."""
 
     @field_validator("fallback_models", mode="before")
     @classmethod

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from proxy.server import event_stream, management, middlewares, request_detail
+from proxy.server import event_stream, management, middlewares, request_detail, usage_routes
 from proxy.server import messages as handlers
 from proxy.server.keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.server.limits import ConcurrencyGate, RateLimiter
@@ -37,4 +37,5 @@ def create_app(service: ProxyService) -> web.Application:
     management.install(app)
     event_stream.install(app)
     request_detail.install(app)
+    usage_routes.install(app)
     return app

@@ -254,11 +254,6 @@ async def debug_logs(request: web.Request) -> web.Response:
     return json_response({"entries": entries, "log_type": log_type, "count": len(entries)})
 
 
-async def stats(request: web.Request) -> web.Response:
-    """GET /stats."""
-    return json_response(_service(request).stats.snapshot())
-
-
 async def _flush_history(app: web.Application) -> None:
     # A turn finished just before shutdown is still waiting for its delayed save.
     await app[SERVICE].history.flush()
@@ -285,5 +280,4 @@ def install(app: web.Application) -> None:
     r.add_post("/conversation/import", conversation_import)
     r.add_post("/conversation/continue", conversation_continue)
     r.add_get("/debug_logs", debug_logs)
-    r.add_get("/stats", stats)
     app.on_cleanup.append(_flush_history)

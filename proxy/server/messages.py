@@ -26,6 +26,15 @@ MAX_KEY_HEADER = 4096
 # Nesting orjson can serialise again (events, /requests/{id}, upstream bodies) is below 255;
 # a body must be at least this long to nest that deep, so short ones skip the check.
 MIN_DEEP_BODY = 2 * 254
+ORIGIN_HEADER = "x-claude-proxy-origin"
+"""Set by the TUI on its own requests: `probe` (config test) or `replay` (detail replay)."""
+ORIGINS = frozenset({"probe", "replay"})
+
+
+def request_origin(request: web.Request) -> str:
+    """`probe` or `replay` for the TUI's own requests, `client` for everything else."""
+    origin = request.headers.get(ORIGIN_HEADER, "")
+    return origin if origin in ORIGINS else "client"
 
 
 async def read_json(request: web.Request) -> Any:
@@ -126,11 +135,12 @@ async def serve_messages(request: web.Request, body: Any) -> web.StreamResponse:
     check_loop(request)
     service = request.app[SERVICE]
     request.app[LIMITER].check(client_identity(request))
+    client, origin = request.headers.get("User-Agent"), request_origin(request)
     try:
         routed = service.route(body, session_id)
     except ProxyError as exc:
         # No key, unknown prefix, prompt too long: still a row in the log, stats and history.
-        Exchange.rejected(service, body, session_id, exc)
+        Exchange.rejected(service, body, session_id, exc, client, origin)
         raise
     exchange = Exchange(
         service,
@@ -140,6 +150,8 @@ async def serve_messages(request: web.Request, body: Any) -> web.StreamResponse:
         client_headers=client_headers(request),
         query=request.query_string,
         input_estimate=routed.input_estimate,
+        client=client,
+        origin=origin,
     )
     exchange.reason = routed.reason
     exchange.begin()
@@ -188,6 +200,14 @@ async def count_tokens(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    """GET /health: 200 while the server runs."""
+    """GET /health: 200 while the server runs; `recording` says whether the store records."""
     service = request.app[SERVICE]
-    return json_response({"status": "ok", "in_flight": service.counters.in_flight})
+    # Open without the proxy key: the state and a short reason, never the file's path.
+    recording = service.recording.status()
+    return json_response(
+        {
+            "status": "ok",
+            "in_flight": service.counters.in_flight,
+            "recording": {"state": recording["state"], "reason": recording["reason"]},
+        }
+    )

@@ -34,6 +34,8 @@ class Exchange:
         client_headers: dict[str, str] | None = None,
         query: str = "",
         input_estimate: int | None = None,
+        client: str | None = None,
+        origin: str = "client",
     ) -> None:
         self.service = service
         self.bus = service.bus
@@ -55,6 +57,12 @@ class Exchange:
         self.query = query
         """The client's query string (Claude Code sends `beta=true`)."""
         self._input_estimate = input_estimate
+        self.client = client
+        """The client's User-Agent (Claude Code sends `claude-cli/<version> ...`)."""
+        self.origin = origin
+        """`client`, or `probe` / `replay` for the TUI's own requests (x-claude-proxy-origin)."""
+        self.preset = service.pair.preset
+        """The preset in force when the request was routed."""
 
     def input_estimate(self) -> int:
         """The request's estimated input tokens, computed once (routing may have done it)."""
@@ -64,14 +72,20 @@ class Exchange:
 
     @classmethod
     def rejected(
-        cls, service: ProxyService, body: dict[str, Any], session_id: str | None, error: Exception
+        cls,
+        service: ProxyService,
+        body: dict[str, Any],
+        session_id: str | None,
+        error: Exception,
+        client: str | None = None,
+        origin: str = "client",
     ) -> None:
         """Publish started + failed for a request refused before it had a target."""
         requested = str(body.get("model", ""))
         chosen, tier = choose_model(requested, service.pair)
         provider = chosen.split("/", 1)[0] if "/" in chosen else "-"
         target = Target(requested, chosen, provider, chosen, "openai", None, None, None, tier)
-        exchange = cls(service, body, target, session_id)
+        exchange = cls(service, body, target, session_id, client=client, origin=origin)
         exchange.reason = "refused before routing"
         exchange.begin()
         status = getattr(error, "status", 400)
@@ -97,6 +111,9 @@ class Exchange:
                     "endpoint": self.endpoint,
                     "body": self.body,
                     "notes": self.notes,
+                    "client": self.client,
+                    "origin": self.origin,
+                    "preset": self.preset,
                 },
             )
         )
@@ -126,6 +143,7 @@ class Exchange:
         inp = int(usage.get("input_tokens") or 0)
         out = int(usage.get("output_tokens") or 0)
         cached = int(usage.get("cache_read_input_tokens") or 0)
+        written = int(usage.get("cache_creation_input_tokens") or 0)
         ttft = (self.first_token_at - self.started) if self.first_token_at else None
         self.bus.publish(
             ProxyEvent(
@@ -133,13 +151,15 @@ class Exchange:
                 self.request_id,
                 {
                     "model": self.target.model,
+                    "provider": self.target.provider,
                     "session_id": self.session_id,
                     "message": message,
                     "upstream_request": self.upstream_request,
                     "input_tokens": inp,
                     "output_tokens": out,
                     "cache_read_tokens": cached,
-                    "cost": catalogue.cost_usd(self.target.model, inp, out, cached),
+                    "cache_write_tokens": written,
+                    "cost": catalogue.cost_usd(self.target.model, inp, out, cached, written),
                     "latency": elapsed,
                     "ttft": ttft,
                     "stop_reason": message.get("stop_reason"),
@@ -158,11 +178,13 @@ class Exchange:
                 self.request_id,
                 {
                     "model": self.target.model,
+                    "provider": self.target.provider,
                     "session_id": self.session_id,
                     "status": status,
                     "error_type": error_type,
                     "message": message,
                     "latency": time.perf_counter() - self.started,
+                    "ttft": (self.first_token_at - self.started) if self.first_token_at else None,
                     "upstream_request": self.upstream_request,
                 },
             )

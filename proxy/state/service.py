@@ -37,6 +37,7 @@ from proxy.state.history import (
     to_markdown,
     validate_export,
 )
+from proxy.state.latency import LatencyHistograms
 from proxy.state.presets import (
     NAME_PATTERN,
     Preset,
@@ -44,6 +45,7 @@ from proxy.state.presets import (
     PresetStore,
     user_presets_path,
 )
+from proxy.state.recorder import Recording, store_path
 from proxy.state.stats import Stats
 from proxy.translate.validate import check_model_string
 
@@ -80,6 +82,11 @@ class ProxyService:
         lazy_litellm.on_failure(self._litellm_failed)
         for subscriber in (self.stats.on_event, self.history.on_event, self.debug.on_event):
             self.bus.subscribe(subscriber, deltas=False)
+        self.latency = LatencyHistograms()
+        """Duration and TTFT histograms since start, by provider and model (for /metrics)."""
+        self.bus.subscribe(self.latency.on_event, deltas=False)
+        self.recording = Recording(settings, store_path(settings, environ), self.bus, self.redact)
+        """The durable record (store writer and reader): started and stopped with the server."""
         # Remembers the history file that persistence was enabled for, across restarts.
         self.user_state = UserState(config_dir(environ) / STATE_FILE)
         if settings.conversation_file:
@@ -413,6 +420,7 @@ class ProxyService:
                 "errors": self.counters.errors,
             },
             "totals": self.totals(),
+            "recording": self.recording.status(),
             "usable_providers": [
                 provider for provider, status in key_status.items() if status["key_usable"]
             ],

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+from proxy.core.paths import data_dir
 from proxy.store import schema
 
 DB_NAME = "claude-proxy.db"
@@ -41,18 +42,9 @@ class StoreError(Exception):
         self.path = path
 
 
-def data_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """`DATA_DIR`, else `$XDG_DATA_HOME/claude-proxy` (`~/.local/share/claude-proxy`)."""
-    env = os.environ if environ is None else environ
-    if env.get("DATA_DIR"):
-        return Path(env["DATA_DIR"]).expanduser()
-    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base).expanduser() / "claude-proxy"
-
-
-def default_path(environ: Mapping[str, str] | None = None) -> Path:
-    """The store file in the data folder."""
-    return data_dir(environ) / DB_NAME
+def default_path(environ: Mapping[str, str] | None = None, override: str | None = None) -> Path:
+    """The store file in the data folder (`proxy.core.paths.data_dir`, shared with history)."""
+    return data_dir(environ, override) / DB_NAME
 
 
 def _kind_of(exc: BaseException, path: Path) -> ErrorKind:

@@ -162,8 +162,8 @@ def usage(
     """Usage grouped by day (local), model, session, preset or provider since a unix time.
 
     Days come oldest first, the other groups by cost, highest first. A missing model, preset or
-    is None; requests without a session are left out of `by="session"`. All time (no `since`)
-    includes rows retention has removed.
+    provider is None; requests without a session are left out of `by="session"`. All time (no
+    `since`) includes rows retention has removed.
     """
     if by not in GROUPS:
         raise ValueError(f"by must be one of {', '.join(GROUPS)}")
@@ -172,6 +172,50 @@ def usage(
         key = row[0] if row[0] != "" else None
         result.append({by: key, **_sums(tuple(row[1:]))})
     return result
+
+
+_ADDITIVE = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost",
+)
+
+
+def report(conn: sqlite3.Connection, by: GroupBy, since: date | None = None) -> dict[str, Any]:
+    """Usage rows grouped `by`, from local midnight of `since` (all time when None), and totals.
+
+    The one source of `/usage` and `claude-proxy usage`; the rows always add up to the totals
+    (by session, requests without a session id are one row whose `session` is None).
+    """
+    start = day_start(since) if since is not None else None
+    rows = usage(conn, by, start)
+    total = totals(conn, start)
+    if by == "session":
+        rest = {key: total[key] - sum(row[key] for row in rows) for key in _ADDITIVE}
+        if rest["requests"] > 0:
+            rest["cost"] = round(rest["cost"], 6)
+            rows.append({"session": None, **rest, "avg_duration": None, "avg_ttft": None})
+    return {
+        "by": by,
+        "since": since.isoformat() if since is not None else None,
+        "rows": rows,
+        "totals": total,
+    }
+
+
+def usage_by_target(conn: sqlite3.Connection, endpoint: str = "messages") -> list[dict[str, Any]]:
+    """All-time usage by (provider, model), from the rollup only (for /metrics)."""
+    sums = ", ".join(f"sum({name})" for name in SUM_COLUMNS)
+    rows = conn.execute(
+        f"SELECT provider, model, {sums} FROM usage_buckets WHERE endpoint = ? "
+        "GROUP BY provider, model ORDER BY provider, model",
+        (endpoint,),
+    )
+    return [{"provider": row[0], "model": row[1], **_sums(tuple(row[2:]))} for row in rows]
 
 
 def _request_dict(row: sqlite3.Row | tuple[Any, ...], fields: tuple[str, ...]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -15,6 +16,9 @@ TOOL_CALLS_LIMIT = 1500
 TEXT_LIMIT = 300
 ERROR_LIMIT = 1000
 ROLES = ("user", "assistant")
+
+Redact = Callable[[str], str]
+"""Masks keys in a text (the proxy's redactor); runs on the writer's thread."""
 
 
 class RequestRecord(TypedDict, total=False):
@@ -52,7 +56,8 @@ class RequestRecord(TypedDict, total=False):
     cost: float
     stop_reason: str | None
     tool_calls: list[dict[str, Any]] | None
-    """`{"name": ..., "input": {...}}` per call, as parsed; shortened when stored."""
+    """`{"name": ..., "input": ...}` per call, or the answer's content blocks (only `tool_use`
+    ones are kept). An input given as JSON text is parsed on the writer's thread; shortened."""
     origin: str
     """`client` (default), `probe` or `replay`."""
     request_body: Any
@@ -127,20 +132,37 @@ def _shorten(value: Any, limit: int = ARG_PREVIEW) -> Any:
     return value
 
 
-def tool_calls_text(calls: Any) -> str | None:
-    """Tool calls as compact JSON: names and arguments, long strings cut (None when none)."""
-    if not calls:
+def _parsed(value: Any) -> Any:
+    """A tool input as an object: JSON text is parsed (text that is not JSON stays text)."""
+    if isinstance(value, str | bytes):
+        if not value:
+            return {}
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value if value is not None else {}
+
+
+def tool_calls_text(calls: Any, redact: Redact | None = None) -> str | None:
+    """Tool calls as compact JSON: names and parsed arguments, long strings cut (None when none).
+
+    `calls` may be an answer's content blocks: only the `tool_use` ones count.
+    """
+    if not calls or not isinstance(calls, list):
         return None
     short = [
-        {"name": str(c.get("name", "?")), "input": _shorten(c.get("input") or {})}
+        {"name": str(c.get("name", "?")), "input": _shorten(_parsed(c.get("input")))}
         for c in calls
-        if isinstance(c, dict)
+        if isinstance(c, dict) and c.get("type", "tool_use") == "tool_use"
     ]
+    if not short:
+        return None
     text = orjson.dumps(short, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
     if len(text) > TOOL_CALLS_LIMIT:
         # Still valid JSON when cut: the names matter most.
         text = orjson.dumps([{"name": c["name"]} for c in short]).decode()
-    return text
+    return redact(text) if redact is not None else text
 
 
 def _text(value: Any, limit: int = TEXT_LIMIT) -> str | None:
@@ -155,9 +177,15 @@ def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def request_row(record: RequestRecord) -> tuple[Any, ...]:
-    """The `requests` row of a record: defaults filled in, types coerced, long texts cut."""
+def request_row(record: RequestRecord, redact: Redact | None = None) -> tuple[Any, ...]:
+    """The `requests` row of a record: defaults filled in, types coerced, long texts cut.
+
+    `redact` masks keys in the free texts (error message, tool arguments).
+    """
     get = record.get
+    error = _text(get("error_message"), ERROR_LIMIT)
+    if error is not None and redact is not None:
+        error = redact(error)
     if not isinstance(record["id"], str):
         raise ValueError(f"request id must be a string, not {type(record['id']).__name__}")
     status = record.get("status")
@@ -175,7 +203,7 @@ def request_row(record: RequestRecord) -> tuple[Any, ...]:
         1 if get("stream") else 0,
         None if status is None else int(status),
         _text(get("error_type")),
-        _text(get("error_message"), ERROR_LIMIT),
+        error,
         _number(get("ttft")),
         _number(get("duration")),
         int(record.get("input_tokens") or 0),
@@ -184,23 +212,29 @@ def request_row(record: RequestRecord) -> tuple[Any, ...]:
         int(record.get("cache_write_tokens") or 0),
         float(record.get("cost") or 0.0),
         _text(get("stop_reason")),
-        tool_calls_text(get("tool_calls")),
+        tool_calls_text(get("tool_calls"), redact),
         _text(get("origin")) or "client",
     )
 
 
-def _json(value: Any) -> bytes | None:
+def _json(value: Any, redact: Redact | None) -> bytes | None:
     if value is None:
         return None
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+    data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+    if redact is None:
+        return data
+    # A mask is plain text (`sk-...abcd`): the JSON stays valid.
+    return redact(data.decode()).encode()
 
 
-def bodies_row(record: RequestRecord) -> tuple[str, bytes | None, bytes | None] | None:
-    """The `request_bodies` row, or None when the record carries no bodies."""
+def bodies_row(
+    record: RequestRecord, redact: Redact | None = None
+) -> tuple[str, bytes | None, bytes | None] | None:
+    """The `request_bodies` row (keys masked by `redact`), or None when it carries no bodies."""
     request, response = record.get("request_body"), record.get("response_body")
     if request is None and response is None:
         return None
-    return (record["id"], _json(request), _json(response))
+    return (record["id"], _json(request, redact), _json(response, redact))
 
 
 def turn_row(turn: TurnRecord) -> tuple[Any, ...]:

@@ -69,6 +69,7 @@ class StoreWriter:
         busy_timeout: float = db.BUSY_TIMEOUT,
         policy: retention.RetentionPolicy | None = None,
         connect_hook: ConnectHook | None = None,
+        redact: records.Redact | None = None,
     ) -> None:
         self.path = Path(path)
         self.batch_seconds = batch_seconds
@@ -82,6 +83,8 @@ class StoreWriter:
         self.busy_timeout = busy_timeout
         self.policy = policy
         self._connect_hook = connect_hook
+        self.redact = redact
+        """Masks keys in error messages, tool arguments and bodies, here on the writer's thread."""
         self._queue: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
         self._put = self._queue.put
         self._urgent = threading.Event()
@@ -365,8 +368,8 @@ class StoreWriter:
         for kind, payload in batch:
             try:
                 if kind == _REQUEST:
-                    requests.append(records.request_row(payload))
-                    body = records.bodies_row(payload)
+                    requests.append(records.request_row(payload, self.redact))
+                    body = records.bodies_row(payload, self.redact)
                     if body is not None:
                         bodies.append(body)
                 else:

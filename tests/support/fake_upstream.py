@@ -133,6 +133,8 @@ class Reply:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    """Anthropic only: ``cache_creation_input_tokens`` (a prompt-cache write)."""
     reasoning_tokens: int = 0
     chunk_size: int = 5
     status: int = 200
@@ -503,7 +505,7 @@ def _anthropic_usage(reply: Reply) -> dict[str, Any]:
     """Anthropic ``usage`` (input_tokens excludes cache reads)."""
     return {
         "input_tokens": max(0, reply.prompt_tokens - reply.cached_tokens),
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": reply.cache_write_tokens,
         "cache_read_input_tokens": reply.cached_tokens,
         "output_tokens": reply.completion_tokens,
     }

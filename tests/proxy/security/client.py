@@ -82,12 +82,21 @@ async def send(
         return Answer(response.status, text, dict(response.headers))
 
 
+STORE_FILES = "claude-proxy.db"
+"""The store and its SQLite sidecars (-wal, -shm, -journal) come and go on their own; what a
+refused request must not change in them is checked through /stats (`state_of`)."""
+
+
 def files_under(*roots: Path) -> set[str]:
-    """Every file and link below the roots (to prove nothing was written)."""
+    """Every file and link below the roots (to prove nothing was written), the store aside."""
     found: set[str] = set()
     for root in roots:
         for folder, dirs, files in os.walk(root):
-            found.update(os.path.join(folder, name) for name in (*files, *dirs))
+            found.update(
+                os.path.join(folder, name)
+                for name in (*files, *dirs)
+                if not name.startswith(STORE_FILES)
+            )
     return found
 
 
@@ -100,7 +109,9 @@ async def state_of(proxy: ProxyServer) -> dict[str, Any]:
     presets = (await send(base, "GET", "/presets", headers=headers)).json
     sessions = (await send(base, "GET", "/sessions", headers=headers)).json
     history = (await send(base, "GET", "/conversation", headers=headers)).json
+    stats = (await send(base, "GET", "/stats", headers=headers)).json
     return {
+        "recorded": stats["totals"]["requests"],
         "pair": (config["big_model"], config["small_model"], config["active_preset"]),
         "presets": [p["name"] for p in presets["presets"]],
         "pins": sessions["pins"],

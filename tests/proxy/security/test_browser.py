@@ -64,6 +64,8 @@ EXAMPLES: dict[tuple[str, str], tuple[str, Any, int]] = {
     ("POST", "/conversation/continue"): ("/conversation/continue", MESSAGE, 200),
     ("GET", "/debug_logs"): ("/debug_logs", None, 200),
     ("GET", "/stats"): ("/stats", None, 200),
+    ("GET", "/usage"): ("/usage?by=model", None, 200),
+    ("GET", "/metrics"): ("/metrics", None, 200),
     ("GET", "/events"): ("/events", None, 200),
     # Reaching the handler is the point: it answers that it holds no such request.
     ("GET", "/requests/{id}"): ("/requests/req_unknown", None, 404),

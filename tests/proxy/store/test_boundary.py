@@ -1,4 +1,4 @@
-"""The store stands alone: it imports nothing else from `proxy/` (and nothing slow)."""
+"""The store stands on `proxy.core` alone: nothing else from `proxy/`, and nothing slow."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 import proxy.store.db, proxy.store.queries, proxy.store.reader, proxy.store.retention
 import proxy.store.schema, proxy.store.writer
 print(sorted(m for m in sys.modules
-             if (m.startswith("proxy.") and not m.startswith("proxy.store"))
+             if (m.startswith("proxy.") and not m.startswith(("proxy.store", "proxy.core")))
              or m.split(".")[0] in ("litellm", "aiohttp", "textual", "rich")))
 """
 

@@ -139,6 +139,7 @@ def test_the_reader_is_read_only_and_wants_a_current_file(tmp_path: Path) -> Non
 
 def test_data_dir_follows_the_environment(tmp_path: Path) -> None:
     assert db.data_dir({"DATA_DIR": str(tmp_path)}) == tmp_path
+    assert db.data_dir({"DATA_DIR": "elsewhere"}, str(tmp_path)) == tmp_path
     assert db.data_dir({"XDG_DATA_HOME": str(tmp_path)}) == tmp_path / "claude-proxy"
     assert db.default_path({"XDG_DATA_HOME": str(tmp_path)}).name == db.DB_NAME
     assert db.data_dir({}).parts[-3:] == (".local", "share", "claude-proxy")
