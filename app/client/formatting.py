@@ -22,6 +22,33 @@ def tokens(n: int | None) -> str:
     return f"{n / 1_000_000:.1f}M"
 
 
+def tokens_short(n: int | None) -> str:
+    """At most 4 cells: 87, 1.2k, 15k, 152k, 1.2M, 15M (a narrow log column)."""
+    if n is None:
+        return "-"
+    if n < 1000:
+        return str(n)
+    if n < 9950:
+        return f"{n / 1000:.1f}k"
+    if n < 999_500:
+        return f"{n / 1000:.0f}k"
+    if n < 9_950_000:
+        return f"{n / 1_000_000:.1f}M"
+    return f"{n / 1_000_000:.0f}M"
+
+
+def context(n: int | None) -> str:
+    """A context window in at most 4 cells: 8192 -> '8k', 200000 -> '200k', 1048576 -> '1M'."""
+    if n is None:
+        return "-"
+    if n < 1000:
+        return str(n)
+    if n < 999_500:
+        return f"{n / 1000:.0f}k"
+    millions = f"{n / 1_000_000:.1f}".removesuffix(".0")
+    return f"{millions}M"
+
+
 def cost(usd: float | None, precise: bool = False) -> str:
     """Dollars with enough digits for cheap requests (`precise`: six decimals, for comparing)."""
     if usd is None:
