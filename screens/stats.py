@@ -140,7 +140,7 @@ class StatsScreen(ViewScreen):
         snapshot = await self.backend.stats()
         wide = bool(self.wide)
         table = self.query_one(FitTable)
-        rows = dict(sorted(snapshot.get("models", {}).items()))
+        rows: dict[str, Any] = dict(sorted(snapshot.get("models", {}).items()))
         names = model_names(list(rows), wide)
         totals = dict(snapshot.get("totals", {}))
         keys = [key for key, _, _ in (WIDE if wide else NARROW)]
