@@ -57,6 +57,7 @@ def write_bytes(path: Path, data: bytes) -> Path:
 class DebugScreen(ViewScreen):
     """Entries newest last; new ones are appended as they arrive."""
 
+    HELP_KEYS = (("Tab", "Type filter", "to the type list and back to the log"),)
     TITLE_TEXT = "Debug log · filter by type · v details · x export (jsonl, keys masked)"
     BINDINGS = [
         Binding("v", "verbose", "Details", id="debug.verbose", tooltip="Show each entry's details"),

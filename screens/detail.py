@@ -55,6 +55,10 @@ def side(title: str, model: str, facts: str, text: str, error: str | None) -> li
 class DetailScreen(ViewScreen):
     """Tabs: response, upstream request, client request, replay comparison."""
 
+    HELP_KEYS = (
+        ("← →", "Tabs", "switch tabs (with the tab bar focused)"),
+        ("Tab", "Focus", "from the tabs to the JSON documents and back"),
+    )
     TITLE_TEXT = "Request detail · r replay on another model · ←→ on the tabs switch them"
     BINDINGS = [
         Binding("r", "replay", "Replay", id="detail.replay", tooltip="Resend to another model"),

@@ -56,6 +56,10 @@ def write_text(path: Path, text: str) -> Path:
 class HistoryScreen(ViewScreen):
     """Sessions on the left, the selected session's turns on the right."""
 
+    HELP_KEYS = (
+        ("Tab", "Sessions/turns", "move between the session list and the turns"),
+        ("Enter", "Session", "show the highlighted session's turns"),
+    )
     TITLE_TEXT = "History · Tab sessions/turns · x export · c clear · p persistence · r reload"
     BINDINGS = [
         Binding("x", "export", "Export", id="history.export", tooltip="Export to JSON or Markdown"),

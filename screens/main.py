@@ -70,6 +70,9 @@ def attached_notice(status: Status) -> tuple[Content | None, bool]:
 class MainScreen(Screen[None]):
     """The request log with the selected request's answer beside or below it."""
 
+    HELP_TITLE = "Request log"
+    HELP_KEYS = (("↑ ↓", "Select", "a request; its answer shows in the pane"),)
+
     BINDINGS = [
         Binding("f", "toggle_filter", "Filter", id="main.filter", tooltip="Filter by model/status"),
         Binding(

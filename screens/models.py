@@ -90,6 +90,10 @@ class ModelTable(FitTable):
 class ModelPickerScreen(ViewScreen):
     """Searchable catalogue; the list is fetched from the proxy, never copied into app state."""
 
+    HELP_KEYS = (
+        ("↓ Enter", "To the list", "from the search box"),
+        ("↑ ↓", "Select", "a model, then b or s"),
+    )
     TITLE_TEXT = "Models · type to filter · ↓ list · b big · s small · caps: Tools Images Reasoning"
 
     def __init__(self, ctx: ScreenContext) -> None:

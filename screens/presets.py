@@ -35,6 +35,7 @@ WIDE_FROM = 110
 class PresetsScreen(ViewScreen):
     """The presets the service holds (built-ins and the user's), fetched when shown."""
 
+    HELP_KEYS = (("Enter", "Apply", "the highlighted preset"),)
     TITLE_TEXT = "Presets · Enter or 1-9 apply · n save current · Delete remove"
     BINDINGS = [
         Binding(

@@ -31,6 +31,13 @@ FPS = 25
 UNREACHABLE_TOAST_SECONDS = 10.0
 
 log = logging.getLogger("claude-proxy.ui")
+PALETTE_TITLES = {
+    "keys": "Provider keys",
+    "copy_connect": "Copy the connect command",
+    "test_config": "Test big and small",
+    "toggle_theme": "Light/dark theme",
+}
+"""Palette names where the footer's short word would be unclear or taken (Textual has "Keys")."""
 
 
 def _b(key: str, action: str, description: str, tooltip: str, show: bool = True) -> Binding:
@@ -57,6 +64,8 @@ class ProxyApp(App[int]):
             "c", "copy_connect", "Copy", "Copy the command that points Claude Code here", show=False
         ),
         _b("question_mark", "help", "Help", "All keys and what they do"),
+        # F1 too: `?` is a character, so in a text input it is typed, not pressed.
+        Binding("f1", "help", "Help", show=False, id="help_f1", tooltip="Help, from anywhere"),
         _b("q", "quit", "Quit", "Stop the proxy (releasing the port) and exit"),
         _b("ctrl+t", "toggle_theme", "Light/dark", "Switch between dark and light", show=False),
         # Not priority bindings: an Input that has focus keeps its digits.
@@ -277,10 +286,16 @@ class ProxyApp(App[int]):
         self.open_view(StatsScreen(self.ctx, self.activity))
 
     def action_help(self) -> None:
-        """Open the help screen."""
-        from screens.help import HelpScreen
+        """Open the help over the current screen: its keys first, then the app's."""
+        from screens.help import HelpScreen, from_bindings, screen_keys, screen_title
 
-        self.open_view(HelpScreen(self.ctx))
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        here = screen_keys(screen)
+        self.push_screen(
+            HelpScreen(self.ctx, screen_title(screen), here, from_bindings(self.BINDINGS))
+        )
 
     def action_detail(self, request_id: str | None = None) -> None:
         """Open a request's detail (the selected one by default)."""
@@ -365,12 +380,19 @@ class ProxyApp(App[int]):
     # Command palette --------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Every action of the app, searchable in the palette (ctrl+p)."""
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            # Textual's "Keys" panel: the Help view lists every key of the screen instead.
+            if command.title != "Keys":
+                yield command
+        actions: set[str] = set()
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
-            if binding.action.startswith(("quit", "apply_preset")):
+            if binding.action.startswith(("quit", "apply_preset")) or binding.action in actions:
                 continue
+            actions.add(binding.action)
             yield SystemCommand(
-                binding.description, binding.tooltip, getattr(self, f"action_{binding.action}")
+                PALETTE_TITLES.get(binding.id or "", binding.description),
+                binding.tooltip,
+                getattr(self, f"action_{binding.action}"),
             )
         yield SystemCommand("Request detail", "Open the selected request", self.action_detail)
