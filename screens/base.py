@@ -7,11 +7,12 @@ from typing import Any, TypeVar
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 from textual.worker import Worker
 
 from screens.context import ScreenContext, forward_worker_state
+from screens.footer import FittingFooter
 from screens.status_bar import StatusBar
 
 ResultT = TypeVar("ResultT")
@@ -38,7 +39,7 @@ class ViewScreen(Screen[None]):
         yield StatusBar(self.ctx)
         yield Static(self.TITLE_TEXT, classes="view-title")
         yield from self.compose_body()
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def compose_body(self) -> ComposeResult:
         """The view's own widgets."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -18,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from app.client.backend import Backend, BackendError, ProxyNotRunning
 from app.client.bridge import Activity, Frame
+from app.client.clipboard import copy_text
 from app.client.requests import RequestStore
 from app.client.status import DISCONNECTED, ERROR, READY, STOPPING, Status
 from app.ui.commands import ModelCommands, PresetCommands
@@ -343,8 +345,17 @@ class ProxyApp(App[int]):
         if not command:
             self.notify("The proxy is not listening yet.", severity="warning")
             return
-        self.copy_to_clipboard(command)
-        self.notify(command, title="copied to the clipboard")
+        self.copy_connect(command)
+
+    @work(exclusive=True, group="clipboard", exit_on_error=False)
+    async def copy_connect(self, command: str) -> None:
+        """Copy where it can be confirmed; else OSC 52, saying it may not have worked."""
+        copied = await asyncio.to_thread(copy_text, command)
+        if copied.where is None:
+            self.copy_to_clipboard(command)
+            self.notify(f"{command}\n{copied.message}", title="copy?", severity="warning")
+        else:
+            self.notify(f"{command}\n{copied.message}", title="copied")
 
     def action_toggle_theme(self) -> None:
         """Dark <-> light."""
