@@ -7,11 +7,12 @@ from typing import Any, TypeVar
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 from textual.worker import Worker
 
 from screens.context import ScreenContext, forward_worker_state
+from screens.footer import FittingFooter
 from screens.status_bar import StatusBar
 from screens.typeahead import TypeaheadScreen
 
@@ -39,7 +40,7 @@ class ViewScreen(Screen[None]):
         yield StatusBar(self.ctx)
         yield Static(self.TITLE_TEXT, classes="view-title")
         yield from self.compose_body()
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def compose_body(self) -> ComposeResult:
         """The view's own widgets."""

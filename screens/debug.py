@@ -6,8 +6,10 @@ import asyncio
 import time
 from datetime import datetime
 from pathlib import Path
+from textwrap import indent
 from typing import Any
 
+import orjson
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -45,7 +47,8 @@ def render_entry(entry: dict[str, Any], verbose: bool) -> Text:
         str(entry.get("summary", "")),
     )
     if verbose and entry.get("details"):
-        text.append(f"\n    {entry['details']}", style="dim")
+        details = orjson.dumps(entry["details"], option=orjson.OPT_INDENT_2, default=str).decode()
+        text.append("\n" + indent(details, "    "), style="dim")
     return text
 
 
@@ -57,6 +60,7 @@ def write_bytes(path: Path, data: bytes) -> Path:
 class DebugScreen(ViewScreen):
     """Entries newest last; new ones are appended as they arrive."""
 
+    HELP_KEYS = (("Tab", "Type filter", "to the type list and back to the log"),)
     TITLE_TEXT = "Debug log · filter by type · v details · x export (jsonl, keys masked)"
     BINDINGS = [
         Binding("v", "verbose", "Details", id="debug.verbose", tooltip="Show each entry's details"),
@@ -74,6 +78,7 @@ class DebugScreen(ViewScreen):
         self.log_type = "all"
         self.verbose = False
         self.last_id = -1
+        self.width = 0
 
     def compose_body(self) -> ComposeResult:
         options = [("all types", "all"), *((t, t) for t in LOG_TYPES)]
@@ -86,8 +91,20 @@ class DebugScreen(ViewScreen):
         self.reload()
         self.set_interval(POLL_SECONDS, self.tail)
 
+    def on_resize(self) -> None:
+        """Lines are wrapped when written: write them again at the new width (all of it)."""
+        self.call_after_refresh(self._rewrap)
+
+    def _rewrap(self) -> None:
+        width = self.query_one(RichLog).size.width
+        if width and width != self.width:
+            first = not self.width
+            self.width = width
+            if not first:
+                self.reload()
+
     def reload(self) -> None:
-        """Start over (type or verbosity changed)."""
+        """Start over (type, verbosity or width changed)."""
         self.query_one(RichLog).clear()
         self.last_id = -1
         self.tail()
@@ -97,9 +114,11 @@ class DebugScreen(ViewScreen):
         """Append the entries newer than the last one shown."""
         entries = await self.backend.debug_entries(self.log_type, 500)
         log = self.query_one(RichLog)
+        # The log's own width, not the console's (which a headless or resized run may not track).
+        width = log.scrollable_content_region.width or None
         for entry in entries:
             if int(entry.get("id", 0)) > self.last_id:
-                log.write(render_entry(entry, self.verbose))
+                log.write(render_entry(entry, self.verbose), width=width)
                 self.last_id = int(entry.get("id", 0))
 
     @on(Select.Changed, "#debug-type")

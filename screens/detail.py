@@ -20,6 +20,9 @@ from screens.base import ViewScreen
 from screens.context import ScreenContext
 from screens.dialogs import ChooseModelScreen
 
+LOADING = "loading…"
+"""What the JSON documents hold until the backend has rendered them."""
+
 
 def summary(record: RequestRecord) -> Content:
     """One line: mapping, status, timings, tokens, cost."""
@@ -55,6 +58,10 @@ def side(title: str, model: str, facts: str, text: str, error: str | None) -> li
 class DetailScreen(ViewScreen):
     """Tabs: response, upstream request, client request, replay comparison."""
 
+    HELP_KEYS = (
+        ("← →", "Tabs", "switch tabs (with the tab bar focused)"),
+        ("Tab", "Focus", "from the tabs to the JSON documents and back"),
+    )
     TITLE_TEXT = "Request detail · r replay on another model · ←→ on the tabs switch them"
     BINDINGS = [
         Binding("r", "replay", "Replay", id="detail.replay", tooltip="Resend to another model"),
@@ -71,10 +78,10 @@ class DetailScreen(ViewScreen):
                 yield Static(id="detail-error", classes="error-text")
                 # Stacked in a small terminal, side by side in a large one.
                 with Container(id="exchange"):
-                    yield TextArea(id="upstream-json", read_only=True, soft_wrap=True)
-                    yield TextArea(id="response-json", read_only=True, soft_wrap=True)
+                    yield TextArea(LOADING, id="upstream-json", read_only=True, soft_wrap=True)
+                    yield TextArea(LOADING, id="response-json", read_only=True, soft_wrap=True)
             with TabPane("Client request", id="tab-client"):
-                yield TextArea(id="client-json", read_only=True, soft_wrap=True)
+                yield TextArea(LOADING, id="client-json", read_only=True, soft_wrap=True)
             with TabPane("Replay", id="tab-replay"):
                 yield Static("Press r to resend this request to another model.", id="replay-hint")
                 yield Horizontal(id="compare")

@@ -56,6 +56,10 @@ def write_text(path: Path, text: str) -> Path:
 class HistoryScreen(ViewScreen):
     """Sessions on the left, the selected session's turns on the right."""
 
+    HELP_KEYS = (
+        ("Tab", "Sessions/turns", "move between the session list and the turns"),
+        ("Enter", "Session", "show the highlighted session's turns"),
+    )
     TITLE_TEXT = "History · Tab sessions/turns · x export · c clear · p persistence · r reload"
     BINDINGS = [
         Binding("x", "export", "Export", id="history.export", tooltip="Export to JSON or Markdown"),
@@ -70,6 +74,7 @@ class HistoryScreen(ViewScreen):
         super().__init__(ctx)
         self.session: str | None = None
         self.persisting = False
+        self.width = 0
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="history-body"):
@@ -91,6 +96,18 @@ class HistoryScreen(ViewScreen):
         self.query_one(RichLog).focus()
         self.ctx.resync.subscribe(self, lambda _: self.load())
         self.action_reload()
+
+    def on_resize(self) -> None:
+        """Turns are wrapped when written: write them again at the new width."""
+        self.call_after_refresh(self._rewrap)
+
+    def _rewrap(self) -> None:
+        width = self.query_one(RichLog).size.width
+        if width and width != self.width:
+            first = not self.width
+            self.width = width
+            if not first:
+                self.load()
 
     def action_reload(self) -> None:
         """Fetch sessions, status and the selected session's turns."""
@@ -115,8 +132,9 @@ class HistoryScreen(ViewScreen):
         options.highlighted = index
         log = self.query_one(RichLog)
         log.clear()
+        width = log.scrollable_content_region.width or None
         for message in messages:
-            log.write(render_turn(message))
+            log.write(render_turn(message), width=width)
         if not messages:
             log.write(Text("No turns recorded yet.", style="dim"))
         self.persisting = bool(status.get("enabled"))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Horizontal
+from textual.containers import Container, Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import Worker
 
 from app.client.bridge import Frame
@@ -17,6 +17,7 @@ from app.client.requests import RequestStore
 from app.client.status import DISCONNECTED, ERROR, STARTING, Status
 from screens.answer_view import AnswerView
 from screens.context import ScreenContext, forward_worker_state
+from screens.footer import FittingFooter
 from screens.request_log import LogFilter, RequestLog
 from screens.status_bar import ConnectBar, StatusBar
 
@@ -68,8 +69,33 @@ def attached_notice(status: Status) -> tuple[Content | None, bool]:
     return None, False
 
 
+STATUS_WORDS = {value: label for label, value in STATUS_OPTIONS}
+
+
+def empty_hint(records: int, log_filter: LogFilter, status: Status) -> Content:
+    """What an empty log says: how to get requests here, or that the filter hides them all."""
+    if records == 0:
+        where = "the line above" if status.connect_command else "the line that appears above"
+        return Content.assemble(
+            ("No requests yet. ", "bold"),
+            f"Start Claude Code with {where} (c copies it); requests show here as they arrive.",
+        )
+    conditions = []
+    if log_filter.model.strip():
+        conditions.append(f"model contains '{log_filter.model.strip()}'")
+    if log_filter.status != "all":
+        conditions.append(f"status {STATUS_WORDS.get(log_filter.status, log_filter.status)}")
+    return Content.assemble(
+        (f"None of the {records} requests match", "bold"),
+        f" ({', '.join(conditions) or 'the filter'}). Esc shows them all.",
+    )
+
+
 class MainScreen(Screen[None]):
     """The request log with the selected request's answer beside or below it."""
+
+    HELP_TITLE = "Request log"
+    HELP_KEYS = (("↑ ↓", "Select", "a request; its answer shows in the pane"),)
 
     BINDINGS = [
         Binding("f", "toggle_filter", "Filter", id="main.filter", tooltip="Filter by model/status"),
@@ -95,10 +121,12 @@ class MainScreen(Screen[None]):
         yield Static(id="notice")
         yield FilterBar(id="filters")
         with Container(id="body"):
-            yield RequestLog(self.store, id="requests")
+            with Vertical(id="log-pane"):
+                yield Static(id="log-empty", classes="hint")
+                yield RequestLog(self.store, id="requests")
             yield AnswerView(id="answer")
-        # 80 columns hold every view key but not the palette hint too (ctrl+p is in the help).
-        yield Footer(compact=True, show_command_palette=False)
+        # The palette hint is in the help (ctrl+p); the view keys are what this screen offers.
+        yield FittingFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         """Subscribe to frames and status; the filters start hidden."""
@@ -108,6 +136,18 @@ class MainScreen(Screen[None]):
         self.query_one("#filters").display = False
         self._restore_filter()
         self.query_one(RequestLog).focus()
+        self.show_empty()
+
+    def show_empty(self) -> None:
+        """A hint where the log has no rows: nothing yet, or nothing that passes the filter."""
+        log = self.query_one(RequestLog)
+        hint = self.query_one("#log-empty", Static)
+        text: Content | None = None
+        if log.row_count == 0:
+            text = empty_hint(len(self.store), log.filter, self.ctx.current_status())
+        hint.display = text is not None
+        if text is not None:
+            hint.update(text)
 
     def _restore_filter(self) -> None:
         """The filter the user left last time, bar shown, so a filtered log never looks empty."""
@@ -155,7 +195,10 @@ class MainScreen(Screen[None]):
         """Apply one frame of events (called inside the app's batch update)."""
         log = self.query_one(RequestLog)
         before = log.selected_id
+        empty = log.row_count == 0
         log.apply(frame)
+        if empty or log.row_count == 0:
+            self.show_empty()
         answer = self.query_one(AnswerView)
         selected = log.selected_id
         if selected != before or (answer.record is None and selected):
@@ -209,12 +252,14 @@ class MainScreen(Screen[None]):
         log = self.query_one(RequestLog)
         log.set_filter(LogFilter())
         log.focus()
+        self.show_empty()
 
     @on(Input.Changed, "#filter-model")
     @on(Select.Changed, "#filter-status")
     def _filter_changed(self) -> None:
         current = self.query_one(FilterBar).current()
         self.query_one(RequestLog).set_filter(current)
+        self.show_empty()
         # Kept for the next start once typing pauses (one small write, not one per key).
         if self._save_filter is not None:
             self._save_filter.stop()

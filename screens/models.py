@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from app.client import formatting as fmt
 from app.client.model_search import search
@@ -25,8 +25,9 @@ LABELS = {
     "key": "key",
 }
 WIDE = {"provider": 9, "context": 7, "price": 13, "caps": 4, "key": 21}
-# 80 columns: the provider is the id's prefix anyway, and the key column names only the variable.
-NARROW = {"context": 5, "price": 10, "caps": 4, "key": 17}
+# 80 columns: the provider is the id's prefix anyway, and the key column only says whether the
+# provider has one (the variable to set is in the line under the list for the highlighted row).
+NARROW = {"context": 4, "price": 10, "caps": 4, "key": 3}
 ID_WIDTH = (24, 48)
 WIDE_FROM = 100
 
@@ -47,11 +48,11 @@ def model_cells(model: dict[str, Any], greyed: bool, wide: bool = True) -> dict[
     price = f"{price_in}/{fmt.per_mtok(model.get('output_cost_per_mtok'))}"
     key = "✓"
     if greyed:
-        key = f"set {model.get('key_var')}" if wide else str(model.get("key_var"))
+        key = f"set {model.get('key_var')}" if wide else "✗"
     return {
         "id": Text(str(model.get("id", "")), style=style, no_wrap=True),
         "provider": Text(str(model.get("provider", "")), style=style),
-        "context": Text(fmt.tokens(model.get("context_window")), style=style, justify="right"),
+        "context": Text(fmt.context(model.get("context_window")), style=style, justify="right"),
         "price": Text(price, style=style, justify="right"),
         "caps": Text(capabilities(model), style=style),
         "key": Text(key, style=style, no_wrap=True),
@@ -89,11 +90,16 @@ class ModelTable(FitTable):
 class ModelPickerScreen(ViewScreen):
     """Searchable catalogue; the list is fetched from the proxy, never copied into app state."""
 
+    HELP_KEYS = (
+        ("↓ Enter", "To the list", "from the search box"),
+        ("↑ ↓", "Select", "a model, then b or s"),
+    )
     TITLE_TEXT = "Models · type to filter · ↓ list · b big · s small · caps: Tools Images Reasoning"
 
     def __init__(self, ctx: ScreenContext) -> None:
         super().__init__(ctx)
         self.models: list[dict[str, Any]] = []
+        self.shown = 0
 
     def compose_body(self) -> ComposeResult:
         yield Input(
@@ -130,9 +136,23 @@ class ModelPickerScreen(ViewScreen):
         for model in shown:
             cells = model_cells(model, self._greyed(model), wide=bool(self.wide))
             table.add_row(*(cells[k] for k in keys), key=str(model["id"]))
-        self.query_one("#models-count", Static).update(
-            f"{len(shown)} of {len(self.models)} models · dimmed: provider key not set"
-        )
+        self.shown = len(shown)
+        self._hint()
+
+    def _hint(self) -> None:
+        """The count, and what the highlighted model needs when its provider has no key."""
+        count = f"{self.shown} of {len(self.models)} models"
+        model = self.highlighted
+        entry = next((m for m in self.models if m["id"] == model), None) if model else None
+        if entry is not None and self._greyed(entry):
+            text = f"{count} · {model}: no key, set {entry.get('key_var')} (k)"
+        else:
+            text = f"{count} · dimmed: provider key not set"
+        self.query_one("#models-count", Static).update(text)
+
+    @on(DataTable.RowHighlighted, "#models")
+    def _highlighted(self) -> None:
+        self._hint()
 
     def _set_columns(self, wide: bool) -> None:
         """Narrow or wide column set (the rows are a search result: rebuilt, not updated)."""

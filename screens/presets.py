@@ -11,9 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from app.client import formatting as fmt
 from app.client.preset_health import models_by_id, preset_problems
 from app.client.status import Status
-from screens.base import FitTable, ViewScreen
+from screens.base import FitTable, ViewScreen, fit_columns
 from screens.context import ScreenContext
 from screens.dialogs import ConfirmScreen, SavePresetScreen
 
@@ -27,11 +28,16 @@ LABELS = {
 }
 FIXED = {"key": 1, "active": 1, "name": 16}
 FLEX = {"big": (16, 38), "small": (16, 38), "description": (0, 90)}
+# Below WIDE_FROM columns the models get the room: bare names, no description column (the
+# highlighted preset's description and full model strings are in the box under the list).
+NARROW_FLEX = {"big": (16, 38), "small": (16, 38)}
+WIDE_FROM = 110
 
 
 class PresetsScreen(ViewScreen):
     """The presets the service holds (built-ins and the user's), fetched when shown."""
 
+    HELP_KEYS = (("Enter", "Apply", "the highlighted preset"),)
     TITLE_TEXT = "Presets · Enter/1-9 apply · 0 .env default · n save current · Del remove"
     BINDINGS = [
         Binding(
@@ -45,6 +51,7 @@ class PresetsScreen(ViewScreen):
         self.presets: list[Any] = []
         self.problems: dict[str, dict[str, str]] = {}
         """Per preset name: why its big/small model would not work (no key, unknown model)."""
+        self.wide: bool | None = None
 
     def compose_body(self) -> ComposeResult:
         yield FitTable(FIXED, FLEX, id="presets", cursor_type="row")
@@ -53,7 +60,7 @@ class PresetsScreen(ViewScreen):
     def on_mount(self) -> None:
         """Columns now; rows from the proxy; the marker follows the active preset."""
         table = self.query_one(FitTable)
-        table.add_columns_from(LABELS)
+        self._set_columns(self.size.width >= WIDE_FROM)
         table.focus()
         self.ctx.status.subscribe(self, self._status)
         self.ctx.resync.subscribe(self, lambda _: self.load())
@@ -63,6 +70,26 @@ class PresetsScreen(ViewScreen):
         """Back from the keys dialog (or another view): keys may have changed the marks."""
         if self.is_mounted:
             self.load()
+
+    def on_resize(self) -> None:
+        """The description column from WIDE_FROM columns up."""
+        if self._set_columns(self.size.width >= WIDE_FROM):
+            self.load()
+
+    def _set_columns(self, wide: bool) -> bool:
+        """Build the column set for this width; True when it changed."""
+        if wide == self.wide:
+            return False
+        self.wide = wide
+        table = self.query_one(FitTable)
+        table.clear(columns=True)
+        table.flex = FLEX if wide else NARROW_FLEX
+        table.add_columns_from({k: v for k, v in LABELS.items() if k in FIXED or k in table.flex})
+        fit_columns(table, table.fixed, table.flex)
+        return True
+
+    def _model(self, model: str) -> str:
+        return model if self.wide else fmt.bare_model(model)
 
     @work(exclusive=True, group="presets", exit_on_error=False)
     async def load(self) -> None:
@@ -84,14 +111,18 @@ class PresetsScreen(ViewScreen):
                 label.append(" (user)", style="dim")
             if problems:
                 label.append(" !", style=error)
+            cells = {
+                "key": str(number) if number < 10 else "",
+                "active": "●" if preset.name == active else "",
+                "name": label,
+                "big": Text(self._model(preset.big), style=error if "big" in problems else ""),
+                "small": Text(
+                    self._model(preset.small), style=error if "small" in problems else ""
+                ),
+                "description": Text(preset.description, no_wrap=True),
+            }
             table.add_row(
-                str(number) if number < 10 else "",
-                "●" if preset.name == active else "",
-                label,
-                Text(preset.big, style=error if "big" in problems else ""),
-                Text(preset.small, style=error if "small" in problems else ""),
-                Text(preset.description, no_wrap=True),
-                key=preset.name,
+                *(cells[str(c.key.value)] for c in table.ordered_columns), key=preset.name
             )
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))

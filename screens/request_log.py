@@ -15,30 +15,37 @@ from app.client.requests import ERROR, LIVE, RequestRecord, RequestStore
 from screens.live_table import LiveTable
 
 LABELS = {
-    "time": "time",
+    "time": "started",
     "session": "session",
     "model": "requested → model",
     "status": "st",
     "ttft": "ttft",
     "tokens": "in/out",
-    "dur": "time",
+    "dur": "total",
     "cost": "cost",
     "answer": "answer / error",
 }
-FIXED = {"time": 8, "status": 4, "ttft": 5, "tokens": 9, "dur": 5, "cost": 8}
+FIXED = {"time": 8, "status": 4, "tokens": 9, "dur": 5, "cost": 8}
 PAD = 2  # DataTable's cell padding, both sides
 SCROLLBAR = 1
+MODEL_MIN = 26
+"""Enough for 'haiku-4-5 → gpt-4.1-mini': the model column is what the log is read for."""
 
 
 def layout(width: int) -> dict[str, int]:
-    """Column widths that fit `width` cells: the session id shortens and the answer preview
-    appears only when there is room (no horizontal scrolling at 80 columns)."""
-    widths = dict(FIXED)
-    widths["session"] = 8
-    room = width - SCROLLBAR - PAD * 8 - sum(widths.values())
-    if room < 22:
-        widths["session"] = 4
-        room += 4
+    """Column widths that fit `width` cells (no horizontal scrolling at 80 columns).
+
+    The model column gets its readable width first; then, as room allows, the ttft column,
+    the whole session id prefix, and the answer preview.
+    """
+    widths = {**FIXED, "session": 4}
+    room = width - SCROLLBAR - PAD * (len(widths) + 1) - sum(widths.values())
+    if room >= MODEL_MIN + 5 + PAD:
+        widths["ttft"] = 5
+        room -= 5 + PAD
+    if room >= MODEL_MIN + 4:
+        widths["session"] = 8
+        room -= 4
     widths["model"] = max(min(room, 34), 14)
     leftover = room - widths["model"]
     if leftover >= 12 + PAD:
@@ -68,6 +75,15 @@ def model_cell(record: RequestRecord, compact: bool = False) -> str:
         return target
     arrow = "→" if compact else " → "
     return f"{fmt.short_model(record.requested)}{arrow}{target}"
+
+
+def preview(record: RequestRecord, limit: int = 200) -> str:
+    """One line of the answer: its text, then its tool calls (`→ Bash(command="ls")`)."""
+    content = (record.message or {}).get("content")
+    text = record.text if record.chunks else fmt.content_text(content)
+    if record.chunks:
+        text = " ".join([text, *(f"→ {call}" for call in fmt.tool_calls(content))])
+    return " ".join(text.split("\n")).strip()[:limit]
 
 
 class RequestLog(LiveTable):
@@ -101,28 +117,33 @@ class RequestLog(LiveTable):
 
     def on_mount(self) -> None:
         """Create the columns with fixed widths (stable layout, no reflow per update)."""
-        widths = layout(self.size.width or 80)
-        for key, label in LABELS.items():
-            if key in widths:
-                self.add_column(label, width=widths[key], key=key)
+        self._columns_for(layout(self.size.width or 80))
         self.reload()
         # Published once the new theme's variables are in place (a watch on `theme` is too early).
         self.app.theme_changed_signal.subscribe(self, lambda _: self._restyle())
 
+    def _columns_for(self, widths: dict[str, int]) -> None:
+        self.compact = widths["model"] < MODEL_MIN
+        for key, label in LABELS.items():
+            if key in widths:
+                self.add_column(label, width=widths[key], key=key)
+
     def on_resize(self) -> None:
-        """Refit the columns; add or drop the answer preview (rows are kept, not rebuilt)."""
+        """Refit the columns; when the set of columns changes, rebuild them (rare: a resize
+        across a threshold), otherwise only the widths change (rows are kept, not rebuilt)."""
         widths = layout(self.size.width)
-        compact = widths["model"] < 26
+        if set(widths) != {str(key.value) for key in self.columns}:
+            selected = self.selected_id
+            self.clear(columns=True)
+            self._columns_for(widths)
+            self.reload()
+            if selected in self._rendered:
+                self.move_cursor(row=self.get_row_index(selected), animate=False)
+            return
+        compact = widths["model"] < MODEL_MIN
         if compact != self.compact:
             self.compact = compact
             self._restyle()
-        has_answer = "answer" in self.columns
-        if "answer" in widths and not has_answer:
-            self.add_column(LABELS["answer"], width=widths["answer"], key="answer")
-            for request_id, cells in self._rendered.items():
-                self.update_cell(request_id, "answer", cells["answer"])
-        elif "answer" not in widths and has_answer:
-            self.remove_column("answer")
         for key, width in widths.items():
             self.columns[ColumnKey(key)].width = width
         # Width changes need DataTable's render caches dropped (there is no public call for it).
@@ -154,11 +175,12 @@ class RequestLog(LiveTable):
         if record.status == ERROR:
             note: object = Text(record.error or "error", style=error_style, no_wrap=True)
         else:
-            preview = record.text or fmt.content_text((record.message or {}).get("content"))
-            note = Text(preview.replace("\n", " ")[:200], no_wrap=True)
+            note = Text(preview(record), no_wrap=True)
         tokens = "-"
         if record.input_tokens is not None or record.output_tokens is not None:
-            tokens = f"{fmt.tokens(record.input_tokens)}/{fmt.tokens(record.output_tokens)}"
+            tokens = (
+                f"{fmt.tokens_short(record.input_tokens)}/{fmt.tokens_short(record.output_tokens)}"
+            )
         return {
             "time": fmt.clock(record.started),
             "session": Text(fmt.short_session(record.session_id)),

@@ -6,6 +6,8 @@ import re
 import time
 from typing import Any
 
+from proxy.translate.tool_input import call_text
+
 _DATE_SUFFIX = re.compile(r"-\d{8}$|-latest$")
 
 
@@ -18,6 +20,33 @@ def tokens(n: int | None) -> str:
     if n < 1_000_000:
         return f"{n / 1000:.1f}k"
     return f"{n / 1_000_000:.1f}M"
+
+
+def tokens_short(n: int | None) -> str:
+    """At most 4 cells: 87, 1.2k, 15k, 152k, 1.2M, 15M (a narrow log column)."""
+    if n is None:
+        return "-"
+    if n < 1000:
+        return str(n)
+    if n < 9950:
+        return f"{n / 1000:.1f}k"
+    if n < 999_500:
+        return f"{n / 1000:.0f}k"
+    if n < 9_950_000:
+        return f"{n / 1_000_000:.1f}M"
+    return f"{n / 1_000_000:.0f}M"
+
+
+def context(n: int | None) -> str:
+    """A context window in at most 4 cells: 8192 -> '8k', 200000 -> '200k', 1048576 -> '1M'."""
+    if n is None:
+        return "-"
+    if n < 1000:
+        return str(n)
+    if n < 999_500:
+        return f"{n / 1000:.0f}k"
+    millions = f"{n / 1_000_000:.1f}".removesuffix(".0")
+    return f"{millions}M"
 
 
 def cost(usd: float | None, precise: bool = False) -> str:
@@ -107,7 +136,7 @@ def content_text(content: Any) -> str:
         elif kind == "thinking":
             parts.append(f"(thinking) {block.get('thinking', '')}")
         elif kind == "tool_use":
-            parts.append(f"→ tool {block.get('name')}({_args(block.get('input'))})")
+            parts.append(f"→ {tool_call(block)}")
         elif kind == "tool_result":
             parts.append(f"← tool result: {content_text(block.get('content'))[:200]}")
         elif kind == "image":
@@ -115,8 +144,17 @@ def content_text(content: Any) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def _args(value: Any) -> str:
-    if not isinstance(value, dict):
-        return ""
-    text = ", ".join(f"{k}={v!r}" for k, v in value.items())
-    return text if len(text) <= 120 else text[:117] + "..."
+def tool_call(block: dict[str, Any], limit: int = 120) -> str:
+    """A tool_use block as one line: `Bash(command="ls -la")`, cut at `limit`."""
+    return call_text(str(block.get("name") or "?"), block.get("input"), limit)
+
+
+def tool_calls(content: Any, limit: int = 120) -> list[str]:
+    """Every tool call of an answer's content, one line each."""
+    if not isinstance(content, list):
+        return []
+    return [
+        tool_call(block, limit)
+        for block in content
+        if isinstance(block, dict) and block.get("type") == "tool_use"
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -19,6 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from app.client.backend import Backend, BackendError, ProxyNotRunning
 from app.client.bridge import Activity, Frame
+from app.client.clipboard import copy_text
 from app.client.requests import RequestStore
 from app.client.session_pins import SessionPins
 from app.client.status import DISCONNECTED, ERROR, READY, STOPPING, Status
@@ -39,6 +41,13 @@ FORCE_QUIT_CODE = 130
 UNREACHABLE_TOAST_SECONDS = 10.0
 
 log = logging.getLogger("claude-proxy.ui")
+PALETTE_TITLES = {
+    "keys": "Provider keys",
+    "copy_connect": "Copy the connect command",
+    "test_config": "Test big and small",
+    "toggle_theme": "Light/dark theme",
+}
+"""Palette names where the footer's short word would be unclear or taken (Textual has "Keys")."""
 
 
 def _b(key: str, action: str, description: str, tooltip: str, show: bool = True) -> Binding:
@@ -65,6 +74,8 @@ class ProxyApp(KeyRoutingApp):
             "c", "copy_connect", "Copy", "Copy the command that points Claude Code here", show=False
         ),
         _b("question_mark", "help", "Help", "All keys and what they do"),
+        # F1 too: `?` is a character, so in a text input it is typed, not pressed.
+        Binding("f1", "help", "Help", show=False, id="help_f1", tooltip="Help, from anywhere"),
         _b("q", "quit", "Quit", "Stop the proxy (releasing the port) and exit"),
         # Priority: it must work in dialogs too (a selection in a field is still copied).
         Binding(
@@ -369,10 +380,16 @@ class ProxyApp(KeyRoutingApp):
         self.open_view(StatsScreen(self.ctx, self.activity))
 
     def action_help(self) -> None:
-        """Open the help screen."""
-        from screens.help import HelpScreen
+        """Open the help over the current screen: its keys first, then the app's."""
+        from screens.help import HelpScreen, from_bindings, screen_keys, screen_title
 
-        self.open_view(HelpScreen(self.ctx))
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        here = screen_keys(screen)
+        self.push_screen(
+            HelpScreen(self.ctx, screen_title(screen), here, from_bindings(self.BINDINGS))
+        )
 
     def action_detail(self, request_id: str | None = None) -> None:
         """Open a request's detail (the selected one by default)."""
@@ -426,8 +443,17 @@ class ProxyApp(KeyRoutingApp):
         if not command:
             self.notify("The proxy is not listening yet.", severity="warning")
             return
-        self.copy_to_clipboard(command)
-        self.notify(command, title="copied to the clipboard")
+        self.copy_connect(command)
+
+    @work(exclusive=True, group="clipboard", exit_on_error=False)
+    async def copy_connect(self, command: str) -> None:
+        """Copy where it can be confirmed; else OSC 52, saying it may not have worked."""
+        copied = await asyncio.to_thread(copy_text, command)
+        if copied.where is None:
+            self.copy_to_clipboard(command)
+            self.notify(f"{command}\n{copied.message}", title="copy?", severity="warning")
+        else:
+            self.notify(f"{command}\n{copied.message}", title="copied")
 
     def action_toggle_theme(self) -> None:
         """Dark <-> light."""
@@ -470,15 +496,22 @@ class ProxyApp(KeyRoutingApp):
     # Command palette --------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Every action of the app, searchable in the palette (ctrl+p)."""
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            # Textual's "Keys" panel: the Help view lists every key of the screen instead.
+            if command.title != "Keys":
+                yield command
+        actions: set[str] = set()
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
-            if binding.action.startswith(("quit", "apply_preset")):
+            if binding.action.startswith(("quit", "apply_preset")) or binding.action in actions:
                 continue
             if binding.action == "ctrl_c":
                 yield SystemCommand(binding.description, "Quit at once", self.quit_now)
                 continue
+            actions.add(binding.action)
             yield SystemCommand(
-                binding.description, binding.tooltip, getattr(self, f"action_{binding.action}")
+                PALETTE_TITLES.get(binding.id or "", binding.description),
+                binding.tooltip,
+                getattr(self, f"action_{binding.action}"),
             )
         yield SystemCommand("Request detail", "Open the selected request", self.action_detail)

@@ -139,7 +139,9 @@ class ConversationHistory:
         kind = event.kind
         if kind == REQUEST_STARTED:
             data = event.data
-            if data.get("endpoint", "messages") != "messages":
+            # The TUI's config-test probes and replays are not part of any conversation.
+            own = data.get("origin", "client") != "client"
+            if own or data.get("endpoint", "messages") != "messages":
                 return
             if len(self._pending) >= MAX_PENDING:
                 self._pending.pop(next(iter(self._pending)))

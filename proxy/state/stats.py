@@ -12,6 +12,10 @@ from proxy.state.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED
 
 # Percentiles come from the newest samples only: recent behaviour is what a user is looking at.
 WINDOW = 1000
+MIN_SPEED_SECONDS = 0.25
+"""Generation shorter than this says nothing about speed (4 tokens in 80 us is not 50,000 tok/s:
+the upstream sent a buffered answer at once), so it does not count towards tok/s."""
+CLIENT = "client"
 
 
 def percentile(samples: list[float], pct: float) -> float | None:
@@ -51,6 +55,17 @@ class ModelStats:
     tool_repairs_failed: int = 0
     """Tool calls it could not make usable: tool not offered, cut off, required keys missing."""
 
+    def finished(self, latency: float, ttft: Any, output: int) -> None:
+        """Count a finished request's timings (and its speed, over a long enough generation)."""
+        self.latencies.append(latency)
+        if ttft is not None:
+            self.ttfts.append(float(ttft))
+        # Speed counts generation only: time after the first token, or the whole call.
+        generating = latency - float(ttft) if ttft is not None else latency
+        if generating >= MIN_SPEED_SECONDS and output > 0:
+            self.generation_seconds += generating
+            self.generated_tokens += output
+
     def snapshot(self) -> dict[str, Any]:
         """Plain numbers for the API and the UI."""
         latencies, ttfts = list(self.latencies), list(self.ttfts)
@@ -74,6 +89,27 @@ class ModelStats:
         }
 
 
+@dataclass(slots=True)
+class OriginTotals:
+    """Requests of one origin other than a client (`probe`, `replay`): shown apart."""
+
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain numbers."""
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost": round(self.cost, 6),
+        }
+
+
 class Stats:
     """Statistics by upstream model (`provider/name`), fed by the event bus."""
 
@@ -86,6 +122,11 @@ class Stats:
         """Input + output tokens of every finished request (kept as they come: read per frame)."""
         self.cost = 0.0
         """Their estimated cost in USD."""
+        self.all_models = ModelStats()
+        """Timings of every model together (the totals' percentiles and speed)."""
+        self.origins: dict[str, OriginTotals] = {}
+        """The TUI's own requests (config-test probes, replays), counted apart as well."""
+        self._origin_of: dict[str, str] = {}
 
     def _model(self, name: str) -> ModelStats:
         stats = self.models.get(name)
@@ -104,6 +145,9 @@ class Stats:
                 return
             model = str(event.data.get("model"))
             self._pending[event.request_id] = model
+            origin = event.data.get("origin") or CLIENT
+            if origin != CLIENT:
+                self._origin_of[event.request_id] = str(origin)
             stats = self._model(model)
             stats.requests += 1
             stats.in_flight += 1
@@ -124,17 +168,10 @@ class Stats:
             stats.cost += cost
             self.tokens += tokens_in + tokens_out
             self.cost += cost
-            latency = float(d.get("latency") or 0.0)
-            stats.latencies.append(latency)
-            ttft = d.get("ttft")
-            if ttft is not None:
-                stats.ttfts.append(float(ttft))
-            # Speed counts generation only: time after the first token, or the whole call.
-            generating = latency - float(ttft) if ttft is not None else latency
-            output = int(d.get("output_tokens") or 0)
-            if generating > 0 and output > 0:
-                stats.generation_seconds += generating
-                stats.generated_tokens += output
+            latency, ttft = float(d.get("latency") or 0.0), d.get("ttft")
+            stats.finished(latency, ttft, tokens_out)
+            self.all_models.finished(latency, ttft, tokens_out)
+            self._count_origin(event.request_id, tokens_in, tokens_out, cost, failed=False)
             for record in d.get("tool_repairs") or ():
                 if record.get("ok"):
                     stats.tool_repairs += 1
@@ -148,6 +185,22 @@ class Stats:
                 return
             stats = self._settle(model, event.data.get("model"))
             stats.errors += 1
+            self._count_origin(event.request_id, 0, 0, 0.0, failed=True)
+
+    def _count_origin(
+        self, request_id: str, tokens_in: int, tokens_out: int, cost: float, failed: bool
+    ) -> None:
+        origin = self._origin_of.pop(request_id, None)
+        if origin is None:
+            return
+        totals = self.origins.get(origin)
+        if totals is None:
+            totals = self.origins[origin] = OriginTotals()
+        totals.requests += 1
+        totals.errors += failed
+        totals.input_tokens += tokens_in
+        totals.output_tokens += tokens_out
+        totals.cost += cost
 
     def _settle(self, started: str, ended: Any) -> ModelStats:
         # A fallback may have served the request: the request then counts for that model.
@@ -175,10 +228,15 @@ class Stats:
             )
         }
         totals["cost"] = round(sum((m["cost"] for m in models.values()), 0.0), 6)
-        return {"models": models, "totals": totals, "since": self.started_at}
+        timings = self.all_models.snapshot()
+        for key in ("latency_p50", "latency_p95", "ttft_p50", "ttft_p95", "tokens_per_second"):
+            totals[key] = timings[key]
+        origins = {name: o.snapshot() for name, o in self.origins.items()}
+        return {"models": models, "totals": totals, "origins": origins, "since": self.started_at}
 
     def reset(self) -> None:
         """Forget finished requests (requests in flight keep being tracked)."""
         in_flight = {m: s.in_flight for m, s in self.models.items() if s.in_flight}
         self.models = {m: ModelStats(requests=n, in_flight=n) for m, n in in_flight.items()}
         self.tokens, self.cost = 0, 0.0
+        self.all_models, self.origins = ModelStats(), {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import orjson
+from proxy.translate.tool_input import call_text
 
 ROLES = ("user", "assistant")
 REMINDER = "<system-reminder>"
@@ -54,8 +54,8 @@ def summarise(content: Any, keep_reminders: bool = False) -> str:
             if keep_reminders or not text.lstrip().startswith(REMINDER):
                 parts.append(text)
         elif kind == "tool_use":
-            args = orjson.dumps(block.get("input") or {}).decode()
-            parts.append(f"[tool_use {block.get('name', '?')}: {_clip(args)}]")
+            name = str(block.get("name", "?"))
+            parts.append(f"[tool_use {call_text(name, block.get('input') or {}, TOOL_PREVIEW)}]")
         elif kind == "tool_result":
             label = "tool_error" if block.get("is_error") else "tool_result"
             parts.append(f"[{label}: {_clip(_tool_result_text(block.get('content')))}]")

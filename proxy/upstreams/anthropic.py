@@ -15,6 +15,7 @@ from proxy.translate.carrier import anthropic_original, is_proxy_signature
 from proxy.translate.max_tokens import clamp_anthropic_body
 from proxy.translate.model_echo import rewrite_message_start
 from proxy.translate.sse import LineSplitter, LineTooLong
+from proxy.translate.tool_input import parsed_input
 from proxy.upstreams import http as upstream_http
 from proxy.upstreams.http import LOOP_HEADER, MAX_BODY_BYTES, http_errors
 
@@ -166,7 +167,9 @@ class StreamObserver:
         if self.text:
             content.append({"type": "text", "text": "".join(self.text)})
         for tool, parts in zip(self.tools, self.tool_parts, strict=True):
-            content.append({"type": "tool_use", **tool, "input": _joined_input(parts)})
+            content.append(
+                {"type": "tool_use", **tool, "input": parsed_input(_joined_input(parts))}
+            )
         return {
             "id": self.message.get("id"),
             "model": self.message.get("model"),

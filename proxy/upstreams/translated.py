@@ -16,6 +16,7 @@ from proxy.translate.carrier import origin_of
 from proxy.translate.deferred import visible_tools
 from proxy.translate.sse import coalesce, collect_message, frames
 from proxy.translate.stream_translator import StreamTranslator
+from proxy.translate.tool_input import parsed_input
 from proxy.translate.tool_recovery import RecoveringTranslator, offered_tools
 
 WRITE_SLICE = 32
@@ -132,7 +133,7 @@ class TranslatedStream:
                     "type": "tool_use",
                     "id": tool["id"],
                     "name": tool["name"],
-                    "input": tool["arguments"],
+                    "input": parsed_input(tool["arguments"]),
                 }
             )
         return {

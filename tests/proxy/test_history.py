@@ -96,7 +96,7 @@ async def test_claude_code_replay_records_each_turn_once(
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
     assert messages[0]["content"] == "list the files here and run echo hello"
     assert "<system-reminder>" not in messages[0]["content"]
-    assert messages[1]["content"].startswith("I'll run that.\n[tool_use Bash: ")
+    assert messages[1]["content"].startswith("I'll run that.\n[tool_use Bash(")
     assert messages[2]["content"].startswith(f"[tool_result: {tool_output}")
     assert messages[3]["content"] == "Listed: README.md app.py notes.txt red.png"
 

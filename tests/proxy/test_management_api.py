@@ -86,7 +86,8 @@ async def test_stats(make_proxy: ProxyFactory, upstream: FakeUpstream) -> None:
     proxy = await make_proxy(BIG_MODEL=BIG, SMALL_MODEL=SMALL, MAX_RETRIES=0)
     upstream.script += [
         Reply(prompt_tokens=100, completion_tokens=50),
-        Reply(prompt_tokens=200, completion_tokens=20, delay_between_chunks=0.01),
+        # Long enough to count towards tok/s (a generation under 0.25 s does not).
+        Reply(prompt_tokens=200, completion_tokens=20, delay_between_chunks=0.1),
         Reply(status=400, error_message="nope"),
     ]
     await ask(proxy.url, turn("a"))

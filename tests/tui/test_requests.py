@@ -127,5 +127,9 @@ def test_log_columns_fit_without_horizontal_scrolling() -> None:
     for width in (80, 96, 100, 120, 139, 200):
         widths = layout(width)
         assert sum(widths.values()) + PAD * len(widths) + SCROLLBAR <= width, width
-    assert "answer" not in layout(80) and layout(80)["session"] == 4
+    # 80 columns: the model column is readable ('haiku-4-5 → gpt-4.1-mini'); ttft, the long
+    # session prefix and the answer come as room allows.
+    assert layout(80)["model"] >= len("haiku-4-5 → gpt-4.1-mini")
+    assert "answer" not in layout(80) and "ttft" not in layout(80) and layout(80)["session"] == 4
+    assert "ttft" in layout(96) and layout(96)["session"] == 8
     assert "answer" in layout(120) and layout(120)["model"] == 34

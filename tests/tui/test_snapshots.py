@@ -184,7 +184,7 @@ async def seeded(pilot: Pilot[Any]) -> ProxyApp:
         lambda: (app.status.requests, app.status.errors, app.status.in_flight) == (4, 1, 1)
     )
     answer = app.main_screen.query_one(AnswerView)
-    await wait_for(lambda: answer.source == ANSWER, pilot=pilot)
+    await wait_for(lambda: answer.source == ANSWER and answer.rendered, pilot=pilot)
     await pilot.pause()
     return app
 

@@ -1,0 +1,116 @@
+"""The answer pane: Markdown rendered while it streams, tool calls with their arguments."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import anthropic
+import pytest
+from rich.text import Text
+from textual.widgets import Markdown
+from textual.widgets._markdown import MarkdownFence, MarkdownOrderedList
+
+from app.ui.proxy_app import ProxyApp
+from screens.answer_view import AnswerView, code_span
+from screens.request_log import RequestLog
+from tests.support.fake_upstream import FakeUpstream, Reply, ToolCall
+from tests.support.tui_support import TuiFactory, isolated_tui, make_tui, ready, tui_mode, wait_for
+
+__all__ = ["isolated_tui", "make_tui", "tui_mode"]
+
+ANSWER = (
+    "Two steps:\n\n"
+    "1. Make `parse_date` attach UTC.\n"
+    "2. Compare aware datetimes.\n\n"
+    "```python\n"
+    "def parse_date(text):\n"
+    "    return datetime.fromisoformat(text).replace(tzinfo=UTC)\n"
+    "```\n\n" + "Then run the tests again and read what they say. " * 40
+)
+
+
+def client(app: ProxyApp) -> anthropic.AsyncAnthropic:
+    """The SDK pointed at the app's proxy."""
+    return anthropic.AsyncAnthropic(base_url=app.backend.url, api_key="dummy", max_retries=0)
+
+
+async def test_markdown_renders_while_it_streams_and_keeps_up(
+    upstream: FakeUpstream, tmp_path: Path, make_tui: TuiFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream.script.append(Reply(text=ANSWER, chunk_size=2, delay_between_chunks=0.002))
+    frames: list[int] = []
+    drain = ProxyApp._drain
+
+    def counted_drain(self: ProxyApp) -> None:
+        frames.append(1)
+        drain(self)
+
+    monkeypatch.setattr(ProxyApp, "_drain", counted_drain)
+    async with make_tui(upstream, tmp_path).run_test(size=(120, 40)) as pilot:
+        app = await ready(pilot)
+        answer = app.main_screen.query_one(AnswerView)
+        markdown = answer.query_one(Markdown)
+
+        async def ask() -> str:
+            async with (
+                client(app) as sdk,
+                sdk.messages.stream(
+                    model="claude-sonnet-4-5",
+                    max_tokens=4096,
+                    messages=[{"role": "user", "content": "fix it"}],
+                ) as events,
+            ):
+                return "".join([t async for t in events.text_stream])
+
+        task = asyncio.create_task(ask())
+        # The code block and the list are real widgets before the answer has ended.
+        await wait_for(lambda: markdown.query(MarkdownFence), timeout=20)
+        assert not task.done()
+        assert markdown.query(MarkdownOrderedList)
+        record = next(iter(app.store))
+        assert record.status == "live"
+        assert await task == ANSWER
+        await wait_for(lambda: record.status == "ok", pilot=pilot)
+        ended = len(frames)
+        await wait_for(lambda: answer.source == ANSWER and answer.rendered, pilot=pilot)
+        # Caught up within a few frames of the end: it did not fall behind the stream.
+        assert len(frames) - ended <= 10
+        fence = markdown.query_one(MarkdownFence)
+        assert "fromisoformat" in fence.code
+
+
+async def test_tool_call_arguments_in_the_log_and_the_answer(
+    upstream: FakeUpstream, tmp_path: Path, make_tui: TuiFactory
+) -> None:
+    call = ToolCall("Bash", {"command": "ls -la", "description": "List the files"})
+    upstream.script.append(Reply(text="I'll look.", tool_calls=[call], chunk_size=3))
+    async with make_tui(upstream, tmp_path).run_test(size=(200, 30)) as pilot:
+        app = await ready(pilot)
+        async with (
+            client(app) as sdk,
+            sdk.messages.stream(
+                model="claude-sonnet-4-5",
+                max_tokens=256,
+                tools=[{"name": "Bash", "input_schema": {"type": "object"}}],
+                messages=[{"role": "user", "content": "list the files"}],
+            ) as events,
+        ):
+            await events.get_final_message()
+        record = next(iter(app.store))
+        await wait_for(lambda: record.status == "ok", pilot=pilot)
+        shown = 'Bash(command="ls -la", description="List the files")'
+        answer = app.main_screen.query_one(AnswerView)
+        await wait_for(lambda: answer.source.endswith(code_span(shown)), pilot=pilot)
+        assert answer.source == f"I'll look.\n\n→ `{shown}`"
+        log = app.main_screen.query_one(RequestLog)
+        cell = log.get_cell(record.request_id, "answer")
+        assert isinstance(cell, Text)
+        assert cell.plain == f"I'll look. → {shown}"
+
+
+def test_code_span_survives_backticks() -> None:
+    assert code_span("a") == "`a`"
+    assert code_span("echo `date`") == "`` echo `date` ``"
+    assert code_span("x`y") == "``x`y``"
+    assert code_span("`x") == "`` `x ``"
