@@ -65,7 +65,7 @@ async def test_a_request_is_recorded_with_its_fields(
     async with SDK(proxy, default_headers={"User-Agent": UA, SESSION: "sess-1"}) as sdk:
         message = await sdk.ask(REQUEST, stream)
     [row] = await recorded(proxy)
-    model = "openai/gpt-4o"  # the preset's big model
+    model = "openai/gpt-5.5"  # the preset's big model
     assert row["id"].startswith("req_")
     assert row["session_id"] == "sess-1" and row["client"] == UA
     assert row["endpoint"] == "messages" and row["origin"] == "client"

@@ -97,6 +97,8 @@ async def test_tool_call_arguments_in_the_log_and_the_answer(
             ) as events,
         ):
             await events.get_final_message()
+        # Attached, the request reaches the screen over /events, after the answer.
+        await wait_for(lambda: len(app.store) > 0, pilot=pilot)
         record = next(iter(app.store))
         await wait_for(lambda: record.status == "ok", pilot=pilot)
         shown = 'Bash(command="ls -la", description="List the files")'

@@ -9,7 +9,7 @@ import anthropic
 from rich.text import Text
 
 from screens.request_log import RequestLog
-from screens.stats import COLUMNS, stats_cells
+from screens.stats import WIDE, stats_cells
 from tests.support.fake_upstream import FakeUpstream, Reply, ToolCall, text_tool_call
 from tests.support.tui_support import TuiFactory, isolated_tui, make_tui, ready, tui_mode, wait_for
 
@@ -54,5 +54,5 @@ async def test_repaired_and_refused_calls_are_marked_and_counted(
             statuses.append(value.plain)
         assert statuses == ["200", "200*", "200*"]
         model = (await app.backend.stats())["models"]["openai/gpt-4.1"]
-        cells = dict(zip([key for key, _, _ in COLUMNS], stats_cells("m", model), strict=True))
+        cells = dict(zip([key for key, _, _ in WIDE], stats_cells("m", model), strict=True))
         assert cells["repairs"] == "1/1"
