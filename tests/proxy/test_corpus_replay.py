@@ -55,14 +55,6 @@ KNOWN_DEFECTS: dict[tuple[str, str], str] = {
         "proxy keeps the finished answer, stop_reason max_tokens), but the usage in that chunk is "
         "lost with it: input_tokens is the proxy's estimate"
     ),
-    ("xai-grok-3-mini-reasoning-tool-stream", "litellm"): (
-        "LiteLLM rewrites a stream's total_tokens as prompt + completion, so the reasoning tokens "
-        "xAI leaves out of completion_tokens cannot be told apart: output_tokens 26, expected 222"
-    ),
-    ("xai-grok-3-mini-reasoning-text-stream", "litellm"): (
-        "LiteLLM rewrites a stream's total_tokens as prompt + completion, so the reasoning tokens "
-        "xAI leaves out of completion_tokens cannot be told apart: output_tokens 1, expected 291"
-    ),
 }
 
 
