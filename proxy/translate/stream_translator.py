@@ -510,17 +510,11 @@ class StreamTranslator:
 
 def _uncounted_reasoning(usage: dict[str, Any], prompt: int, completion: int) -> int:
     """Reasoning tokens an upstream left out of completion_tokens (xAI): its total_tokens then
-    adds them on top. OpenAI-style totals (reasoning inside completion) add nothing here.
-
-    LiteLLM rewrites a stream's total_tokens as prompt + completion; there, more reasoning than
-    completion tokens still tells them apart (OpenAI counts reasoning inside completion).
-    """
+    adds them on top. OpenAI-style totals (reasoning inside completion) add nothing here."""
     details = usage.get("completion_tokens_details")
     reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
-    if not isinstance(reasoning, int) or reasoning <= 0:
-        return 0
     total = usage.get("total_tokens")
-    if total == prompt + completion + reasoning or reasoning > completion:
+    if isinstance(reasoning, int) and reasoning > 0 and total == prompt + completion + reasoning:
         return reasoning
     return 0
 

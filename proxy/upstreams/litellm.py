@@ -204,6 +204,37 @@ def has_output(chunk: dict[str, Any]) -> bool:
     return False
 
 
+def usage_as_sent(response: Any, usage: dict[str, Any]) -> dict[str, Any]:
+    """`usage` with the upstream's own total_tokens: LiteLLM rewrites it as prompt +
+    completion, which hides the reasoning tokens xAI counts outside completion_tokens.
+    Its wrapper keeps the chunk as received."""
+    sent = usage_left_behind(response)
+    if (
+        sent is not None
+        and isinstance(sent.get("total_tokens"), int)
+        and sent.get("prompt_tokens") == usage.get("prompt_tokens")
+        and sent.get("completion_tokens") == usage.get("completion_tokens")
+    ):
+        return {**usage, "total_tokens": sent["total_tokens"]}
+    return usage
+
+
+def usage_left_behind(response: Any) -> dict[str, Any] | None:
+    """The upstream's usage that LiteLLM recorded but never yielded, because it raised at the
+    end of the stream (no finish_reason before [DONE]): its wrapper keeps usage-only chunks."""
+    chunks = getattr(response, "chunks", None)
+    if not isinstance(chunks, list):
+        return None
+    for chunk in reversed(chunks[-8:]):
+        usage = getattr(chunk, "usage", None)
+        if usage is None:
+            continue
+        found = _as_dict(usage)
+        if isinstance(found.get("prompt_tokens"), int):
+            return found
+    return None
+
+
 class LiteLLMChunks:
     """The ChunkSource of a LiteLLM stream (its chunk objects as dicts)."""
 
@@ -223,6 +254,8 @@ class LiteLLMChunks:
         try:
             async for chunk in self.response:
                 data = _as_dict(chunk)
+                if "usage" in data:
+                    data["usage"] = usage_as_sent(self.response, data["usage"])
                 finished = finished or has_finish(data)
                 if produced:
                     yield [data]
@@ -240,6 +273,9 @@ class LiteLLMChunks:
                 self.exchange.notes.append(
                     f"ignored after the answer ended: {litellm_message(exc)}"
                 )
+                usage = usage_left_behind(self.response)
+                if usage is not None:
+                    yield [{"choices": [], "usage": usage}]
                 self.ended_cleanly = True
                 return
             raise map_litellm_error(exc, self.exchange.target, mid_stream=produced) from None

@@ -48,8 +48,6 @@ KNOWN_DEFECTS: dict[tuple[str, str], str] = {
         "LiteLLM drops a stream chunk whose only payload is reasoning_details (reasoning.encrypted, "
         "content ''): no redacted_thinking block"
     ),
-    ("snowflake-claude-reasoning-details-stream-no-finish-reason", "litellm"): LITELLM_NO_USAGE,
-    ("snowflake-claude-text-stream-no-finish-reason", "litellm"): LITELLM_NO_USAGE,
     ("openrouter-minimax-error-chunk-after-length-stream", "litellm"): (
         "LiteLLM engine: LiteLLM raises on the error chunk that follows finish_reason length (the "
         "proxy keeps the finished answer, stop_reason max_tokens), but the usage in that chunk is "
