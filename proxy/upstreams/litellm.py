@@ -235,6 +235,38 @@ def usage_left_behind(response: Any) -> dict[str, Any] | None:
     return None
 
 
+def _raw_reasoning_details(chunk: Any) -> list[Any] | None:
+    """`reasoning_details` of an upstream chunk as LiteLLM received it (an OpenAI SDK chunk,
+    its extra fields kept, or a dict)."""
+    choices = chunk.get("choices") if isinstance(chunk, dict) else getattr(chunk, "choices", None)
+    if not choices:
+        return None
+    choice = choices[0]
+    delta = choice.get("delta") if isinstance(choice, dict) else getattr(choice, "delta", None)
+    if isinstance(delta, dict):
+        details = delta.get("reasoning_details")
+    else:
+        details = getattr(delta, "reasoning_details", None)
+    return details if isinstance(details, list) and details else None
+
+
+def keep_dropped_reasoning(response: Any, dropped: list[dict[str, Any]]) -> None:
+    """Collect into `dropped` the `reasoning_details` of chunks LiteLLM's stream wrapper throws
+    away as empty (OpenRouter's o3 sends its encrypted reasoning in a chunk with content '')."""
+    creator = getattr(response, "chunk_creator", None)
+    if not callable(creator):
+        return
+
+    def chunk_creator(chunk: Any) -> Any:
+        out = creator(chunk=chunk)
+        if out is None and (details := _raw_reasoning_details(chunk)) is not None:
+            dropped.extend(d for d in details if isinstance(d, dict))
+        return out
+
+    with contextlib.suppress(AttributeError, TypeError):
+        response.chunk_creator = chunk_creator
+
+
 class LiteLLMChunks:
     """The ChunkSource of a LiteLLM stream (its chunk objects as dicts)."""
 
@@ -242,6 +274,13 @@ class LiteLLMChunks:
         self.exchange = exchange
         self.response = response
         self.ended_cleanly = False
+        self.dropped: list[dict[str, Any]] = []
+        keep_dropped_reasoning(response, self.dropped)
+
+    def _with_dropped(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """`data` after a chunk of the reasoning LiteLLM dropped before it, if any."""
+        details, self.dropped[:] = list(self.dropped), []
+        return [{"choices": [{"index": 0, "delta": {"reasoning_details": details}}]}, data]
 
     async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
         """One batch per chunk, after the first real output.
@@ -258,9 +297,12 @@ class LiteLLMChunks:
                     data["usage"] = usage_as_sent(self.response, data["usage"])
                 finished = finished or has_finish(data)
                 if produced:
-                    yield [data]
+                    yield self._with_dropped(data) if self.dropped else [data]
                     continue
-                held.append(data)
+                if self.dropped:
+                    held.extend(self._with_dropped(data))
+                else:
+                    held.append(data)
                 if has_output(data):
                     produced = True
                     yield held

@@ -44,10 +44,6 @@ KNOWN_DEFECTS: dict[tuple[str, str], str] = {
     ("mistral-magistral-thinking-parts-long-stream", "litellm"): (
         "LiteLLM's openai provider drops Mistral's streamed content-part lists: no thinking block"
     ),
-    ("openrouter-o3-reasoning-stream", "litellm"): (
-        "LiteLLM drops a stream chunk whose only payload is reasoning_details (reasoning.encrypted, "
-        "content ''): no redacted_thinking block"
-    ),
     ("openrouter-minimax-error-chunk-after-length-stream", "litellm"): (
         "LiteLLM engine: LiteLLM raises on the error chunk that follows finish_reason length (the "
         "proxy keeps the finished answer, stop_reason max_tokens), but the usage in that chunk is "
