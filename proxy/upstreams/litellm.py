@@ -39,6 +39,21 @@ def api_base_for(target: Target, settings: Settings) -> str | None:
     return target.api_base
 
 
+MISTRAL_HOSTS = ("://api.mistral.ai", "://codestral.mistral.ai")
+MISTRAL_REASONING = re.compile(r"^magistral", re.IGNORECASE)
+
+
+def is_mistral(target: Target, base: str | None) -> bool:
+    """An `openai/` target that is Mistral (its API's host, or a magistral model): LiteLLM's
+    `openai/` provider refuses or drops Mistral's content-part lists (thinking parts), its
+    `mistral/` provider parses them. Other OpenAI-compatible servers stay on `openai/`."""
+    if target.provider != "openai":
+        return False
+    if base is not None and any(host in base for host in MISTRAL_HOSTS):
+        return True
+    return MISTRAL_REASONING.match(target.upstream_model) is not None
+
+
 # "litellm.RateLimitError: GeminiException - " and friends, in front of the provider's words.
 LITELLM_PREFIX = re.compile(
     r"^(?:litellm\.\w+:\s*|\w+(?:Error|Exception)(?:\s+\w+Error)?\s*[-:]\s*)+"
@@ -162,6 +177,8 @@ async def _call(exchange: Exchange) -> Any:
     base = api_base_for(target, settings)
     if base:
         kwargs["api_base"] = base
+    if is_mistral(target, base):
+        kwargs["model"] = "mistral/" + target.upstream_model
     if target.api_key:
         kwargs["api_key"] = target.api_key
     kwargs["timeout"] = settings.request_timeout

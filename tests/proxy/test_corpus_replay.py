@@ -33,17 +33,6 @@ LITELLM_NO_USAGE = (
     "is lost with it: input_tokens is the proxy's estimate"
 )
 KNOWN_DEFECTS: dict[tuple[str, str], str] = {
-    ("mistral-magistral-thinking-parts-json", "litellm"): (
-        "LiteLLM's openai provider rejects Mistral's list content: 502 'Invalid response object' "
-        "(LiteLLM's mistral/ provider parses it)"
-    ),
-    ("mistral-magistral-thinking-parts-stream", "litellm"): (
-        "LiteLLM's openai provider drops Mistral's streamed content-part lists after the first "
-        "chunk: no text (LiteLLM's mistral/ provider parses them)"
-    ),
-    ("mistral-magistral-thinking-parts-long-stream", "litellm"): (
-        "LiteLLM's openai provider drops Mistral's streamed content-part lists: no thinking block"
-    ),
     ("openrouter-minimax-error-chunk-after-length-stream", "litellm"): (
         "LiteLLM engine: LiteLLM raises on the error chunk that follows finish_reason length (the "
         "proxy keeps the finished answer, stop_reason max_tokens), but the usage in that chunk is "
@@ -83,6 +72,10 @@ async def replay_proxy(replay_upstream: ReplayUpstream) -> AsyncIterator[ProxyFa
 
     async def factory(case: Case, engine: str) -> ProxyServer:
         big, small = DIALECT_MODELS[case.dialect]
+        if case.provider == "mistral":
+            # As a Mistral user configures it (the model's own id): the LiteLLM engine then
+            # knows the target is Mistral.
+            big = f"openai/{case.model}"
         url = replay_upstream.url
         env = {
             **FAKE_KEYS,
