@@ -26,17 +26,13 @@ CLIENT_MODEL = "claude-sonnet-4-5"  # mapped to BIG_MODEL, i.e. to the case's di
 # which fails (strict): then remove the line. "*" stands for both engines. Every line here is
 # also in the README ("What each engine cannot carry"). The corpus replays OpenAI-compatible
 # recordings through LiteLLM's `openai/` provider (OPENAI_API_BASE), as a user of such a server
-# would configure it.
-LITELLM_NO_USAGE = (
-    "LiteLLM engine: LiteLLM raises on a stream that ends with [DONE] and no finish_reason (the "
-    "proxy then ends it as end_turn, like the native engine), but the usage chunk before [DONE] "
-    "is lost with it: input_tokens is the proxy's estimate"
-)
+# would configure it; Mistral's under their own model id (which the proxy knows as Mistral).
 KNOWN_DEFECTS: dict[tuple[str, str], str] = {
     ("openrouter-minimax-error-chunk-after-length-stream", "litellm"): (
-        "LiteLLM engine: LiteLLM raises on the error chunk that follows finish_reason length (the "
-        "proxy keeps the finished answer, stop_reason max_tokens), but the usage in that chunk is "
-        "lost with it: input_tokens is the proxy's estimate"
+        "LiteLLM engine: the OpenAI SDK under LiteLLM raises on the error chunk that follows "
+        "finish_reason length and keeps only its `error` (the proxy keeps the finished answer, "
+        "stop_reason max_tokens), so the usage beside it is lost: input_tokens is the proxy's "
+        "estimate"
     ),
 }
 
