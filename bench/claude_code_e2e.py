@@ -14,6 +14,7 @@ then runs the CLI through these sessions and checks what the CLI reported and wh
 - `session`: a scripted multi-step session with reasoning on every answer: Write hi.py, Read
   it, Edit it, run it with Bash, a parallel Bash + Read, a foreground Explore subagent on haiku
   (which runs Bash), then final text; hi.py must end up edited;
+- `image`: Read of a PNG, which must reach the upstream inside the tool result;
 - `toolsearch`: ToolSearch `select:TaskCreate`, then TaskCreate (a deferred tool), then text.
 
 Against Gemini every tool-call answer carries a thought signature of its own, and each must come
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -40,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from bench.capture_claude_code import (
     DEFAULT_ROOT,
     cli_env,
@@ -51,6 +55,7 @@ from bench.capture_claude_code import (
 )
 from bench.capture_scenarios import ALLOWED
 from tests.support.fake_upstream import FakeUpstream, Reply, ToolCall
+from tests.support.messages_support import PNG_B64
 
 REPO = Path(__file__).resolve().parents[1]
 DIALECTS = {
@@ -128,6 +133,17 @@ def _toolsearch_script(_project: str) -> list[Reply]:
     ]
 
 
+def _image_script(project: str) -> list[Reply]:
+    # Read of a PNG: the CLI sends the image back inside its tool_result.
+    Path(project, "logo.png").write_bytes(base64.b64decode(PNG_B64))
+    return [_call(("Read", {"file_path": f"{project}/logo.png"})), _say("A one-pixel image.")]
+
+
+def _image_sent(up: FakeUpstream) -> int:
+    """Requests after the Read that carry the image in the upstream's own dialect."""
+    return sum(PNG_B64[:40] in orjson.dumps(rec.body).decode() for rec in up.requests[1:])
+
+
 def _p(prompt: str, *extra: str) -> list[str]:
     return ["-p", prompt, "--output-format", "json", *extra]
 
@@ -146,6 +162,7 @@ SESSIONS = [
         _session_script,
         check=_edited,
     ),
+    Session("image", _p("read logo.png", "--allowedTools", ALLOWED), _image_script),
     Session(
         "toolsearch",
         _p("make a task", "--allowedTools", ALLOWED),
@@ -279,6 +296,8 @@ async def run_one(
         problems.append(f"permission denials: {result['permission_denials']}")
     if dialect == "anthropic" and engine == "native" and (lost := _thinking_lost(up)):
         problems.append(f"thinking blocks missing from {lost} echoed assistant turns")
+    if session.name == "image" and not _image_sent(up):
+        problems.append("the PNG never reached the upstream")
     if issued and (lost := _signatures_lost(up, issued)):
         problems.append(f"thought signatures missing from {lost} function-call turns sent back")
     if (bad := session.check(project)) is not None:

@@ -329,7 +329,11 @@ class StreamTranslator:
                     events,
                 )
                 self._close(events)
-            elif isinstance(block.get("signature"), str) and block["signature"]:
+            elif (
+                isinstance(block.get("signature"), str)
+                and block["signature"]
+                and block["signature"] not in PLACEHOLDER_SIGNATURES
+            ):
                 if self.open_kind != "thinking":
                     self._thinking(block.get("thinking") or "", events)
                 self.thinking_signature = block["signature"]
@@ -506,6 +510,12 @@ class StreamTranslator:
                 if isinstance(inner, str) and inner:
                     self._thinking(inner, events)
                     self._carry("parts", 1)
+
+
+PLACEHOLDER_SIGNATURES = frozenset({"mistral"})
+"""What LiteLLM puts in `thinking_blocks` for providers that sign nothing (its mistral/
+provider): no one can verify it, and an Anthropic upstream would refuse it after a live
+switch, so the proxy signs such a block itself (a carrier it strips before Anthropic)."""
 
 
 def _uncounted_reasoning(usage: dict[str, Any], prompt: int, completion: int) -> int:

@@ -39,6 +39,21 @@ def api_base_for(target: Target, settings: Settings) -> str | None:
     return target.api_base
 
 
+MISTRAL_HOSTS = ("://api.mistral.ai", "://codestral.mistral.ai")
+MISTRAL_REASONING = re.compile(r"^magistral", re.IGNORECASE)
+
+
+def is_mistral(target: Target, base: str | None) -> bool:
+    """An `openai/` target that is Mistral (its API's host, or a magistral model): LiteLLM's
+    `openai/` provider refuses or drops Mistral's content-part lists (thinking parts), its
+    `mistral/` provider parses them. Other OpenAI-compatible servers stay on `openai/`."""
+    if target.provider != "openai":
+        return False
+    if base is not None and any(host in base for host in MISTRAL_HOSTS):
+        return True
+    return MISTRAL_REASONING.match(target.upstream_model) is not None
+
+
 # "litellm.RateLimitError: GeminiException - " and friends, in front of the provider's words.
 LITELLM_PREFIX = re.compile(
     r"^(?:litellm\.\w+:\s*|\w+(?:Error|Exception)(?:\s+\w+Error)?\s*[-:]\s*)+"
@@ -162,6 +177,8 @@ async def _call(exchange: Exchange) -> Any:
     base = api_base_for(target, settings)
     if base:
         kwargs["api_base"] = base
+    if is_mistral(target, base):
+        kwargs["model"] = "mistral/" + target.upstream_model
     if target.api_key:
         kwargs["api_key"] = target.api_key
     kwargs["timeout"] = settings.request_timeout
@@ -204,6 +221,69 @@ def has_output(chunk: dict[str, Any]) -> bool:
     return False
 
 
+def usage_as_sent(response: Any, usage: dict[str, Any]) -> dict[str, Any]:
+    """`usage` with the upstream's own total_tokens: LiteLLM rewrites it as prompt +
+    completion, which hides the reasoning tokens xAI counts outside completion_tokens.
+    Its wrapper keeps the chunk as received."""
+    sent = usage_left_behind(response)
+    if (
+        sent is not None
+        and isinstance(sent.get("total_tokens"), int)
+        and sent.get("prompt_tokens") == usage.get("prompt_tokens")
+        and sent.get("completion_tokens") == usage.get("completion_tokens")
+    ):
+        return {**usage, "total_tokens": sent["total_tokens"]}
+    return usage
+
+
+def usage_left_behind(response: Any) -> dict[str, Any] | None:
+    """The upstream's usage that LiteLLM recorded but never yielded, because it raised at the
+    end of the stream (no finish_reason before [DONE]): its wrapper keeps usage-only chunks."""
+    chunks = getattr(response, "chunks", None)
+    if not isinstance(chunks, list):
+        return None
+    for chunk in reversed(chunks[-8:]):
+        usage = getattr(chunk, "usage", None)
+        if usage is None:
+            continue
+        found = _as_dict(usage)
+        if isinstance(found.get("prompt_tokens"), int):
+            return found
+    return None
+
+
+def _raw_reasoning_details(chunk: Any) -> list[Any] | None:
+    """`reasoning_details` of an upstream chunk as LiteLLM received it (an OpenAI SDK chunk,
+    its extra fields kept, or a dict)."""
+    choices = chunk.get("choices") if isinstance(chunk, dict) else getattr(chunk, "choices", None)
+    if not choices:
+        return None
+    choice = choices[0]
+    delta = choice.get("delta") if isinstance(choice, dict) else getattr(choice, "delta", None)
+    if isinstance(delta, dict):
+        details = delta.get("reasoning_details")
+    else:
+        details = getattr(delta, "reasoning_details", None)
+    return details if isinstance(details, list) and details else None
+
+
+def keep_dropped_reasoning(response: Any, dropped: list[dict[str, Any]]) -> None:
+    """Collect into `dropped` the `reasoning_details` of chunks LiteLLM's stream wrapper throws
+    away as empty (OpenRouter's o3 sends its encrypted reasoning in a chunk with content '')."""
+    creator = getattr(response, "chunk_creator", None)
+    if not callable(creator):
+        return
+
+    def chunk_creator(chunk: Any) -> Any:
+        out = creator(chunk=chunk)
+        if out is None and (details := _raw_reasoning_details(chunk)) is not None:
+            dropped.extend(d for d in details if isinstance(d, dict))
+        return out
+
+    with contextlib.suppress(AttributeError, TypeError):
+        response.chunk_creator = chunk_creator
+
+
 class LiteLLMChunks:
     """The ChunkSource of a LiteLLM stream (its chunk objects as dicts)."""
 
@@ -211,6 +291,13 @@ class LiteLLMChunks:
         self.exchange = exchange
         self.response = response
         self.ended_cleanly = False
+        self.dropped: list[dict[str, Any]] = []
+        keep_dropped_reasoning(response, self.dropped)
+
+    def _with_dropped(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """`data` after a chunk of the reasoning LiteLLM dropped before it, if any."""
+        details, self.dropped[:] = list(self.dropped), []
+        return [{"choices": [{"index": 0, "delta": {"reasoning_details": details}}]}, data]
 
     async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
         """One batch per chunk, after the first real output.
@@ -223,11 +310,16 @@ class LiteLLMChunks:
         try:
             async for chunk in self.response:
                 data = _as_dict(chunk)
+                if "usage" in data:
+                    data["usage"] = usage_as_sent(self.response, data["usage"])
                 finished = finished or has_finish(data)
                 if produced:
-                    yield [data]
+                    yield self._with_dropped(data) if self.dropped else [data]
                     continue
-                held.append(data)
+                if self.dropped:
+                    held.extend(self._with_dropped(data))
+                else:
+                    held.append(data)
                 if has_output(data):
                     produced = True
                     yield held
@@ -240,6 +332,9 @@ class LiteLLMChunks:
                 self.exchange.notes.append(
                     f"ignored after the answer ended: {litellm_message(exc)}"
                 )
+                usage = usage_left_behind(self.response)
+                if usage is not None:
+                    yield [{"choices": [], "usage": usage}]
                 self.ended_cleanly = True
                 return
             raise map_litellm_error(exc, self.exchange.target, mid_stream=produced) from None

@@ -26,42 +26,13 @@ CLIENT_MODEL = "claude-sonnet-4-5"  # mapped to BIG_MODEL, i.e. to the case's di
 # which fails (strict): then remove the line. "*" stands for both engines. Every line here is
 # also in the README ("What each engine cannot carry"). The corpus replays OpenAI-compatible
 # recordings through LiteLLM's `openai/` provider (OPENAI_API_BASE), as a user of such a server
-# would configure it.
-LITELLM_NO_USAGE = (
-    "LiteLLM engine: LiteLLM raises on a stream that ends with [DONE] and no finish_reason (the "
-    "proxy then ends it as end_turn, like the native engine), but the usage chunk before [DONE] "
-    "is lost with it: input_tokens is the proxy's estimate"
-)
+# would configure it; Mistral's under their own model id (which the proxy knows as Mistral).
 KNOWN_DEFECTS: dict[tuple[str, str], str] = {
-    ("mistral-magistral-thinking-parts-json", "litellm"): (
-        "LiteLLM's openai provider rejects Mistral's list content: 502 'Invalid response object' "
-        "(LiteLLM's mistral/ provider parses it)"
-    ),
-    ("mistral-magistral-thinking-parts-stream", "litellm"): (
-        "LiteLLM's openai provider drops Mistral's streamed content-part lists after the first "
-        "chunk: no text (LiteLLM's mistral/ provider parses them)"
-    ),
-    ("mistral-magistral-thinking-parts-long-stream", "litellm"): (
-        "LiteLLM's openai provider drops Mistral's streamed content-part lists: no thinking block"
-    ),
-    ("openrouter-o3-reasoning-stream", "litellm"): (
-        "LiteLLM drops a stream chunk whose only payload is reasoning_details (reasoning.encrypted, "
-        "content ''): no redacted_thinking block"
-    ),
-    ("snowflake-claude-reasoning-details-stream-no-finish-reason", "litellm"): LITELLM_NO_USAGE,
-    ("snowflake-claude-text-stream-no-finish-reason", "litellm"): LITELLM_NO_USAGE,
     ("openrouter-minimax-error-chunk-after-length-stream", "litellm"): (
-        "LiteLLM engine: LiteLLM raises on the error chunk that follows finish_reason length (the "
-        "proxy keeps the finished answer, stop_reason max_tokens), but the usage in that chunk is "
-        "lost with it: input_tokens is the proxy's estimate"
-    ),
-    ("xai-grok-3-mini-reasoning-tool-stream", "litellm"): (
-        "LiteLLM rewrites a stream's total_tokens as prompt + completion, so the reasoning tokens "
-        "xAI leaves out of completion_tokens cannot be told apart: output_tokens 26, expected 222"
-    ),
-    ("xai-grok-3-mini-reasoning-text-stream", "litellm"): (
-        "LiteLLM rewrites a stream's total_tokens as prompt + completion, so the reasoning tokens "
-        "xAI leaves out of completion_tokens cannot be told apart: output_tokens 1, expected 291"
+        "LiteLLM engine: the OpenAI SDK under LiteLLM raises on the error chunk that follows "
+        "finish_reason length and keeps only its `error` (the proxy keeps the finished answer, "
+        "stop_reason max_tokens), so the usage beside it is lost: input_tokens is the proxy's "
+        "estimate"
     ),
 }
 
@@ -97,6 +68,10 @@ async def replay_proxy(replay_upstream: ReplayUpstream) -> AsyncIterator[ProxyFa
 
     async def factory(case: Case, engine: str) -> ProxyServer:
         big, small = DIALECT_MODELS[case.dialect]
+        if case.provider == "mistral":
+            # As a Mistral user configures it (the model's own id): the LiteLLM engine then
+            # knows the target is Mistral.
+            big = f"openai/{case.model}"
         url = replay_upstream.url
         env = {
             **FAKE_KEYS,

@@ -32,9 +32,11 @@ from tests.conftest import DIALECT_MODELS
 from tests.support import claude_code_shapes as v1
 from tests.support.fake_upstream import FakeUpstream, Reply, ToolCall
 from tests.support.messages_support import (
+    PNG_B64,
     TIMEOUT,
     all_text,
     check_openai_tool_order,
+    images,
     max_tokens,
     tool_names,
     tool_results,
@@ -301,6 +303,21 @@ def _shapes() -> dict[str, dict[str, Any]]:
                     _result("toolu_4", "1\tcontent of a"),
                     _result("toolu_3", "a.txt\nb.txt", is_error=False, **CACHE),
                 ],
+            },
+        ],
+    )
+    # Read of a PNG: the tool_result is a list holding one image, with a cache breakpoint.
+    png = {"type": "base64", "data": PNG_B64, "media_type": "image/png"}
+    shapes["read-png-tool-result"] = _body(
+        "read the logo",
+        [
+            {
+                "role": "assistant",
+                "content": [_use("toolu_9", "Read", {"file_path": "/home/user/project/logo.png"})],
+            },
+            {
+                "role": "user",
+                "content": [_result("toolu_9", [{"type": "image", "source": png}], **CACHE)],
             },
         ],
     )
@@ -654,6 +671,7 @@ def check_upstream(
             need(all(n in results[key] for n in names), f"tool_reference: got {results[key]!r}")
     target_limit = catalogue.max_output_tokens(DIALECT_MODELS[dialect][0])
     need((max_tokens(rec) or 0) <= (target_limit or 0), "max_tokens above the target's limit")
+    need(len(images(rec)) == v1._count_images(body), "images lost")
     try:
         if dialect == "openai":
             messages = rec.body["messages"]
