@@ -138,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     direct = measure(args.load, "direct", args.n)
     own = {t: measure(args.load, t, args.n) - direct for t in args.transports.split(",")}
     floor = own.get("relay")
-    print(f"load {args.load}, {args.n} requests each; client + fake upstream: {direct:,} Ir/request")
+    print(
+        f"load {args.load}, {args.n} requests each; client + fake upstream: {direct:,} Ir/request"
+    )
     for target, ir in own.items():
         ratio = f" = {ir / floor:.2f}x floor" if floor and target != "relay" else ""
         print(f"  {target:10s} {ir:>12,} Ir/request{ratio}")
