@@ -100,7 +100,15 @@ def proxy_env(home: Path, upstream: str, port: int, transport: str) -> dict[str,
         HOST="127.0.0.1",
         PORT=str(port),
         **TRANSPORTS[transport],
+        **extra_proxy_env(),
     )
+
+
+def extra_proxy_env() -> dict[str, str]:
+    """`BENCH_PROXY_ENV="STORE_ENABLED=false TOOL_CALL_RECOVERY=false"`: settings every proxy of
+    the run gets on top of its transport's (to measure what a feature costs, on vs off)."""
+    pairs = (item.partition("=") for item in os.environ.get("BENCH_PROXY_ENV", "").split())
+    return {key: value for key, _, value in pairs if key}
 
 
 def proxy_command(headless: bool = True) -> list[str]:

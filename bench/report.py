@@ -224,6 +224,7 @@ def _startup_rows(fig: Flat) -> list[Row]:
             (
                 "5 TUI first paint after launch (pty)",
                 f"{_f(paint)} s (first byte {_f(fig.get('tui_paint.first_output_s'))} s, "
+                f"start-up splash {_f(fig.get('tui_paint.splash_s'))} s, "
                 f"port {_f(fig.get('tui_paint.port_s'))} s)",
                 f"<= {PAINT_TARGET} s",
                 _verdict(_all(_le(paint, PAINT_TARGET), fig.get("tui_paint.errors") == 0)),

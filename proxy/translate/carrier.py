@@ -15,6 +15,7 @@ import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -35,7 +36,12 @@ def is_proxy_signature(signature: object) -> bool:
 def origin_of(target: Target) -> str:
     """A short fingerprint of an upstream: transport, provider and base URL (not the model,
     so a switch between two models of one provider keeps the state)."""
-    key = f"{target.transport}|{target.provider}|{target.api_base or ''}"
+    return _fingerprint(f"{target.transport}|{target.provider}|{target.api_base or ''}")
+
+
+@lru_cache(maxsize=256)
+def _fingerprint(key: str) -> str:
+    # Asked twice per request of the same few upstreams: hash each once.
     return hashlib.sha256(key.encode()).hexdigest()[:10]
 
 

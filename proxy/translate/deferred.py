@@ -11,12 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from proxy.core.tools_cache import TOOLS
 
-def has_deferred(tools: Any) -> bool:
-    """True when any tool is sent with `defer_loading: true`."""
+
+def _any_deferred(tools: Any) -> bool:
     return isinstance(tools, list) and any(
         isinstance(t, dict) and t.get("defer_loading") is True for t in tools
     )
+
+
+def has_deferred(tools: Any) -> bool:
+    """True when any tool is sent with `defer_loading: true`."""
+    # Asked twice per request (translation, translator) of Claude Code's same ~27 tools.
+    return TOOLS.memo(tools, "deferred", lambda: _any_deferred(tools))
 
 
 def referenced_tools(messages: Any) -> set[str]:

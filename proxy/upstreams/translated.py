@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from proxy.core.errors import ProxyError
+from proxy.core.tools_cache import TOOLS
 from proxy.state.exchange import Exchange
 from proxy.translate.carrier import origin_of
 from proxy.translate.deferred import visible_tools
@@ -60,7 +61,8 @@ def new_translator(exchange: Exchange) -> StreamTranslator:
     refused = isinstance(choice, dict) and choice.get("type") == "none"
     translator: StreamTranslator | None = None
     if tools and not refused and exchange.service.tool_call_recovery():
-        offered = offered_tools(tools)
+        # Read-only map, built once per kept tools list (TOOLS) instead of once per request.
+        offered = TOOLS.memo(tools, "offered", lambda: offered_tools(tools))
         if offered:
             recovering = RecoveringTranslator(model, estimate, offered)
             exchange.tool_repairs = recovering.repairs
