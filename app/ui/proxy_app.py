@@ -68,6 +68,7 @@ class ProxyApp(KeyRoutingApp):
         _b("h", "history", "History", "Conversation history by session"),
         _b("d", "debug", "Debug", "The debug log, filterable by type"),
         _b("s", "stats", "Stats", "Per-model tokens, cost and latency"),
+        _b("u", "usage", "Usage", "Cost and tokens per day, model and session (all time)"),
         _b("t", "test_config", "Test", "Send a tiny probe to the big and small model"),
         _b("k", "keys", "Keys", "Enter provider API keys (saved to .env)", show=False),
         _b(
@@ -378,6 +379,12 @@ class ProxyApp(KeyRoutingApp):
         from screens.stats import StatsScreen
 
         self.open_view(StatsScreen(self.ctx, self.activity))
+
+    def action_usage(self) -> None:
+        """Open the usage charts."""
+        from screens.usage import UsageScreen
+
+        self.open_view(UsageScreen(self.ctx))
 
     def action_help(self) -> None:
         """Open the help over the current screen: its keys first, then the app's."""
