@@ -272,7 +272,12 @@ class ProxyApp(KeyRoutingApp):
             self.resync_signal.publish(generation)
         if frame is None:
             # Nothing new: only a state change or the retry countdown needs the header redrawn.
-            if backend.revision != self._revision or self.status.retry_in is not None:
+            paused = backend.recording.paused
+            if (
+                backend.revision != self._revision
+                or self.status.retry_in is not None
+                or paused != (self.status.recording_paused is not None)
+            ):
                 self.refresh_status()
             return
         self.activity.note(frame)
@@ -288,6 +293,7 @@ class ProxyApp(KeyRoutingApp):
         backend = self.backend
         self._revision = backend.revision
         link, pair, counts, keys = backend.link, backend.pair, backend.counts, backend.keys
+        recording = backend.recording
         state = self.state
         retry_in = None
         if state == DISCONNECTED and link.retry_at is not None:
@@ -314,6 +320,7 @@ class ProxyApp(KeyRoutingApp):
             proxy_key=bool(backend.api_key),
             quit_pending=self.quit_when_idle and not self.stopping,
             pins=self.pins.pins,
+            recording_paused=(recording.reason or "unknown") if recording.paused else None,
         )
         if status != self.status:
             self.status = status
