@@ -212,7 +212,8 @@ def recent_requests(
     """The newest `limit` requests (started before `before`, of one `endpoint`, when given),
     newest first."""
     columns = ", ".join(REQUEST_FIELDS)
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if before is not None:
         where.append("started_at < ?")
         params.append(before)

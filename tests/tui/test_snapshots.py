@@ -266,7 +266,9 @@ def test_history(snap_compare: Any, app: ProxyApp, size: tuple[int, int]) -> Non
         await wait_for(
             lambda: (
                 app.screen.query("#history-status")
-                and "4 of 4 turns" in str(app.screen.query_one("#history-status").render())
+                # The session list comes after the first page.
+                and "4 of 4 turns · 1 session"
+                in str(app.screen.query_one("#history-status").render())
             ),
             pilot=pilot,
         )
