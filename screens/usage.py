@@ -18,6 +18,7 @@ from textual.content import Content
 from textual.widgets import Sparkline, Static
 
 from app.client import formatting as fmt
+from app.client.backend import Refused
 from screens.base import FitTable, ViewScreen, fit_columns
 from screens.context import ScreenContext
 
@@ -166,9 +167,18 @@ class UsageScreen(ViewScreen):
     @work(exclusive=True, group="usage", exit_on_error=False)
     async def refresh_usage(self) -> None:
         """Fetch the day, model and session reports, then show them."""
-        days, models, sessions = await asyncio.gather(
-            self.backend.usage("day"), self.backend.usage("model"), self.backend.usage("session")
-        )
+        try:
+            days, models, sessions = await asyncio.gather(
+                self.backend.usage("day"),
+                self.backend.usage("model"),
+                self.backend.usage("session"),
+            )
+        except Refused as exc:
+            # Recording is off or paused: said here, not in a toast every few seconds.
+            self.query_one("#usage-totals", Static).update(
+                Content.styled(str(exc), "$text-warning")
+            )
+            return
         self.reports = {"day": days, "model": models, "session": sessions}
         self.show()
 

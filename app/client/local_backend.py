@@ -18,7 +18,6 @@ from app.client.backend import (
     KEY_SETTINGS,
     RECORDING,
     Backend,
-    BackendError,
     Counts,
     KeyFileError,
     KeyInfo,
@@ -207,7 +206,8 @@ class LocalBackend(Backend):
         try:
             return dict(await self.on_loop(lambda: recording.read(queries.report, by, since)))
         except StoreError as exc:
-            raise BackendError(f"usage is not available: {exc}") from None
+            # What GET /usage answers then.
+            raise Refused(503, f"503: usage is not available: {exc}") from None
 
     async def history_status(self) -> dict[str, Any]:
         """Count, limit and export file of the history."""

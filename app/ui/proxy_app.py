@@ -68,7 +68,8 @@ class ProxyApp(KeyRoutingApp):
         _b("h", "history", "History", "Conversation history by session"),
         _b("d", "debug", "Debug", "The debug log, filterable by type"),
         _b("s", "stats", "Stats", "Per-model tokens, cost and latency"),
-        _b("u", "usage", "Usage", "Cost and tokens per day, model and session (all time)"),
+        # Not in the footer (its width is spoken for at 80 columns): Help and the palette list it.
+        _b("u", "usage", "Usage", "Cost and tokens per day, model and session", show=False),
         _b("t", "test_config", "Test", "Send a tiny probe to the big and small model"),
         _b("k", "keys", "Keys", "Enter provider API keys (saved to .env)", show=False),
         _b(

@@ -270,6 +270,7 @@ def test_history(snap_compare: Any, app: ProxyApp, size: tuple[int, int]) -> Non
                 and "4 of 4 turns · 1 session"
                 in str(app.screen.query_one("#history-status").render())
             ),
+            timeout=15.0,
             pilot=pilot,
         )
         await pilot.pause()

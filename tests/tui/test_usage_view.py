@@ -67,3 +67,16 @@ async def test_the_usage_view_shows_the_reports(
         costs = screen.query_one("#usage-cost").data
         assert len(costs) == 30 and costs[:9] == [0.0] * 9 and all(costs[9:])
         assert sum(costs) == pytest.approx(by_day["totals"]["cost"], abs=1e-6)
+
+
+async def test_without_a_store_the_view_says_why(tmp_path: Path, make_tui: TuiFactory) -> None:
+    seen: list[Any] = []
+    app = make_tui(None, tmp_path, STORE_ENABLED="false")
+    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+        app = await ready(pilot)
+        await pilot.press("u")
+        screen = await wait_for(lambda: isinstance(app.screen, UsageScreen) and app.screen)
+        totals = screen.query_one("#usage-totals")
+        await wait_for(lambda: "usage is not available" in str(totals.render()), pilot=pilot)
+        assert "STORE_ENABLED" in str(totals.render())
+        assert not [m for m in seen if type(m).__name__ == "Notify"]
