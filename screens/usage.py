@@ -61,7 +61,11 @@ def per_day(rows: list[dict[str, Any]], today: date, days: int = DAYS) -> list[d
 
 def day_label(what: str, values: list[float], shown: str, peak_day: date | None) -> str:
     """`cost/day · peak $0.50 Nov 28` (short: two sit side by side at 80 columns)."""
-    peak = f" · peak {shown} {peak_day:%b %d}" if peak_day is not None else f" · none in {len(values)} days"
+    peak = (
+        f" · peak {shown} {peak_day:%b %d}"
+        if peak_day is not None
+        else f" · none in {len(values)} days"
+    )
     return f"{what}/day{peak}"
 
 
