@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from textual import on
+import time
+
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
@@ -131,12 +133,31 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         """Subscribe to frames and status; the filters start hidden."""
         self.ctx.frames.subscribe(self, self.apply_frame, immediate=True)
+        # The proxy's state was (re)fetched: at start and each time an attached app connects.
+        self.ctx.resync.subscribe(self, lambda _: self.backfill())
+        if self.ctx.backend.link.generation:
+            self.backfill()  # the first fetch was published before this screen was mounted
         self.ctx.status.subscribe(self, self.show_notice)
         self.show_notice(self.ctx.current_status())
         self.query_one("#filters").display = False
         self._restore_filter()
         self.query_one(RequestLog).focus()
         self.show_empty()
+
+    @work(exclusive=True, group="backfill", exit_on_error=False)
+    async def backfill(self) -> None:
+        """Put the store's newest requests, from before this call, under the live ones (the
+        live ones arrive as events), up to the log's bound."""
+        asked = time.time()
+        rows = await self.ctx.backend.recent_requests(self.store.limit)
+        older = [row for row in rows if float(row.get("started_at") or 0.0) < asked]
+        if self.store.backfill(older):
+            log = self.query_one(RequestLog)
+            selected = log.selected_id
+            log.reload()
+            if selected is not None and log.row_count:
+                log.move_cursor(row=log.get_row_index(selected), animate=False)
+            self.show_empty()
 
     def show_empty(self) -> None:
         """A hint where the log has no rows: nothing yet, or nothing that passes the filter."""

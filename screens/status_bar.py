@@ -64,7 +64,17 @@ def render_status(status: Status) -> Content:
     lines = [first, second]
     if status.pins:
         lines.append(pins_content(status))
+    if status.recording_paused is not None:
+        lines.append(paused_content(status.recording_paused))
     return Content("\n").join(lines)
+
+
+def paused_content(reason: str) -> Content:
+    """`recording paused (read-only folder): requests served, not recorded`."""
+    return Content.assemble(
+        (f"recording paused ({reason})", "bold $text-warning"),
+        (": requests served, not recorded", "$text-muted"),
+    )
 
 
 def pins_content(status: Status) -> Content:
@@ -94,9 +104,13 @@ class StatusBar(Static):
         """Render a status snapshot (counts change every frame under load: repaint, no layout)."""
         error = status.state == ERROR
         pinned = bool(status.pins) and not error
-        relayout = error or pinned != self.has_class("-pinned")
+        paused = status.recording_paused is not None and not error
+        relayout = (
+            error or pinned != self.has_class("-pinned") or paused != self.has_class("-paused")
+        )
         self.set_class(error, "-error")
         self.set_class(pinned, "-pinned")
+        self.set_class(paused, "-paused")
         # Two lines, fixed height (three while a session is pinned): under load only the numbers
         # change, a repaint without a layout.
         self.update(render_status(status), layout=relayout)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,32 @@ def counts_from(totals: dict[str, Any]) -> Counts:
         int(totals.get("tokens") or 0),
         float(totals.get("cost") or 0.0),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingState:
+    """Whether the proxy records requests in its store, as it says (`recording` of /health)."""
+
+    state: str = "recording"
+    """`recording`, `paused` (a read-only folder, a full disk...) or `off`."""
+    reason: str | None = None
+    """Why it is paused or off, in a few words (`read-only folder`)."""
+
+    @property
+    def paused(self) -> bool:
+        """True while records cannot be written (they wait in memory, the proxy serves on)."""
+        return self.state == "paused"
+
+
+RECORDING = RecordingState()
+
+
+def recording_from(data: Any) -> RecordingState:
+    """The state from the proxy's `recording` object (/health, /config); unknown means recording."""
+    if not isinstance(data, dict) or not isinstance(data.get("state"), str):
+        return RECORDING
+    reason = data.get("reason")
+    return RecordingState(str(data["state"]), str(reason) if reason else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +231,11 @@ class Backend(ABC):
     def keys(self) -> KeyInfo:
         """Which providers have keys."""
 
+    @property
+    @abstractmethod
+    def recording(self) -> RecordingState:
+        """Whether the proxy's store records requests (the header says when it is paused)."""
+
     # Lifecycle --------------------------------------------------------------------------------
     @abstractmethod
     async def start(self) -> None:
@@ -229,6 +261,26 @@ class Backend(ABC):
     @abstractmethod
     async def history(self, session: str | None = None) -> list[dict[str, Any]]:
         """Recorded conversation turns (optionally one session)."""
+
+    @abstractmethod
+    async def history_page(
+        self,
+        limit: int = 50,
+        before: str | None = None,
+        session: str | None = None,
+        text: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of turns newest first (`turns`, and `next`: the cursor of the following page
+        or None), of one session or found by full-text search over `text`."""
+
+    @abstractmethod
+    async def recent_requests(self, limit: int) -> list[dict[str, Any]]:
+        """The newest `limit` Messages requests the store holds, newest first ([] when it
+        cannot be read): the request log is backfilled from them."""
+
+    @abstractmethod
+    async def usage(self, by: str, since: date | None = None) -> dict[str, Any]:
+        """The usage report grouped `by` day, model, session...: rows and totals (`/usage`)."""
 
     @abstractmethod
     async def history_status(self) -> dict[str, Any]:

@@ -10,17 +10,20 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
 from app.client.backend import (
     KEY_SETTINGS,
+    RECORDING,
     Backend,
     Counts,
     KeyFileError,
     KeyInfo,
     Link,
     ProxyNotRunning,
+    RecordingState,
     Refused,
     jsonl,
     masked_json,
@@ -35,6 +38,8 @@ from proxy.routing.model_map import KEY_VARS, ModelPair, key_usable
 from proxy.server.runner import PortInUseError, ProxyThread
 from proxy.state.presets import Preset
 from proxy.state.service import ProxyService
+from proxy.store import queries
+from proxy.store.db import StoreError
 
 T = TypeVar("T")
 
@@ -59,6 +64,7 @@ class LocalBackend(Backend):
         self.proxy = proxy or ProxyThread(settings)
         self._link = Link()
         self._keys = (self.service.settings, key_info(self.service.settings))
+        self._recording: tuple[dict[str, Any], RecordingState] = ({}, RECORDING)
         # Subscribed before the proxy starts, so no event is ever missed.
         self._unsubscribe = self.proxy.service.bus.subscribe(self.sink)
 
@@ -97,6 +103,18 @@ class LocalBackend(Backend):
         if self._keys[0] is not settings:
             self._keys = (settings, key_info(settings))
         return self._keys[1]
+
+    @property
+    def recording(self) -> RecordingState:
+        """From the store's writer, read in place (one attribute while it records)."""
+        recording = self.service.recording
+        writer = recording.writer
+        if writer is not None and not writer.paused:
+            return RECORDING
+        status = recording.status()
+        if self._recording[0] != status:
+            self._recording = (status, RecordingState(status["state"], status["reason"]))
+        return self._recording[1]
 
     @property
     def settings(self) -> Settings:
@@ -158,6 +176,38 @@ class LocalBackend(Backend):
         """The newest recorded turns, oldest first, as GET /conversation gives them."""
         messages, _ = await self.on_loop(lambda: self.service.history_store.messages(None, session))
         return list(messages)
+
+    async def history_page(
+        self,
+        limit: int = 50,
+        before: str | None = None,
+        session: str | None = None,
+        text: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of turns from the store (memory when it cannot be read), newest first."""
+        history = self.service.history_store
+        return dict(await self.on_loop(lambda: history.page(limit, before, session, text)))
+
+    async def recent_requests(self, limit: int) -> list[dict[str, Any]]:
+        """The store's newest Messages requests, read in a worker thread of the proxy loop."""
+        recording = self.service.recording
+        try:
+            return list(
+                await self.on_loop(
+                    lambda: recording.read(queries.recent_requests, limit, None, "messages")
+                )
+            )
+        except StoreError:
+            return []
+
+    async def usage(self, by: str, since: date | None = None) -> dict[str, Any]:
+        """`queries.report`, the one source of /usage and `claude-proxy usage`."""
+        recording = self.service.recording
+        try:
+            return dict(await self.on_loop(lambda: recording.read(queries.report, by, since)))
+        except StoreError as exc:
+            # What GET /usage answers then.
+            raise Refused(503, f"503: usage is not available: {exc}") from None
 
     async def history_status(self) -> dict[str, Any]:
         """Count, limit and export file of the history."""

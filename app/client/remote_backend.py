@@ -8,6 +8,7 @@ set, goes out as `x-api-key` and is never shown.
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -17,17 +18,20 @@ import orjson
 
 from app.client.backend import (
     KEY_SETTINGS,
+    RECORDING,
     Backend,
     Counts,
     KeyInfo,
     Link,
     ProxyNotRunning,
+    RecordingState,
     Refused,
     Unavailable,
     counts_from,
     masked_bytes,
     masked_json,
     preset_from,
+    recording_from,
 )
 from app.client.event_feed import AuthFailed, EventFeed, describe
 from app.client.requests import RequestRecord
@@ -76,6 +80,7 @@ class RemoteBackend(Backend):
         self._pair = ModelPair(None, None)
         self._counts = Counts()
         self._keys = KeyInfo()  # unknown until /config answers: no warning
+        self._recording = RECORDING
         self._prices: dict[str, tuple[float, float]] = {}
         self._config: dict[str, Any] = {}
 
@@ -104,6 +109,11 @@ class RemoteBackend(Backend):
     def keys(self) -> KeyInfo:
         """Which providers the proxy can reach, as its /config says."""
         return self._keys
+
+    @property
+    def recording(self) -> RecordingState:
+        """As the last /config said (fetched on connect and every few seconds)."""
+        return self._recording
 
     def set_link(self, link: Link) -> None:
         """Replace the connection state (the app notices the new revision next frame)."""
@@ -175,6 +185,7 @@ class RemoteBackend(Backend):
         self._counts = counts_from(totals)
         usable = config.get("usable_providers")
         self._keys = KeyInfo(frozenset(usable) if isinstance(usable, list) else None)
+        self._recording = recording_from(config.get("recording"))
         self.revision += 1
         return dict(config)
 
@@ -213,6 +224,35 @@ class RemoteBackend(Backend):
         params = {"session": session} if session else None
         data = await self._call("GET", "/conversation", params=params)
         return list(data.get("messages", []))
+
+    async def history_page(
+        self,
+        limit: int = 50,
+        before: str | None = None,
+        session: str | None = None,
+        text: str | None = None,
+    ) -> dict[str, Any]:
+        """GET /conversation/page."""
+        params = {"limit": str(limit)}
+        for key, value in (("before", before), ("session", session), ("q", text)):
+            if value:
+                params[key] = value
+        return dict(await self._call("GET", "/conversation/page", params=params))
+
+    async def recent_requests(self, limit: int) -> list[dict[str, Any]]:
+        """GET /requests?limit=N ([] when the proxy's store cannot be read, or it is older)."""
+        try:
+            data = await self._call("GET", "/requests", params={"limit": str(limit)})
+        except RemoteError:
+            return []
+        return list(data.get("requests", []))
+
+    async def usage(self, by: str, since: date | None = None) -> dict[str, Any]:
+        """GET /usage?by=...&since=..."""
+        params = {"by": by}
+        if since is not None:
+            params["since"] = since.isoformat()
+        return dict(await self._call("GET", "/usage", params=params))
 
     async def history_status(self) -> dict[str, Any]:
         """GET /conversation/status."""

@@ -66,6 +66,44 @@ class RequestRecord:
         return self.chunks[0] if self.chunks else ""
 
 
+def record_from_row(row: dict[str, Any]) -> RequestRecord:
+    """A finished request as the store keeps it (`GET /requests`), as a log record.
+
+    Bodies and answer text are not stored (only tool calls, shortened); the log shows the tool
+    calls in the answer column and the numbers as they were.
+    """
+    status = row.get("status")
+    failed = bool(row.get("error_type")) or (isinstance(status, int) and status >= 400)
+    calls = row.get("tool_calls") or []
+    content = [
+        {"type": "tool_use", "name": call.get("name", "?"), "input": call.get("input") or {}}
+        for call in calls
+        if isinstance(call, dict)
+    ]
+    return RequestRecord(
+        request_id=str(row["id"]),
+        started=float(row.get("started_at") or 0.0),
+        requested=str(row.get("requested_model") or ""),
+        model=str(row.get("model") or ""),
+        provider=str(row.get("provider") or ""),
+        tier="direct" if row.get("origin") in ("probe", "replay") else "",
+        reason=str(row.get("reason") or ""),
+        session_id=row.get("session_id"),
+        stream=bool(row.get("stream")),
+        status=ERROR if failed else OK,
+        http_status=status if isinstance(status, int) else None,
+        ttft=row.get("ttft"),
+        latency=row.get("duration"),
+        input_tokens=None if failed else row.get("input_tokens"),
+        output_tokens=None if failed else row.get("output_tokens"),
+        cost=row.get("cost"),
+        stop_reason=row.get("stop_reason"),
+        error=row.get("error_message") if failed else None,
+        error_type=row.get("error_type"),
+        message={"role": "assistant", "content": content} if content else None,
+    )
+
+
 EVICT_BATCH = 50
 """Past the limit the oldest records go this many at a time: each removal re-indexes and
 repaints the whole log, so under a steady stream of requests it happens once per 50, not per one."""
@@ -90,6 +128,27 @@ class RequestStore:
 
     def __iter__(self) -> Iterator[RequestRecord]:
         return iter(self.records.values())
+
+    def backfill(self, rows: list[dict[str, Any]]) -> int:
+        """Put stored requests (newest first, as `GET /requests` gives them) before the ones
+        seen live, skipping ids already here, up to `limit` records; returns how many came in."""
+        older: list[RequestRecord] = []
+        room = self.limit - len(self.records)
+        for row in rows:
+            if room <= 0:
+                break
+            request_id = str(row.get("id") or "")
+            if not request_id or request_id in self.records:
+                continue
+            older.append(record_from_row(row))
+            room -= 1
+        if not older:
+            return 0
+        older.sort(key=lambda record: record.started)
+        merged = OrderedDict((record.request_id, record) for record in older)
+        merged.update(self.records)
+        self.records = merged
+        return len(older)
 
     def abandon_live(self, reason: str) -> list[RequestRecord]:
         """Mark every live request failed with `reason`; returns them."""

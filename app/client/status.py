@@ -45,6 +45,8 @@ class Status:
     """The user chose to quit once the requests in flight are done."""
     pins: tuple[SessionPin, ...] = ()
     """Sessions on a model of their own (`/model provider/model` in Claude Code, or the API)."""
+    recording_paused: str | None = None
+    """Why the proxy's store records nothing now (`read-only folder`), None while it records."""
 
     @property
     def preset_label(self) -> str:

@@ -68,6 +68,8 @@ class ProxyApp(KeyRoutingApp):
         _b("h", "history", "History", "Conversation history by session"),
         _b("d", "debug", "Debug", "The debug log, filterable by type"),
         _b("s", "stats", "Stats", "Per-model tokens, cost and latency"),
+        # Not in the footer (its width is spoken for at 80 columns): Help and the palette list it.
+        _b("u", "usage", "Usage", "Cost and tokens per day, model and session", show=False),
         _b("t", "test_config", "Test", "Send a tiny probe to the big and small model"),
         _b("k", "keys", "Keys", "Enter provider API keys (saved to .env)", show=False),
         _b(
@@ -271,7 +273,12 @@ class ProxyApp(KeyRoutingApp):
             self.resync_signal.publish(generation)
         if frame is None:
             # Nothing new: only a state change or the retry countdown needs the header redrawn.
-            if backend.revision != self._revision or self.status.retry_in is not None:
+            paused = backend.recording.paused
+            if (
+                backend.revision != self._revision
+                or self.status.retry_in is not None
+                or paused != (self.status.recording_paused is not None)
+            ):
                 self.refresh_status()
             return
         self.activity.note(frame)
@@ -287,6 +294,7 @@ class ProxyApp(KeyRoutingApp):
         backend = self.backend
         self._revision = backend.revision
         link, pair, counts, keys = backend.link, backend.pair, backend.counts, backend.keys
+        recording = backend.recording
         state = self.state
         retry_in = None
         if state == DISCONNECTED and link.retry_at is not None:
@@ -313,6 +321,7 @@ class ProxyApp(KeyRoutingApp):
             proxy_key=bool(backend.api_key),
             quit_pending=self.quit_when_idle and not self.stopping,
             pins=self.pins.pins,
+            recording_paused=(recording.reason or "unknown") if recording.paused else None,
         )
         if status != self.status:
             self.status = status
@@ -378,6 +387,12 @@ class ProxyApp(KeyRoutingApp):
         from screens.stats import StatsScreen
 
         self.open_view(StatsScreen(self.ctx, self.activity))
+
+    def action_usage(self) -> None:
+        """Open the usage charts."""
+        from screens.usage import UsageScreen
+
+        self.open_view(UsageScreen(self.ctx))
 
     def action_help(self) -> None:
         """Open the help over the current screen: its keys first, then the app's."""

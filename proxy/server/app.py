@@ -13,6 +13,7 @@ from proxy.server import (
     middlewares,
     request_detail,
     session_routes,
+    store_routes,
     usage_routes,
 )
 from proxy.server import messages as handlers
@@ -46,4 +47,5 @@ def create_app(service: ProxyService) -> web.Application:
     request_detail.install(app)
     usage_routes.install(app)
     session_routes.install(app)
+    store_routes.install(app)
     return app

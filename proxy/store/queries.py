@@ -204,19 +204,28 @@ def _request_dict(row: sqlite3.Row | tuple[Any, ...], fields: tuple[str, ...]) -
 
 
 def recent_requests(
-    conn: sqlite3.Connection, limit: int = 200, before: float | None = None
+    conn: sqlite3.Connection,
+    limit: int = 200,
+    before: float | None = None,
+    endpoint: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The newest `limit` requests (started before `before` when given), newest first."""
+    """The newest `limit` requests (started before `before`, of one `endpoint`, when given),
+    newest first."""
     columns = ", ".join(REQUEST_FIELDS)
-    if before is None:
-        rows = conn.execute(
-            f"SELECT {columns} FROM requests ORDER BY started_at DESC LIMIT ?", (limit,)
-        )
-    else:
-        rows = conn.execute(
-            f"SELECT {columns} FROM requests WHERE started_at < ? ORDER BY started_at DESC LIMIT ?",
-            (before, limit),
-        )
+    where: list[str] = []
+    params: list[Any] = []
+    if before is not None:
+        where.append("started_at < ?")
+        params.append(before)
+    if endpoint is not None:
+        where.append("endpoint = ?")
+        params.append(endpoint)
+    clause = f"WHERE {' AND '.join(where)} " if where else ""
+    rows = conn.execute(
+        f"SELECT {columns} FROM requests INDEXED BY requests_started {clause}"
+        "ORDER BY started_at DESC LIMIT ?",
+        (*params, limit),
+    )
     return [_request_dict(row, REQUEST_FIELDS) for row in rows]
 
 

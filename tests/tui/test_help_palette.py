@@ -26,6 +26,7 @@ VIEWS = {
     "history": ("h", {"x", "c", "p", "r", "Tab"}),
     "debug": ("d", {"v", "x", "Tab"}),
     "stats": ("s", set()),
+    "usage": ("u", set()),
     "detail": ("enter", {"r", "← →", "Tab"}),
 }
 
@@ -63,7 +64,7 @@ async def test_help_lists_the_keys_of_the_screen_below(
         if view != "main":
             assert "Esc" in here  # back to the log
         everywhere = {key.key for key in help_screen.everywhere}
-        assert {"m", "p", "h", "d", "s", "t", "k", "c", "?", "q", "Ctrl+T"} <= everywhere
+        assert {"m", "p", "h", "d", "s", "u", "t", "k", "c", "?", "q", "Ctrl+T"} <= everywhere
         # Every line says what the key does.
         assert all(key.does for key in [*help_screen.here, *help_screen.everywhere])
 
@@ -83,7 +84,7 @@ async def test_the_palette_has_no_two_entries_with_the_same_name(tmp_path: Path)
         app = await ready(pilot)
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert len(titles) == len(set(titles)), titles
-        assert {"Models", "Help", "Provider keys", "Quit"} <= set(titles)
+        assert {"Models", "Usage", "Help", "Provider keys", "Quit"} <= set(titles)
 
 
 CATALOGUE = [

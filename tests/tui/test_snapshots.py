@@ -158,7 +158,8 @@ def traffic() -> list[ProxyEvent]:
 def app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ProxyApp:
     """The real app (embedded proxy on port 0) showing the URL of the default port."""
     monkeypatch.setattr(ProxyServer, "url", property(lambda self: "http://127.0.0.1:8082"))
-    return build_app(None, tmp_path)
+    # The synthetic traffic is from 2026-01-01: no retention, or its history turns could go.
+    return build_app(None, tmp_path, RETENTION_DAYS="0")
 
 
 def no_blink(app: ProxyApp) -> None:
@@ -265,8 +266,11 @@ def test_history(snap_compare: Any, app: ProxyApp, size: tuple[int, int]) -> Non
         await wait_for(
             lambda: (
                 app.screen.query("#history-status")
-                and "4 of" in str(app.screen.query_one("#history-status").render())
+                # The session list comes after the first page.
+                and "4 of 4 turns · 1 session"
+                in str(app.screen.query_one("#history-status").render())
             ),
+            timeout=15.0,
             pilot=pilot,
         )
         await pilot.pause()

@@ -70,6 +70,8 @@ EXAMPLES: dict[tuple[str, str], tuple[str, Any, int]] = {
     ("GET", "/events"): ("/events", None, 200),
     # Reaching the handler is the point: it answers that it holds no such request.
     ("GET", "/requests/{id}"): ("/requests/req_unknown", None, 404),
+    ("GET", "/requests"): ("/requests?limit=10", None, 200),
+    ("GET", "/conversation/page"): ("/conversation/page?limit=5&q=hello", None, 200),
 }
 
 
