@@ -196,7 +196,10 @@ async def test_port_in_use_is_a_message_not_a_traceback(tmp_path: Path) -> None:
             await wait_for(lambda: app.state == "error", pilot=pilot)
             assert f"cannot listen on 127.0.0.1:{port}" in app.status.message
             notice = app.main_screen.query_one("#notice")
-            assert notice.display and "Press q to quit" in str(notice.render())
+            # The notice follows the status signal, a frame after the state.
+            await wait_for(
+                lambda: notice.display and "Press q to quit" in str(notice.render()), pilot=pilot
+            )
             await pilot.press("q")
             await wait_for(lambda: app.return_code is not None, pilot=pilot)
         assert app.return_code == 1
