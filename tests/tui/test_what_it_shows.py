@@ -15,6 +15,7 @@ from textual.widgets import DataTable, RichLog, Static, TextArea
 from textual.widgets._footer import FooterKey
 
 from app.client import clipboard
+from app.client import formatting as fmt
 from app.client.backend import Backend
 from app.client.formatting import context
 from app.ui.proxy_app import ProxyApp
@@ -22,6 +23,7 @@ from screens.debug import DebugScreen, render_entry
 from screens.detail import LOADING, DetailScreen
 from screens.request_log import RequestLog
 from screens.stats import StatsScreen
+from screens.status_bar import StatusBar
 from tests.support.fake_upstream import FakeUpstream, Reply
 from tests.support.tui_support import build_app, isolated_tui, ready, wait_for
 from tests.tui.test_switching import ask
@@ -29,6 +31,11 @@ from tests.tui.test_switching import ask
 __all__ = ["isolated_tui"]
 
 VIEW_KEYS = ("", "m", "p", "h", "d", "s", "enter", "question_mark")
+
+
+def app_cost(app: ProxyApp) -> str:
+    """The header's cost figure as shown."""
+    return fmt.cost(app.status.cost)
 
 
 def footer_keys(app: ProxyApp) -> list[FooterKey]:
@@ -58,18 +65,22 @@ async def test_footers_fit_80_columns_and_keep_the_views_keys(
         if key == "m":
             await pilot.press("down")  # from the search box (where q and ? are typed) to the list
             await pilot.pause(0.1)
-        keys = footer_keys(app)
-        assert keys
+        # The footer recomposes when the bindings or the width change: wait for its keys.
+        keys = await wait_for(lambda: footer_keys(app), pilot=pilot)
         for footer_key in keys:
             assert footer_key.region.right <= 80, (footer_key.key, footer_key.region)
         shown = {k.key for k in keys}
         assert {"question_mark", "q"} <= shown
+        # The header and the view's title are whole too (the cost is the header's last word).
+        header = str(app.screen.query_one(StatusBar).render()).splitlines()[0]
+        assert len(header) <= 78 and header.endswith(app_cost(app)), header
+        for title in app.screen.query(".view-title"):
+            assert len(str(title.render())) <= 78, str(title.render())
         if key == "enter":
             assert "r" in shown  # the detail's own key stays
         await pilot.resize_terminal(200, 40)
-        await pilot.pause(0.2)
         # Where there is room, the app's view keys are back.
-        assert {"m", "p", "h"} <= {k.key for k in footer_keys(app)}
+        await wait_for(lambda: {"m", "p", "h"} <= {k.key for k in footer_keys(app)}, pilot=pilot)
 
 
 @pytest.mark.parametrize("width", [80, 120, 200])
