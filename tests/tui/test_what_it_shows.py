@@ -269,3 +269,14 @@ async def test_preset_models_readable_at_80_columns(tmp_path: Path, width: int, 
             assert shown == (preset.big if wide else preset.big.split("/", 1)[-1])
             # The whole name fits its column: nothing cut.
             assert len(shown) <= table.columns[table.ordered_columns[big].key].width
+
+
+async def test_footer_shows_the_way_out_while_typing_a_filter(tmp_path: Path) -> None:
+    async with build_app(None, tmp_path).run_test(size=(80, 24)) as pilot:
+        app = await ready(pilot)
+        await pilot.press("f")
+        # Letters go into the field, so the view keys leave the footer; Esc and F1 stay.
+        keys = await wait_for(lambda: footer_keys(app), pilot=pilot)
+        assert {k.key for k in keys} == {"escape", "f1"}
+        await pilot.press("escape")
+        await wait_for(lambda: not app.main_screen.query_one("#filters").display, pilot=pilot)
