@@ -61,7 +61,7 @@ DIALECTS = {
 UPSTREAM_KEYS = {
     "OPENAI_API_KEY": "sk-test-openai-0000000000001234",
     "GEMINI_API_KEY": "AIza-test-gemini-000000000005678",
-    "ANTHROPIC_API_KEY": "sk-ant-test-anthropic-00000009012",
+    "ANTHROPIC_API_KEY": "sk-test-anthropic-00000009012",
 }
 THINK = "Thinking about the next step."
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import orjson
 
+from proxy.store.records import REQUEST_COLUMNS
 from proxy.store.schema import BUCKET, SUM_COLUMNS
 
 GroupBy = Literal["day", "model", "session", "preset", "provider"]
@@ -45,32 +46,8 @@ _KEYS: dict[str, tuple[str, str]] = {
 }
 _ORDER = {"day": "key", "total": "key"}
 
-REQUEST_FIELDS = (
-    "id",
-    "started_at",
-    "session_id",
-    "client",
-    "endpoint",
-    "requested_model",
-    "model",
-    "provider",
-    "preset",
-    "reason",
-    "stream",
-    "status",
-    "error_type",
-    "error_message",
-    "ttft",
-    "duration",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cost",
-    "stop_reason",
-    "tool_calls",
-    "origin",
-)
+REQUEST_FIELDS = REQUEST_COLUMNS
+"""A request row's columns, in the order the writer stores them."""
 _TURN_FIELDS = "seq, at, role, content, model, request_id, session_id"
 
 

@@ -196,7 +196,7 @@ async def test_port_in_use_is_a_message_not_a_traceback(tmp_path: Path) -> None:
             await wait_for(lambda: app.state == "error", pilot=pilot)
             assert f"cannot listen on 127.0.0.1:{port}" in app.status.message
             notice = app.main_screen.query_one("#notice")
-            # The notice follows the status signal, a frame after the state.
+            # The notice follows the status on the next frame (under load, a few frames later).
             await wait_for(
                 lambda: notice.display and "Press q to quit" in str(notice.render()), pilot=pilot
             )
