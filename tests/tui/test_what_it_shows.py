@@ -72,8 +72,14 @@ async def test_footers_fit_80_columns_and_keep_the_views_keys(
         shown = {k.key for k in keys}
         assert {"question_mark", "q"} <= shown
         # The header and the view's title are whole too (the cost is the header's last word).
-        header = str(app.screen.query_one(StatusBar).render()).splitlines()[0]
-        assert len(header) <= 78 and header.endswith(app_cost(app)), header
+        bar = app.screen.query_one(StatusBar)
+
+        def header() -> str:
+            return str(bar.render()).splitlines()[0]
+
+        # The bar shows the newest status a frame after it changed.
+        await wait_for(lambda: header().endswith(app_cost(app)), pilot=pilot)
+        assert len(header()) <= 78, header()
         for title in app.screen.query(".view-title"):
             assert len(str(title.render())) <= 78, str(title.render())
         if key == "enter":
