@@ -229,6 +229,10 @@ async def test_stats_total_row_and_apps_own_requests(
         assert table.get_row("openai/gpt-4.1-mini")[0] == "gpt-4.1-mini"
         origins = screen.query_one("#stats-origins", Static)
         await wait_for(lambda: "config tests 2" in str(origins.render()), pilot=pilot)
+        # In the log, the probes' session reads "test" (the key that sends them), not "prob".
+        log = app.main_screen.query_one(RequestLog)
+        sessions = [str(log.get_cell(r.request_id, "session")) for r in app.store]
+        assert sorted(sessions)[-2:] == ["test", "test"], sessions
 
 
 def test_context_windows_fit_four_cells() -> None:
