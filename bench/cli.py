@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from bench import cc_body, lifecycle, report, scenarios, tui_keys, tui_paint
+from bench import cc_body, lifecycle, report, scenarios, tui_keys, tui_paint, tui_tmux
 from bench.procs import REPO, TRANSPORTS
 from bench.stack import FULL, QUICK, TINY, Counts, Stack
 from bench.stats import Flat, combine
@@ -51,6 +51,7 @@ SCENARIOS: dict[str, Scenario] = {
     "concurrency": lambda s, o: scenarios.concurrency(s, o.concurrency_transports),
     "cc_body": lambda s, o: cc_body.cc_body(s, o.transports),
     "tui_keys": lambda s, o: tui_keys.key_latency(s),
+    "tui_tmux": lambda s, o: tui_tmux.tui_tmux(s),
 }
 ONCE = {"memory"}
 """Scenarios run once whatever --runs says (5,000 requests are enough of a sample)."""

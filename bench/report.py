@@ -278,6 +278,44 @@ def _keys_rows(fig: Flat) -> list[Row]:
     ]
 
 
+FIRST_FRAME_TARGET = 0.5
+
+
+def _tmux_rows(fig: Flat) -> list[Row]:
+    if "tui_tmux.skipped" in fig:
+        return [("16 TUI in tmux", "skipped: no tmux", "", "")]
+    if "tui_tmux.first_frame_s" not in fig:
+        return []
+    rows: list[Row] = [
+        (
+            "16 TUI in tmux: first frame / port after launch",
+            f"{_f(fig.get('tui_tmux.first_frame_s'))} s / {_f(fig.get('tui_tmux.port_s'))} s "
+            f"(Textual's header at {_f(fig.get('tui_tmux.header_s'))} s)",
+            f"<= {FIRST_FRAME_TARGET} s / {PORT_TARGET} s",
+            _verdict(
+                _all(
+                    _le(fig.get("tui_tmux.first_frame_s"), FIRST_FRAME_TARGET),
+                    _le(fig.get("tui_tmux.port_s"), PORT_TARGET),
+                )
+            ),
+        )
+    ]
+    if "tui_tmux.key_p95_ms" in fig:
+        p95 = fig.get("tui_tmux.key_p95_ms")
+        rows.append(
+            (
+                "16 TUI in tmux: view key to frame, 20 paced streams, p95",
+                f"{_f(p95, 1)} ms (p50 {_f(fig.get('tui_tmux.key_p50_ms'), 1)}; Escape back p50/p95 "
+                f"{_f(fig.get('tui_tmux.escape_p50_ms'), 1)}/"
+                f"{_f(fig.get('tui_tmux.escape_p95_ms'), 1)} ms; {fig.get('tui_tmux.keys')} keys, "
+                f"missed {fig.get('tui_tmux.missed')})",
+                f"<= {KEY_TARGET:.0f} ms",
+                _verdict(_all(_le(p95, KEY_TARGET), fig.get("tui_tmux.missed") == 0)),
+            )
+        )
+    return rows
+
+
 SECTIONS: list[Callable[[Flat], list[Row]]] = [
     _latency_rows,
     _stream_rows,
@@ -285,6 +323,7 @@ SECTIONS: list[Callable[[Flat], list[Row]]] = [
     _concurrency_rows,
     _startup_rows,
     _keys_rows,
+    _tmux_rows,
     cc_rows,
 ]
 

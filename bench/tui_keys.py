@@ -1,8 +1,7 @@
 """Scenario 6: key-press latency of the TUI, idle and while 20 streams run through its proxy.
 
-The app is built with the app package's factory (`app.tui.make_app`, else `ProxyApp(settings)`;
-adapt `build_app` when the TUI changes) and run in-process with Textual's `App.run_test()`
-(headless driver: frames are composed but not written to a terminal). The embedded proxy runs on
+The app is built with the app's one factory (`app.ui.tui.make_app`) and run in-process with
+Textual's `App.run_test()` (headless driver: frames are composed but not written to a terminal). The embedded proxy runs on
 its own thread as in the real TUI; the load generator process sends it `load_streams` concurrent
 streams (see `key_latency`).
 
@@ -38,13 +37,9 @@ def build_app(home: Path, upstream: str) -> App[Any]:
     env = proxy_env(home, upstream, 0, "openai")
     env["PRESETS_FILE"] = str(home / "presets.toml")
     settings = load_settings(environ=env)
-    from app.ui import tui
+    from app.ui.tui import make_app
 
-    factory = getattr(tui, "make_app", None)
-    if factory is not None:
-        app: App[Any] = factory(settings, env_file=home / ".env", first_run_prompt=False)
-    else:
-        app = tui.ProxyApp(settings)
+    app: App[Any] = make_app(settings, env_file=home / ".env", first_run_prompt=False)
     app.bind(KEY, "bench_ping", show=False)
     return app
 

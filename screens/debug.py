@@ -35,15 +35,22 @@ def local_stamp(iso: str) -> str:
     return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
-def render_entry(entry: dict[str, Any], verbose: bool) -> Text:
+NARROW = 100
+"""Below this many cells a request id shows as its last characters (the summary needs the room)."""
+
+
+def render_entry(entry: dict[str, Any], verbose: bool, narrow: bool = False) -> Text:
     """`12:00:01.123 request req_… summary` (+ details when verbose)."""
     stamp = local_stamp(str(entry.get("time", "")))
     kind = str(entry.get("type", ""))
+    request_id = str(entry.get("request_id") or "")
+    if narrow:
+        request_id = f"…{request_id[-7:]}" if len(request_id) > 8 else request_id
     text = Text.assemble(
         (stamp, "dim"),
         " ",
         (f"{kind:<13}", TYPE_STYLE.get(kind, "")),
-        (f" {entry.get('request_id') or '':<20} ", "dim"),
+        (f" {request_id:<{8 if narrow else 20}} ", "dim"),
         str(entry.get("summary", "")),
     )
     if verbose and entry.get("details"):
@@ -118,7 +125,8 @@ class DebugScreen(ViewScreen):
         width = log.scrollable_content_region.width or None
         for entry in entries:
             if int(entry.get("id", 0)) > self.last_id:
-                log.write(render_entry(entry, self.verbose), width=width)
+                narrow = width is not None and width < NARROW
+                log.write(render_entry(entry, self.verbose, narrow), width=width)
                 self.last_id = int(entry.get("id", 0))
 
     @on(Select.Changed, "#debug-type")

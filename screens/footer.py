@@ -51,6 +51,8 @@ class FittingFooter(Footer):
     def compose(self) -> ComposeResult:
         widgets = list(super().compose())
         width = self.size.width or self.app.size.width
+        # What this composition fits: the first resize (to the same width) need not redo it.
+        self._width = width
         kept = fitting(widgets, width)
         self.styles.grid_size_columns = sum(1 for w in kept if not w.has_class(PALETTE))
         yield from kept

@@ -9,26 +9,45 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.dom import DOMNode
-from textual.widgets import Markdown
+from textual.widgets import Static
 
 from screens.base import ViewScreen
 from screens.context import ScreenContext
 
-INTRO = """\
-**claude-proxy** serves the Anthropic Messages API and forwards each request to the model
-mapped to it: *haiku*-class requests go to the **small** model, every other Claude model to the
-**big** one. Point Claude Code at it with the command in the bar under the header (`c` copies it).
-"""
+KEY_STYLE = "bold $text-accent"
 
-OUTRO = """
-### Elsewhere
-- **Command palette** (`Ctrl+P`): every action, each preset, and *use as big/small* for any model.
-- Every view has its own keys: press `?` there to see them.
-"""
+INTRO = Content.assemble(
+    ("claude-proxy", "bold"),
+    " serves the Anthropic Messages API and forwards each request to the model mapped to it: ",
+    ("haiku", "italic"),
+    "-class requests go to the ",
+    ("small", "bold"),
+    " model, every other Claude model to the ",
+    ("big", "bold"),
+    " one. Point Claude Code at it with the command in the bar under the header (",
+    ("c", KEY_STYLE),
+    " copies it).",
+)
+
+OUTRO = [
+    Content.assemble(
+        ("Command palette", "bold"),
+        " (",
+        ("Ctrl+P", KEY_STYLE),
+        "): every action, each preset, and ",
+        ("use as big/small", "italic"),
+        " for any model.",
+    ),
+    Content.assemble(
+        "Every view has its own keys: press ", ("?", KEY_STYLE), " there to see them."
+    ),
+]
 
 KEY_NAMES = {
     "question_mark": "?",
+    "f1": "F1",
     "escape": "Esc",
     "enter": "Enter",
     "end": "End",
@@ -94,9 +113,21 @@ def screen_title(screen: DOMNode) -> str:
     return str(title).split(" · ")[0] or type(screen).__name__
 
 
-def keys_markdown(keys: list[Key]) -> str:
-    """A Markdown list, one key a line."""
-    return "\n".join(f"- `{k.key}` **{k.name}**: {k.does}" for k in keys)
+def heading(text: str) -> Content:
+    """A section title."""
+    return Content.styled(text, "bold $text-primary")
+
+
+def bullets(lines: Iterable[Content]) -> list[Content]:
+    """A bulleted list, one item a line."""
+    return [Content.assemble("  • ", line) for line in lines]
+
+
+def key_lines(keys: list[Key]) -> list[Content]:
+    """One line a key: the key, its name, what it does."""
+    return bullets(
+        Content.assemble((k.key, KEY_STYLE), " ", (k.name, "bold"), f": {k.does}") for k in keys
+    )
 
 
 class HelpScreen(ViewScreen):
@@ -118,14 +149,19 @@ class HelpScreen(ViewScreen):
             Key("1-9", "Presets", "apply preset 1-9 (anywhere but in a text input)"),
             Key("Ctrl+P", "Palette", "every action, searchable"),
         ]
-        text = (
-            INTRO
-            + f"\n### Keys here: {self.here_title}\n"
-            + (keys_markdown(self.here) or "- (none of its own)")
-            + "\n\n### Keys everywhere\n"
-            + keys_markdown(everywhere)
-            + "\n"
-            + OUTRO
-        )
+        # One Static, not a Markdown document: a Markdown of 25 list items mounts about a
+        # hundred widgets, and `?` took 300+ ms to show.
+        lines = [
+            INTRO,
+            Content(),
+            heading(f"Keys here: {self.here_title}"),
+            *(key_lines(self.here) or bullets([Content("(none of its own)")])),
+            Content(),
+            heading("Keys everywhere"),
+            *key_lines(everywhere),
+            Content(),
+            heading("Elsewhere"),
+            *bullets(OUTRO),
+        ]
         with VerticalScroll(id="help"):
-            yield Markdown(text)
+            yield Static(Content("\n").join(lines), id="help-text")

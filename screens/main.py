@@ -30,6 +30,18 @@ WIDE = 140
 class FilterBar(Horizontal):
     """Model substring and status filters for the request log (hidden until `f`)."""
 
+    # Letters are typed into the field here, so the footer would be empty: show the way out.
+    BINDINGS = [
+        Binding(
+            "escape",
+            "screen.close_filter",
+            "Close filter",
+            id="filter.close",
+            tooltip="Hide the filter bar and show every request",
+        ),
+        Binding("f1", "app.help", "Help", id="filter.help", tooltip="Help, from anywhere"),
+    ]
+
     def compose(self) -> ComposeResult:
         yield Static("filter", classes="label")
         yield Input(placeholder="model contains…", id="filter-model")

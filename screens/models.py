@@ -94,7 +94,7 @@ class ModelPickerScreen(ViewScreen):
         ("↓ Enter", "To the list", "from the search box"),
         ("↑ ↓", "Select", "a model, then b or s"),
     )
-    TITLE_TEXT = "Models · type to filter · ↓ list · b big · s small · caps: Tools Images Reasoning"
+    TITLE_TEXT = "Models · type to filter · ↓ list · b/s big/small · caps Tools Images Reasoning"
 
     def __init__(self, ctx: ScreenContext) -> None:
         super().__init__(ctx)

@@ -27,7 +27,7 @@ LABELS = {
     "description": "description",
 }
 FIXED = {"key": 1, "active": 1, "name": 16}
-FLEX = {"big": (16, 38), "small": (16, 38), "description": (0, 90)}
+FLEX = {"big": (16, 32), "small": (16, 32), "description": (0, 90)}
 # Below WIDE_FROM columns the models get the room: bare names, no description column (the
 # highlighted preset's description and full model strings are in the box under the list).
 NARROW_FLEX = {"big": (16, 38), "small": (16, 38)}
@@ -115,11 +115,18 @@ class PresetsScreen(ViewScreen):
                 "key": str(number) if number < 10 else "",
                 "active": "●" if preset.name == active else "",
                 "name": label,
-                "big": Text(self._model(preset.big), style=error if "big" in problems else ""),
-                "small": Text(
-                    self._model(preset.small), style=error if "small" in problems else ""
+                "big": Text(
+                    self._model(preset.big),
+                    style=error if "big" in problems else "",
+                    overflow="ellipsis",
                 ),
-                "description": Text(preset.description, no_wrap=True),
+                "small": Text(
+                    self._model(preset.small),
+                    style=error if "small" in problems else "",
+                    overflow="ellipsis",
+                ),
+                # Cut with an ellipsis: the whole text is in the box under the list.
+                "description": Text(preset.description, no_wrap=True, overflow="ellipsis"),
             }
             table.add_row(
                 *(cells[str(c.key.value)] for c in table.ordered_columns), key=preset.name

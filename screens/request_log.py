@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.widgets.data_table import ColumnKey
 
 from app.client import formatting as fmt
+from app.client.backend import PROBE_SESSION
 from app.client.bridge import Frame
 from app.client.requests import ERROR, LIVE, RequestRecord, RequestStore
 from screens.live_table import LiveTable
@@ -183,7 +184,10 @@ class RequestLog(LiveTable):
             )
         return {
             "time": fmt.clock(record.started),
-            "session": Text(fmt.short_session(record.session_id)),
+            # The config test's probes: "test" (as its key says), not "prob" cut from "probe".
+            "session": Text("test", style="dim")
+            if record.session_id == PROBE_SESSION
+            else Text(fmt.short_session(record.session_id)),
             "model": Text(model_cell(record, self.compact), no_wrap=True),
             "status": status,
             "ttft": fmt.seconds(record.ttft),

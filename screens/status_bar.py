@@ -26,24 +26,44 @@ def where(status: Status) -> Content:
     return Content.assemble((ATTACHED_WORDS.get(status.state, status.state), "bold"), " ", url)
 
 
-def render_status(status: Status) -> Content:
-    """Two lines: where and how the proxy runs; which models serve big and small."""
+WORDS = [
+    ("  preset ", "  in flight ", "  tokens ", "  cost "),
+    ("  preset ", "  live ", "  tok ", "  cost "),
+    ("  ", "  live ", "  tok ", "  "),
+]
+"""The first line's labels, from roomy to narrow (80 columns hold the second or third)."""
+
+
+def first_line(status: Status, width: int = 0) -> Content:
+    """State, address, preset, in flight, tokens, cost: the roomiest labels that fit `width`."""
+    dot = ("● ", STATE_STYLE.get(status.state, "$text-warning"))
+    line = Content()
+    for preset, live, tokens, cost in WORDS:
+        line = Content.assemble(
+            dot,
+            where(status),
+            preset,
+            (status.preset_label, "bold"),
+            live,
+            (str(status.in_flight), "bold"),
+            ("  (quitting when done)", "bold $text-warning") if status.quit_pending else "",
+            tokens,
+            (fmt.tokens(status.tokens), "bold"),
+            cost,
+            (fmt.cost(status.cost), "bold"),
+        )
+        if not width or line.cell_length <= width:
+            break
+    return line
+
+
+def render_status(status: Status, width: int = 0) -> Content:
+    """Two lines: where and how the proxy runs; which models serve big and small (the first
+    line's labels shortened where `width` is narrow)."""
     dot = ("● ", STATE_STYLE.get(status.state, "$text-warning"))
     if status.state == ERROR:
         return Content.assemble(dot, (status.state, "bold"), "  ", (status.message, "$text-error"))
-    first = Content.assemble(
-        dot,
-        where(status),
-        "  preset ",
-        (status.preset_label, "bold"),
-        "  in flight ",
-        (str(status.in_flight), "bold"),
-        ("  (quitting when done)", "bold $text-warning") if status.quit_pending else "",
-        "  tokens ",
-        (fmt.tokens(status.tokens), "bold"),
-        "  cost ",
-        (fmt.cost(status.cost), "bold"),
-    )
+    first = first_line(status, width)
     second = Content.assemble(
         "big ",
         (fmt.bare_model(status.big), "bold $text-secondary"),
@@ -94,6 +114,12 @@ class StatusBar(Static):
     def __init__(self, ctx: ScreenContext, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.ctx = ctx
+        self._status: Status | None = None
+
+    def on_resize(self) -> None:
+        """The labels depend on the width: render again at the new one."""
+        if self._status is not None:
+            self.show(self._status)
 
     def on_mount(self) -> None:
         """Subscribe to status updates and show the current one."""
@@ -102,6 +128,7 @@ class StatusBar(Static):
 
     def show(self, status: Status) -> None:
         """Render a status snapshot (counts change every frame under load: repaint, no layout)."""
+        self._status = status
         error = status.state == ERROR
         pinned = bool(status.pins) and not error
         paused = status.recording_paused is not None and not error
@@ -113,7 +140,8 @@ class StatusBar(Static):
         self.set_class(paused, "-paused")
         # Two lines, fixed height (three while a session is pinned): under load only the numbers
         # change, a repaint without a layout.
-        self.update(render_status(status), layout=relayout)
+        width = self.content_size.width or self.app.size.width - 2
+        self.update(render_status(status, width), layout=relayout)
 
 
 class ConnectBar(Static):

@@ -38,6 +38,9 @@ KEY_SETTINGS = {
 }
 """The variables the keys screen sets -> the proxy's settings fields (bases are not secrets)."""
 
+PROBE_SESSION = "probe"
+"""The session id the config test's probes are sent under (the log shows it as "test")."""
+
 
 class BackendError(RuntimeError):
     """A failure the user reads as is (the app shows the message, not the class name)."""
@@ -423,4 +426,4 @@ class Backend(ABC):
             "max_tokens": 16,
             "messages": [{"role": "user", "content": "Reply with the word OK."}],
         }
-        return await self.send(body, session="probe", timeout=60.0, origin="probe")
+        return await self.send(body, session=PROBE_SESSION, timeout=60.0, origin="probe")

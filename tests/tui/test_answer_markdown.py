@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import pytest
@@ -15,7 +17,15 @@ from app.ui.proxy_app import ProxyApp
 from screens.answer_view import AnswerView, code_span
 from screens.request_log import RequestLog
 from tests.support.fake_upstream import FakeUpstream, Reply, ToolCall
-from tests.support.tui_support import TuiFactory, isolated_tui, make_tui, ready, tui_mode, wait_for
+from tests.support.tui_support import (
+    TuiFactory,
+    build_app,
+    isolated_tui,
+    make_tui,
+    ready,
+    tui_mode,
+    wait_for,
+)
 
 __all__ = ["isolated_tui", "make_tui", "tui_mode"]
 
@@ -116,3 +126,75 @@ def test_code_span_survives_backticks() -> None:
     assert code_span("echo `date`") == "`` echo `date` ``"
     assert code_span("x`y") == "``x`y``"
     assert code_span("`x") == "`` `x ``"
+
+
+FAST_PIECES = 2000
+"""Small deltas in the fast stream: a real proxy turns each upstream chunk into one delta."""
+
+
+def fast_answer() -> list[str]:
+    """A Markdown answer (lists, code blocks, paragraphs) cut into `FAST_PIECES` small pieces."""
+    section = (
+        "Step {n}:\n\n- read `mod_{n}.py`\n- fix the import\n\n"
+        "```python\nimport mod_{n}\nprint(mod_{n}.run())\n```\n\nThen the tests pass again.\n\n"
+    )
+    text = "".join(section.format(n=n) for n in range(60))
+    cuts = [len(text) * i // FAST_PIECES for i in range(FAST_PIECES + 1)]
+    return [text[a:b] for a, b in pairwise(cuts)]
+
+
+async def test_a_fast_stream_is_appended_per_frame_not_per_delta(
+    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pieces = fast_answer()
+    assert len(pieces) == FAST_PIECES
+    whole = "".join(pieces)
+    upstream.script.append(Reply(text_pieces=pieces, delay_between_chunks=0.0005))
+    # Per frame: how far the document was behind what the pane had been given when the frame
+    # began, and how much text the frame gave it; and every append to the Markdown document.
+    behind: list[int] = []
+    given: list[int] = []
+    appended: list[int] = []
+    drain, append = ProxyApp._drain, Markdown.append
+
+    def measured_drain(self: ProxyApp) -> None:
+        answer = self.main_screen.query_one(AnswerView)
+        sent = sum(map(len, answer._sent))
+        behind.append(sent - len(answer.source))
+        drain(self)
+        given.append(sum(map(len, answer._sent)) - sent)
+
+    def counted_append(self: Markdown, markdown: str) -> Any:
+        appended.append(len(markdown))
+        return append(self, markdown)
+
+    monkeypatch.setattr(ProxyApp, "_drain", measured_drain)
+    monkeypatch.setattr(Markdown, "append", counted_append)
+    async with build_app(upstream, tmp_path).run_test(size=(120, 40)) as pilot:
+        app = await ready(pilot)
+        answer = app.main_screen.query_one(AnswerView)
+        async with client(app) as sdk:
+            reply = await sdk.messages.create(
+                model="claude-sonnet-4-5",
+                max_tokens=8192,
+                stream=True,
+                messages=[{"role": "user", "content": "fix them all"}],
+            )
+            deltas = 0
+            async for event in reply:
+                deltas += event.type == "content_block_delta"
+        # The proxy may join upstream chunks that reach it together.
+        assert deltas > FAST_PIECES // 2
+        record = next(iter(app.store))
+        await wait_for(lambda: record.status == "ok", pilot=pilot, timeout=30)
+        await wait_for(lambda: answer.rendered, pilot=pilot, timeout=30)
+        assert answer.source == whole
+        assert len(answer.query_one(Markdown).query(MarkdownFence)) == 60
+    frames = sum(1 for n in given if n)
+    # A stream spread over many frames, each frame's text appended at most once (folded with
+    # the next frames' while an append is still being laid out): never one append per delta.
+    assert frames >= 5
+    assert sum(appended) == len(whole) - len(answer._sent[0])
+    assert len(appended) <= frames < deltas
+    # Nothing is left behind for good: every lag was made up by the frames after it.
+    assert behind[-1] == 0

@@ -1,4 +1,5 @@
-"""SVG snapshots of the main screen, model picker, presets, request detail and history.
+"""SVG snapshots of every view (log, models, presets, detail, debug, stats, help, history),
+at 80x24 and 160x48, dark and light (History dark only: the store's work changes it).
 
 Deterministic: the events are synthetic (fixed ids, times, tokens) and published on the real bus,
 the clock is UTC, the URL shows a fixed port, cursors do not blink, the config folder is empty.
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, TextArea
+from textual.widgets import DataTable, Input, RichLog, TextArea
 
 from app.client.local_backend import LocalBackend
 from app.ui.proxy_app import ProxyApp
@@ -31,6 +32,8 @@ from tests.support.tui_support import build_app, isolated_tui, wait_for
 __all__ = ["isolated_tui"]
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+THEMES = [pytest.param("textual-dark", id="dark"), pytest.param("textual-light", id="light")]
+"""Every view in both themes (History's light variants belong to the store's work)."""
 T0 = 1767261600.0  # 2026-01-01 10:00:00 UTC
 SESSION = "5b1c7e2a-9d41-4c1e-8f0a-2f6b3c9d7e11"
 ANSWER = (
@@ -190,32 +193,126 @@ async def seeded(pilot: Pilot[Any]) -> ProxyApp:
     return app
 
 
+DEBUG_ENTRIES = [
+    {
+        "id": 1,
+        "time": "2026-01-01T10:00:00.120000+00:00",
+        "type": "startup",
+        "request_id": None,
+        "summary": "proxy listening on http://127.0.0.1:8082",
+        "details": {"host": "127.0.0.1", "port": 8082},
+    },
+    {
+        "id": 2,
+        "time": "2026-01-01T10:00:05.010000+00:00",
+        "type": "model_mapping",
+        "request_id": "req_5f0c2a9e41b7d3c8",
+        "summary": "claude-sonnet-4-5-20250929 -> openai/gpt-4.1 (big)",
+        "details": {"requested": "claude-sonnet-4-5-20250929", "model": "openai/gpt-4.1"},
+    },
+    {
+        "id": 3,
+        "time": "2026-01-01T10:00:05.300000+00:00",
+        "type": "error",
+        "request_id": "req_5f0c2a9e41b7d3c8",
+        "summary": "429 rate_limit_error: Rate limit reached for gpt-4.1 (tokens per min)",
+        "details": {"status": 429, "error_type": "rate_limit_error"},
+    },
+    {
+        "id": 4,
+        "time": "2026-01-01T10:00:14.100000+00:00",
+        "type": "response",
+        "request_id": "req_a13e77c0d925fb64",
+        "summary": "end_turn · 15,230 in / 87 out · $0.0312 · 2.10 s",
+        "details": {"stop_reason": "end_turn", "notes": []},
+    },
+]
+"""What the debug view shows in its snapshot (the live log holds real times and ports)."""
+
+
+async def themed(pilot: Pilot[Any], theme: str) -> ProxyApp:
+    """The seeded app in `theme`."""
+    app = await seeded(pilot)
+    app.theme = theme
+    await pilot.pause()
+    return app
+
+
+@pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("size", SIZES)
-def test_main_screen(snap_compare: Any, app: ProxyApp, size: tuple[int, int]) -> None:
+def test_main_screen(snap_compare: Any, app: ProxyApp, size: tuple[int, int], theme: str) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        await seeded(pilot)
+        await themed(pilot, theme)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def test_main_screen_light(snap_compare: Any, app: ProxyApp) -> None:
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("size", SIZES)
+def test_debug(
+    snap_compare: Any,
+    app: ProxyApp,
+    size: tuple[int, int],
+    theme: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def entries(log_type: str = "all", limit: int = 500) -> list[dict[str, Any]]:
+        return DEBUG_ENTRIES
+
     async def run_before(pilot: Pilot[Any]) -> None:
-        await seeded(pilot)
-        pilot.app.theme = "textual-light"
+        app = await themed(pilot, theme)
+        monkeypatch.setattr(app.backend, "debug_entries", entries)
+        await pilot.press("d")
+        await wait_for(
+            lambda: app.screen.query(RichLog) and len(app.screen.query_one(RichLog).lines) >= 4,
+            pilot=pilot,
+        )
+        no_blink(app)
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("size", SIZES)
-def test_model_picker(snap_compare: Any, app: ProxyApp, size: tuple[int, int]) -> None:
+def test_stats(snap_compare: Any, app: ProxyApp, size: tuple[int, int], theme: str) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        app = await seeded(pilot)
+        app = await themed(pilot, theme)
+        await pilot.press("s")
+        await wait_for(
+            lambda: app.screen.query(DataTable) and app.screen.query_one(DataTable).row_count >= 3,
+            pilot=pilot,
+        )
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_compare: Any, app: ProxyApp, size: tuple[int, int], theme: str) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = await themed(pilot, theme)
+        await pilot.press("question_mark")
+        await wait_for(lambda: len(app.screen_stack) == 2, pilot=pilot)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("size", SIZES)
+def test_model_picker(snap_compare: Any, app: ProxyApp, size: tuple[int, int], theme: str) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = await themed(pilot, theme)
         await pilot.press("m")
         await wait_for(
-            lambda: app.screen.query("#models") and app.screen.query_one("#models").row_count > 60,
+            lambda: (
+                app.screen.query("#models")
+                and app.screen.query_one("#models", DataTable).row_count > 60
+            ),
             pilot=pilot,
-        )  # type: ignore[attr-defined]
+        )
         await pilot.press(*"gpt-4.1")
         no_blink(app)
         await pilot.pause()
@@ -223,27 +320,32 @@ def test_model_picker(snap_compare: Any, app: ProxyApp, size: tuple[int, int]) -
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("size", SIZES)
-def test_presets(snap_compare: Any, app: ProxyApp, size: tuple[int, int]) -> None:
+def test_presets(snap_compare: Any, app: ProxyApp, size: tuple[int, int], theme: str) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        app = await seeded(pilot)
+        app = await themed(pilot, theme)
         await pilot.press("p")
         await wait_for(
             lambda: (
-                app.screen.query("#presets") and app.screen.query_one("#presets").row_count == 7
+                app.screen.query("#presets")
+                and app.screen.query_one("#presets", DataTable).row_count == 7
             ),
             pilot=pilot,
-        )  # type: ignore[attr-defined]
+        )
         await pilot.press("down", "down")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("size", SIZES)
-def test_request_detail(snap_compare: Any, app: ProxyApp, size: tuple[int, int]) -> None:
+def test_request_detail(
+    snap_compare: Any, app: ProxyApp, size: tuple[int, int], theme: str
+) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        app = await seeded(pilot)
+        app = await themed(pilot, theme)
         await pilot.press("enter")
         await wait_for(
             lambda: (

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, RichLog, Static, TextArea
 from textual.widgets._footer import FooterKey
 
 from app.client import clipboard
+from app.client import formatting as fmt
 from app.client.backend import Backend
 from app.client.formatting import context
 from app.ui.proxy_app import ProxyApp
@@ -22,6 +23,7 @@ from screens.debug import DebugScreen, render_entry
 from screens.detail import LOADING, DetailScreen
 from screens.request_log import RequestLog
 from screens.stats import StatsScreen
+from screens.status_bar import StatusBar
 from tests.support.fake_upstream import FakeUpstream, Reply
 from tests.support.tui_support import build_app, isolated_tui, ready, wait_for
 from tests.tui.test_switching import ask
@@ -29,6 +31,11 @@ from tests.tui.test_switching import ask
 __all__ = ["isolated_tui"]
 
 VIEW_KEYS = ("", "m", "p", "h", "d", "s", "enter", "question_mark")
+
+
+def app_cost(app: ProxyApp) -> str:
+    """The header's cost figure as shown."""
+    return fmt.cost(app.status.cost)
 
 
 def footer_keys(app: ProxyApp) -> list[FooterKey]:
@@ -58,18 +65,28 @@ async def test_footers_fit_80_columns_and_keep_the_views_keys(
         if key == "m":
             await pilot.press("down")  # from the search box (where q and ? are typed) to the list
             await pilot.pause(0.1)
-        keys = footer_keys(app)
-        assert keys
+        # The footer recomposes when the bindings or the width change: wait for its keys.
+        keys = await wait_for(lambda: footer_keys(app), pilot=pilot)
         for footer_key in keys:
             assert footer_key.region.right <= 80, (footer_key.key, footer_key.region)
         shown = {k.key for k in keys}
         assert {"question_mark", "q"} <= shown
+        # The header and the view's title are whole too (the cost is the header's last word).
+        bar = app.screen.query_one(StatusBar)
+
+        def header() -> str:
+            return str(bar.render()).splitlines()[0]
+
+        # The bar shows the newest status a frame after it changed.
+        await wait_for(lambda: header().endswith(app_cost(app)), pilot=pilot)
+        assert len(header()) <= 78, header()
+        for title in app.screen.query(".view-title"):
+            assert len(str(title.render())) <= 78, str(title.render())
         if key == "enter":
             assert "r" in shown  # the detail's own key stays
         await pilot.resize_terminal(200, 40)
-        await pilot.pause(0.2)
         # Where there is room, the app's view keys are back.
-        assert {"m", "p", "h"} <= {k.key for k in footer_keys(app)}
+        await wait_for(lambda: {"m", "p", "h"} <= {k.key for k in footer_keys(app)}, pilot=pilot)
 
 
 @pytest.mark.parametrize("width", [80, 120, 200])
@@ -212,6 +229,10 @@ async def test_stats_total_row_and_apps_own_requests(
         assert table.get_row("openai/gpt-4.1-mini")[0] == "gpt-4.1-mini"
         origins = screen.query_one("#stats-origins", Static)
         await wait_for(lambda: "config tests 2" in str(origins.render()), pilot=pilot)
+        # In the log, the probes' session reads "test" (the key that sends them), not "prob".
+        log = app.main_screen.query_one(RequestLog)
+        sessions = [str(log.get_cell(r.request_id, "session")) for r in app.store]
+        assert sorted(sessions)[-2:] == ["test", "test"], sessions
 
 
 def test_context_windows_fit_four_cells() -> None:
@@ -258,3 +279,14 @@ async def test_preset_models_readable_at_80_columns(tmp_path: Path, width: int, 
             assert shown == (preset.big if wide else preset.big.split("/", 1)[-1])
             # The whole name fits its column: nothing cut.
             assert len(shown) <= table.columns[table.ordered_columns[big].key].width
+
+
+async def test_footer_shows_the_way_out_while_typing_a_filter(tmp_path: Path) -> None:
+    async with build_app(None, tmp_path).run_test(size=(80, 24)) as pilot:
+        app = await ready(pilot)
+        await pilot.press("f")
+        # Letters go into the field, so the view keys leave the footer; Esc and F1 stay.
+        keys = await wait_for(lambda: footer_keys(app), pilot=pilot)
+        assert {k.key for k in keys} == {"escape", "f1"}
+        await pilot.press("escape")
+        await wait_for(lambda: not app.main_screen.query_one("#filters").display, pilot=pilot)
