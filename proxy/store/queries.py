@@ -19,6 +19,7 @@ import orjson
 
 from proxy.store.records import REQUEST_COLUMNS
 from proxy.store.schema import BUCKET, SUM_COLUMNS
+from proxy.store.session_query import USAGE_FIELDS
 
 GroupBy = Literal["day", "model", "session", "preset", "provider"]
 GROUPS: tuple[GroupBy, ...] = ("day", "model", "session", "preset", "provider")
@@ -151,15 +152,7 @@ def usage(
     return result
 
 
-_ADDITIVE = (
-    "requests",
-    "errors",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cost",
-)
+_ADDITIVE = USAGE_FIELDS
 
 
 def report(conn: sqlite3.Connection, by: GroupBy, since: date | None = None) -> dict[str, Any]:
