@@ -266,7 +266,7 @@ class HistoryScreen(ViewScreen):
 
         self.app.push_screen(ConfirmScreen("Clear the whole conversation history?"), confirmed)
 
-    @work(exclusive=True, group="history-change", exit_on_error=False)
+    @work(group="history-change", exit_on_error=False)
     async def clear(self) -> None:
         """Clear through the service."""
         await self.backend.clear_history()
@@ -320,7 +320,7 @@ class HistoryScreen(ViewScreen):
         if path:
             self.set_persistence(path)
 
-    @work(exclusive=True, group="history-change", exit_on_error=False)
+    @work(group="history-change", exit_on_error=False)
     async def set_persistence(self, path: str | None) -> None:
         """Enable (with a file) or disable persistence through the service."""
         if path is None:

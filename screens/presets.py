@@ -171,7 +171,8 @@ class PresetsScreen(ViewScreen):
         if answer is not None:
             self.save(*answer)
 
-    @work(exclusive=True, group="presets-change", exit_on_error=False)
+    # Not exclusive: a second save must not cancel the first one halfway through its write.
+    @work(group="presets-change", exit_on_error=False)
     async def save(self, name: str, description: str) -> None:
         """Save through the service (validated there), then reload."""
         pair = self.backend.pair
@@ -197,7 +198,7 @@ class PresetsScreen(ViewScreen):
 
         self.app.push_screen(ConfirmScreen(f"Delete preset {name}?"), confirmed)
 
-    @work(exclusive=True, group="presets-change", exit_on_error=False)
+    @work(group="presets-change", exit_on_error=False)
     async def delete(self, name: str) -> None:
         """Delete through the service, then reload."""
         await self.backend.delete_preset(name)

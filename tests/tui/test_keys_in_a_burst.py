@@ -75,6 +75,19 @@ async def test_tab_typed_fast_moves_to_the_description(
         assert (saved["a1"]["description"], saved["b2"]["description"]) == ("d1", "d2")
 
 
+async def test_two_saves_in_a_row_both_land(upstream: FakeUpstream, tmp_path: Path) -> None:
+    """The second save starts while the first one still writes: neither cancels the other."""
+    async with build_app(upstream, tmp_path).run_test(size=(80, 24)) as pilot:
+        app = await ready(pilot)
+        await pilot.press("p")
+        screen = await wait_for(lambda: isinstance(app.screen, PresetsScreen) and app.screen)
+        screen.save("first", "one")
+        screen.save("second", "two")
+        await wait_for(
+            lambda: {"first", "second"} <= set(user_presets(tmp_path)), timeout=15, pilot=pilot
+        )
+
+
 async def test_a_view_key_then_its_keys_in_one_burst(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
