@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 from textual.worker import Worker
@@ -20,7 +21,12 @@ ResultT = TypeVar("ResultT")
 
 
 class ViewScreen(Screen[None]):
-    """A view over the request log; subclasses yield their body from `compose_body`."""
+    """A view over the request log; subclasses yield their body from `compose_body`.
+
+    The app builds each view once and shows the same screen again (building one costs more than
+    drawing it): `reopen` brings a view shown again up to date, and its `every` timers run only
+    while it is on screen.
+    """
 
     TITLE_TEXT = ""
     BINDINGS = [
@@ -31,6 +37,26 @@ class ViewScreen(Screen[None]):
         super().__init__()
         self.ctx = ctx
         self.backend = ctx.backend
+        self.timers: list[Timer] = []
+
+    def every(self, seconds: float, callback: Any) -> Timer:
+        """A repeating timer that pauses while the view is closed or covered."""
+        timer = self.set_interval(seconds, callback)
+        self.timers.append(timer)
+        return timer
+
+    def on_screen_suspend(self) -> None:
+        """Closed or covered: its timers stop fetching."""
+        for timer in self.timers:
+            timer.pause()
+
+    def on_screen_resume(self) -> None:
+        """On screen again: its timers run again."""
+        for timer in self.timers:
+            timer.resume()
+
+    def reopen(self) -> None:
+        """Shown again after it was closed: fetch what it shows again, as a fresh open would."""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Failures of this view's workers go to the app's one handler."""

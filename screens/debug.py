@@ -96,7 +96,22 @@ class DebugScreen(ViewScreen):
         """First page now, then tail."""
         self.query_one(RichLog).focus()
         self.reload()
-        self.set_interval(POLL_SECONDS, self.tail)
+        self.every(POLL_SECONDS, self.tail)
+
+    def reopen(self) -> None:
+        """Shown again: every type, short lines, the newest entries (as a fresh open)."""
+        log = self.query_one(RichLog)
+        log.focus()
+        select = self.query_one("#debug-type", Select)
+        if self.log_type != "all" or self.verbose:
+            self.verbose = False
+            self.log_type = "all"
+            with select.prevent(Select.Changed):
+                select.value = "all"
+            self.reload()
+        else:
+            self.tail()
+        log.scroll_end(animate=False)
 
     def on_resize(self) -> None:
         """Lines are wrapped when written: write them again at the new width (all of it)."""

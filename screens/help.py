@@ -165,3 +165,7 @@ class HelpScreen(ViewScreen):
         ]
         with VerticalScroll(id="help"):
             yield Static(Content("\n").join(lines), id="help-text")
+
+    def reopen(self) -> None:
+        """Shown again: from the top."""
+        self.query_one("#help", VerticalScroll).scroll_home(animate=False)

@@ -114,6 +114,13 @@ class HistoryScreen(ViewScreen):
         self.fetching: str | None = None
         """The cursor of the page being fetched (scrolling asks once per page)."""
         self.session_count: int | None = None
+        self.sessions: list[str] | None = None
+        """The session ids the list shows."""
+        self.written: tuple[str | None, str, int] | None = None
+        """Session, search words and width the turns in the log were written for."""
+        self.page_shown = False
+        """The first page of this visit is on screen (a view shown again shows the last one
+        until then)."""
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="history-body"):
@@ -136,6 +143,19 @@ class HistoryScreen(ViewScreen):
         self.query_one(TurnLog).focus()
         self.ctx.resync.subscribe(self, lambda _: self.load())
         self.action_reload()
+
+    def reopen(self) -> None:
+        """Shown again: every session, no search, the newest turns (as a fresh open); the log is
+        rewritten only if they changed."""
+        self.page_shown = False
+        self.session = None
+        self.text = ""
+        box = self.query_one("#history-search", Input)
+        if box.value:
+            with box.prevent(Input.Changed):
+                box.value = ""
+        self.query_one(TurnLog).focus()
+        self.load()
 
     def on_resize(self) -> None:
         """Turns are wrapped when written: write them again at the new width."""
@@ -176,11 +196,25 @@ class HistoryScreen(ViewScreen):
             self.backend.history_status(),
             self.backend.history_page(PAGE, session=session, text=self.text or None),
         )
+        turns = list(page.get("turns") or [])
+        unchanged = (
+            self.written == self._view_key()
+            and status.get("count") == self.status.get("count")
+            and turns == self.turns[: len(turns)]
+            and (len(turns) == len(self.turns) or page.get("next") is not None)
+        )
         self.status = status
         self.persisting = bool(status.get("enabled"))
-        self.turns = list(page.get("turns") or [])
-        self.next = page.get("next")
-        self._rewrite()
+        if unchanged:
+            # The same newest turns (shown again, nothing new): keep the log and what was
+            # loaded below them, from the top.
+            self.query_one(TurnLog).scroll_home(animate=False)
+            self._show_status()
+        else:
+            self.turns = turns
+            self.next = page.get("next")
+            self._rewrite()
+        self.page_shown = True
         self.load_sessions()
 
     @work(exclusive=True, group="history-sessions", exit_on_error=False)
@@ -188,10 +222,15 @@ class HistoryScreen(ViewScreen):
         """The session list (a walk over every stored turn: after the first page is shown)."""
         sessions = await self.backend.sessions()
         options = self.query_one("#sessions", OptionList)
-        options.clear_options()
-        options.add_option(Option("all sessions", id=ALL))
-        for session in sessions:
-            options.add_option(Option(fmt.short_session(session), id=session))
+        if sessions != self.sessions:
+            self.sessions = sessions
+            options.clear_options()
+            options.add_options(
+                [
+                    Option("all sessions", id=ALL),
+                    *(Option(fmt.short_session(session), id=session) for session in sessions),
+                ]
+            )
         index = 0
         if self.session is not None and self.session in sessions:
             index = options.get_option_index(self.session)
@@ -222,9 +261,15 @@ class HistoryScreen(ViewScreen):
             log.write(render_turn(turn, self.text), width=width)
         self._show_status()
 
+    def _view_key(self) -> tuple[str | None, str, int]:
+        """What the log's turns depend on: the session, the search words, the width."""
+        width = self.query_one(TurnLog).scrollable_content_region.width
+        return (None if self.text else self.session, self.text, width)
+
     def _rewrite(self) -> None:
         log = self.query_one(TurnLog)
         log.clear()
+        self.written = self._view_key()
         width = log.scrollable_content_region.width or None
         for turn in self.turns:
             log.write(render_turn(turn, self.text), width=width)

@@ -115,6 +115,14 @@ class ModelPickerScreen(ViewScreen):
         self.query_one("#model-search", Input).focus()
         self.load()
 
+    def reopen(self) -> None:
+        """Shown again: an empty search, focused, over the catalogue fetched again."""
+        box = self.query_one("#model-search", Input)
+        with box.prevent(Input.Changed):
+            box.value = ""
+        box.focus()
+        self.load()
+
     @work(exclusive=True, group="models", exit_on_error=False)
     async def load(self) -> None:
         """Fetch /models from the proxy loop."""

@@ -71,6 +71,12 @@ class PresetsScreen(ViewScreen):
         if self.is_mounted:
             self.load()
 
+    def reopen(self) -> None:
+        """Shown again (its resume reloads the rows): the cursor on the first preset."""
+        table = self.query_one(FitTable)
+        table.focus()
+        table.move_cursor(row=0)
+
     def on_resize(self) -> None:
         """The description column from WIDE_FROM columns up."""
         if self._set_columns(self.size.width >= WIDE_FROM):
@@ -135,8 +141,12 @@ class PresetsScreen(ViewScreen):
             table.move_cursor(row=min(row, table.row_count - 1))
 
     def _status(self, status: Status) -> None:
+        if not self.is_current:
+            return  # out of sight: its resume reloads the rows, marker included
         table = self.query_one(DataTable)
         for preset in self.presets:
+            if preset.name not in table.rows:
+                continue  # the rows are being refilled
             marker = "●" if preset.name == status.preset else ""
             if table.get_cell(preset.name, "active") != marker:
                 table.update_cell(preset.name, "active", marker)

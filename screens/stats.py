@@ -111,8 +111,13 @@ class StatsScreen(ViewScreen):
         """Columns, first numbers, then a timer."""
         self.query_one(FitTable).focus()
         self._set_columns(self.size.width >= WIDE_FROM)
-        self.set_interval(REFRESH_SECONDS, self.refresh_stats)
+        self.every(REFRESH_SECONDS, self.refresh_stats)
         self.ctx.resync.subscribe(self, lambda _: self.refresh_stats())
+
+    def reopen(self) -> None:
+        """Shown again: the numbers now, the table focused."""
+        self.query_one(FitTable).focus()
+        self.refresh_stats()
 
     def on_resize(self) -> None:
         """Medians only below WIDE_FROM columns, p50/p95 above."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.content import Content
+from textual.screen import Screen
 from textual.widgets import Static
 
 from app.client import formatting as fmt
@@ -115,6 +116,8 @@ class StatusBar(Static):
         super().__init__(**kwargs)
         self.ctx = ctx
         self._status: Status | None = None
+        self._stale = False
+        """A status arrived while its screen was out of sight."""
 
     def on_resize(self) -> None:
         """The labels depend on the width: render again at the new one."""
@@ -124,11 +127,20 @@ class StatusBar(Static):
     def on_mount(self) -> None:
         """Subscribe to status updates and show the current one."""
         self.ctx.status.subscribe(self, self.show)
+        self.app.screen_change_signal.subscribe(self, self._screen_changed)
         self.show(self.ctx.current_status())
 
+    def _screen_changed(self, screen: Screen[Any]) -> None:
+        if screen is self.screen and self._stale:
+            self.show(self.ctx.current_status())
+
     def show(self, status: Status) -> None:
-        """Render a status snapshot (counts change every frame under load: repaint, no layout)."""
+        """Render a status snapshot (counts change every frame under load: repaint, no layout);
+        on a screen out of sight, only when it shows again."""
         self._status = status
+        self._stale = not self.screen.is_current
+        if self._stale:
+            return
         error = status.state == ERROR
         pinned = bool(status.pins) and not error
         paused = status.recording_paused is not None and not error

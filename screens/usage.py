@@ -157,8 +157,13 @@ class UsageScreen(ViewScreen):
         table = self.query_one(FitTable)
         table.add_columns_from(SESSION_COLUMNS)
         table.focus()
-        self.set_interval(REFRESH_SECONDS, self.refresh_usage)
+        self.every(REFRESH_SECONDS, self.refresh_usage)
         self.ctx.resync.subscribe(self, lambda _: self.refresh_usage())
+        self.refresh_usage()
+
+    def reopen(self) -> None:
+        """Shown again: the numbers now, the sessions table focused."""
+        self.query_one(FitTable).focus()
         self.refresh_usage()
 
     def on_resize(self) -> None:

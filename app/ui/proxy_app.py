@@ -6,13 +6,14 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import constants, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import Input, TextArea
@@ -28,6 +29,7 @@ from app.ui.commands import ModelCommands, PresetCommands
 from app.ui.heap import HeapPolicy
 from app.ui.key_routing import KeyRoutingApp
 from app.ui.ui_state import UiMemory
+from screens.base import ViewScreen
 from screens.context import ScreenContext
 from screens.main import MainScreen
 from screens.quit import NOW, WAIT, QuitScreen
@@ -143,9 +145,20 @@ class ProxyApp(KeyRoutingApp):
             ),
         )
         """What every screen gets in its constructor."""
+        self.views: dict[Hashable, ViewScreen] = {}
+        """The full-screen views built so far, kept to be shown again (see `open_view`)."""
         self._revision = -1
         self._generation = 0
         self._unreachable_said = -UNREACHABLE_TOAST_SECONDS
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver for the platform; on Linux, one that acts on Escape sooner."""
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver" and constants.DRIVER is None:
+            from app.ui.escape_driver import PromptEscapeDriver
+
+            return PromptEscapeDriver
+        return driver
 
     @property
     def state(self) -> str:
@@ -349,50 +362,69 @@ class ProxyApp(KeyRoutingApp):
         self.notify(reason, title="error", severity="error")
 
     # Navigation -------------------------------------------------------------------------------
-    def open_view(self, screen: Screen[Any]) -> None:
-        """Show a full-screen view over the log; from another view, replace it."""
-        if type(self.screen) is type(screen) or self.stopping:
+    def open_view(self, key: Hashable, build: Callable[[], ViewScreen], over: bool = False) -> None:
+        """Show a full-screen view over the log; from another view, replace it (`over`: show it
+        over the current screen whatever that is, as Help does).
+
+        Each view is built once and kept (installed): shown again, it only fetches its data
+        again (`reopen`), which costs a fraction of composing it anew.
+        """
+        if self.stopping:
             return
-        if len(self.screen_stack) > 1 and not self.screen.is_modal:
+        kept = self.views.get(key)
+        if kept is None:
+            screen = kept = build()
+            self.views[key] = kept
+            self.install_screen(kept, f"view-{len(self.views)}")
+        elif kept in self.screen_stack:
+            # Under the view on top (a view opened from Help over it): a one-off copy.
+            screen = build()
+        else:
+            screen = kept
+        if type(self.screen) is type(screen):
+            return
+        if len(self.screen_stack) > 1 and not self.screen.is_modal and not over:
             self.switch_screen(screen)
         else:
             self.push_screen(screen)
+        if screen.is_mounted:
+            screen.reopen()
 
     def action_models(self) -> None:
         """Open the model picker."""
         from screens.models import ModelPickerScreen
 
-        self.open_view(ModelPickerScreen(self.ctx))
+        self.open_view(ModelPickerScreen, lambda: ModelPickerScreen(self.ctx))
 
     def action_presets(self) -> None:
         """Open the presets."""
         from screens.presets import PresetsScreen
 
-        self.open_view(PresetsScreen(self.ctx))
+        self.open_view(PresetsScreen, lambda: PresetsScreen(self.ctx))
 
     def action_history(self) -> None:
         """Open the conversation history."""
         from screens.history import HistoryScreen
 
-        self.open_view(HistoryScreen(self.ctx))
+        self.open_view(HistoryScreen, lambda: HistoryScreen(self.ctx))
 
     def action_debug(self) -> None:
         """Open the debug log."""
         from screens.debug import DebugScreen
 
-        self.open_view(DebugScreen(self.ctx))
+        self.open_view(DebugScreen, lambda: DebugScreen(self.ctx))
 
     def action_stats(self) -> None:
         """Open the stats."""
         from screens.stats import StatsScreen
 
-        self.open_view(StatsScreen(self.ctx, self.activity))
+        self.open_view(StatsScreen, lambda: StatsScreen(self.ctx, self.activity))
 
     def action_usage(self) -> None:
         """Open the usage charts."""
         from screens.usage import UsageScreen
 
-        self.open_view(UsageScreen(self.ctx))
+        self.open_view(UsageScreen, lambda: UsageScreen(self.ctx))
 
     def action_help(self) -> None:
         """Open the help over the current screen: its keys first, then the app's."""
@@ -401,9 +433,12 @@ class ProxyApp(KeyRoutingApp):
         screen = self.screen
         if isinstance(screen, HelpScreen):
             return
-        here = screen_keys(screen)
-        self.push_screen(
-            HelpScreen(self.ctx, screen_title(screen), here, from_bindings(self.BINDINGS))
+        title, here = screen_title(screen), screen_keys(screen)
+        everywhere = from_bindings(self.BINDINGS)
+        self.open_view(
+            (HelpScreen, title, tuple(here)),
+            lambda: HelpScreen(self.ctx, title, here, everywhere),
+            over=True,
         )
 
     def action_detail(self, request_id: str | None = None) -> None:
