@@ -42,6 +42,7 @@ def page_query_ms(path: Path, runs: int = 20) -> float:
 async def open_times(folder: Path, runs: int) -> list[float]:
     """Milliseconds from pressing `h` to the first page shown, `runs` times."""
     from app.ui.tui import make_app
+    from proxy.core.lazy_litellm import start_import
     from proxy.core.settings import load_settings
     from screens.history import PAGE, HistoryScreen
 
@@ -58,6 +59,9 @@ async def open_times(folder: Path, runs: int) -> list[float]:
     async with app.run_test(size=(160, 48)) as pilot:
         while app.state != "ready":
             await pilot.pause(0.02)
+        # The steady state: LiteLLM's background import (a thread of this process) done.
+        await asyncio.wrap_future(start_import())
+        await pilot.pause(0.2)
         for _ in range(runs):
             # The action the `h` key runs, called directly: pilot.press also waits for the app to
             # go idle, which is not what a user waits for.
@@ -65,7 +69,13 @@ async def open_times(folder: Path, runs: int) -> list[float]:
             app.action_history()
             while True:
                 screen = app.screen
-                if isinstance(screen, HistoryScreen) and screen.query("#history-status"):
+                # A view shown again still shows its last page until this visit's is fetched
+                # (`page_shown`; a view built anew each time has no such flag).
+                if (
+                    isinstance(screen, HistoryScreen)
+                    and getattr(screen, "page_shown", True)
+                    and screen.query("#history-status")
+                ):
                     status = str(screen.query_one("#history-status").render())
                     if status.startswith(f"{PAGE} of"):
                         break
@@ -89,6 +99,9 @@ def measure(turns: int, runs: int) -> dict[str, Any]:
         "turns": turns,
         "open_ms_median": round(statistics.median(times), 1),
         "open_ms_max": round(max(times), 1),
+        # The first open builds the view; later ones show the same view again (fetching anew).
+        "first_open_ms": round(times[0], 1),
+        "reopen_ms_median": round(statistics.median(times[1:]), 1) if len(times) > 1 else None,
         "first_page_query_ms": round(query, 2),
     }
 

@@ -3,9 +3,10 @@ keep working, and the help lists them), then the palette hint."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 from textual.app import ComposeResult
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
@@ -47,8 +48,26 @@ class FittingFooter(Footer):
     def __init__(self, show_command_palette: bool = True) -> None:
         super().__init__(compact=True, show_command_palette=show_command_palette)
         self._width = 0
+        self._shows: Hashable = None
+        """The bindings the keys on show were composed from."""
+
+    def _binding_keys(self) -> Hashable:
+        return tuple(
+            (binding.key, binding.description, binding.action, enabled, tooltip)
+            for _, binding, enabled, tooltip in self.screen.active_bindings.values()
+        )
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        """Compose the keys again only when they changed: a screen shown again, or a focus
+        that moves within it, usually leaves them as they were (and composing them mounts a
+        dozen widgets)."""
+        if self._bindings_ready and screen is self.screen and self._binding_keys() == self._shows:
+            return
+        super().bindings_changed(screen)
 
     def compose(self) -> ComposeResult:
+        if self._bindings_ready:
+            self._shows = self._binding_keys()
         widgets = list(super().compose())
         width = self.size.width or self.app.size.width
         # What this composition fits: the first resize (to the same width) need not redo it.

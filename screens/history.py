@@ -29,7 +29,6 @@ PAGE = 50
 """Turns per page: one screenful at 160x48 and more, so the first page fills the view."""
 NEAR_END = 3
 """Lines from the bottom at which the next page is asked for."""
-STYLES = Path(__file__).resolve().parents[1] / "styles"
 DEFAULT_PERSIST_FILE = "conversations/history.json"
 
 
@@ -79,7 +78,6 @@ class HistoryScreen(ViewScreen):
     """Sessions on the left; on the right the turns newest first, a page at a time from the
     store (more as you scroll), or the turns a full-text search finds."""
 
-    CSS_PATH = STYLES / "history.tcss"
     HELP_KEYS = (
         ("Tab", "Sessions/turns", "move between the session list, the search box and the turns"),
         ("Enter", "Session", "show the highlighted session's turns"),

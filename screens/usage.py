@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -22,7 +21,6 @@ from app.client.backend import Refused
 from screens.base import FitTable, ViewScreen, fit_columns
 from screens.context import ScreenContext
 
-STYLES = Path(__file__).resolve().parents[1] / "styles"
 REFRESH_SECONDS = 5.0
 DAYS = 30
 """The day charts cover the last 30 local days (today on the right)."""
@@ -130,7 +128,6 @@ def session_cells(row: dict[str, Any], wide: bool) -> tuple[str, ...]:
 class UsageScreen(ViewScreen):
     """Charts and the sessions table; the numbers are fetched every few seconds while shown."""
 
-    CSS_PATH = STYLES / "usage.tcss"
     TITLE_TEXT = "Usage · per day: the last 30 days · per model and session: all time"
 
     def __init__(self, ctx: ScreenContext) -> None:
