@@ -15,7 +15,7 @@ from textual.widgets.markdown import MarkdownBlock, MarkdownStream
 from textual.worker import Worker
 
 from app.client import formatting as fmt
-from app.client.requests import ERROR, LIVE, RequestRecord
+from app.client.requests import ERROR, LIVE, RequestRecord, stored_hint
 from screens.context import forward_worker_state
 
 
@@ -70,8 +70,10 @@ class AnswerView(VerticalScroll):
     append never reaches the document of the request shown before.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, bodies_recorded: bool | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.bodies_recorded = bodies_recorded
+        """RECORD_BODIES of the proxy (None: unknown), for the hint on requests from the store."""
         self.record: RequestRecord | None = None
         self._changes: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._sent: list[str] = []
@@ -83,12 +85,14 @@ class AnswerView(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Static(id="answer-error")
+        yield Static(id="answer-stored", classes="hint")
         yield Markdown(id="answer-text")
 
     def on_mount(self) -> None:
         """Start empty, titled for what it will hold, and start applying changes."""
         self.border_title = "answer"
         self.query_one("#answer-error").display = False
+        self.query_one("#answer-stored").display = False
         self._consumer = self._apply_changes()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
@@ -131,6 +135,10 @@ class AnswerView(VerticalScroll):
         self.record = record
         self._final = record is None or record.status != LIVE
         self._show_error(record)
+        stored = self.query_one("#answer-stored", Static)
+        stored.display = record is not None and record.stored
+        if stored.display:
+            stored.update(stored_hint(self.bodies_recorded))
         self.border_title = title_for(record) if record is not None else "answer"
         initial = answer_text(record) if record is not None else ""
         self._sent = [initial]

@@ -14,7 +14,7 @@ from textual.widgets import Markdown, Static, TabbedContent, TabPane, TextArea
 from app.client import formatting as fmt
 from app.client.backend import CallResult
 from app.client.bridge import Frame
-from app.client.requests import ERROR, LIVE, RequestRecord
+from app.client.requests import ERROR, LIVE, RequestRecord, stored_hint
 from screens.answer_view import answer_text
 from screens.base import ViewScreen
 from screens.context import ScreenContext
@@ -73,6 +73,12 @@ class DetailScreen(ViewScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(summary(self.record), id="detail-summary")
+        if self.record.stored:
+            yield Static(
+                f"{stored_hint(self.backend.bodies_recorded)} No request or response JSON.",
+                id="detail-stored",
+                classes="hint",
+            )
         with TabbedContent(id="detail-tabs"):
             with TabPane("Upstream request · response", id="tab-exchange"):
                 yield Static(id="detail-error", classes="error-text")

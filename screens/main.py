@@ -138,7 +138,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="log-pane"):
                 yield Static(id="log-empty", classes="hint")
                 yield RequestLog(self.store, id="requests")
-            yield AnswerView(id="answer")
+            yield AnswerView(self.ctx.backend.bodies_recorded, id="answer")
         # The palette hint is in the help (ctrl+p); the view keys are what this screen offers.
         yield FittingFooter(show_command_palette=False)
 

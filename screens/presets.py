@@ -17,6 +17,7 @@ from app.client.status import Status
 from screens.base import FitTable, ViewScreen, fit_columns
 from screens.context import ScreenContext
 from screens.dialogs import ConfirmScreen, SavePresetScreen
+from screens.status_bar import in_sight
 
 LABELS = {
     "key": "#",
@@ -141,7 +142,7 @@ class PresetsScreen(ViewScreen):
             table.move_cursor(row=min(row, table.row_count - 1))
 
     def _status(self, status: Status) -> None:
-        if not self.is_current:
+        if not in_sight(self):
             return  # out of sight: its resume reloads the rows, marker included
         table = self.query_one(DataTable)
         for preset in self.presets:

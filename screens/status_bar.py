@@ -109,6 +109,19 @@ def pins_content(status: Status) -> Content:
     )
 
 
+def in_sight(screen: Screen[Any]) -> bool:
+    """True when `screen` is on top, or under translucent ones only (a dialog over it).
+
+    (Textual's `Screen.is_current` also counts the screen right under a full-screen view.)"""
+    stack = screen.app.screen_stack
+    if stack and stack[-1] is screen:
+        return True
+    if screen not in stack:
+        return False
+    above = stack[stack.index(screen) + 1 :]
+    return all(other.styles.background.a < 1 for other in above)
+
+
 class StatusBar(Static):
     """Shows the app's latest Status; every screen has one, all fed by the same signal."""
 
@@ -138,7 +151,7 @@ class StatusBar(Static):
         """Render a status snapshot (counts change every frame under load: repaint, no layout);
         on a screen out of sight, only when it shows again."""
         self._status = status
-        self._stale = not self.screen.is_current
+        self._stale = not in_sight(self.screen)
         if self._stale:
             return
         error = status.state == ERROR

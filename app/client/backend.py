@@ -239,6 +239,12 @@ class Backend(ABC):
     def recording(self) -> RecordingState:
         """Whether the proxy's store records requests (the header says when it is paused)."""
 
+    @property
+    def bodies_recorded(self) -> bool | None:
+        """Whether the proxy's store keeps request and answer bodies (RECORD_BODIES); None when
+        this side cannot know."""
+        return None
+
     # Lifecycle --------------------------------------------------------------------------------
     @abstractmethod
     async def start(self) -> None:

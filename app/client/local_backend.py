@@ -117,6 +117,11 @@ class LocalBackend(Backend):
         return self._recording[1]
 
     @property
+    def bodies_recorded(self) -> bool:
+        """RECORD_BODIES of the settings in force."""
+        return self.service.settings.record_bodies
+
+    @property
     def settings(self) -> Settings:
         """The settings in force: the service's (the one owner; the keys screen swaps them)."""
         return self.service.settings

@@ -55,6 +55,8 @@ class RequestRecord:
     message: dict[str, Any] | None = None
     chunks: list[str] = field(default_factory=list)
     tool_repairs: list[dict[str, Any]] = field(default_factory=list)
+    stored: bool = False
+    """Read back from the store (a request from before a restart): no bodies, no answer text."""
     """Tool calls the proxy recovered, repaired or refused in the answer (one record each)."""
 
     @property
@@ -64,6 +66,15 @@ class RequestRecord:
             # Join once and keep the result: the detail view and tests read it repeatedly.
             self.chunks[:] = ["".join(self.chunks)]
         return self.chunks[0] if self.chunks else ""
+
+
+def stored_hint(bodies_recorded: bool | None) -> str:
+    """Why a request read back from the store shows no answer text (one line)."""
+    if bodies_recorded:
+        return "From before the restart: the log reads back numbers and tool calls only."
+    if bodies_recorded is None:
+        return "From before the restart: answers are kept only with RECORD_BODIES=true."
+    return "From before the restart: bodies are not recorded (set RECORD_BODIES=true)."
 
 
 def record_from_row(row: dict[str, Any]) -> RequestRecord:
@@ -101,6 +112,7 @@ def record_from_row(row: dict[str, Any]) -> RequestRecord:
         error=row.get("error_message") if failed else None,
         error_type=row.get("error_type"),
         message={"role": "assistant", "content": content} if content else None,
+        stored=True,
     )
 
 

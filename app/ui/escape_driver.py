@@ -77,7 +77,8 @@ class PromptEscapeDriver(LinuxDriver):
             while not self.exit_event.is_set():
                 process(selector.select(timeout()))
             selector.unregister(fileno)
-            process(selector.select(POLL), final=True)
+            # As Textual does: nothing is registered any more, so this waits 0.1 s, then ticks.
+            process(selector.select(0.1), final=True)
         finally:
             selector.close()
             try:
