@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from markdown_it import MarkdownIt
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -86,7 +87,11 @@ class AnswerView(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id="answer-error")
         yield Static(id="answer-stored", classes="hint")
-        yield Markdown(id="answer-text")
+        # One parser for the pane's life: Textual builds a new one (linkify's patterns compiled
+        # anew) for every append, each frame of a stream. This document's parses never overlap
+        # (it holds a lock while parsing), so sharing one is safe.
+        parser = MarkdownIt("gfm-like")
+        yield Markdown(id="answer-text", parser_factory=lambda: parser)
 
     def on_mount(self) -> None:
         """Start empty, titled for what it will hold, and start applying changes."""

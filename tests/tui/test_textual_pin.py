@@ -151,3 +151,35 @@ async def test_cache_keys_have_the_shapes_live_table_drops_by() -> None:
                 f"_row_renderable_cache keys are not (update_count, row_index): {renderables!r}"
             )
         fail_loudly(problems)
+
+
+def test_driver_parser_and_footer_internals() -> None:
+    """What app/ui/escape_driver.py (Textual's input loop, copied) and screens/footer.py use."""
+    from textual import constants
+    from textual._loop import loop_last
+    from textual._parser import ParseError
+    from textual._time import get_time
+    from textual._xterm_parser import XTermParser
+    from textual.drivers.linux_driver import LinuxDriver
+    from textual.widgets import Footer
+
+    problems: list[str] = []
+    parser = XTermParser(False)
+    if "_timeout_time" not in vars(parser):
+        problems.append("XTermParser._timeout_time (when a pending escape wait ends) is gone")
+    if "constants.ESCAPE_DELAY" not in inspect.getsource(XTermParser.parse):
+        problems.append("XTermParser.parse no longer reads constants.ESCAPE_DELAY at each Escape")
+    if not isinstance(getattr(constants, "ESCAPE_DELAY", None), float):
+        problems.append("textual.constants.ESCAPE_DELAY is gone")
+    if "selector.select(0.1)" not in inspect.getsource(LinuxDriver.run_input_thread):
+        problems.append("LinuxDriver.run_input_thread changed: compare escape_driver's copy")
+    for name, value in (("loop_last", loop_last), ("get_time", get_time)):
+        if not callable(value):
+            problems.append(f"textual.{name} is gone")
+    if not issubclass(ParseError, Exception):
+        problems.append("textual._parser.ParseError is gone")
+    if not callable(getattr(Footer, "bindings_changed", None)) or not hasattr(
+        Footer, "_bindings_ready"
+    ):
+        problems.append("Footer.bindings_changed / Footer._bindings_ready are gone")
+    assert not problems, f"textual {version('textual')}: " + "; ".join(problems)
