@@ -94,10 +94,13 @@ class PresetsScreen(ViewScreen):
     @work(exclusive=True, group="presets", exit_on_error=False)
     async def load(self) -> None:
         """Fetch the presets and (re)fill the table, keeping the cursor."""
-        self.presets = await self.backend.presets()
+        presets = await self.backend.presets()
         rows = models_by_id(await self.backend.model_list())
+        # Set together with the table's rows (no await between): a status change that lands
+        # while the backend answers must find every listed preset in the table.
+        self.presets = presets
         self.problems = {
-            p.name: found for p in self.presets if (found := preset_problems(p.big, p.small, rows))
+            p.name: found for p in presets if (found := preset_problems(p.big, p.small, rows))
         }
         table = self.query_one(DataTable)
         row = table.cursor_row
@@ -138,6 +141,8 @@ class PresetsScreen(ViewScreen):
         table = self.query_one(DataTable)
         for preset in self.presets:
             marker = "●" if preset.name == status.preset else ""
+            if preset.name not in table.rows:
+                continue
             if table.get_cell(preset.name, "active") != marker:
                 table.update_cell(preset.name, "active", marker)
 
