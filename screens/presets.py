@@ -26,7 +26,9 @@ LABELS = {
     "small": "small",
     "description": "description",
 }
-FIXED = {"key": 1, "active": 1, "name": 16}
+NAME_WIDTH = 18
+"""The longest built-in name with its problem mark ("openai_reasoning !")."""
+FIXED = {"key": 1, "active": 1, "name": NAME_WIDTH}
 FLEX = {"big": (16, 32), "small": (16, 32), "description": (0, 90)}
 # Below WIDE_FROM columns the models get the room: bare names, no description column (the
 # highlighted preset's description and full model strings are in the box under the list).
@@ -109,11 +111,7 @@ class PresetsScreen(ViewScreen):
         error = Style(color=self.app.theme_variables.get("text-error"))
         for number, preset in enumerate(self.presets, 1):
             problems = self.problems.get(preset.name, {})
-            label = Text(preset.name, style="bold" if preset.name == active else "")
-            if not preset.builtin:
-                label.append(" (user)", style="dim")
-            if problems:
-                label.append(" !", style=error)
+            label = self._label(preset, active, problems, error)
             cells = {
                 "key": str(number) if number < 10 else "",
                 "active": "●" if preset.name == active else "",
@@ -136,6 +134,20 @@ class PresetsScreen(ViewScreen):
             )
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
+
+    @staticmethod
+    def _label(preset: Any, active: str | None, problems: dict[str, str], error: Style) -> Text:
+        """The name, then " (user)" and the problem mark: a long name is cut, never the mark."""
+        suffix = Text()
+        if not preset.builtin:
+            suffix.append(" (user)", style="dim")
+        if problems:
+            suffix.append(" !", style=error)
+        name = preset.name
+        room = NAME_WIDTH - len(suffix)
+        if len(name) > room:
+            name = name[: max(1, room - 1)] + "…"
+        return Text(name, style="bold" if preset.name == active else "") + suffix
 
     def _status(self, status: Status) -> None:
         table = self.query_one(DataTable)
