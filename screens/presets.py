@@ -27,7 +27,9 @@ LABELS = {
     "small": "small",
     "description": "description",
 }
-FIXED = {"key": 1, "active": 1, "name": 16}
+NAME_WIDTH = 18
+"""The longest built-in name with its problem mark ("openai_reasoning !")."""
+FIXED = {"key": 1, "active": 1, "name": NAME_WIDTH}
 FLEX = {"big": (16, 32), "small": (16, 32), "description": (0, 90)}
 # Below WIDE_FROM columns the models get the room: bare names, no description column (the
 # highlighted preset's description and full model strings are in the box under the list).
@@ -101,10 +103,13 @@ class PresetsScreen(ViewScreen):
     @work(exclusive=True, group="presets", exit_on_error=False)
     async def load(self) -> None:
         """Fetch the presets and (re)fill the table, keeping the cursor."""
-        self.presets = await self.backend.presets()
+        presets = await self.backend.presets()
         rows = models_by_id(await self.backend.model_list())
+        # Set together with the table's rows (no await between): a status change that lands
+        # while the backend answers must find every listed preset in the table.
+        self.presets = presets
         self.problems = {
-            p.name: found for p in self.presets if (found := preset_problems(p.big, p.small, rows))
+            p.name: found for p in presets if (found := preset_problems(p.big, p.small, rows))
         }
         table = self.query_one(DataTable)
         row = table.cursor_row
@@ -113,11 +118,7 @@ class PresetsScreen(ViewScreen):
         error = Style(color=self.app.theme_variables.get("text-error"))
         for number, preset in enumerate(self.presets, 1):
             problems = self.problems.get(preset.name, {})
-            label = Text(preset.name, style="bold" if preset.name == active else "")
-            if not preset.builtin:
-                label.append(" (user)", style="dim")
-            if problems:
-                label.append(" !", style=error)
+            label = self._label(preset, active, problems, error)
             cells = {
                 "key": str(number) if number < 10 else "",
                 "active": "●" if preset.name == active else "",
@@ -141,6 +142,20 @@ class PresetsScreen(ViewScreen):
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
 
+    @staticmethod
+    def _label(preset: Any, active: str | None, problems: dict[str, str], error: Style) -> Text:
+        """The name, then " (user)" and the problem mark: a long name is cut, never the mark."""
+        suffix = Text()
+        if not preset.builtin:
+            suffix.append(" (user)", style="dim")
+        if problems:
+            suffix.append(" !", style=error)
+        name = preset.name
+        room = NAME_WIDTH - len(suffix)
+        if len(name) > room:
+            name = name[: max(1, room - 1)] + "…"
+        return Text(name, style="bold" if preset.name == active else "") + suffix
+
     def _status(self, status: Status) -> None:
         if not in_sight(self):
             return  # out of sight: its resume reloads the rows, marker included
@@ -149,6 +164,8 @@ class PresetsScreen(ViewScreen):
             if preset.name not in table.rows:
                 continue  # the rows are being refilled
             marker = "●" if preset.name == status.preset else ""
+            if preset.name not in table.rows:
+                continue
             if table.get_cell(preset.name, "active") != marker:
                 table.update_cell(preset.name, "active", marker)
 

@@ -142,8 +142,8 @@ class RequestStore:
         return iter(self.records.values())
 
     def backfill(self, rows: list[dict[str, Any]]) -> int:
-        """Put stored requests (newest first, as `GET /requests` gives them) before the ones
-        seen live, skipping ids already here, up to `limit` records; returns how many came in."""
+        """Put stored requests (newest first, as `GET /requests` gives them) among the ones seen
+        live by start time, skipping ids already here, up to `limit`; returns how many came in."""
         older: list[RequestRecord] = []
         room = self.limit - len(self.records)
         for row in rows:
@@ -156,10 +156,10 @@ class RequestStore:
             room -= 1
         if not older:
             return 0
-        older.sort(key=lambda record: record.started)
-        merged = OrderedDict((record.request_id, record) for record in older)
-        merged.update(self.records)
-        self.records = merged
+        # By start time, live ones included: a request can be in the store before its live
+        # events reach this side, so a backfilled row may be newer than one seen live.
+        merged = sorted([*older, *self.records.values()], key=lambda record: record.started)
+        self.records = OrderedDict((record.request_id, record) for record in merged)
         return len(older)
 
     def abandon_live(self, reason: str) -> list[RequestRecord]:

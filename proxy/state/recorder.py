@@ -155,7 +155,7 @@ class Recording:
         if writer is not None and not await asyncio.to_thread(writer.close, timeout):
             log.warning("store: closed with records not yet written (%s)", writer.status())
         if reader is not None:
-            reader.close()
+            await asyncio.to_thread(reader.close)  # may wait for interrupted queries
 
     def status(self) -> dict[str, Any]:
         """Whether requests are recorded: `state` is recording, paused (with a reason) or off."""

@@ -62,3 +62,22 @@ async def test_no_key_and_unknown_model_are_marked(
         await pilot.pause()
         hint = str(screen.query_one("#preset-description", Static).render())
         assert "! big not in LiteLLM's catalogue" in hint
+
+
+async def test_the_mark_fits_at_80_columns(
+    upstream: FakeUpstream, tmp_path: Path, make_tui: TuiFactory
+) -> None:
+    """At 80 columns every marked name keeps its `!` (gemini_balanced's was cut off)."""
+    (tmp_path / "presets.toml").write_text(
+        USER_PRESET.replace("dreams", "a_very_long_name_of_mine")
+    )
+    app = make_tui(upstream, tmp_path, GEMINI_API_KEY="")
+    async with app.run_test(size=(80, 24)) as pilot:
+        app = await ready(pilot)
+        screen = await open_presets(app, pilot)
+        await wait_for(lambda: screen.problems, pilot=pilot)
+        table = screen.query_one("#presets")
+        width = table.columns["name"].width  # type: ignore[attr-defined]
+        for name in screen.problems:
+            label = table.get_cell(name, "name")  # type: ignore[attr-defined]
+            assert label.cell_len <= width and label.plain.endswith(" !"), label.plain

@@ -62,6 +62,15 @@ def test_backfill_goes_under_the_live_records_and_keeps_the_bound() -> None:
     assert (record.status, record.http_status, record.input_tokens) == ("error", 429, None)
 
 
+def test_a_stored_request_newer_than_a_live_one_goes_after_it() -> None:
+    """Attached, a request can reach the store before its live events reach the TUI: the one
+    seen live at 100 stays before the stored one from 101."""
+    store = RequestStore()
+    store.records["live"] = store_record("live", 100.0)
+    assert store.backfill([row("newer", 101.0), row("older", 99.0)]) == 2
+    assert list(store.records) == ["older", "live", "newer"]
+
+
 def store_record(rid: str, at: float) -> Any:
     from app.client.requests import RequestRecord
 

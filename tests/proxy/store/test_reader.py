@@ -42,3 +42,33 @@ async def test_a_missing_file_is_a_store_error(tmp_path: Path) -> None:
         await reader.run(queries.totals)
     assert caught.value.kind == "missing"
     reader.close()
+
+
+SLOW = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+"""A query that never ends on its own."""
+
+
+async def test_close_while_queries_run_interrupts_them(tmp_path: Path) -> None:
+    """Closing under running queries used to free the connection they read from (a segfault in
+    the suite at shutdown); now they are interrupted and get a StoreError, and close() returns."""
+    path = tmp_path / "claude-proxy.db"
+    writer = StoreWriter(path)
+    writer.submit_request(request(1, 1_800_000_000.0))
+    assert await asyncio.to_thread(writer.flush, 30)
+    writer.close()
+    reader = StoreReader(path)
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow(conn: object) -> object:
+        loop.call_soon_threadsafe(started.set)
+        return conn.execute(SLOW).fetchone()  # type: ignore[attr-defined]
+
+    running = [asyncio.ensure_future(reader.run(slow)) for _ in range(2)]
+    await started.wait()
+    await asyncio.sleep(0.05)
+    await asyncio.to_thread(reader.close)
+    for outcome in await asyncio.gather(*running, return_exceptions=True):
+        assert isinstance(outcome, db.StoreError)
+    with pytest.raises(db.StoreError, match="closed"):
+        await reader.run(queries.totals)
