@@ -161,8 +161,6 @@ class PresetsScreen(ViewScreen):
             return  # out of sight: its resume reloads the rows, marker included
         table = self.query_one(DataTable)
         for preset in self.presets:
-            if preset.name not in table.rows:
-                continue  # the rows are being refilled
             marker = "●" if preset.name == status.preset else ""
             if preset.name not in table.rows:
                 continue
