@@ -69,12 +69,13 @@ class RequestRecord:
 
 
 def stored_hint(bodies_recorded: bool | None) -> str:
-    """Why a request read back from the store shows no answer text (one line)."""
+    """Why a request read back from the store (from before a restart, or before an attached TUI
+    connected) shows no answer text: one line."""
     if bodies_recorded:
-        return "From before the restart: the log reads back numbers and tool calls only."
+        return "Read back from the store: the log shows its numbers and tool calls only."
     if bodies_recorded is None:
-        return "From before the restart: answers are kept only with RECORD_BODIES=true."
-    return "From before the restart: bodies are not recorded (set RECORD_BODIES=true)."
+        return "Read back from the store: answers are kept only with RECORD_BODIES=true."
+    return "Read back from the store: bodies are not recorded (set RECORD_BODIES=true)."
 
 
 def record_from_row(row: dict[str, Any]) -> RequestRecord:
