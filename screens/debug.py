@@ -24,6 +24,8 @@ from screens.dialogs import PromptScreen
 
 TYPE_STYLE = {"error": "bold red", "switch": "bold", "model_mapping": "cyan"}
 POLL_SECONDS = 1.0
+FETCH = 500
+"""Entries asked for at a time: the newest ones."""
 
 
 def local_stamp(iso: str) -> str:
@@ -134,8 +136,16 @@ class DebugScreen(ViewScreen):
     @work(exclusive=True, group="debug", exit_on_error=False)
     async def tail(self) -> None:
         """Append the entries newer than the last one shown."""
-        entries = await self.backend.debug_entries(self.log_type, 500)
+        entries = await self.backend.debug_entries(self.log_type, FETCH)
         log = self.query_one(RichLog)
+        if (
+            len(entries) >= FETCH
+            and self.last_id >= 0
+            and int(entries[0].get("id", 0)) > self.last_id
+        ):
+            # More arrived than one fetch holds (the view was closed a while): start from these,
+            # as a fresh open does, rather than leave a silent gap.
+            log.clear()
         # The log's own width, not the console's (which a headless or resized run may not track).
         width = log.scrollable_content_region.width or None
         for entry in entries:

@@ -229,3 +229,28 @@ def test_the_app_uses_the_prompt_escape_driver_on_linux(tmp_path: Path) -> None:
     app: Any = build_app(None, tmp_path)
     if os.name == "posix" and constants.DRIVER is None:
         assert app.driver_class is PromptEscapeDriver
+
+
+async def test_debug_shown_again_after_many_entries_starts_from_the_newest(
+    tmp_path: Path,
+) -> None:
+    from screens.debug import FETCH, DebugScreen
+
+    app: Any = build_app(None, tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        debug_log = app.backend.service.debug
+        debug_log.add("error", "old entry")
+        await pilot.press("d")
+        debug = await wait_for(lambda: isinstance(app.screen, DebugScreen) and app.screen)
+        await wait_for(lambda: debug.last_id >= 1, pilot=pilot)
+        first = debug.last_id
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), pilot=pilot)
+        for n in range(FETCH + 100):
+            debug_log.add("error", f"entry {n}")
+        await pilot.press("d")
+        await wait_for(lambda: app.screen is debug and debug.last_id > first + FETCH, pilot=pilot)
+        text = "\n".join(line.text for line in debug.query_one("#debug-log").lines)
+        # Not the old entry with a silent gap after it: the newest FETCH, as a fresh open shows.
+        assert "old entry" not in text and f"entry {FETCH + 99}" in text
