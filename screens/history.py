@@ -148,6 +148,8 @@ class HistoryScreen(ViewScreen):
         self.page_shown = False
         self.session = None
         self.text = ""
+        if len(self.turns) > PAGE:
+            self.written = None  # pages scrolled in last time: back to one, as a fresh open
         box = self.query_one("#history-search", Input)
         if box.value:
             with box.prevent(Input.Changed):
