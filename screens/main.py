@@ -158,9 +158,11 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="backfill", exit_on_error=False)
     async def backfill(self) -> None:
-        """Put the store's newest requests, from before this call, under the live ones (the
-        live ones arrive as events), up to the log's bound."""
-        asked = time.time()
+        """Put the store's newest requests, from before the live events began, among the live
+        ones, up to the log's bound."""
+        # A request started once the events flow arrives as events, with its answer text (the
+        # store row has none without RECORD_BODIES); after lost events, everything until now.
+        asked = self.ctx.backend.link.live_since or time.time()
         rows = await self.ctx.backend.recent_requests(self.store.limit)
         older = [row for row in rows if float(row.get("started_at") or 0.0) < asked]
         if self.store.backfill(older):

@@ -77,6 +77,8 @@ class Link:
     """`time.monotonic()` of the next connection attempt, while disconnected."""
     generation: int = 0
     """Bumped each time the proxy's state was fetched again (connect, reconnect, dropped events)."""
+    live_since: float = 0.0
+    """`time.time()` from which every request arrives as events (0: events were lost, so none)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,7 +189,11 @@ class EventFeed:
                 raise AuthFailed(backend.auth_message(response.status))
             if response.status != 200:
                 raise BackendError(f"/events answered HTTP {response.status}")
-            backend.set_link(Link(READY, generation=backend.link.generation + 1))
+            # Subscribed before the server answered: what starts from here on comes as events.
+            live_since = time.time()
+            backend.set_link(
+                Link(READY, generation=backend.link.generation + 1, live_since=live_since)
+            )
             parser = SSEParser()
             async for chunk in response.content.iter_any():
                 self.last_seen = time.time()

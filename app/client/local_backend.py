@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -140,7 +141,7 @@ class LocalBackend(Backend):
         except Exception as exc:
             self._set_link(Link(ERROR, f"the proxy could not start: {exc}"))
             return
-        self._set_link(Link(READY, generation=1))
+        self._set_link(Link(READY, generation=1, live_since=time.time()))
 
     async def stop(self) -> None:
         """Stop the proxy thread (streams get a short grace, the port is released)."""
