@@ -483,13 +483,25 @@ class ProxyService:
     def totals(self) -> dict[str, Any]:
         """The numbers a TUI's header shows: request counters, tokens and cost since start
         (in /config, and in every request event of /events, so an attached TUI shows these)."""
+        return self.totals_from(self.totals_parts())
+
+    def totals_parts(self) -> tuple[int, int, int, int, float]:
+        """`totals` as a tuple, taken now and made a dict later (`totals_from`): /events keeps
+        these while nobody watches."""
         c = self.counters
+        stats = self.stats
+        return (c.total, c.in_flight, c.errors, stats.tokens, stats.cost)
+
+    @staticmethod
+    def totals_from(parts: tuple[Any, ...]) -> dict[str, Any]:
+        """The `totals` dict of a `totals_parts` tuple."""
+        total, in_flight, errors, tokens, cost = parts
         return {
-            "total": c.total,
-            "in_flight": c.in_flight,
-            "errors": c.errors,
-            "tokens": self.stats.tokens,
-            "cost": round(self.stats.cost, 6),
+            "total": total,
+            "in_flight": in_flight,
+            "errors": errors,
+            "tokens": tokens,
+            "cost": round(cost, 6),
         }
 
     def model_list(self) -> dict[str, Any]:
