@@ -27,7 +27,15 @@ from proxy.routing.route import Routed, route_request
 from proxy.routing.rules import Rule, parse_rule
 from proxy.state import model_list
 from proxy.state.debug_log import DebugLog
-from proxy.state.events import MODEL_SWITCHED, EventBus, ProxyEvent
+from proxy.state.events import (
+    LIFECYCLE,
+    MODEL_SWITCHED,
+    REQUEST_FAILED,
+    REQUEST_FINISHED,
+    REQUEST_STARTED,
+    EventBus,
+    ProxyEvent,
+)
 from proxy.state.history import (
     ConversationHistory,
     HistoryFileError,
@@ -64,7 +72,8 @@ class ProxyService:
         self._keys_of: tuple[Settings, tuple[str | None, ...]] | None = None
         # Masks the configured keys in anything that leaves the proxy (events, errors, logs).
         self.redact = Redactor(self._keys)
-        self.bus = EventBus(secrets=lambda: self.redact.secrets)
+        self._secrets_of: tuple[Settings, list[str]] | None = None
+        self.bus = EventBus(secrets=self._secrets)
         self.pair = default_pair(settings)
         self.started_at = time.time()
         # Sent upstream as a header: seeing it come back means requests are looping.
@@ -84,14 +93,15 @@ class ProxyService:
         self.session_pins: dict[str, str] = {}
         self.session_models = SessionModels()
         """Each session's newest main request's routing (for the status line)."""
-        self.bus.subscribe(self.session_models.on_event, deltas=False)
+        self.bus.subscribe(self.session_models.on_event, kinds=(REQUEST_STARTED,))
         logs.add_redactor(self.redact)
         lazy_litellm.on_failure(self._litellm_failed)
-        for subscriber in (self.stats.on_event, self.history.on_event, self.debug.on_event):
-            self.bus.subscribe(subscriber, deltas=False)
+        for subscriber in (self.stats.on_event, self.history.on_event):
+            self.bus.subscribe(subscriber, kinds=LIFECYCLE)
+        self.bus.subscribe(self.debug.on_event, kinds=(*LIFECYCLE, MODEL_SWITCHED))
         self.latency = LatencyHistograms()
         """Duration and TTFT histograms since start, by provider and model (for /metrics)."""
-        self.bus.subscribe(self.latency.on_event, deltas=False)
+        self.bus.subscribe(self.latency.on_event, kinds=(REQUEST_FINISHED, REQUEST_FAILED))
         self.recording = Recording(settings, store_path(settings, environ), self.bus, self.redact)
         """The durable record (store writer and reader): started and stopped with the server."""
         self.history_store = HistoryStore(self.history, self.recording)
@@ -127,6 +137,16 @@ class ProxyService:
     def _litellm_failed(self, message: str) -> None:
         # Logged by lazy_litellm; the debug log is where the TUI and /debug_logs show it.
         self.debug.add("error", message, {"component": "litellm"})
+
+    def _secrets(self) -> list[str]:
+        # The bus asks on every event: the same settings object has the same keys.
+        s = self.settings
+        cached = self._secrets_of
+        if cached is not None and cached[0] is s:
+            return cached[1]
+        secrets = self.redact.secrets
+        self._secrets_of = (s, secrets)
+        return secrets
 
     def _keys(self) -> tuple[str | None, ...]:
         # Read from the current settings: the TUI may swap them to add a key while we run.
