@@ -4,7 +4,7 @@
                                         [--transports openai,anthropic,relay]
 
 On a shared 2-core machine CPU times move with the load; instruction counts do not (two runs of
-the same code agree within about 0.5%). Each target runs in its own ``valgrind --tool=callgrind``
+the same code agree within about 1.5%). Each target runs in its own ``valgrind --tool=callgrind``
 process with the fake upstream and an aiohttp client in the same process and loop: `direct` (the
 client calls the fake upstream in the Anthropic dialect), `relay` (the floor, `bench.relay`) and
 each proxy transport (a real `ProxyServer`, store off: its writer thread is measured by

@@ -47,6 +47,19 @@ def estimate_input_tokens(body: dict[str, Any]) -> int:
     return max(1, chars // CHARS_PER_TOKEN)
 
 
+MIN_MEDIA_BYTES = 28
+"""The shortest JSON an image or document block can be sent as: `{"type":"image","source":{}}`."""
+CHARS_PER_BYTE = 5 + IMAGE_TOKENS * CHARS_PER_TOKEN // MIN_MEDIA_BYTES + 1
+"""At most this many characters counted per byte of a body: one per byte of text, five per byte
+of a value re-serialised for its size (orjson writes `1e15` as `1000000000000000.0`), and a
+media block's fixed count over its shortest form."""
+
+
+def tokens_bound(size: int) -> int:
+    """At least `estimate_input_tokens` of any body sent as `size` bytes of JSON (no walk)."""
+    return max(1, size * CHARS_PER_BYTE // CHARS_PER_TOKEN)
+
+
 def count_openai_tokens(
     litellm: Any, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
 ) -> int:

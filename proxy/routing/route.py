@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from proxy.core import catalogue
 from proxy.core.errors import context_too_long
 from proxy.core.settings import Settings
-from proxy.core.tokens import estimate_input_tokens
+from proxy.core.tokens import estimate_input_tokens, tokens_bound
 from proxy.routing import rules
 from proxy.routing.model_map import (
     ModelPair,
@@ -49,9 +49,11 @@ class Routed:
 class _Estimate:
     """The body's token estimate, computed at most once and only when someone asks."""
 
-    def __init__(self, body: dict[str, Any]) -> None:
+    def __init__(self, body: dict[str, Any], bound: int | None = None) -> None:
         self.body = body
         self.value: int | None = None
+        self.bound = bound
+        """At least the value, known from the body's size without walking it (or None)."""
 
     def __call__(self) -> int:
         if self.value is None:
@@ -71,11 +73,18 @@ def route_request(
     pinned: str | None,
     preset: PresetRules | None,
     settings: Settings,
+    body_bytes: int | None = None,
 ) -> Routed:
-    """Decide the target for a validated Messages body, first match wins."""
+    """Decide the target for a validated Messages body, first match wins.
+
+    `body_bytes`: the size of the JSON the body was parsed from, when it was; a small body then
+    passes the context check without a token estimate (`tokens.tokens_bound`).
+    """
     requested = body["model"]
-    marker, body = rules.take_marker(body)
-    estimate = _Estimate(body)
+    marker, taken = rules.take_marker(body)
+    bound = tokens_bound(body_bytes) if body_bytes is not None and taken is body else None
+    body = taken
+    estimate = _Estimate(body, bound)
     if pinned:
         target, reason = _explicit(requested, pinned, settings), f"session {session_id} pinned"
     elif marker:
@@ -97,7 +106,7 @@ def route_request(
 def check_context(target: Target, estimate: _Estimate) -> None:
     """Say `prompt is too long` before calling an upstream whose window is too small."""
     window = catalogue.context_window(target.model)
-    if window is None:
+    if window is None or (estimate.bound is not None and estimate.bound <= window):
         return
     tokens = estimate()
     if tokens > window:

@@ -8,6 +8,11 @@ Memory stays bounded whatever the answers weigh: at most MAX_EVENT_SUBSCRIBERS s
 replay ring is bounded in bytes and keeps no answer text: text deltas go to live watchers only
 (without an id), and a finished event is replayed with its usage and stop reason but without
 `content`; live subscribers get the whole event.
+
+While nobody watches (a headless proxy, most of the time), a started or finished event goes into
+the ring as its parts (the values it will be encoded from, copied at event time) and is encoded
+only when the ring is read (a subscriber resumes with Last-Event-ID): most events leave the ring
+unread. Parts hold no bodies and no answer text, only small known fields.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -25,6 +31,7 @@ from aiohttp import web
 from proxy.core.errors import ProxyError
 from proxy.server.keys import SERVICE
 from proxy.state.events import (
+    FIRST_TOKEN,
     REQUEST_FAILED,
     REQUEST_FINISHED,
     REQUEST_STARTED,
@@ -53,6 +60,12 @@ STARTED_FIELDS = (
 FINISHED_SKIP = frozenset({"upstream_request"})
 FAILED_SKIP = frozenset({"upstream_request"})
 LIFECYCLE = frozenset({REQUEST_STARTED, REQUEST_FINISHED, REQUEST_FAILED})
+_started_values = itemgetter(*STARTED_FIELDS)
+# A finished message kept as parts may hold only these (the rest: encoded at once, so the ring's
+# byte bound sees it); `content` is dropped from the replayed form anyway.
+SMALL_MESSAGE_KEYS = frozenset(
+    {"id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"}
+)
 
 
 def _payload(event: ProxyEvent) -> dict[str, Any]:
@@ -115,12 +128,23 @@ class Subscriber:
 class EventHub:
     """Numbers, encodes and fans out bus events; keeps a ring for Last-Event-ID resume."""
 
-    def __init__(self, totals: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        totals: Callable[[], dict[str, Any]] | None = None,
+        *,
+        totals_parts: Callable[[], tuple[Any, ...]] | None = None,
+        totals_of: Callable[[tuple[Any, ...]], dict[str, Any]] | None = None,
+    ) -> None:
         self.totals = totals
         """The proxy's counters and usage, added to each request event (an attached TUI shows them)."""
+        self.totals_parts = totals_parts
+        """The same as a tuple taken at event time, `totals_of` makes the dict (lazy entries)."""
+        self.totals_of = totals_of
         self.next_id = 1
-        self.ring: deque[tuple[int, bytes]] = deque()
-        self.ring_bytes = 0
+        self._ring: deque[tuple[int, bytes]] = deque()
+        self._ring_bytes = 0
+        self._lazy: deque[tuple[int, str, str, float, Any, Any]] = deque()
+        """Events not encoded yet (nobody watched), all newer than the encoded `_ring`."""
         self.subscribers: set[Subscriber] = set()
         self.pending: dict[str, list[str]] = {}
         self.flush_handle: asyncio.TimerHandle | None = None
@@ -139,11 +163,86 @@ class EventHub:
         if event.request_id in self.pending:
             text = "".join(self.pending.pop(event.request_id))
             self._emit(TEXT_DELTA, {"request_id": event.request_id, "text": text})
+        elif not self.subscribers and self.totals_parts is not None and self._keep_parts(event):
+            return
         payload = _payload(event)
         if self.totals is not None and event.kind in LIFECYCLE:
             # Subscribed after the stats, so these already count this event.
             payload["totals"] = self.totals()
         self._emit(event.kind, payload)
+
+    def _keep_parts(self, event: ProxyEvent) -> bool:
+        """Keep a started or finished event unencoded (nobody watches); False: encode it now."""
+        kind = event.kind
+        data = event.data
+        if kind == REQUEST_STARTED:
+            try:
+                values = _started_values(data)
+            except KeyError:
+                return False
+            parts: Any = (values, list(data.get("notes") or ()))
+        elif kind == REQUEST_FINISHED:
+            message = data.get("message")
+            if message.__class__ is not dict or not message.keys() <= SMALL_MESSAGE_KEYS:
+                return False
+            parts = data.copy()
+            parts.pop("upstream_request", None)
+            if "content" in message:
+                message = message.copy()
+                del message["content"]
+            parts["message"] = message
+        elif kind == FIRST_TOKEN and not data:
+            parts = {}
+        else:
+            return False
+        assert self.totals_parts is not None
+        event_id = self.next_id
+        self.next_id += 1
+        lazy = self._lazy
+        totals = self.totals_parts() if kind in LIFECYCLE else None
+        lazy.append((event_id, kind, event.request_id, event.time, parts, totals))
+        if len(lazy) + len(self._ring) > RING_SIZE:
+            if self._ring:
+                self._drop_oldest()
+            else:
+                lazy.popleft()
+        return True
+
+    def _encode_lazy(self) -> None:
+        """Encode the events kept as parts, in order, into the ring (someone reads it)."""
+        lazy = self._lazy
+        totals_of = self.totals_of
+        while lazy:
+            event_id, kind, request_id, when, parts, totals = lazy.popleft()
+            if kind == REQUEST_STARTED:
+                values, notes = parts
+                data = dict(zip(STARTED_FIELDS, values, strict=True))
+                data["notes"] = notes
+            else:
+                data = parts
+            data["request_id"] = request_id
+            data["time"] = when
+            if totals is not None and totals_of is not None:
+                data["totals"] = totals_of(totals)
+            self._append(event_id, self._frame(event_id, kind, data))
+
+    @property
+    def ring(self) -> deque[tuple[int, bytes]]:
+        """The replay ring, (event id, frame), oldest first (events kept as parts encoded now)."""
+        if self._lazy:
+            self._encode_lazy()
+        return self._ring
+
+    @property
+    def ring_bytes(self) -> int:
+        """The bytes of the ring's frames (bounded by RING_BYTES)."""
+        if self._lazy:
+            self._encode_lazy()
+        return self._ring_bytes
+
+    def _drop_oldest(self) -> None:
+        _, old = self._ring.popleft()
+        self._ring_bytes -= len(old)
 
     def flush(self) -> None:
         """Send the merged text deltas of every request."""
@@ -182,16 +281,22 @@ class EventHub:
         )
 
     def _keep(self, event_id: int, frame: bytes) -> None:
-        self.ring.append((event_id, frame))
-        self.ring_bytes += len(frame)
-        while len(self.ring) > RING_SIZE or (self.ring_bytes > RING_BYTES and len(self.ring) > 1):
-            _, old = self.ring.popleft()
-            self.ring_bytes -= len(old)
+        if self._lazy:
+            self._encode_lazy()  # frames stay in event order
+        self._append(event_id, frame)
+
+    def _append(self, event_id: int, frame: bytes) -> None:
+        ring = self._ring
+        ring.append((event_id, frame))
+        self._ring_bytes += len(frame)
+        while len(ring) > RING_SIZE or (self._ring_bytes > RING_BYTES and len(ring) > 1):
+            self._drop_oldest()
 
     def clear(self) -> None:
         """Forget the replay ring (history was cleared); a resume then starts with `dropped`."""
-        self.ring.clear()
-        self.ring_bytes = 0
+        self._lazy.clear()
+        self._ring.clear()
+        self._ring_bytes = 0
 
     @staticmethod
     def _dropped_frame(last_id: int) -> bytes:
@@ -276,7 +381,8 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 async def _hub_ctx(app: web.Application) -> Any:
-    hub = EventHub(app[SERVICE].totals)
+    service = app[SERVICE]
+    hub = EventHub(service.totals, totals_parts=service.totals_parts, totals_of=service.totals_from)
     app[HUB] = hub
     unsubscribe = app[SERVICE].bus.subscribe(hub.on_event, deltas=False)
     yield

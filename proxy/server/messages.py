@@ -41,6 +41,11 @@ def request_origin(request: web.Request) -> str:
 
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON, or a 4xx that says what is wrong with it."""
+    return (await read_json_sized(request))[0]
+
+
+async def read_json_sized(request: web.Request) -> tuple[Any, int]:
+    """`read_json`, and the size in bytes of what it parsed."""
     try:
         if request.content.is_eof():
             raw = await request.read()  # all here already: nothing to wait for
@@ -75,7 +80,7 @@ async def read_json(request: web.Request) -> Any:
                 "invalid_request_error",
                 "request body nests JSON deeper than 254 levels; flatten it",
             ) from None
-    return body
+    return body, len(raw)
 
 
 def check_depth(raw: bytes, body: Any, known_tools: bool) -> None:
@@ -149,11 +154,17 @@ def check_loop(request: web.Request) -> None:
 
 async def messages(request: web.Request) -> web.StreamResponse:
     """POST /v1/messages, streaming or not, to whichever upstream the model maps to."""
-    return await serve_messages(request, await read_json(request))
+    body, size = await read_json_sized(request)
+    return await serve_messages(request, body, size)
 
 
-async def serve_messages(request: web.Request, body: Any) -> web.StreamResponse:
-    """Validate and serve one Messages request body (also used by /conversation/continue)."""
+async def serve_messages(
+    request: web.Request, body: Any, body_bytes: int | None = None
+) -> web.StreamResponse:
+    """Validate and serve one Messages request body (also used by /conversation/continue).
+
+    `body_bytes`: the size of the JSON `body` was parsed from, when it was.
+    """
     session_id = check_headers(request)
     validate_messages(body)
     check_loop(request)
@@ -161,7 +172,7 @@ async def serve_messages(request: web.Request, body: Any) -> web.StreamResponse:
     request.app[LIMITER].check(client_identity(request))
     client, origin = request.headers.get("User-Agent"), request_origin(request)
     try:
-        routed = service.route(body, session_id)
+        routed = service.route(body, session_id, body_bytes)
     except ProxyError as exc:
         # No key, unknown prefix, prompt too long: still a row in the log, stats and history.
         Exchange.rejected(service, body, session_id, exc, client, origin)

@@ -131,41 +131,34 @@ def _refuse(request: web.Request, reason: str, details: dict[str, str]) -> Proxy
     return ProxyError(403, "permission_error", f"refused: {reason}")
 
 
-def host_middleware(settings: Settings) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Refuse a Host header that names none of the allowed names (DNS rebinding)."""
+def request_guard(settings: Settings) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """One middleware for the checks every request passes, in order: Host (DNS rebinding),
+    Origin / Sec-Fetch-Site (web pages; answers CORS preflights), JSON content type, proxy key.
+
+    One layer instead of four: aiohttp wraps the handler once per middleware per request.
+    """
     names = allowed_host_names(settings)
     any_host = "*" in names
     # Host values already accepted, port included: the usual request costs one set lookup.
     seen: set[str] = set()
-
-    @web.middleware
-    async def check_host(request: web.Request, handler: Handler) -> web.StreamResponse:
-        # A browser always sends Host; only hand-made HTTP/1.0 requests lack it.
-        host = request.headers.get("Host")
-        if host is None or host in seen or any_host:
-            return await handler(request)
-        if host_name(host) not in names:
-            raise _refuse(
-                request,
-                f"Host {host!r} is not this proxy's address; a web page reached it through DNS "
-                "rebinding, or a reverse proxy needs its name in ALLOWED_HOSTS",
-                {"host": host},
-            )
-        if len(seen) < MAX_SEEN_HOSTS:
-            seen.add(host)
-        return await handler(request)
-
-    return check_host
-
-
-def origin_middleware(settings: Settings) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Refuse requests from web pages whose origin is not in CORS_ORIGINS; answer preflights."""
     origins = frozenset(settings.cors_origins)
     any_origin = "*" in origins
 
     @web.middleware
-    async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         headers = request.headers
+        # A browser always sends Host; only hand-made HTTP/1.0 requests lack it.
+        host = headers.get("Host")
+        if host is not None and host not in seen and not any_host:
+            if host_name(host) not in names:
+                raise _refuse(
+                    request,
+                    f"Host {host!r} is not this proxy's address; a web page reached it through "
+                    "DNS rebinding, or a reverse proxy needs its name in ALLOWED_HOSTS",
+                    {"host": host},
+                )
+            if len(seen) < MAX_SEEN_HOSTS:
+                seen.add(host)
         origin = headers.get("Origin")
         if origin is None:
             # Claude Code, the SDKs, curl and the attached TUI send neither header.
@@ -176,18 +169,20 @@ def origin_middleware(settings: Settings) -> Callable[..., Awaitable[web.StreamR
                     f"a {site} request from a web page (Sec-Fetch-Site)",
                     {"sec_fetch_site": site},
                 )
-            return await handler(request)
-        if not any_origin and origin.lower().rstrip("/") not in origins:
-            raise _refuse(
-                request,
-                f"requests from the web origin {origin!r} are not allowed (CORS_ORIGINS)",
-                {"origin": origin},
-            )
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in headers:
-            return web.Response(status=204, headers=_preflight_headers(request, origin))
+        else:
+            if not any_origin and origin.lower().rstrip("/") not in origins:
+                raise _refuse(
+                    request,
+                    f"requests from the web origin {origin!r} are not allowed (CORS_ORIGINS)",
+                    {"origin": origin},
+                )
+            if request.method == "OPTIONS" and "Access-Control-Request-Method" in headers:
+                return web.Response(status=204, headers=_preflight_headers(request, origin))
+        check_json_type(request)
+        check_proxy_key(request)
         return await handler(request)
 
-    return check_origin
+    return guard
 
 
 def _preflight_headers(request: web.Request, origin: str) -> dict[str, str]:
@@ -219,8 +214,7 @@ def cors_headers(
     return add_cors_headers
 
 
-@web.middleware
-async def json_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def check_json_type(request: web.Request) -> None:
     """A request with a body must say `application/json` (a browser then has to preflight).
 
     Body-less requests (`curl -X POST .../conversation/disable`) pass whatever type they name.
@@ -233,15 +227,13 @@ async def json_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise _unsupported(
                 f"Content-Type {content_type!r} is not accepted: send application/json"
             )
-    return await handler(request)
 
 
 def _unsupported(message: str) -> ProxyError:
     return ProxyError(415, "invalid_request_error", message)
 
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def check_proxy_key(request: web.Request) -> None:
     """With PROXY_API_KEY set, every route but /health needs it (x-api-key or Bearer)."""
     expected = request.app[SERVICE].settings.proxy_api_key
     if expected and request.path not in OPEN_PATHS:
@@ -258,20 +250,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 "authentication_error",
                 "missing or wrong proxy key: send PROXY_API_KEY as x-api-key or Authorization: Bearer",
             )
-    return await handler(request)
 
 
 def install(app: web.Application, settings: Settings) -> None:
-    """Add the middlewares in their order (and the CORS response headers when origins are set)."""
-    app.middlewares.extend(
-        [
-            error_middleware,
-            host_middleware(settings),
-            origin_middleware(settings),
-            json_middleware,
-            auth_middleware,
-        ]
-    )
+    """Add the error envelope and the request guard (and the CORS response headers when origins
+    are set)."""
+    app.middlewares.extend([error_middleware, request_guard(settings)])
     if settings.cors_origins:
         # Only then: every other proxy pays nothing per response.
         app.on_response_prepare.append(cors_headers(settings))

@@ -17,7 +17,13 @@ from aiohttp import web
 from proxy.core.errors import ProxyError
 from proxy.server.event_stream import HUB, EventHub
 from proxy.server.keys import SERVICE
-from proxy.state.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
+from proxy.state.events import (
+    LIFECYCLE,
+    REQUEST_FAILED,
+    REQUEST_FINISHED,
+    REQUEST_STARTED,
+    ProxyEvent,
+)
 
 RING_SIZE = 100
 
@@ -69,7 +75,7 @@ async def get_request(request: web.Request) -> web.Response:
 async def _ring_ctx(app: web.Application) -> AsyncIterator[None]:
     ring = RequestRing(app[HUB])
     app[RING] = ring
-    unsubscribe = app[SERVICE].bus.subscribe(ring.on_event, deltas=False)
+    unsubscribe = app[SERVICE].bus.subscribe(ring.on_event, kinds=LIFECYCLE)
     yield
     unsubscribe()
     ring.entries.clear()

@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from proxy.core.redact import Redactor, SecretSource
@@ -152,16 +153,28 @@ class DebugLog:
         body = d.get("body") or {}
         messages = body.get("messages") if isinstance(body, dict) else None
         tools = body.get("tools") if isinstance(body, dict) else None
+        try:
+            # Exchange.begin's events carry every field: read them in one C call.
+            endpoint, requested, stream, session_id = _STARTED_HEAD(d)
+            mapping = _MAPPING_VALUES(d)
+        except KeyError:
+            endpoint, requested, stream, session_id = (
+                d.get("endpoint"),
+                d.get("requested"),
+                d.get("stream"),
+                d.get("session_id"),
+            )
+            mapping = tuple(d.get(k) for k in MAPPING_FIELDS)
         values = (
             d.get("endpoint", "messages"),
-            d.get("endpoint"),
-            d.get("requested"),
-            d.get("stream"),
-            d.get("session_id"),
+            endpoint,
+            requested,
+            stream,
+            session_id,
             len(messages) if isinstance(messages, list) else 0,
             len(tools) if isinstance(tools, list) else 0,
             body.get("max_tokens") if isinstance(body, dict) else None,
-            *(d.get(k) for k in MAPPING_FIELDS),
+            *mapping,
         )
         self._keep("request", rid, event.time, _request, values)
         self._keep("model_mapping", rid, event.time, _mapping, values)
@@ -171,7 +184,10 @@ class DebugLog:
         notes = list(self._notes.pop(event.request_id, []))
         if d.get("tool_repairs"):
             self._repairs(event)
-        values = (*(d.get(k) for k in RESPONSE_FIELDS), notes)
+        try:
+            values = (*_RESPONSE_VALUES(d), notes)
+        except KeyError:
+            values = (*(d.get(k) for k in RESPONSE_FIELDS), notes)
         self._keep("response", event.request_id, event.time, _response, values)
 
     def _repairs(self, event: ProxyEvent) -> None:
@@ -223,6 +239,9 @@ RESPONSE_FIELDS = (
     "stop_reason",
 )
 ERROR_FIELDS = ("model", "status", "error_type", "message", "latency")
+_STARTED_HEAD = itemgetter("endpoint", "requested", "stream", "session_id")
+_MAPPING_VALUES = itemgetter(*MAPPING_FIELDS)
+_RESPONSE_VALUES = itemgetter(*RESPONSE_FIELDS)
 
 
 def _request(v: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,8 @@ REQUEST_FINISHED = "request_finished"
 REQUEST_FAILED = "request_failed"
 MODEL_SWITCHED = "model_switched"
 DEBUG = "debug"
+LIFECYCLE = (REQUEST_STARTED, REQUEST_FINISHED, REQUEST_FAILED)
+"""The kinds a request's bookkeeping (stats, history, logs, the store) reads."""
 
 
 @dataclass(slots=True)
@@ -60,13 +62,20 @@ def mask_event(event: ProxyEvent, secrets: list[str]) -> None:
     their readers (/requests/{id}, history) mask what they serialise.
     """
     data = event.data
+    values = data.values()
+    # Run for every request event and most hold no key: one search per key over all the text.
+    text = "\0".join([value for value in values if value.__class__ is str])
+    lists = [value for value in values if value.__class__ is list and value]
+    if lists:
+        text = "\0".join([text, *[i for v in lists for i in v if i.__class__ is str]])
+    for secret in secrets:
+        if secret in text:
+            break
+    else:
+        return
     for key, value in data.items():
-        # Tight loop, run for every request event: most fields hold no key and are left as is.
         if value.__class__ is str:
-            for secret in secrets:
-                if secret in value:
-                    data[key] = _masked(value, secrets)
-                    break
+            data[key] = _masked(value, secrets)
         elif value.__class__ is list and value:
             for position, item in enumerate(value):
                 if item.__class__ is str:
@@ -81,17 +90,32 @@ class EventBus:
         self.secrets = secrets
         """The configured keys (longest first), masked in every event but text deltas."""
         self._subscribers: tuple[Subscriber, ...] = ()
+        self._kinds: dict[Subscriber, frozenset[str] | None] = {}
+        self._routes: dict[str, tuple[Subscriber, ...]] = {}
+        """Per event kind, the subscribers that take it (built on first publish of the kind)."""
         self._delta_readers = 0
         self.delta_demand = 0
         """Extra readers of text deltas that are not subscribers themselves (SSE clients)."""
 
-    def subscribe(self, subscriber: Subscriber, *, deltas: bool = True) -> Callable[[], None]:
+    def subscribe(
+        self,
+        subscriber: Subscriber,
+        *,
+        deltas: bool = True,
+        kinds: Iterable[str] | None = None,
+    ) -> Callable[[], None]:
         """Add a subscriber; returns the function that removes it.
 
         `deltas=False` says the subscriber ignores text_delta events, so a proxy whose only
-        listeners are bookkeeping (headless) does not build them at all.
+        listeners are bookkeeping (headless) does not build them at all. `kinds` names the only
+        event kinds it wants (None: all); the others are never delivered to it.
         """
+        wanted = frozenset(kinds) if kinds is not None else None
+        if wanted is not None and TEXT_DELTA not in wanted:
+            deltas = False
         self._subscribers = (*self._subscribers, subscriber)
+        self._kinds[subscriber] = wanted
+        self._routes = {}
         self._delta_readers += deltas
         removed = False
 
@@ -101,17 +125,32 @@ class EventBus:
                 return
             removed = True
             self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+            if subscriber not in self._subscribers:
+                self._kinds.pop(subscriber, None)
+            self._routes = {}
             self._delta_readers -= deltas
 
         return unsubscribe
 
+    def _route(self, kind: str) -> tuple[Subscriber, ...]:
+        kinds = self._kinds
+        route = tuple(
+            s for s in self._subscribers if (wanted := kinds.get(s)) is None or kind in wanted
+        )
+        self._routes[kind] = route
+        return route
+
     def publish(self, event: ProxyEvent) -> None:
         """Deliver an event to every subscriber; a failing subscriber never breaks a request."""
-        if self.secrets is not None and event.kind != TEXT_DELTA:
+        kind = event.kind
+        if self.secrets is not None and kind != TEXT_DELTA and event.data:
             secrets = self.secrets()
             if secrets:
                 mask_event(event, secrets)
-        for subscriber in self._subscribers:
+        route = self._routes.get(kind)
+        if route is None:
+            route = self._route(kind)
+        for subscriber in route:
             try:
                 subscriber(event)
             except Exception:

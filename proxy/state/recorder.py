@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from proxy.core.settings import Settings
 from proxy.state.events import (
+    LIFECYCLE,
     REQUEST_FAILED,
     REQUEST_FINISHED,
     REQUEST_STARTED,
@@ -143,7 +144,7 @@ class Recording:
         writer = StoreWriter(self.path, policy=retention_policy(self.settings), redact=self.redact)
         self.writer, self.reader = writer, StoreReader(self.path)
         recorder = Recorder(writer.submit_request, self.settings.record_bodies)
-        self._unsubscribe = self.bus.subscribe(recorder.on_event, deltas=False)
+        self._unsubscribe = self.bus.subscribe(recorder.on_event, kinds=LIFECYCLE)
 
     async def stop(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Unsubscribe, write what is queued (at most `timeout` s), close the file."""

@@ -27,7 +27,15 @@ from proxy.routing.route import Routed, route_request
 from proxy.routing.rules import Rule, parse_rule
 from proxy.state import model_list
 from proxy.state.debug_log import DebugLog
-from proxy.state.events import MODEL_SWITCHED, EventBus, ProxyEvent
+from proxy.state.events import (
+    LIFECYCLE,
+    MODEL_SWITCHED,
+    REQUEST_FAILED,
+    REQUEST_FINISHED,
+    REQUEST_STARTED,
+    EventBus,
+    ProxyEvent,
+)
 from proxy.state.history import (
     ConversationHistory,
     HistoryFileError,
@@ -64,7 +72,8 @@ class ProxyService:
         self._keys_of: tuple[Settings, tuple[str | None, ...]] | None = None
         # Masks the configured keys in anything that leaves the proxy (events, errors, logs).
         self.redact = Redactor(self._keys)
-        self.bus = EventBus(secrets=lambda: self.redact.secrets)
+        self._secrets_of: tuple[Settings, list[str]] | None = None
+        self.bus = EventBus(secrets=self._secrets)
         self.pair = default_pair(settings)
         self.started_at = time.time()
         # Sent upstream as a header: seeing it come back means requests are looping.
@@ -84,14 +93,15 @@ class ProxyService:
         self.session_pins: dict[str, str] = {}
         self.session_models = SessionModels()
         """Each session's newest main request's routing (for the status line)."""
-        self.bus.subscribe(self.session_models.on_event, deltas=False)
+        self.bus.subscribe(self.session_models.on_event, kinds=(REQUEST_STARTED,))
         logs.add_redactor(self.redact)
         lazy_litellm.on_failure(self._litellm_failed)
-        for subscriber in (self.stats.on_event, self.history.on_event, self.debug.on_event):
-            self.bus.subscribe(subscriber, deltas=False)
+        for subscriber in (self.stats.on_event, self.history.on_event):
+            self.bus.subscribe(subscriber, kinds=LIFECYCLE)
+        self.bus.subscribe(self.debug.on_event, kinds=(*LIFECYCLE, MODEL_SWITCHED))
         self.latency = LatencyHistograms()
         """Duration and TTFT histograms since start, by provider and model (for /metrics)."""
-        self.bus.subscribe(self.latency.on_event, deltas=False)
+        self.bus.subscribe(self.latency.on_event, kinds=(REQUEST_FINISHED, REQUEST_FAILED))
         self.recording = Recording(settings, store_path(settings, environ), self.bus, self.redact)
         """The durable record (store writer and reader): started and stopped with the server."""
         self.history_store = HistoryStore(self.history, self.recording)
@@ -128,6 +138,16 @@ class ProxyService:
         # Logged by lazy_litellm; the debug log is where the TUI and /debug_logs show it.
         self.debug.add("error", message, {"component": "litellm"})
 
+    def _secrets(self) -> list[str]:
+        # The bus asks on every event: the same settings object has the same keys.
+        s = self.settings
+        cached = self._secrets_of
+        if cached is not None and cached[0] is s:
+            return cached[1]
+        secrets = self.redact.secrets
+        self._secrets_of = (s, secrets)
+        return secrets
+
     def _keys(self) -> tuple[str | None, ...]:
         # Read from the current settings: the TUI may swap them to add a key while we run.
         # Settings are frozen, so the same object has the same keys (read on every event).
@@ -159,12 +179,14 @@ class ProxyService:
         """Map a requested model id with the pair in force right now."""
         return routing.resolve(requested, self.pair, self.settings)
 
-    def route(self, body: dict[str, Any], session_id: str | None) -> Routed:
+    def route(
+        self, body: dict[str, Any], session_id: str | None, body_bytes: int | None = None
+    ) -> Routed:
         """Full routing of a request: session pin, subagent marker, preset rules, big/small."""
         pair = self.pair
         pinned = self.session_pins.get(session_id) if session_id else None
         preset = self.presets.get(pair.preset) if pair.preset else None
-        return route_request(body, session_id, pair, pinned, preset, self.settings)
+        return route_request(body, session_id, pair, pinned, preset, self.settings, body_bytes)
 
     def tool_call_recovery(self) -> bool:
         """Whether tool-call recovery is on now: the active preset's choice, else the setting."""
@@ -483,13 +505,25 @@ class ProxyService:
     def totals(self) -> dict[str, Any]:
         """The numbers a TUI's header shows: request counters, tokens and cost since start
         (in /config, and in every request event of /events, so an attached TUI shows these)."""
+        return self.totals_from(self.totals_parts())
+
+    def totals_parts(self) -> tuple[int, int, int, int, float]:
+        """`totals` as a tuple, taken now and made a dict later (`totals_from`): /events keeps
+        these while nobody watches."""
         c = self.counters
+        stats = self.stats
+        return (c.total, c.in_flight, c.errors, stats.tokens, stats.cost)
+
+    @staticmethod
+    def totals_from(parts: tuple[Any, ...]) -> dict[str, Any]:
+        """The `totals` dict of a `totals_parts` tuple."""
+        total, in_flight, errors, tokens, cost = parts
         return {
-            "total": c.total,
-            "in_flight": c.in_flight,
-            "errors": c.errors,
-            "tokens": self.stats.tokens,
-            "cost": round(self.stats.cost, 6),
+            "total": total,
+            "in_flight": in_flight,
+            "errors": errors,
+            "tokens": tokens,
+            "cost": round(cost, 6),
         }
 
     def model_list(self) -> dict[str, Any]:

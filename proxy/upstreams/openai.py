@@ -37,7 +37,11 @@ def _request(exchange: Exchange) -> tuple[str, dict[str, str], dict[str, Any]]:
 
 def has_finish(chunk: dict[str, Any]) -> bool:
     """True when a chunk carries a finish_reason (the upstream says its answer is complete)."""
-    return any(isinstance(c, dict) and c.get("finish_reason") for c in chunk.get("choices") or ())
+    # Per chunk: a plain loop (no generator) over the one choice chunks carry.
+    for choice in chunk.get("choices") or ():
+        if isinstance(choice, dict) and choice.get("finish_reason"):
+            return True
+    return False
 
 
 class SseChunks:
