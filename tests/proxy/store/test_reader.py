@@ -42,3 +42,36 @@ async def test_a_missing_file_is_a_store_error(tmp_path: Path) -> None:
         await reader.run(queries.totals)
     assert caught.value.kind == "missing"
     reader.close()
+
+
+async def test_close_waits_for_a_query_still_running_in_its_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing a connection under a running query crashes the process: close waits, then
+    interrupts what still runs."""
+    import threading
+
+    from proxy.store import reader as reader_module
+
+    path = tmp_path / "claude-proxy.db"
+    writer = StoreWriter(path)
+    writer.submit_request(request(1, 1_800_000_000.0))
+    assert await asyncio.to_thread(writer.flush, 30)
+    writer.close()
+    monkeypatch.setattr(reader_module, "CLOSE_WAIT", 0.2)
+    reader = StoreReader(path)
+    started = threading.Event()
+
+    def endless(conn: object) -> object:
+        started.set()
+        sql = (
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+        )
+        return conn.execute(sql).fetchone()  # type: ignore[attr-defined]
+
+    running = asyncio.create_task(reader.run(endless))
+    await asyncio.to_thread(started.wait, 10)
+    await asyncio.to_thread(reader.close)
+    with pytest.raises(db.StoreError):
+        await running  # interrupted, not crashed
+    assert reader._busy == 0
