@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from proxy.core.errors import ProxyError
 
@@ -51,26 +49,41 @@ class ConcurrencyGate:
         self.semaphore = asyncio.Semaphore(limit) if limit > 0 else None
         self.waiting = 0
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one upstream slot for the duration of the block."""
-        if self.semaphore is None:
-            yield
+    def slot(self) -> _Slot:
+        """Hold one upstream slot for the duration of an `async with` block."""
+        return _Slot(self)
+
+
+class _Slot:
+    """One request's hold on the gate (a class: no generator per request on the hot path)."""
+
+    __slots__ = ("gate", "held")
+
+    def __init__(self, gate: ConcurrencyGate) -> None:
+        self.gate = gate
+        self.held: asyncio.Semaphore | None = None
+
+    async def __aenter__(self) -> None:
+        gate = self.gate
+        semaphore = gate.semaphore
+        if semaphore is None:
             return
-        self.waiting += 1
+        gate.waiting += 1
         try:
-            await asyncio.wait_for(self.semaphore.acquire(), self.timeout)
+            await asyncio.wait_for(semaphore.acquire(), gate.timeout)
         except TimeoutError:
             raise ProxyError(
                 429,
                 "rate_limit_error",
-                f"{self.limit} upstream requests already in flight and the queue wait of "
-                f"{self.timeout:g} s ran out; retry shortly",
+                f"{gate.limit} upstream requests already in flight and the queue wait of "
+                f"{gate.timeout:g} s ran out; retry shortly",
                 {"retry-after": "1"},
             ) from None
         finally:
-            self.waiting -= 1
-        try:
-            yield
-        finally:
-            self.semaphore.release()
+            gate.waiting -= 1
+        self.held = semaphore
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.held is not None:
+            self.held.release()
+            self.held = None

@@ -7,8 +7,6 @@ hostile upstream cannot make the proxy hold gigabytes for one request.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
@@ -51,22 +49,40 @@ def where(target: Target) -> str:
     return f"{target.provider} upstream ({target.api_base or 'default endpoint'})"
 
 
-@contextmanager
-def http_errors(target: Target) -> Iterator[None]:
-    """Turn aiohttp failures into the Anthropic errors a client can act on."""
-    try:
-        yield
-    except TimeoutError:
-        raise ProxyError(504, "timeout_error", f"{where(target)} timed out") from None
-    except aiohttp.ClientConnectorError as exc:
-        raise ProxyError(
-            502, "api_error", f"cannot connect to {where(target)}: {exc.os_error}"
-        ) from None
-    except aiohttp.ClientPayloadError as exc:
-        raise ProxyError(502, "api_error", f"{where(target)} broke off its answer: {exc}") from None
-    except aiohttp.ServerDisconnectedError:
-        raise ProxyError(502, "api_error", f"{where(target)} closed the connection") from None
-    except aiohttp.ClientError as exc:
+def http_errors(target: Target) -> HttpErrors:
+    """Turn aiohttp failures into the Anthropic errors a client can act on (`with` block)."""
+    return HttpErrors(target)
+
+
+class HttpErrors:
+    """The `http_errors` context manager (a class: no generator per upstream call)."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        if kind is None or not issubclass(kind, TimeoutError | aiohttp.ClientError):
+            return
+        target = self.target
+        if isinstance(exc, TimeoutError):
+            raise ProxyError(504, "timeout_error", f"{where(target)} timed out") from None
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            raise ProxyError(
+                502, "api_error", f"cannot connect to {where(target)}: {exc.os_error}"
+            ) from None
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            raise ProxyError(
+                502, "api_error", f"{where(target)} broke off its answer: {exc}"
+            ) from None
+        if isinstance(exc, aiohttp.ServerDisconnectedError):
+            raise ProxyError(502, "api_error", f"{where(target)} closed the connection") from None
         raise ProxyError(502, "api_error", f"{where(target)} failed: {exc}") from None
 
 
