@@ -33,7 +33,7 @@ async def dispatch(exchange: Exchange, request: web.Request) -> web.StreamRespon
     message = await transport.complete(exchange, http)
     # Every transport's answer names the requested model (see translated.new_translator).
     message["model"] = exchange.target.requested
-    exchange.first_token()
+    exchange.first_token(publish=False)
     exchange.finish(message)
     return json_response(message, headers=headers)
 

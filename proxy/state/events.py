@@ -42,6 +42,8 @@ class ProxyEvent:
     request_id: str
     data: dict[str, Any] = field(default_factory=dict)
     time: float = field(default_factory=time.time)
+    masked: bool = False
+    """Its strings were masked already (taken from an event the bus masked): not searched again."""
 
 
 Subscriber = Callable[[ProxyEvent], None]
@@ -143,7 +145,7 @@ class EventBus:
     def publish(self, event: ProxyEvent) -> None:
         """Deliver an event to every subscriber; a failing subscriber never breaks a request."""
         kind = event.kind
-        if self.secrets is not None and kind != TEXT_DELTA and event.data:
+        if self.secrets is not None and kind != TEXT_DELTA and event.data and not event.masked:
             secrets = self.secrets()
             if secrets:
                 mask_event(event, secrets)

@@ -19,6 +19,10 @@ from proxy.state.events import (
 )
 from proxy.state.service import ProxyService
 
+STOP_REASONS = frozenset(
+    ("end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal")
+)
+
 
 class Exchange:
     """Per-request state; publishes started / first token / deltas / finished or failed."""
@@ -66,6 +70,9 @@ class Exchange:
         """The preset in force when the request was routed."""
         self.tool_repairs: list[Any] = []
         """Tool calls the translator recovered, repaired or refused (one record each)."""
+        self._shown: tuple[Target, Any, Any, Any] | None = None
+        """The target, and its model, provider and session id as request_started carried them
+        (masked by the bus): request_finished reuses them while the target is the same."""
 
     def input_estimate(self) -> int:
         """The request's estimated input tokens, computed once (routing may have done it)."""
@@ -98,38 +105,41 @@ class Exchange:
     def begin(self) -> None:
         """Publish request_started with the mapping decision."""
         t = self.target
-        self.bus.publish(
-            ProxyEvent(
-                REQUEST_STARTED,
-                self.request_id,
-                {
-                    "requested": t.requested,
-                    "model": t.model,
-                    "provider": t.provider,
-                    "transport": t.transport,
-                    "tier": t.tier,
-                    "reason": self.reason,
-                    "stream": self.stream,
-                    "session_id": self.session_id,
-                    "endpoint": self.endpoint,
-                    "body": self.body,
-                    "notes": self.notes,
-                    "client": self.client,
-                    "origin": self.origin,
-                    "preset": self.preset,
-                },
-            )
+        event = ProxyEvent(
+            REQUEST_STARTED,
+            self.request_id,
+            {
+                "requested": t.requested,
+                "model": t.model,
+                "provider": t.provider,
+                "transport": t.transport,
+                "tier": t.tier,
+                "reason": self.reason,
+                "stream": self.stream,
+                "session_id": self.session_id,
+                "endpoint": self.endpoint,
+                "body": self.body,
+                "notes": self.notes,
+                "client": self.client,
+                "origin": self.origin,
+                "preset": self.preset,
+            },
         )
+        self.bus.publish(event)
+        data = event.data
+        self._shown = (t, data["model"], data["provider"], data["session_id"])
 
     def set_upstream_request(self, request: dict[str, Any]) -> None:
         """Remember the translated request (for the request detail view)."""
         self.upstream_request = request
 
-    def first_token(self) -> None:
-        """Mark the first content from upstream (once)."""
+    def first_token(self, publish: bool = True) -> None:
+        """Mark the first content from upstream (once); `publish=False` for a whole answer at
+        once, whose request_finished carries the same time (nobody needs the event before it)."""
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
-            self.bus.publish(ProxyEvent(FIRST_TOKEN, self.request_id))
+            if publish:
+                self.bus.publish(ProxyEvent(FIRST_TOKEN, self.request_id))
 
     def delta(self, text: str) -> None:
         """Publish newly streamed answer text."""
@@ -148,14 +158,23 @@ class Exchange:
         cached = int(usage.get("cache_read_input_tokens") or 0)
         written = int(usage.get("cache_creation_input_tokens") or 0)
         ttft = (self.first_token_at - self.started) if self.first_token_at else None
+        stop_reason = message.get("stop_reason")
+        shown = self._shown
+        if shown is not None and shown[0] is self.target:
+            _, model, provider, session_id = shown
+            # Every other string is ours or a known stop reason: nothing for the bus to search.
+            masked = stop_reason is None or stop_reason in STOP_REASONS
+        else:  # a fallback served it, or begin() never ran
+            model, provider, session_id = self.target.model, self.target.provider, self.session_id
+            masked = False
         self.bus.publish(
             ProxyEvent(
                 REQUEST_FINISHED,
                 self.request_id,
                 {
-                    "model": self.target.model,
-                    "provider": self.target.provider,
-                    "session_id": self.session_id,
+                    "model": model,
+                    "provider": provider,
+                    "session_id": session_id,
                     "message": message,
                     "upstream_request": self.upstream_request,
                     "input_tokens": inp,
@@ -165,9 +184,10 @@ class Exchange:
                     "cost": catalogue.cost_usd(self.target.model, inp, out, cached, written),
                     "latency": elapsed,
                     "ttft": ttft,
-                    "stop_reason": message.get("stop_reason"),
+                    "stop_reason": stop_reason,
                     "tool_repairs": self.tool_repairs,
                 },
+                masked=masked,
             )
         )
 
