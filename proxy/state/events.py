@@ -85,6 +85,10 @@ def mask_event(event: ProxyEvent, secrets: list[str]) -> None:
                     value[position] = _masked(item, secrets)
 
 
+CLEAN_MEMO = 1024
+"""At most this many string tuples remembered as holding no key (then forgotten at once)."""
+
+
 class EventBus:
     """Fan-out of ProxyEvents to subscribers, synchronously, in publish order."""
 
@@ -95,6 +99,9 @@ class EventBus:
         self._kinds: dict[Subscriber, frozenset[str] | None] = {}
         self._routes: dict[str, tuple[Subscriber, ...]] = {}
         """Per event kind, the subscribers that take it (built on first publish of the kind)."""
+        self._clean: set[tuple[str | None, ...]] = set()
+        self._clean_for: list[str] | None = None
+        """The key list `_clean` was checked against (another list: start again)."""
         self._delta_readers = 0
         self.delta_demand = 0
         """Extra readers of text deltas that are not subscribers themselves (SSE clients)."""
@@ -141,6 +148,25 @@ class EventBus:
         )
         self._routes[kind] = route
         return route
+
+    def clean(self, strings: tuple[str | None, ...]) -> bool:
+        """True when none of `strings` holds a configured key; remembered, since the same few
+        (models, reasons, session and client) come request after request."""
+        secrets = self.secrets() if self.secrets is not None else None
+        if not secrets:
+            return True
+        if secrets is not self._clean_for:
+            self._clean, self._clean_for = set(), secrets
+        if strings in self._clean:
+            return True
+        text = "\0".join([value for value in strings if value.__class__ is str])
+        for secret in secrets:
+            if secret in text:
+                return False
+        if len(self._clean) >= CLEAN_MEMO:
+            self._clean.clear()
+        self._clean.add(strings)
+        return True
 
     def publish(self, event: ProxyEvent) -> None:
         """Deliver an event to every subscriber; a failing subscriber never breaks a request."""

@@ -105,6 +105,15 @@ class Exchange:
     def begin(self) -> None:
         """Publish request_started with the mapping decision."""
         t = self.target
+        reason, session_id, client, origin, preset = (
+            self.reason,
+            self.session_id,
+            self.client,
+            self.origin,
+            self.preset,
+        )
+        strings: tuple[str | None, ...] = (t.requested, t.model, t.provider, t.transport, t.tier)
+        strings += (reason, session_id, self.endpoint, client, origin, preset)
         event = ProxyEvent(
             REQUEST_STARTED,
             self.request_id,
@@ -114,16 +123,18 @@ class Exchange:
                 "provider": t.provider,
                 "transport": t.transport,
                 "tier": t.tier,
-                "reason": self.reason,
+                "reason": reason,
                 "stream": self.stream,
-                "session_id": self.session_id,
+                "session_id": session_id,
                 "endpoint": self.endpoint,
                 "body": self.body,
                 "notes": self.notes,
-                "client": self.client,
-                "origin": self.origin,
-                "preset": self.preset,
+                "client": client,
+                "origin": origin,
+                "preset": preset,
             },
+            # Its strings are these and the notes: the bus searches them only when new.
+            masked=not self.notes and self.bus.clean(strings),
         )
         self.bus.publish(event)
         data = event.data

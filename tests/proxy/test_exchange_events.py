@@ -5,7 +5,7 @@ from __future__ import annotations
 from proxy.state.events import FIRST_TOKEN, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
 from tests.conftest import FAKE_KEYS, ProxyFactory
 from tests.support.fake_upstream import FakeUpstream, Reply
-from tests.support.mgmt import ask, turn
+from tests.support.mgmt import ask, call, turn
 
 KEY = FAKE_KEYS["OPENAI_API_KEY"]
 
@@ -55,3 +55,62 @@ async def test_an_unknown_stop_reason_is_searched_for_keys(
     await ask(proxy.url, turn("hello"))
     finished = [e for e in seen if e.kind == REQUEST_FINISHED]
     assert finished and KEY not in str(finished[0].data.get("stop_reason"))
+
+
+async def test_keys_in_client_headers_are_masked_every_time(
+    make_proxy: ProxyFactory, upstream: FakeUpstream
+) -> None:
+    """request_started's strings are remembered only when clean: a dirty one is searched again."""
+    proxy = await make_proxy(BIG_MODEL="openai/gpt-4.1", SMALL_MODEL="openai/gpt-4.1-mini")
+    seen: list[ProxyEvent] = []
+    proxy.service.bus.subscribe(seen.append)
+    upstream.script += [Reply(text="a"), Reply(text="b"), Reply(text="c"), Reply(text="d")]
+    for session, agent in (("s1", "cli"), (f"s-{KEY}", "cli"), ("s1", f"cli {KEY}"), ("s1", "cli")):
+        answer = await call(
+            proxy.url,
+            "POST",
+            "/v1/messages",
+            turn("hello"),
+            headers={"X-Claude-Code-Session-Id": session, "User-Agent": agent},
+        )
+        assert answer.status == 200
+    started = [e for e in seen if e.kind == REQUEST_STARTED]
+    assert len(started) == 4
+    for event in seen:
+        for value in event.data.values():
+            assert not (isinstance(value, str) and KEY in value), (event.kind, value)
+    assert started[1].data["session_id"] != f"s-{KEY}"
+    assert started[2].data["client"] != f"cli {KEY}"
+    assert started[3].data["client"] == "cli"
+
+
+async def test_every_string_of_request_started_is_one_the_bus_checks(
+    make_proxy: ProxyFactory, upstream: FakeUpstream
+) -> None:
+    """Exchange.begin lists the strings it asks the bus about: a new string field must join them."""
+    proxy = await make_proxy(BIG_MODEL="openai/gpt-4.1", SMALL_MODEL="openai/gpt-4.1-mini")
+    seen: list[ProxyEvent] = []
+    proxy.service.bus.subscribe(seen.append)
+    upstream.script += [Reply(text="a")]
+    await call(
+        proxy.url,
+        "POST",
+        "/v1/messages",
+        turn("hello"),
+        headers={"X-Claude-Code-Session-Id": "s1", "User-Agent": "cli"},
+    )
+    started = next(e for e in seen if e.kind == REQUEST_STARTED)
+    strings = {k for k, v in started.data.items() if isinstance(v, str)}
+    assert strings == {
+        "requested",
+        "model",
+        "provider",
+        "transport",
+        "tier",
+        "reason",
+        "session_id",
+        "endpoint",
+        "client",
+        "origin",
+    }  # and "preset" when one is in force (a str or None)
+    assert set(started.data) == strings | {"stream", "body", "notes", "preset"}
