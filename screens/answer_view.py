@@ -117,8 +117,9 @@ class AnswerView(VerticalScroll):
 
     @property
     def source(self) -> str:
-        """The Markdown source shown so far (what tests read)."""
-        return self.query_one(Markdown).source
+        """The Markdown source shown so far (what tests read); empty before it is composed."""
+        found = self.query(Markdown)
+        return found.first().source if found else ""
 
     @property
     def rendered(self) -> bool:
