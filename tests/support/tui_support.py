@@ -109,9 +109,12 @@ async def make_tui(tui_mode: str) -> AsyncIterator[TuiFactory]:
 
 
 async def wait_for(
-    condition: Callable[[], Any], timeout: float = 5.0, pilot: Pilot[Any] | None = None
+    condition: Callable[[], Any], timeout: float = 15.0, pilot: Pilot[Any] | None = None
 ) -> Any:
-    """Poll until `condition()` is truthy (letting the app run); fails the test on timeout."""
+    """Poll until `condition()` is truthy (letting the app run); fails the test on timeout.
+
+    The default is generous: a passing wait returns at once, and a 2-core CI machine running
+    two test workers can take seconds to start an embedded proxy."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
