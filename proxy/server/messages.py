@@ -166,13 +166,13 @@ async def serve_messages(
     `body_bytes`: the size of the JSON `body` was parsed from, when it was.
     """
     session_id = check_headers(request)
-    validate_messages(body)
+    text_chars = validate_messages(body)
     check_loop(request)
     service = request.app[SERVICE]
     request.app[LIMITER].check(client_identity(request))
     client, origin = request.headers.get("User-Agent"), request_origin(request)
     try:
-        routed = service.route(body, session_id, body_bytes)
+        routed = service.route(body, session_id, body_bytes, text_chars)
     except ProxyError as exc:
         # No key, unknown prefix, prompt too long: still a row in the log, stats and history.
         Exchange.rejected(service, body, session_id, exc, client, origin)
