@@ -64,7 +64,20 @@ def is_reasoning_model(target: Target) -> bool:
 
 def wants_reasoning_echo(target: Target) -> bool:
     """True for providers that need earlier reasoning returned on assistant turns (DeepSeek)."""
-    return any(hint in target.model.lower() for hint in REASONING_ECHO_HINTS)
+    model = target.model
+    echo = _ECHO.get(model)
+    if echo is None:
+        lowered = model.lower()
+        echo = any(hint in lowered for hint in REASONING_ECHO_HINTS)
+        if len(_ECHO) >= ECHO_MEMO:
+            _ECHO.clear()
+        _ECHO[model] = echo
+    return echo
+
+
+ECHO_MEMO = 256
+_ECHO: dict[str, bool] = {}
+"""Model -> wants_reasoning_echo, asked once per request of the few models in use."""
 
 
 def clean_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
@@ -127,9 +140,12 @@ def convert_tool_choice(choice: dict[str, Any]) -> str | dict[str, Any] | None:
 
 def _join_text(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     # Plain strings reach the most OpenAI-compatible servers (some reject lists of parts).
-    if all(p.get("type") == "text" and "cache_control" not in p for p in parts):
-        return "\n".join(p["text"] for p in parts)
-    return parts
+    texts = []
+    for part in parts:
+        if part.get("type") != "text" or "cache_control" in part:
+            return parts
+        texts.append(part["text"])
+    return texts[0] if len(texts) == 1 else "\n".join(texts)
 
 
 def _signed_thinking(block: dict[str, Any]) -> dict[str, Any] | None:
@@ -220,6 +236,12 @@ def _user_messages(
                 label = f"Image(s) returned by tool call {block.get('tool_use_id')}:"
                 tool_images.extend([{"type": "text", "text": label}, *images])
             continue
+        if block.get("type") == "text":  # user_part's first case, without the call
+            text = block.get("text")
+            if text.__class__ is str:
+                part = {"type": "text", "text": text}
+                parts.append(_with_cache(part, block, True) if keep_cache else part)
+            continue
         part = user_part(block, notes)
         if part is not None:
             parts.append(_with_cache(part, block, keep_cache and part["type"] == "text"))
@@ -236,7 +258,15 @@ def _system_parts(system: Any, keep_cache: bool) -> list[dict[str, Any]]:
         return [{"type": "text", "text": text}] if text else []
     parts = []
     for block in system:
-        text = system_text([block], drop_prefix=BILLING_PREFIX)
+        # system_text([block], drop_prefix=BILLING_PREFIX), without the list and the call.
+        if isinstance(block, dict):
+            text = block.get("text")
+            if not isinstance(text, str) or text.startswith(BILLING_PREFIX):
+                continue
+        elif isinstance(block, str):
+            text = block
+        else:
+            continue
         if text:
             part = {"type": "text", "text": text}
             parts.append(_with_cache(part, block, keep_cache and isinstance(block, dict)))
@@ -259,6 +289,10 @@ def convert_messages(
     out: list[dict[str, Any]] = []
     for msg in body.get("messages", []):
         role, content = msg.get("role"), msg.get("content")
+        if role == "user" and content.__class__ is str:
+            # What _user_messages gives for one text block: the text as the content.
+            out.append({"role": "user", "content": content})
+            continue
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
         if role == "system":
             # Mid-conversation system turns are folded into the one system prompt: many
@@ -271,7 +305,7 @@ def convert_messages(
         else:
             out.extend(_user_messages(blocks, notes, for_anthropic))
     if system:
-        joined = "\n\n".join(p["text"] for p in system)
+        joined = "\n\n".join([p["text"] for p in system])
         out.insert(0, {"role": "system", "content": system if for_anthropic else joined})
     if back is not None:
         Returned.restore_ids(out, back)
