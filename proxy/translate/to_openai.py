@@ -237,10 +237,10 @@ def _user_messages(
                 tool_images.extend([{"type": "text", "text": label}, *images])
             continue
         if block.get("type") == "text":  # user_part's first case, without the call
-            text = block.get("text")
-            if text.__class__ is str:
-                part = {"type": "text", "text": text}
-                parts.append(_with_cache(part, block, True) if keep_cache else part)
+            said = block.get("text")
+            if said.__class__ is str:
+                plain: dict[str, Any] = {"type": "text", "text": said}
+                parts.append(_with_cache(plain, block, True) if keep_cache else plain)
             continue
         part = user_part(block, notes)
         if part is not None:
@@ -259,16 +259,11 @@ def _system_parts(system: Any, keep_cache: bool) -> list[dict[str, Any]]:
     parts = []
     for block in system:
         # system_text([block], drop_prefix=BILLING_PREFIX), without the list and the call.
-        if isinstance(block, dict):
-            text = block.get("text")
-            if not isinstance(text, str) or text.startswith(BILLING_PREFIX):
-                continue
-        elif isinstance(block, str):
-            text = block
-        else:
+        said: Any = block.get("text") if isinstance(block, dict) else block
+        if not isinstance(said, str) or (said is not block and said.startswith(BILLING_PREFIX)):
             continue
-        if text:
-            part = {"type": "text", "text": text}
+        if said:
+            part = {"type": "text", "text": said}
             parts.append(_with_cache(part, block, keep_cache and isinstance(block, dict)))
     return parts
 
