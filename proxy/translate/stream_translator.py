@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from random import getrandbits
 from typing import Any
 
 from proxy.translate import carrier
@@ -49,11 +50,15 @@ THOUGHT_SEPARATOR = "__thought__"
 TOOL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """What Anthropic (and so Claude Code's history) accepts as a tool_use id."""
 Event = dict[str, Any]
+TEXT_DELTA_KEYS = frozenset({"role", "content", "refusal"})
+"""Delta keys `feed` has nothing to do for beyond `content` (`refusal` text is not relayed)."""
 
 
 def new_message_id() -> str:
-    """A fresh Anthropic-style message id."""
-    return "msg_" + secrets.token_hex(12)
+    """A fresh Anthropic-style message id (`msg_` and 24 hex digits)."""
+    # Unique, not secret (the client and every /events reader see it): no system call per
+    # request, as for the exchange's request id.
+    return f"msg_{getrandbits(96):024x}"
 
 
 def new_tool_id() -> str:
@@ -187,6 +192,21 @@ class StreamTranslator:
             self.usage = usage
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or choice.get("message") or {}
+            if delta.keys() <= TEXT_DELTA_KEYS:
+                # Most chunks: text and nothing else the slow path reads (the same steps).
+                content = delta.get("content")
+                if content:
+                    if isinstance(content, str):
+                        if self.think_tags.mode == "off":  # the splitter passes it through
+                            self._text(content, events)
+                        else:
+                            self._content_text(content, events)
+                    elif isinstance(content, list):
+                        self._content_parts(content, events)
+                reason = choice.get("finish_reason")
+                if reason:
+                    self._finish_reason(reason, choice)
+                continue
             details = delta.get("reasoning_details")
             if details and isinstance(details, list):
                 # OpenRouter and others: the typed list is the whole truth (`reasoning` repeats it).
@@ -201,11 +221,7 @@ class StreamTranslator:
             content = delta.get("content")
             if content:
                 if isinstance(content, str):
-                    for kind, piece in self.think_tags.feed(content):
-                        if kind == "thinking":
-                            self._thinking(piece, events)
-                        else:
-                            self._text(piece, events)
+                    self._content_text(content, events)
                 elif isinstance(content, list):
                     self._content_parts(content, events)
             calls = delta.get("tool_calls")
@@ -216,6 +232,13 @@ class StreamTranslator:
             if reason:
                 self._finish_reason(reason, choice)
         return events
+
+    def _content_text(self, content: str, events: list[Event]) -> None:
+        for kind, piece in self.think_tags.feed(content):
+            if kind == "thinking":
+                self._thinking(piece, events)
+            else:
+                self._text(piece, events)
 
     def _finish_reason(self, reason: str, choice: dict[str, Any]) -> None:
         self.finish_reason = reason
