@@ -274,11 +274,13 @@ def convert_messages(
     notes: list[str],
     for_anthropic: bool = False,
     back: ReturnPath | None = None,
+    system_texts: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The conversation (system folded into one leading system message) as OpenAI messages.
 
     `for_anthropic` (LiteLLM to Anthropic) keeps signed thinking and cache_control breakpoints;
-    `back` gives an upstream the state it handed out in earlier answers (see carrier.py).
+    `back` gives an upstream the state it handed out in earlier answers (see carrier.py);
+    `system_texts` receives the texts the system message joins (for `system_json`).
     """
     system = _system_parts(body.get("system"), for_anthropic)
     out: list[dict[str, Any]] = []
@@ -300,7 +302,10 @@ def convert_messages(
         else:
             out.extend(_user_messages(blocks, notes, for_anthropic))
     if system:
-        joined = "\n\n".join([p["text"] for p in system])
+        texts = [p["text"] for p in system]
+        joined = "\n\n".join(texts)
+        if system_texts is not None and not for_anthropic:
+            system_texts.extend(texts)
         out.insert(0, {"role": "system", "content": system if for_anthropic else joined})
     if back is not None:
         Returned.restore_ids(out, back)
@@ -360,10 +365,12 @@ def to_openai(
     *,
     for_litellm: bool = False,
     recall: Recall | None = None,
+    system_texts: list[str] | None = None,
 ) -> dict[str, Any]:
     """Translate a validated Anthropic request into an OpenAI chat-completions request.
 
-    `recall` is the proxy's memory of earlier answers' tool calls (state/tool_memory.py).
+    `recall` is the proxy's memory of earlier answers' tool calls (state/tool_memory.py);
+    `system_texts` receives the texts its system message joins (`system_json`).
     """
     out: dict[str, Any] = {
         "model": target.model if for_litellm else target.upstream_model,
@@ -373,6 +380,7 @@ def to_openai(
             notes,
             for_anthropic=target.provider == "anthropic",
             back=return_path(target, recall),
+            system_texts=system_texts,
         ),
     }
     max_tokens = clamp_max_tokens(int(body.get("max_tokens") or 4096), target.model, notes)
@@ -410,3 +418,22 @@ def to_openai(
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
     return out
+
+
+def with_system_json(payload: dict[str, Any], texts: list[str]) -> dict[str, Any]:
+    """`payload` to serialise, its joined system message written from the texts' own JSON.
+
+    The joined string is new, so orjson would encode all of it to UTF-8 again; the texts it was
+    joined from were encoded when the body's depth was checked, and CPython keeps that. JSON
+    escapes character by character, so joining the texts' JSON with `\\n\\n` gives the same
+    bytes. Returns `payload` itself when there is nothing to gain (or a text does not encode).
+    """
+    messages = payload.get("messages")
+    if len(texts) < 2 or not messages or messages[0].get("role") != "system":
+        return payload
+    try:
+        pieces = [orjson.dumps(text)[1:-1] for text in texts]
+    except orjson.JSONEncodeError:
+        return payload  # the payload's own serialisation says what is wrong
+    system = {**messages[0], "content": orjson.Fragment(b'"' + b"\\n\\n".join(pieces) + b'"')}
+    return {**payload, "messages": [system, *messages[1:]]}
