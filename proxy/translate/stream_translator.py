@@ -14,6 +14,7 @@ from typing import Any
 
 from proxy.translate import carrier
 from proxy.translate.carrier import SIGNATURE_PREFIX, is_proxy_signature
+from proxy.translate.sse import coalesce
 from proxy.translate.think_tags import ThinkTagSplitter
 
 __all__ = ["SIGNATURE_PREFIX", "StreamTranslator", "is_proxy_signature", "new_message_id"]
@@ -93,6 +94,11 @@ def tool_call_signature(call: dict[str, Any]) -> str | None:
 
 class StreamTranslator:
     """Turns one upstream answer's chunks into Anthropic events; one instance per request."""
+
+    scanner: Any = None
+    """The tool-call text scanner of a RecoveringTranslator (None: text goes out as it is)."""
+    _runs: list[tuple[Event, list[str]]] | None = None
+    """While `feed_batch` runs: its text events and the pieces each gathers."""
 
     def __init__(self, model: str, input_tokens: int = 0, origin: str = "") -> None:
         self.model = model
@@ -184,9 +190,32 @@ class StreamTranslator:
         }
         return [{"type": "message_start", "message": message}, {"type": "ping"}]
 
+    def feed_batch(self, chunks: list[dict[str, Any]]) -> list[Event]:
+        """`sse.coalesce` of the events of `feed` for each chunk, plain text merged as it comes.
+
+        A fast upstream hands over hundreds of one-word chunks per read: their text deltas are
+        gathered into one event per run instead of one event each merged afterwards.
+        """
+        events: list[Event] = []
+        runs: list[tuple[Event, list[str]]] = []
+        self._runs = runs
+        try:
+            for chunk in chunks:
+                self._feed(chunk, events)
+        finally:
+            self._runs = None
+        for event, run in runs:
+            if len(run) > 1:
+                event["delta"] = {"type": "text_delta", "text": "".join(run)}
+        return coalesce(events)
+
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
         """Translate one OpenAI chat.completion.chunk dict."""
         events: list[Event] = []
+        self._feed(chunk, events)
+        return events
+
+    def _feed(self, chunk: dict[str, Any], events: list[Event]) -> None:
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
@@ -197,10 +226,37 @@ class StreamTranslator:
                 content = delta.get("content")
                 if content:
                     if isinstance(content, str):
-                        if self.think_tags.mode == "off":  # the splitter passes it through
-                            self._text(content, events)
-                        else:
+                        scanner = self.scanner
+                        if self.think_tags.mode != "off":
                             self._content_text(content, events)
+                        elif self.open_kind == "text" and (
+                            scanner is None
+                            or (
+                                scanner.quiet
+                                and "<" not in content
+                                and "[" not in content
+                                and "\n" not in content
+                            )
+                        ):
+                            # _text's common case (the splitter passes it through, the text
+                            # block is open, and RecoveringTranslator's scanner would let it
+                            # out as it is: ToolTextScanner.plain), without two calls.
+                            self.output_chars += len(content)
+                            self.text.append(content)
+                            runs = self._runs
+                            if runs and events and events[-1] is runs[-1][0]:
+                                runs[-1][1].append(content)  # feed_batch: the same run
+                            else:
+                                event = {
+                                    "type": "content_block_delta",
+                                    "index": self.block_count - 1,
+                                    "delta": {"type": "text_delta", "text": content},
+                                }
+                                events.append(event)
+                                if runs is not None:
+                                    runs.append((event, [content]))
+                        else:
+                            self._text(content, events)
                     elif isinstance(content, list):
                         self._content_parts(content, events)
                 reason = choice.get("finish_reason")
@@ -231,7 +287,6 @@ class StreamTranslator:
             reason = choice.get("finish_reason")
             if reason:
                 self._finish_reason(reason, choice)
-        return events
 
     def _content_text(self, content: str, events: list[Event]) -> None:
         for kind, piece in self.think_tags.feed(content):

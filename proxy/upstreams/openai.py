@@ -81,11 +81,13 @@ class SseChunks:
                         exchange.notes.append("skipped a malformed SSE line from upstream")
                         continue
                     if isinstance(chunk, dict):
-                        if "error" in chunk and not chunk.get("choices"):
+                        choices = chunk.get("choices")
+                        if not choices and "error" in chunk:
                             status = error_status(chunk["error"])
                             failure = from_upstream(status, payload, exchange.target.provider)
                             break
-                        finished = finished or has_finish(chunk)
+                        if not finished and choices:
+                            finished = has_finish(chunk)
                         batch.append(chunk)
                 if batch:
                     yield batch  # what came before an error event still reaches the client
