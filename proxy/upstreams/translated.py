@@ -185,7 +185,8 @@ def complete_message(exchange: Exchange, response: dict[str, Any]) -> dict[str, 
     for chunk in _signed_thinking_chunks(message):
         events += translator.feed(chunk)
     # The choice's other fields (a native finish reason such as Gemini's MODEL_ARMOR) go along.
-    finish = {k: v for k, v in choice.items() if k != "message"}
+    finish = dict(choice)  # a copy in C, the message out: the same keys in the same order
+    finish.pop("message", None)
     finish.update(delta=message, finish_reason=choice.get("finish_reason") or "stop")
     chunk = {"choices": [finish], "usage": response.get("usage")}
     events += translator.feed(chunk) + translator.finish()
