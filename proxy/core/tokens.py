@@ -37,14 +37,32 @@ def _text_chars(value: Any) -> int:
     return 0
 
 
+text_chars = _text_chars
+"""The characters `estimate_input_tokens` counts for one value (a block, a message, a list)."""
+
+
 def estimate_input_tokens(body: dict[str, Any]) -> int:
     """A fast estimate of a request's input tokens (about 4 characters a token)."""
     chars = _text_chars(body.get("system")) + _text_chars(body.get("messages"))
-    tools = body.get("tools")
+    return tokens_from_chars(chars, body.get("tools"))
+
+
+def tokens_from_chars(chars: int, tools: Any) -> int:
+    """`estimate_input_tokens` of a body whose system and messages count `chars` characters."""
     if tools:
         known = tools_json_size(tools)
         chars += known if known is not None else len(orjson.dumps(tools))
     return max(1, chars // CHARS_PER_TOKEN)
+
+
+def tokens_if_cheap(chars: int | None, tools: Any) -> int | None:
+    """`tokens_from_chars` when the tools' size is known without serialising them, else None."""
+    if chars is None:
+        return None
+    if not tools:
+        return max(1, chars // CHARS_PER_TOKEN)
+    known = tools_json_size(tools)
+    return None if known is None else max(1, (chars + known) // CHARS_PER_TOKEN)
 
 
 MIN_MEDIA_BYTES = 28

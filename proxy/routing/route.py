@@ -8,7 +8,12 @@ from typing import Any, Protocol
 from proxy.core import catalogue
 from proxy.core.errors import context_too_long
 from proxy.core.settings import Settings
-from proxy.core.tokens import estimate_input_tokens, tokens_bound
+from proxy.core.tokens import (
+    estimate_input_tokens,
+    tokens_bound,
+    tokens_from_chars,
+    tokens_if_cheap,
+)
 from proxy.routing import rules
 from proxy.routing.model_map import (
     ModelPair,
@@ -49,15 +54,28 @@ class Routed:
 class _Estimate:
     """The body's token estimate, computed at most once and only when someone asks."""
 
-    def __init__(self, body: dict[str, Any], bound: int | None = None) -> None:
+    def __init__(
+        self, body: dict[str, Any], bound: int | None = None, chars: int | None = None
+    ) -> None:
         self.body = body
         self.value: int | None = None
         self.bound = bound
         """At least the value, known from the body's size without walking it (or None)."""
+        self.chars = chars
+        """The characters of the body's system and messages, when validation counted them."""
 
     def __call__(self) -> int:
         if self.value is None:
-            self.value = estimate_input_tokens(self.body)
+            if self.chars is None:
+                self.value = estimate_input_tokens(self.body)
+            else:
+                self.value = tokens_from_chars(self.chars, self.body.get("tools"))
+        return self.value
+
+    def known(self) -> int | None:
+        """The value when it is known or costs no serialising, else None."""
+        if self.value is None:
+            self.value = tokens_if_cheap(self.chars, self.body.get("tools"))
         return self.value
 
 
@@ -74,17 +92,20 @@ def route_request(
     preset: PresetRules | None,
     settings: Settings,
     body_bytes: int | None = None,
+    text_chars: int | None = None,
 ) -> Routed:
     """Decide the target for a validated Messages body, first match wins.
 
     `body_bytes`: the size of the JSON the body was parsed from, when it was; a small body then
-    passes the context check without a token estimate (`tokens.tokens_bound`).
+    passes the context check without a token estimate (`tokens.tokens_bound`). `text_chars`:
+    the characters validation counted for the estimate (`validate.validate_messages`).
     """
     requested = body["model"]
     marker, taken = rules.take_marker(body)
-    bound = tokens_bound(body_bytes) if body_bytes is not None and taken is body else None
+    same = taken is body  # a stripped marker changes the body: its size and count are stale
+    bound = tokens_bound(body_bytes) if body_bytes is not None and same else None
     body = taken
-    estimate = _Estimate(body, bound)
+    estimate = _Estimate(body, bound, text_chars if same else None)
     if pinned:
         target, reason = _explicit(requested, pinned, settings), f"session {session_id} pinned"
     elif marker:
@@ -100,7 +121,7 @@ def route_request(
         else:
             target, reason = resolve(requested, pair, settings), f"{tier} model"
     check_context(target, estimate)
-    return Routed(target, body, reason, estimate.value)
+    return Routed(target, body, reason, estimate.known())
 
 
 def check_context(target: Target, estimate: _Estimate) -> None:

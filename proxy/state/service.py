@@ -180,13 +180,19 @@ class ProxyService:
         return routing.resolve(requested, self.pair, self.settings)
 
     def route(
-        self, body: dict[str, Any], session_id: str | None, body_bytes: int | None = None
+        self,
+        body: dict[str, Any],
+        session_id: str | None,
+        body_bytes: int | None = None,
+        text_chars: int | None = None,
     ) -> Routed:
         """Full routing of a request: session pin, subagent marker, preset rules, big/small."""
         pair = self.pair
         pinned = self.session_pins.get(session_id) if session_id else None
         preset = self.presets.get(pair.preset) if pair.preset else None
-        return route_request(body, session_id, pair, pinned, preset, self.settings, body_bytes)
+        return route_request(
+            body, session_id, pair, pinned, preset, self.settings, body_bytes, text_chars
+        )
 
     def tool_call_recovery(self) -> bool:
         """Whether tool-call recovery is on now: the active preset's choice, else the setting."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from random import getrandbits
 from typing import Any
 
 from proxy.translate import carrier
 from proxy.translate.carrier import SIGNATURE_PREFIX, is_proxy_signature
+from proxy.translate.sse import coalesce
 from proxy.translate.think_tags import ThinkTagSplitter
 
 __all__ = ["SIGNATURE_PREFIX", "StreamTranslator", "is_proxy_signature", "new_message_id"]
@@ -49,11 +51,15 @@ THOUGHT_SEPARATOR = "__thought__"
 TOOL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """What Anthropic (and so Claude Code's history) accepts as a tool_use id."""
 Event = dict[str, Any]
+TEXT_DELTA_KEYS = frozenset({"role", "content", "refusal"})
+"""Delta keys `feed` has nothing to do for beyond `content` (`refusal` text is not relayed)."""
 
 
 def new_message_id() -> str:
-    """A fresh Anthropic-style message id."""
-    return "msg_" + secrets.token_hex(12)
+    """A fresh Anthropic-style message id (`msg_` and 24 hex digits)."""
+    # Unique, not secret (the client and every /events reader see it): no system call per
+    # request, as for the exchange's request id.
+    return f"msg_{getrandbits(96):024x}"
 
 
 def new_tool_id() -> str:
@@ -88,6 +94,11 @@ def tool_call_signature(call: dict[str, Any]) -> str | None:
 
 class StreamTranslator:
     """Turns one upstream answer's chunks into Anthropic events; one instance per request."""
+
+    scanner: Any = None
+    """The tool-call text scanner of a RecoveringTranslator (None: text goes out as it is)."""
+    _runs: list[tuple[Event, list[str]]] | None = None
+    """While `feed_batch` runs: its text events and the pieces each gathers."""
 
     def __init__(self, model: str, input_tokens: int = 0, origin: str = "") -> None:
         self.model = model
@@ -179,14 +190,79 @@ class StreamTranslator:
         }
         return [{"type": "message_start", "message": message}, {"type": "ping"}]
 
+    def feed_batch(self, chunks: list[dict[str, Any]]) -> list[Event]:
+        """`sse.coalesce` of the events of `feed` for each chunk, plain text merged as it comes.
+
+        A fast upstream hands over hundreds of one-word chunks per read: their text deltas are
+        gathered into one event per run instead of one event each merged afterwards.
+        """
+        events: list[Event] = []
+        runs: list[tuple[Event, list[str]]] = []
+        self._runs = runs
+        try:
+            for chunk in chunks:
+                self._feed(chunk, events)
+        finally:
+            self._runs = None
+        for event, run in runs:
+            if len(run) > 1:
+                event["delta"] = {"type": "text_delta", "text": "".join(run)}
+        return coalesce(events)
+
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
         """Translate one OpenAI chat.completion.chunk dict."""
         events: list[Event] = []
+        self._feed(chunk, events)
+        return events
+
+    def _feed(self, chunk: dict[str, Any], events: list[Event]) -> None:
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or choice.get("message") or {}
+            if delta.keys() <= TEXT_DELTA_KEYS:
+                # Most chunks: text and nothing else the slow path reads (the same steps).
+                content = delta.get("content")
+                if content:
+                    if isinstance(content, str):
+                        scanner = self.scanner
+                        if self.think_tags.mode != "off":
+                            self._content_text(content, events)
+                        elif self.open_kind == "text" and (
+                            scanner is None
+                            or (
+                                scanner.quiet
+                                and "<" not in content
+                                and "[" not in content
+                                and "\n" not in content
+                            )
+                        ):
+                            # _text's common case (the splitter passes it through, the text
+                            # block is open, and RecoveringTranslator's scanner would let it
+                            # out as it is: ToolTextScanner.plain), without two calls.
+                            self.output_chars += len(content)
+                            self.text.append(content)
+                            runs = self._runs
+                            if runs and events and events[-1] is runs[-1][0]:
+                                runs[-1][1].append(content)  # feed_batch: the same run
+                            else:
+                                event = {
+                                    "type": "content_block_delta",
+                                    "index": self.block_count - 1,
+                                    "delta": {"type": "text_delta", "text": content},
+                                }
+                                events.append(event)
+                                if runs is not None:
+                                    runs.append((event, [content]))
+                        else:
+                            self._text(content, events)
+                    elif isinstance(content, list):
+                        self._content_parts(content, events)
+                reason = choice.get("finish_reason")
+                if reason:
+                    self._finish_reason(reason, choice)
+                continue
             details = delta.get("reasoning_details")
             if details and isinstance(details, list):
                 # OpenRouter and others: the typed list is the whole truth (`reasoning` repeats it).
@@ -201,11 +277,7 @@ class StreamTranslator:
             content = delta.get("content")
             if content:
                 if isinstance(content, str):
-                    for kind, piece in self.think_tags.feed(content):
-                        if kind == "thinking":
-                            self._thinking(piece, events)
-                        else:
-                            self._text(piece, events)
+                    self._content_text(content, events)
                 elif isinstance(content, list):
                     self._content_parts(content, events)
             calls = delta.get("tool_calls")
@@ -215,7 +287,13 @@ class StreamTranslator:
             reason = choice.get("finish_reason")
             if reason:
                 self._finish_reason(reason, choice)
-        return events
+
+    def _content_text(self, content: str, events: list[Event]) -> None:
+        for kind, piece in self.think_tags.feed(content):
+            if kind == "thinking":
+                self._thinking(piece, events)
+            else:
+                self._text(piece, events)
 
     def _finish_reason(self, reason: str, choice: dict[str, Any]) -> None:
         self.finish_reason = reason

@@ -64,7 +64,20 @@ def is_reasoning_model(target: Target) -> bool:
 
 def wants_reasoning_echo(target: Target) -> bool:
     """True for providers that need earlier reasoning returned on assistant turns (DeepSeek)."""
-    return any(hint in target.model.lower() for hint in REASONING_ECHO_HINTS)
+    model = target.model
+    echo = _ECHO.get(model)
+    if echo is None:
+        lowered = model.lower()
+        echo = any(hint in lowered for hint in REASONING_ECHO_HINTS)
+        if len(_ECHO) >= ECHO_MEMO:
+            _ECHO.clear()
+        _ECHO[model] = echo
+    return echo
+
+
+ECHO_MEMO = 256
+_ECHO: dict[str, bool] = {}
+"""Model -> wants_reasoning_echo, asked once per request of the few models in use."""
 
 
 def clean_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
@@ -127,9 +140,12 @@ def convert_tool_choice(choice: dict[str, Any]) -> str | dict[str, Any] | None:
 
 def _join_text(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     # Plain strings reach the most OpenAI-compatible servers (some reject lists of parts).
-    if all(p.get("type") == "text" and "cache_control" not in p for p in parts):
-        return "\n".join(p["text"] for p in parts)
-    return parts
+    texts = []
+    for part in parts:
+        if part.get("type") != "text" or "cache_control" in part:
+            return parts
+        texts.append(part["text"])
+    return texts[0] if len(texts) == 1 else "\n".join(texts)
 
 
 def _signed_thinking(block: dict[str, Any]) -> dict[str, Any] | None:
@@ -220,6 +236,12 @@ def _user_messages(
                 label = f"Image(s) returned by tool call {block.get('tool_use_id')}:"
                 tool_images.extend([{"type": "text", "text": label}, *images])
             continue
+        if block.get("type") == "text":  # user_part's first case, without the call
+            said = block.get("text")
+            if said.__class__ is str:
+                plain: dict[str, Any] = {"type": "text", "text": said}
+                parts.append(_with_cache(plain, block, True) if keep_cache else plain)
+            continue
         part = user_part(block, notes)
         if part is not None:
             parts.append(_with_cache(part, block, keep_cache and part["type"] == "text"))
@@ -236,9 +258,12 @@ def _system_parts(system: Any, keep_cache: bool) -> list[dict[str, Any]]:
         return [{"type": "text", "text": text}] if text else []
     parts = []
     for block in system:
-        text = system_text([block], drop_prefix=BILLING_PREFIX)
-        if text:
-            part = {"type": "text", "text": text}
+        # system_text([block], drop_prefix=BILLING_PREFIX), without the list and the call.
+        said: Any = block.get("text") if isinstance(block, dict) else block
+        if not isinstance(said, str) or (said is not block and said.startswith(BILLING_PREFIX)):
+            continue
+        if said:
+            part = {"type": "text", "text": said}
             parts.append(_with_cache(part, block, keep_cache and isinstance(block, dict)))
     return parts
 
@@ -249,16 +274,22 @@ def convert_messages(
     notes: list[str],
     for_anthropic: bool = False,
     back: ReturnPath | None = None,
+    system_texts: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The conversation (system folded into one leading system message) as OpenAI messages.
 
     `for_anthropic` (LiteLLM to Anthropic) keeps signed thinking and cache_control breakpoints;
-    `back` gives an upstream the state it handed out in earlier answers (see carrier.py).
+    `back` gives an upstream the state it handed out in earlier answers (see carrier.py);
+    `system_texts` receives the texts the system message joins (for `system_json`).
     """
     system = _system_parts(body.get("system"), for_anthropic)
     out: list[dict[str, Any]] = []
     for msg in body.get("messages", []):
         role, content = msg.get("role"), msg.get("content")
+        if role == "user" and content.__class__ is str:
+            # What _user_messages gives for one text block: the text as the content.
+            out.append({"role": "user", "content": content})
+            continue
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
         if role == "system":
             # Mid-conversation system turns are folded into the one system prompt: many
@@ -271,7 +302,10 @@ def convert_messages(
         else:
             out.extend(_user_messages(blocks, notes, for_anthropic))
     if system:
-        joined = "\n\n".join(p["text"] for p in system)
+        texts = [p["text"] for p in system]
+        joined = "\n\n".join(texts)
+        if system_texts is not None and not for_anthropic:
+            system_texts.extend(texts)
         out.insert(0, {"role": "system", "content": system if for_anthropic else joined})
     if back is not None:
         Returned.restore_ids(out, back)
@@ -331,10 +365,12 @@ def to_openai(
     *,
     for_litellm: bool = False,
     recall: Recall | None = None,
+    system_texts: list[str] | None = None,
 ) -> dict[str, Any]:
     """Translate a validated Anthropic request into an OpenAI chat-completions request.
 
-    `recall` is the proxy's memory of earlier answers' tool calls (state/tool_memory.py).
+    `recall` is the proxy's memory of earlier answers' tool calls (state/tool_memory.py);
+    `system_texts` receives the texts its system message joins (`system_json`).
     """
     out: dict[str, Any] = {
         "model": target.model if for_litellm else target.upstream_model,
@@ -344,6 +380,7 @@ def to_openai(
             notes,
             for_anthropic=target.provider == "anthropic",
             back=return_path(target, recall),
+            system_texts=system_texts,
         ),
     }
     max_tokens = clamp_max_tokens(int(body.get("max_tokens") or 4096), target.model, notes)
@@ -381,3 +418,22 @@ def to_openai(
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
     return out
+
+
+def with_system_json(payload: dict[str, Any], texts: list[str]) -> dict[str, Any]:
+    """`payload` to serialise, its joined system message written from the texts' own JSON.
+
+    The joined string is new, so orjson would encode all of it to UTF-8 again; the texts it was
+    joined from were encoded when the body's depth was checked, and CPython keeps that. JSON
+    escapes character by character, so joining the texts' JSON with `\\n\\n` gives the same
+    bytes. Returns `payload` itself when there is nothing to gain (or a text does not encode).
+    """
+    messages = payload.get("messages")
+    if len(texts) < 2 or not messages or messages[0].get("role") != "system":
+        return payload
+    try:
+        pieces = [orjson.dumps(text)[1:-1] for text in texts]
+    except orjson.JSONEncodeError:
+        return payload  # the payload's own serialisation says what is wrong
+    system = {**messages[0], "content": orjson.Fragment(b'"' + b"\\n\\n".join(pieces) + b'"')}
+    return {**payload, "messages": [system, *messages[1:]]}

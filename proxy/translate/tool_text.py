@@ -133,16 +133,8 @@ class ToolTextScanner:
         self.span: JsonSpan | None = None
         self.tail_calls: list[ToolCallText] = []
         self.tail_pos = 0
-        self.steps: dict[str, Callable[[list[Piece], bool], bool]] = {
-            TEXT: self._step_text,
-            CODE: self._step_code,
-            TAG: self._step_tag,
-            JSON_AFTER: self._step_json_after,
-            BARE: self._step_bare,
-            TAIL: self._step_tail,
-            FENCE: self._step_fence,
-            AFTER: self._step_after,
-        }
+        self.steps: dict[str, Callable[[list[Piece], bool], bool]] | None = None
+        """The step of each mode, made when the text first needs one (most answers never do)."""
 
     # -- public API -----------------------------------------------------------------------------
     def plain(self, text: str) -> bool:
@@ -200,8 +192,23 @@ class ToolTextScanner:
     # -- machinery --------------------------------------------------------------------------------
     def _run(self, out: list[Piece], final: bool) -> None:
         steps = self.steps
-        while self.buf and steps[self.mode](out, final):
-            pass
+        while self.buf:
+            if steps is None:
+                steps = self.steps = self._steps()
+            if not steps[self.mode](out, final):
+                break
+
+    def _steps(self) -> dict[str, Callable[[list[Piece], bool], bool]]:
+        return {
+            TEXT: self._step_text,
+            CODE: self._step_code,
+            TAG: self._step_tag,
+            JSON_AFTER: self._step_json_after,
+            BARE: self._step_bare,
+            TAIL: self._step_tail,
+            FENCE: self._step_fence,
+            AFTER: self._step_after,
+        }
 
     def _text(self, out: list[Piece], text: str) -> None:
         if not text:

@@ -20,7 +20,7 @@ from proxy.core.errors import ProxyError
 
 # BLOCK_FIELDS: the fields each known block type must carry, as the Anthropic API checks them;
 # unknown block types pass untouched.
-from proxy.translate.validate_fast import BLOCK_FIELDS, looks_valid
+from proxy.translate.validate_fast import BLOCK_FIELDS, valid_chars
 
 T = TypeVar("T", bound="CountTokensRequest")
 
@@ -162,9 +162,13 @@ def check_model_string(value: str, field: str = "model") -> str:
     return value
 
 
-def validate_messages(body: object) -> None:
-    """Check a /v1/messages body, or raise a 400 naming the field."""
-    _validate(MessagesRequest, body)
+def validate_messages(body: object) -> int | None:
+    """Check a /v1/messages body, or raise a 400 naming the field.
+
+    Returns the characters the token estimate counts in its system and messages
+    (`tokens.tokens_from_chars`), when the check walked them (None: ask the estimate).
+    """
+    return _validate(MessagesRequest, body)
 
 
 def validate_count_tokens(body: object) -> None:
@@ -172,12 +176,14 @@ def validate_count_tokens(body: object) -> None:
     _validate(CountTokensRequest, body)
 
 
-def _validate(cls: type[T], body: object) -> None:
+def _validate(cls: type[T], body: object) -> int | None:
     if not isinstance(body, dict):
         raise ProxyError(400, "invalid_request_error", "request body must be a JSON object")
     # The common, valid body is checked by hand (pydantic over every block costs ~40 us on a
     # Claude Code request); pydantic decides, and words the error, for everything else.
-    if not looks_valid(body, messages_request=cls is MessagesRequest):
+    chars: int | None = valid_chars(body, messages_request=cls is MessagesRequest)
+    if chars is not None and chars < 0:
+        chars = None
         try:
             cls.model_validate(body)
         except ValidationError as exc:
@@ -186,3 +192,4 @@ def _validate(cls: type[T], body: object) -> None:
     messages = body.get("messages")
     if isinstance(messages, list) and not messages:
         raise ProxyError(400, "invalid_request_error", "messages: at least one message is required")
+    return chars

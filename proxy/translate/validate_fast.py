@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
+from proxy.core.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS, MEDIA, text_chars
 from proxy.core.tools_cache import TOOLS
 
 ROLES = frozenset({"user", "assistant", "system"})
@@ -26,7 +29,18 @@ BLOCK_FIELDS: dict[str, tuple[tuple[str, type], ...]] = {
     "image": (("source", dict),),
     "document": (("source", dict),),
 }
-TOOL_RESULT_CONTENT = (str, list, type(None))
+# Keys a block of each type may hold beside the one `tokens.text_chars` counts for it (a block
+# with any other key is counted by that walk itself, so the two counts always agree).
+TEXT_KEYS = frozenset({"type", "text", "cache_control", "citations"})
+RESULT_KEYS = frozenset({"type", "tool_use_id", "content", "is_error", "cache_control"})
+COUNTED_KEYS: dict[str, frozenset[str]] = {
+    "thinking": frozenset({"type", "thinking", "signature"}),
+    "redacted_thinking": frozenset({"type", "data"}),
+    "tool_use": frozenset({"type", "id", "name", "input", "cache_control", "caller"}),
+}
+MESSAGE_KEYS = frozenset({"role", "content"})
+SYSTEM_KEYS = frozenset({"type", "text", "cache_control"})
+MEDIA_CHARS = IMAGE_TOKENS * CHARS_PER_TOKEN
 
 
 def _is_str_or_none(value: Any) -> bool:
@@ -40,34 +54,71 @@ def _number(value: Any, low: float, high: float | None) -> bool:
     return bool(value >= low and (high is None or value <= high))
 
 
-def _messages(messages: Any) -> bool:
+def _messages(messages: Any) -> int:
+    # Counts the token estimate's characters on the way (-1: not surely valid).
     if messages.__class__ is not list:
-        return False
+        return -1
+    chars = 0
     for message in messages:
         if message.__class__ is not dict:
-            return False
+            return -1
         role = message.get("role")
         if role.__class__ is not str or role not in ROLES:
-            return False
+            return -1
         content = message.get("content")
         if content.__class__ is str:
-            continue
-        if content.__class__ is not list:
-            return False
-        for block in content:
-            if block.__class__ is not dict or not _block(block):
-                return False
-    return True
+            counted = len(content)
+        elif content.__class__ is not list:
+            return -1
+        else:
+            counted = 0
+            for block in content:
+                if block.__class__ is not dict:
+                    return -1
+                size = _block(block)
+                if size < 0:
+                    return -1
+                counted += size
+        # A message with more than role and content: the estimate's own walk counts it.
+        chars += counted if message.keys() <= MESSAGE_KEYS else text_chars(message)
+    return chars
 
 
-def _block(block: dict[str, Any]) -> bool:
+def _block(block: dict[str, Any]) -> int:
+    # The characters tokens.estimate_input_tokens counts for this block (-1: not surely valid),
+    # without its walk when the block holds only the keys its type is known for.
     kind = block.get("type")
+    if kind == "text":  # the common types first, each checked and counted in one go
+        text = block.get("text")
+        if text.__class__ is not str:
+            return -1
+        return len(text) if block.keys() <= TEXT_KEYS else text_chars(block)
+    if kind == "tool_result":
+        if block.get("tool_use_id").__class__ is not str:
+            return -1
+        content = block.get("content")
+        if content.__class__ is str:
+            chars = len(content)
+        elif content.__class__ is list or content is None:
+            chars = text_chars(content)
+        else:
+            return -1
+        return chars if block.keys() <= RESULT_KEYS else text_chars(block)
     if kind.__class__ is not str:
-        return False
+        return -1
     for name, cls in BLOCK_FIELDS.get(kind, ()):
         if block.get(name).__class__ is not cls:
-            return False
-    return kind != "tool_result" or block.get("content").__class__ in TOOL_RESULT_CONTENT
+            return -1
+    if kind in MEDIA:
+        return MEDIA_CHARS  # its source was checked to be an object
+    known = COUNTED_KEYS.get(kind)
+    if known is None or not block.keys() <= known:
+        return text_chars(block)
+    if kind == "tool_use":
+        return len(orjson.dumps(block["input"]))
+    if kind == "thinking":
+        return len(block["thinking"])
+    return 0  # redacted_thinking: nothing counted
 
 
 def _thinking(thinking: Any) -> bool:
@@ -88,17 +139,25 @@ def _output_config(config: Any) -> bool:
     return _is_str_or_none(config.get("effort")) and (fmt is None or fmt.__class__ is dict)
 
 
-def _system(system: Any) -> bool:
-    if system is None or system.__class__ is str:
-        return True
+def _system(system: Any) -> int:
+    # Counts the token estimate's characters on the way (-1: not surely valid).
+    if system is None:
+        return 0
+    if system.__class__ is str:
+        return len(system)
     if system.__class__ is not list:
-        return False
+        return -1
+    chars = 0
     for block in system:
-        if block.__class__ is not dict or block.get("text").__class__ is not str:
-            return False
+        if block.__class__ is not dict:
+            return -1
+        text = block.get("text")
+        if text.__class__ is not str:
+            return -1
         if "type" in block and block["type"].__class__ is not str:
-            return False
-    return True
+            return -1
+        chars += len(text) if block.keys() <= SYSTEM_KEYS else text_chars(block)
+    return chars
 
 
 def _tools(tools: Any) -> bool:
@@ -136,19 +195,35 @@ def _tool_choice(choice: Any) -> bool:
 
 def looks_valid(body: dict[str, Any], *, messages_request: bool) -> bool:
     """True when pydantic's MessagesRequest (or CountTokensRequest) surely accepts `body`."""
+    return valid_chars(body, messages_request=messages_request) >= 0
+
+
+def valid_chars(body: dict[str, Any], *, messages_request: bool) -> int:
+    """`looks_valid`, and on the same walk the characters the token estimate counts.
+
+    -1 when the body is not surely valid; else what `tokens.text_chars` gives for its system
+    plus its messages (`tokens.tokens_from_chars` adds the tools).
+    """
     model = body.get("model")
     if model.__class__ is not str or not model:
-        return False
-    if not (
-        _messages(body.get("messages"))
-        and _system(body.get("system"))
-        and _tools(body.get("tools"))
+        return -1
+    chars = _messages(body.get("messages"))
+    if chars < 0:
+        return -1
+    system = _system(body.get("system"))
+    if system < 0 or not (
+        _tools(body.get("tools"))
         and _tool_choice(body.get("tool_choice"))
         and _thinking(body.get("thinking"))
     ):
-        return False
-    if not messages_request:
-        return True
+        return -1
+    chars += system
+    if not messages_request or _other_fields(body):
+        return chars
+    return -1
+
+
+def _other_fields(body: dict[str, Any]) -> bool:
     metadata = body.get("metadata")
     if not (metadata is None or metadata.__class__ is dict) or not _output_config(
         body.get("output_config")

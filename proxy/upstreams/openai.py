@@ -11,7 +11,7 @@ import orjson
 from proxy.core.errors import ProxyError, error_status, from_upstream
 from proxy.state.exchange import Exchange
 from proxy.translate.sse import LineSplitter, LineTooLong
-from proxy.translate.to_openai import to_openai
+from proxy.translate.to_openai import to_openai, with_system_json
 from proxy.upstreams import http as upstream_http
 from proxy.upstreams.http import LOOP_HEADER, MAX_BODY_BYTES, http_errors
 from proxy.upstreams.translated import TranslatedStream, complete_message
@@ -21,10 +21,16 @@ OPENAI_BASE = "https://api.openai.com/v1"
 
 def _request(exchange: Exchange) -> tuple[str, dict[str, str], dict[str, Any]]:
     target = exchange.target
+    texts: list[str] = []
     payload = to_openai(
-        exchange.body, target, exchange.notes, recall=exchange.service.tool_memory.recall
+        exchange.body,
+        target,
+        exchange.notes,
+        recall=exchange.service.tool_memory.recall,
+        system_texts=texts,
     )
     exchange.set_upstream_request(payload)
+    payload = with_system_json(payload, texts)  # what is sent: the same bytes, less encoding
     url = (target.api_base or OPENAI_BASE) + "/chat/completions"
     headers = {
         "Content-Type": "application/json",
@@ -75,11 +81,13 @@ class SseChunks:
                         exchange.notes.append("skipped a malformed SSE line from upstream")
                         continue
                     if isinstance(chunk, dict):
-                        if "error" in chunk and not chunk.get("choices"):
+                        choices = chunk.get("choices")
+                        if not choices and "error" in chunk:
                             status = error_status(chunk["error"])
                             failure = from_upstream(status, payload, exchange.target.provider)
                             break
-                        finished = finished or has_finish(chunk)
+                        if not finished and choices:
+                            finished = has_finish(chunk)
                         batch.append(chunk)
                 if batch:
                     yield batch  # what came before an error event still reaches the client

@@ -15,7 +15,7 @@ from proxy.core.tools_cache import TOOLS
 from proxy.state.exchange import Exchange
 from proxy.translate.carrier import origin_of
 from proxy.translate.deferred import visible_tools
-from proxy.translate.sse import coalesce, collect_message, frames
+from proxy.translate.sse import collect_message, frames
 from proxy.translate.stream_translator import StreamTranslator
 from proxy.translate.tool_input import parsed_input
 from proxy.translate.tool_recovery import RecoveringTranslator, offered_tools
@@ -98,10 +98,8 @@ class TranslatedStream:
         quiet_since: float | None = None
         async for batch in self.source.batches():
             for low in range(0, len(batch), WRITE_SLICE):
-                events: list[dict[str, Any]] = []
                 mark = len(translator.text)
-                for chunk in batch[low : low + WRITE_SLICE]:
-                    events.extend(translator.feed(chunk))
+                events = translator.feed_batch(batch[low : low + WRITE_SLICE])
                 if not events and not prefix:
                     now = time.monotonic()
                     if quiet_since is None:
@@ -113,7 +111,7 @@ class TranslatedStream:
                 quiet_since = None
                 if events:
                     exchange.first_token()
-                yield prefix + frames(coalesce(events))
+                yield prefix + frames(events)  # feed_batch coalesced them
                 prefix = b""
                 if len(translator.text) > mark and bus.wants_deltas:
                     exchange.delta("".join(translator.text[mark:]))
@@ -187,7 +185,8 @@ def complete_message(exchange: Exchange, response: dict[str, Any]) -> dict[str, 
     for chunk in _signed_thinking_chunks(message):
         events += translator.feed(chunk)
     # The choice's other fields (a native finish reason such as Gemini's MODEL_ARMOR) go along.
-    finish = {k: v for k, v in choice.items() if k != "message"}
+    finish = dict(choice)  # a copy in C, the message out: the same keys in the same order
+    finish.pop("message", None)
     finish.update(delta=message, finish_reason=choice.get("finish_reason") or "stop")
     chunk = {"choices": [finish], "usage": response.get("usage")}
     events += translator.feed(chunk) + translator.finish()
