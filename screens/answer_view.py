@@ -200,10 +200,19 @@ class AnswerView(VerticalScroll):
                 shows = [i for i, (kind, _) in enumerate(changes) if kind == SHOW]
                 if shows:
                     await stream.stop()
-                    await markdown.update(changes[shows[-1]][1])
+                    shown = changes[shows[-1]][1]
+                    changes = changes[shows[-1] + 1 :]
+                    if self._final and not changes:
+                        await markdown.update(shown)  # whole, parsed off the loop
+                    else:
+                        # Textual's update() leaves only the last line for the next append to
+                        # parse again: after a text ending inside a code block, the block's
+                        # opening line would be lost. append() marks the last block's start.
+                        await markdown.update("")
+                        if shown:
+                            await markdown.append(shown)
                     self._scroll_for(live=not self._final)
                     stream = await self._open_stream(markdown)
-                    changes = changes[shows[-1] + 1 :]
                 text = "".join(text for _, text in changes)
                 if text:
                     await stream.write(text)

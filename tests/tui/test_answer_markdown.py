@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widgets import Markdown
 from textual.widgets._markdown import MarkdownFence, MarkdownOrderedList
 
+from app.client.requests import RequestRecord
 from app.ui.proxy_app import ProxyApp
 from screens.answer_view import AnswerView, code_span
 from screens.request_log import RequestLog
@@ -198,3 +199,22 @@ async def test_a_fast_stream_is_appended_per_frame_not_per_delta(
     assert len(appended) <= frames < deltas
     # Nothing is left behind for good: every lag was made up by the frames after it.
     assert behind[-1] == 0
+
+
+async def test_a_live_answer_shown_inside_a_code_block_keeps_its_blocks(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """A stream selected while its text ends inside a code block: the block's opening line is
+    kept when the rest is appended (Textual's update() leaves only the last line to parse again)."""
+    async with build_app(upstream, tmp_path).run_test(size=(120, 40)) as pilot:
+        app = await ready(pilot)
+        answer = app.main_screen.query_one(AnswerView)
+        text = "".join(fast_answer())
+        cut = text.index("import mod_3") + len("import mod_3\n")
+        record = RequestRecord("req_live", started=0.0, chunks=[text[:cut]])
+        answer.show(record)
+        for start in range(cut, len(text), 97):
+            answer.feed(record, text[start : start + 97])
+            await pilot.pause()
+        await wait_for(lambda: answer.rendered and answer.source == text, pilot=pilot)
+        assert len(answer.query_one(Markdown).query(MarkdownFence)) == 60
