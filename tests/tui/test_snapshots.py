@@ -172,6 +172,12 @@ def no_blink(app: ProxyApp) -> None:
         widget.cursor_blink = False
 
 
+def backfilled(app: ProxyApp) -> bool:
+    """The log's first backfill from the store was started (with the first resync, in the same
+    frame) and none is running any more (finished workers leave `app.workers`)."""
+    return app._generation >= 1 and not any(w.group == "backfill" for w in app.workers)
+
+
 async def seeded(pilot: Pilot[Any]) -> ProxyApp:
     """Wait for the proxy, publish the traffic on its bus (on its loop), wait for the frame."""
     app = pilot.app
@@ -179,6 +185,9 @@ async def seeded(pilot: Pilot[Any]) -> ProxyApp:
     await wait_for(lambda: app.state == "ready", pilot=pilot)
     backend = app.backend
     assert isinstance(backend, LocalBackend)
+    # The traffic is dated 2026-01-01, before the live events began: a backfill from the store
+    # running after the proxy recorded it would put its rows first. One ends before it starts.
+    await wait_for(lambda: backfilled(app), pilot=pilot)
     bus = backend.service.bus
     for event in traffic():
         await backend.read(bus.publish, event)
