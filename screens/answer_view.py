@@ -208,9 +208,10 @@ class AnswerView(VerticalScroll):
                         # Textual's update() leaves only the last line for the next append to
                         # parse again: after a text ending inside a code block, the block's
                         # opening line would be lost. append() marks the last block's start.
-                        await markdown.update("")
-                        if shown:
-                            await markdown.append(shown)
+                        with self.app.batch_update():  # no empty frame in between
+                            await markdown.update("")
+                            if shown:
+                                await markdown.append(shown)
                     self._scroll_for(live=not self._final)
                     stream = await self._open_stream(markdown)
                 text = "".join(text for _, text in changes)
