@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from proxy.state.events import FIRST_TOKEN, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
 from tests.conftest import FAKE_KEYS, ProxyFactory
 from tests.support.fake_upstream import FakeUpstream, Reply
 from tests.support.mgmt import ask, call, turn
 
 KEY = FAKE_KEYS["OPENAI_API_KEY"]
+SMALL = "openai/gpt-4.1-mini"
+
+
+async def watched(
+    make_proxy: ProxyFactory, big: str = "openai/gpt-4.1"
+) -> tuple[Any, list[ProxyEvent]]:
+    """A proxy (BIG_MODEL `big`) and the list its bus appends every event to."""
+    proxy = await make_proxy(BIG_MODEL=big, SMALL_MODEL=SMALL)
+    seen: list[ProxyEvent] = []
+    proxy.service.bus.subscribe(seen.append)
+    return proxy, seen
 
 
 async def test_a_whole_answer_publishes_no_first_token_and_finishes_with_its_ttft(
     make_proxy: ProxyFactory, upstream: FakeUpstream
 ) -> None:
-    proxy = await make_proxy(BIG_MODEL="openai/gpt-4.1", SMALL_MODEL="openai/gpt-4.1-mini")
-    seen: list[ProxyEvent] = []
-    proxy.service.bus.subscribe(seen.append)
+    proxy, seen = await watched(make_proxy)
     upstream.script += [Reply(text="whole"), Reply(text="streamed")]
     await ask(proxy.url, turn("at once"))
     kinds = [e.kind for e in seen]
@@ -31,9 +42,7 @@ async def test_a_key_in_a_model_name_is_masked_in_the_finished_event_too(
     make_proxy: ProxyFactory, upstream: FakeUpstream
 ) -> None:
     """request_finished reuses request_started's masked strings: check they are the masked ones."""
-    proxy = await make_proxy(BIG_MODEL=f"openai/{KEY}", SMALL_MODEL="openai/gpt-4.1-mini")
-    seen: list[ProxyEvent] = []
-    proxy.service.bus.subscribe(seen.append)
+    proxy, seen = await watched(make_proxy, big=f"openai/{KEY}")
     upstream.script += [Reply(text="fine")]
     await ask(proxy.url, turn("hello"))
     finished = [e for e in seen if e.kind == REQUEST_FINISHED]
@@ -48,9 +57,7 @@ async def test_an_unknown_stop_reason_is_searched_for_keys(
     make_proxy: ProxyFactory, upstream: FakeUpstream
 ) -> None:
     """Only the known stop reasons skip the search: anything else an upstream says is masked."""
-    proxy = await make_proxy(BIG_MODEL="openai/gpt-4.1", SMALL_MODEL="openai/gpt-4.1-mini")
-    seen: list[ProxyEvent] = []
-    proxy.service.bus.subscribe(seen.append)
+    proxy, seen = await watched(make_proxy)
     upstream.script += [Reply(text="odd", finish=f"weird {KEY}")]
     await ask(proxy.url, turn("hello"))
     finished = [e for e in seen if e.kind == REQUEST_FINISHED]
@@ -61,9 +68,7 @@ async def test_keys_in_client_headers_are_masked_every_time(
     make_proxy: ProxyFactory, upstream: FakeUpstream
 ) -> None:
     """request_started's strings are remembered only when clean: a dirty one is searched again."""
-    proxy = await make_proxy(BIG_MODEL="openai/gpt-4.1", SMALL_MODEL="openai/gpt-4.1-mini")
-    seen: list[ProxyEvent] = []
-    proxy.service.bus.subscribe(seen.append)
+    proxy, seen = await watched(make_proxy)
     upstream.script += [Reply(text="a"), Reply(text="b"), Reply(text="c"), Reply(text="d")]
     for session, agent in (("s1", "cli"), (f"s-{KEY}", "cli"), ("s1", f"cli {KEY}"), ("s1", "cli")):
         answer = await call(
@@ -88,9 +93,7 @@ async def test_every_string_of_request_started_is_one_the_bus_checks(
     make_proxy: ProxyFactory, upstream: FakeUpstream
 ) -> None:
     """Exchange.begin lists the strings it asks the bus about: a new string field must join them."""
-    proxy = await make_proxy(BIG_MODEL="openai/gpt-4.1", SMALL_MODEL="openai/gpt-4.1-mini")
-    seen: list[ProxyEvent] = []
-    proxy.service.bus.subscribe(seen.append)
+    proxy, seen = await watched(make_proxy)
     upstream.script += [Reply(text="a")]
     await call(
         proxy.url,
