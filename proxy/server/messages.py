@@ -17,6 +17,12 @@ from proxy.server.dispatch import dispatch_with_retries
 from proxy.server.keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.state.exchange import Exchange
 from proxy.translate.deferred import visible_tools
+from proxy.translate.json_depth import (
+    MIN_DEEP_BODY,
+    check_rest_depth,
+    check_tools_depth,
+    deep_error,
+)
 from proxy.translate.to_openai import convert_messages, convert_tools
 from proxy.translate.validate import validate_count_tokens, validate_messages
 from proxy.upstreams.http import LOOP_HEADER
@@ -25,9 +31,6 @@ from proxy.upstreams.registry import ANTHROPIC
 SESSION_HEADER = "X-Claude-Code-Session-Id"
 MAX_SESSION_ID = 256
 MAX_KEY_HEADER = 4096
-# Nesting orjson can serialise again (events, /requests/{id}, upstream bodies) is below 255;
-# a body must be at least this long to nest that deep, so short ones skip the check.
-MIN_DEEP_BODY = 2 * 254
 ORIGIN_HEADER = "x-claude-proxy-origin"
 """Set by the TUI on its own requests: `probe` (config test) or `replay` (detail replay)."""
 ORIGINS = frozenset({"probe", "replay"})
@@ -44,8 +47,12 @@ async def read_json(request: web.Request) -> Any:
     return (await read_json_sized(request))[0]
 
 
-async def read_json_sized(request: web.Request) -> tuple[Any, int]:
-    """`read_json`, and the size in bytes of what it parsed."""
+async def read_json_sized(request: web.Request, *, whole: bool = True) -> tuple[Any, int]:
+    """`read_json`, and the size in bytes of what it parsed.
+
+    `whole=False`: the depth check of everything but the tools is left to the caller (the
+    Messages validation walk does it block by block, `validate_messages(depth_checked=False)`).
+    """
     try:
         if request.content.is_eof():
             raw = await request.read()  # all here already: nothing to wait for
@@ -73,33 +80,12 @@ async def read_json_sized(request: web.Request) -> tuple[Any, int]:
             ) from None
     if len(raw) >= MIN_DEEP_BODY:
         try:
-            check_depth(raw, body, known_tools)
+            check_tools_depth(raw, body, known_tools)
+            if whole:
+                check_rest_depth(body)
         except orjson.JSONEncodeError:
-            raise ProxyError(
-                400,
-                "invalid_request_error",
-                "request body nests JSON deeper than 254 levels; flatten it",
-            ) from None
+            raise deep_error() from None
     return body, len(raw)
-
-
-def check_depth(raw: bytes, body: Any, known_tools: bool) -> None:
-    """Raise JSONEncodeError when `body` nests too deep for orjson to serialise it again.
-
-    The one exact test: serialise it (C, ~30 us for 80 KB), instead of a Python walk over every
-    node (~600 us). Tools are serialised on their own (`[tools]` nests as deep as the body's
-    tools), and kept for the next body (`TOOLS`); a kept list passed this test already.
-    """
-    tools = body.get("tools") if body.__class__ is dict else None
-    if tools.__class__ is not list or not tools:
-        orjson.dumps(body)
-        return
-    if not known_tools:
-        wrapped = orjson.dumps([tools])
-        TOOLS.learn(raw, tools, wrapped[1:-1])
-    rest = dict(body)  # a copy in C, then the one key out: the same dict, in the same order
-    del rest["tools"]
-    orjson.dumps(rest)
 
 
 def header_text(request: web.Request, name: str, limit: int) -> str | None:
@@ -156,19 +142,20 @@ def check_loop(request: web.Request) -> None:
 
 async def messages(request: web.Request) -> web.StreamResponse:
     """POST /v1/messages, streaming or not, to whichever upstream the model maps to."""
-    body, size = await read_json_sized(request)
-    return await serve_messages(request, body, size)
+    body, size = await read_json_sized(request, whole=False)
+    return await serve_messages(request, body, size, depth_checked=size < MIN_DEEP_BODY)
 
 
 async def serve_messages(
-    request: web.Request, body: Any, body_bytes: int | None = None
+    request: web.Request, body: Any, body_bytes: int | None = None, *, depth_checked: bool = True
 ) -> web.StreamResponse:
     """Validate and serve one Messages request body (also used by /conversation/continue).
 
-    `body_bytes`: the size of the JSON `body` was parsed from, when it was.
+    `body_bytes`: the size of the JSON `body` was parsed from, when it was; `depth_checked`:
+    False when its depth (but its tools') is for the validation to check.
     """
     session_id = check_headers(request)
-    text_chars = validate_messages(body)
+    text_chars = validate_messages(body, depth_checked=depth_checked)
     check_loop(request)
     service = request.app[SERVICE]
     request.app[LIMITER].check(client_identity(request))

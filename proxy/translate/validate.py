@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,7 +21,8 @@ from proxy.core.errors import ProxyError
 
 # BLOCK_FIELDS: the fields each known block type must carry, as the Anthropic API checks them;
 # unknown block types pass untouched.
-from proxy.translate.validate_fast import BLOCK_FIELDS, valid_chars
+from proxy.translate.json_depth import check_rest_depth, deep_error
+from proxy.translate.validate_fast import BLOCK_FIELDS, TOO_DEEP, valid_chars
 
 T = TypeVar("T", bound="CountTokensRequest")
 
@@ -162,13 +164,15 @@ def check_model_string(value: str, field: str = "model") -> str:
     return value
 
 
-def validate_messages(body: object) -> int | None:
+def validate_messages(body: object, *, depth_checked: bool = True) -> int | None:
     """Check a /v1/messages body, or raise a 400 naming the field.
 
     Returns the characters the token estimate counts in its system and messages
     (`tokens.tokens_from_chars`), when the check walked them (None: ask the estimate).
+    `depth_checked=False`: also refuse a body nesting too deep to serialise (json_depth),
+    its tools apart (checked when they were parsed).
     """
-    return _validate(MessagesRequest, body)
+    return _validate(MessagesRequest, body, depth_checked)
 
 
 def validate_count_tokens(body: object) -> None:
@@ -176,14 +180,21 @@ def validate_count_tokens(body: object) -> None:
     _validate(CountTokensRequest, body)
 
 
-def _validate(cls: type[T], body: object) -> int | None:
+def _validate(cls: type[T], body: object, depth_checked: bool = True) -> int | None:
     if not isinstance(body, dict):
         raise ProxyError(400, "invalid_request_error", "request body must be a JSON object")
     # The common, valid body is checked by hand (pydantic over every block costs ~40 us on a
     # Claude Code request); pydantic decides, and words the error, for everything else.
     chars: int | None = valid_chars(body, messages_request=cls is MessagesRequest)
+    if chars == TOO_DEEP:
+        raise deep_error()
     if chars is not None and chars < 0:
         chars = None
+        if not depth_checked:  # the walk stopped short: serialise it to know
+            try:
+                check_rest_depth(body)
+            except orjson.JSONEncodeError:
+                raise deep_error() from None
         try:
             cls.model_validate(body)
         except ValidationError as exc:

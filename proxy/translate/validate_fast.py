@@ -16,6 +16,7 @@ import orjson
 
 from proxy.core.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS, MEDIA, text_chars
 from proxy.core.tools_cache import TOOLS
+from proxy.translate.json_depth import too_deep, wrapped
 
 ROLES = frozenset({"user", "assistant", "system"})
 TOOL_CHOICES = frozenset({"auto", "any", "tool", "none"})
@@ -41,6 +42,13 @@ COUNTED_KEYS: dict[str, frozenset[str]] = {
 MESSAGE_KEYS = frozenset({"role", "content"})
 SYSTEM_KEYS = frozenset({"type", "text", "cache_control"})
 MEDIA_CHARS = IMAGE_TOKENS * CHARS_PER_TOKEN
+TOO_DEEP = -2
+"""`valid_chars`: the body nests deeper than orjson writes back (json_depth), valid or not."""
+OWN_KEYS = frozenset({"messages", "system", "tools"})
+"""Top-level fields whose depth the walk checks itself (tools: when they are parsed)."""
+# Containers enclosing a value, counting the body: a message's field, a block's field, a field of
+# an item in a tool_result's content list (json_depth.too_deep).
+IN_MESSAGE, IN_BLOCK, IN_RESULT_ITEM = 3, 5, 7
 
 
 def _is_str_or_none(value: Any) -> bool:
@@ -66,6 +74,8 @@ def _messages(messages: Any) -> int:
         if role.__class__ is not str or role not in ROLES:
             return -1
         content = message.get("content")
+        if len(message) > 2 and _fields_deep(message, IN_MESSAGE, "content"):
+            return TOO_DEEP
         if content.__class__ is str:
             counted = len(content)
         elif content.__class__ is not list:
@@ -77,7 +87,7 @@ def _messages(messages: Any) -> int:
                     return -1
                 size = _block(block)
                 if size < 0:
-                    return -1
+                    return size
                 counted += size
         # A message with more than role and content: the estimate's own walk counts it.
         chars += counted if message.keys() <= MESSAGE_KEYS else text_chars(message)
@@ -92,6 +102,8 @@ def _block(block: dict[str, Any]) -> int:
         text = block.get("text")
         if text.__class__ is not str:
             return -1
+        if len(block) > 2 and _fields_deep(block, IN_BLOCK):
+            return TOO_DEEP
         return len(text) if block.keys() <= TEXT_KEYS else text_chars(block)
     if kind == "tool_result":
         if block.get("tool_use_id").__class__ is not str:
@@ -100,25 +112,59 @@ def _block(block: dict[str, Any]) -> int:
         if content.__class__ is str:
             chars = len(content)
         elif content.__class__ is list or content is None:
+            if content and _result_items_deep(content):
+                return TOO_DEEP
             chars = text_chars(content)
         else:
             return -1
+        if len(block) > 2 and _fields_deep(block, IN_BLOCK, "content"):
+            return TOO_DEEP
         return chars if block.keys() <= RESULT_KEYS else text_chars(block)
     if kind.__class__ is not str:
         return -1
     for name, cls in BLOCK_FIELDS.get(kind, ()):
         if block.get(name).__class__ is not cls:
             return -1
+    if kind == "tool_use":
+        if _fields_deep(block, IN_BLOCK, "input"):
+            return TOO_DEEP
+        try:  # the input's own size is counted: one serialisation checks its depth too
+            size = len(orjson.dumps(wrapped(block["input"], IN_BLOCK))) - 2 * IN_BLOCK
+        except orjson.JSONEncodeError:
+            return TOO_DEEP
+        if not block.keys() <= COUNTED_KEYS["tool_use"]:
+            return text_chars(block)
+        return size
+    if _fields_deep(block, IN_BLOCK):
+        return TOO_DEEP
     if kind in MEDIA:
         return MEDIA_CHARS  # its source was checked to be an object
     known = COUNTED_KEYS.get(kind)
     if known is None or not block.keys() <= known:
         return text_chars(block)
-    if kind == "tool_use":
-        return len(orjson.dumps(block["input"]))
     if kind == "thinking":
         return len(block["thinking"])
     return 0  # redacted_thinking: nothing counted
+
+
+def _fields_deep(container: dict[str, Any], enclosing: int, skip: str = "") -> bool:
+    # The dict's own fields but `skip` (checked by the caller), each inside `enclosing`.
+    for key, value in container.items():
+        cls = value.__class__
+        if (cls is dict or cls is list) and key != skip and too_deep(value, enclosing):
+            return True
+    return False
+
+
+def _result_items_deep(content: list[Any]) -> bool:
+    # A tool_result's content items: blocks whose texts need no serialising to bound them.
+    for item in content:
+        if item.__class__ is dict:
+            if _fields_deep(item, IN_RESULT_ITEM):
+                return True
+        elif item.__class__ is list and too_deep(item, IN_RESULT_ITEM - 1):
+            return True
+    return False
 
 
 def _thinking(thinking: Any) -> bool:
@@ -156,6 +202,8 @@ def _system(system: Any) -> int:
             return -1
         if "type" in block and block["type"].__class__ is not str:
             return -1
+        if len(block) > 1 and _fields_deep(block, IN_MESSAGE):
+            return TOO_DEEP
         chars += len(text) if block.keys() <= SYSTEM_KEYS else text_chars(block)
     return chars
 
@@ -209,8 +257,10 @@ def valid_chars(body: dict[str, Any], *, messages_request: bool) -> int:
         return -1
     chars = _messages(body.get("messages"))
     if chars < 0:
-        return -1
+        return chars
     system = _system(body.get("system"))
+    if system == TOO_DEEP:
+        return TOO_DEEP
     if system < 0 or not (
         _tools(body.get("tools"))
         and _tool_choice(body.get("tool_choice"))
@@ -219,6 +269,10 @@ def valid_chars(body: dict[str, Any], *, messages_request: bool) -> int:
         return -1
     chars += system
     if not messages_request or _other_fields(body):
+        for key, value in body.items():  # what the walk did not bound: tools are checked apart
+            cls = value.__class__
+            if (cls is dict or cls is list) and key not in OWN_KEYS and too_deep(value, 1):
+                return TOO_DEEP
         return chars
     return -1
 

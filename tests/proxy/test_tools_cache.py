@@ -16,7 +16,7 @@ import pytest
 
 from proxy.core.tools_cache import TOOLS as KEPT
 from proxy.core.tools_cache import ToolsCache
-from proxy.server.messages import check_depth
+from proxy.translate.json_depth import check_depth
 from tests.conftest import ProxyFactory
 from tests.support.claude_code_shapes import SHAPES, headers_for, proxy_env, replay
 from tests.support.fake_upstream import FakeUpstream
