@@ -20,7 +20,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
@@ -36,6 +36,14 @@ JSON = "json"
 """The `derived` slot of the one derived value whose JSON is kept (the tools as sent upstream)."""
 MIN_BYTES = 512
 """Smaller arrays are not worth keeping: parsing them is as cheap as finding them."""
+
+
+class ToolsSpan(NamedTuple):
+    """Where a kept tools array sat in the bytes of the body it was cut from: everything
+    between is nested in the top-level `tools` (`proxy.translate.model_swap` skips it)."""
+
+    start: int
+    end: int
 
 
 class _Entry:
@@ -77,6 +85,11 @@ class ToolsCache:
 
     def parse(self, raw: bytes) -> dict[str, Any] | None:
         """The body parsed with a kept tools array spliced in, or None (parse it whole)."""
+        parsed = self.parse_spanned(raw)
+        return None if parsed is None else parsed[0]
+
+    def parse_spanned(self, raw: bytes) -> tuple[dict[str, Any], ToolsSpan] | None:
+        """`parse`, and where the kept array was in `raw`."""
         found = self._find(raw)
         if found is None:
             return None
@@ -91,7 +104,8 @@ class ToolsCache:
             return None
         body["tools"] = entry.tools
         self.hits += 1
-        return body
+        start, end = at + len(KEY), at + len(entry.needle)
+        return body, ToolsSpan(start, end)
 
     def learn(self, raw: bytes, tools: Any, json: bytes) -> None:
         """Keep `tools` (parsed from `raw`, serialising to `json`) if `raw` holds it as `json`."""

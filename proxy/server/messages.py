@@ -23,6 +23,7 @@ from proxy.translate.json_depth import (
     check_tools_depth,
     deep_error,
 )
+from proxy.translate.model_swap import RawBody
 from proxy.translate.to_openai import convert_messages, convert_tools
 from proxy.translate.validate import validate_count_tokens, validate_messages
 from proxy.upstreams.http import LOOP_HEADER
@@ -47,8 +48,14 @@ async def read_json(request: web.Request) -> Any:
     return (await read_json_sized(request))[0]
 
 
-async def read_json_sized(request: web.Request, *, whole: bool = True) -> tuple[Any, int]:
-    """`read_json`, and the size in bytes of what it parsed.
+async def read_json_sized(request: web.Request) -> tuple[Any, int]:
+    """`read_json`, and the size in bytes of what it parsed."""
+    body, raw = await read_json_raw(request)
+    return body, len(raw.data)
+
+
+async def read_json_raw(request: web.Request, *, whole: bool = True) -> tuple[Any, RawBody]:
+    """`read_json`, and the bytes it parsed (with where kept tools sat in them).
 
     `whole=False`: the depth check of everything but the tools is left to the caller (the
     Messages validation walk does it block by block, `validate_messages(depth_checked=False)`).
@@ -69,9 +76,12 @@ async def read_json_sized(request: web.Request, *, whole: bool = True) -> tuple[
     if not raw:
         raise ProxyError(400, "invalid_request_error", "request body is empty: expected JSON")
     # Claude Code's tools (most of its body) as parsed last time, when these are the same bytes.
-    body = TOOLS.parse(raw)
-    known_tools = body is not None
-    if body is None:
+    spanned = TOOLS.parse_spanned(raw)
+    known_tools = spanned is not None
+    if spanned is not None:
+        body, span = spanned
+    else:
+        span = None
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -85,7 +95,7 @@ async def read_json_sized(request: web.Request, *, whole: bool = True) -> tuple[
                 check_rest_depth(body)
         except orjson.JSONEncodeError:
             raise deep_error() from None
-    return body, len(raw)
+    return body, RawBody(raw, span)
 
 
 def header_text(request: web.Request, name: str, limit: int) -> str | None:
@@ -142,19 +152,21 @@ def check_loop(request: web.Request) -> None:
 
 async def messages(request: web.Request) -> web.StreamResponse:
     """POST /v1/messages, streaming or not, to whichever upstream the model maps to."""
-    body, size = await read_json_sized(request, whole=False)
-    return await serve_messages(request, body, size, depth_checked=size < MIN_DEEP_BODY)
+    body, raw = await read_json_raw(request, whole=False)
+    return await serve_messages(request, body, raw)
 
 
 async def serve_messages(
-    request: web.Request, body: Any, body_bytes: int | None = None, *, depth_checked: bool = True
+    request: web.Request, body: Any, raw: RawBody | None = None
 ) -> web.StreamResponse:
     """Validate and serve one Messages request body (also used by /conversation/continue).
 
-    `body_bytes`: the size of the JSON `body` was parsed from, when it was; `depth_checked`:
-    False when its depth (but its tools') is for the validation to check.
+    `raw`: the bytes `body` was parsed from, when it was; its depth (but its tools') is then
+    for the validation to check.
     """
     session_id = check_headers(request)
+    body_bytes = len(raw.data) if raw is not None else None
+    depth_checked = body_bytes is None or body_bytes < MIN_DEEP_BODY
     text_chars = validate_messages(body, depth_checked=depth_checked)
     check_loop(request)
     service = request.app[SERVICE]
@@ -178,6 +190,8 @@ async def serve_messages(
         origin=origin,
     )
     exchange.reason = routed.reason
+    if routed.body is body:  # a stripped <proxy-model> marker: not the bytes the client sent
+        exchange.raw_body = raw
     exchange.begin()
     try:
         async with request.app[GATE].slot():

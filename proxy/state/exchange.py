@@ -18,6 +18,7 @@ from proxy.state.events import (
     ProxyEvent,
 )
 from proxy.state.service import ProxyService
+from proxy.translate.model_swap import RawBody
 
 STOP_REASONS = frozenset(
     ("end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal")
@@ -70,6 +71,8 @@ class Exchange:
         """The preset in force when the request was routed."""
         self.tool_repairs: list[Any] = []
         """Tool calls the translator recovered, repaired or refused (one record each)."""
+        self.raw_body: RawBody | None = None
+        """The bytes `body` was parsed from (the Anthropic transport may send them as they are)."""
         self._shown: tuple[Target, Any, Any, Any] | None = None
         """The target, and its model, provider and session id as request_started carried them
         (masked by the bus): request_finished reuses them while the target is the same."""

@@ -16,16 +16,18 @@ def clamp_max_tokens(asked: int, model: str, notes: list[str]) -> int:
     return limit
 
 
-def clamp_anthropic_body(body: dict[str, Any], model: str, notes: list[str]) -> None:
-    """Clamp an Anthropic body's max_tokens in place, keeping a thinking budget below it."""
+def clamp_anthropic_body(body: dict[str, Any], model: str, notes: list[str]) -> bool:
+    """Clamp an Anthropic body's max_tokens in place, keeping a thinking budget below it;
+    True when it changed the body."""
     asked = body.get("max_tokens")
     if not isinstance(asked, int):
-        return
+        return False
     limit = clamp_max_tokens(asked, model, notes)
     if limit == asked:
-        return
+        return False
     body["max_tokens"] = limit
     thinking = body.get("thinking")
     if isinstance(thinking, dict) and isinstance(thinking.get("budget_tokens"), int):
         # Anthropic refuses budget_tokens >= max_tokens (Claude Code itself sends max - 1).
         body["thinking"] = {**thinking, "budget_tokens": min(thinking["budget_tokens"], limit - 1)}
+    return True

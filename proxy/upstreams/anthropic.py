@@ -14,6 +14,7 @@ from proxy.state.exchange import Exchange
 from proxy.translate.carrier import anthropic_original, is_proxy_signature
 from proxy.translate.max_tokens import clamp_anthropic_body
 from proxy.translate.model_echo import rewrite_message_start
+from proxy.translate.model_swap import swapped_model
 from proxy.translate.sse import LineSplitter, LineTooLong
 from proxy.translate.tool_input import parsed_input
 from proxy.upstreams import http as upstream_http
@@ -37,8 +38,11 @@ def _foreign(block: object) -> bool:
 
 def strip_foreign_thinking(messages: list[Any]) -> list[Any]:
     """Thinking this proxy made would be rejected by Anthropic: drop it, or put back the block
-    Anthropic itself signed where a carrier holds one (Claude through OpenRouter)."""
+    Anthropic itself signed where a carrier holds one (Claude through OpenRouter).
+
+    The same list object when there was none (the client's bytes may then go as they are)."""
     out = []
+    changed = False
     for msg in messages:
         content = msg.get("content") if isinstance(msg, dict) else None
         if (
@@ -53,21 +57,29 @@ def strip_foreign_thinking(messages: list[Any]) -> list[Any]:
                 elif (original := anthropic_original(block)) is not None:
                     kept.append(original)
             msg = {**msg, "content": kept or [{"type": "text", "text": ""}]}
+            changed = True
         out.append(msg)
-    return out
+    return out if changed else messages
 
 
 def build_request(
     exchange: Exchange, path: str = "/v1/messages"
-) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """URL, headers and body for the upstream: the client's body with the model rewritten."""
+) -> tuple[str, dict[str, str], dict[str, Any], bytes | None]:
+    """URL, headers and body for the upstream: the client's body with the model rewritten;
+    and the client's own bytes so rewritten, when that is the only change (else None)."""
     target = exchange.target
     settings = exchange.service.settings
     body = dict(exchange.body)
     body["model"] = target.upstream_model
-    clamp_anthropic_body(body, target.model, exchange.notes)
-    if isinstance(body.get("messages"), list):
-        body["messages"] = strip_foreign_thinking(body["messages"])
+    changed = clamp_anthropic_body(body, target.model, exchange.notes)
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        body["messages"] = strip_foreign_thinking(messages)
+        changed = changed or body["messages"] is not messages
+    raw = exchange.raw_body
+    data = None
+    if raw is not None and not changed:
+        data = swapped_model(raw, exchange.body["model"], target.upstream_model)
     headers = {"Content-Type": "application/json", LOOP_HEADER: exchange.service.instance_id}
     client = exchange.client_headers
     for name in PASSED_HEADERS:
@@ -83,7 +95,7 @@ def build_request(
     query = f"?{exchange.query}" if exchange.query else ""
     url = (target.api_base or ANTHROPIC_BASE) + path + query
     exchange.set_upstream_request(body)
-    return url, headers, body
+    return url, headers, body, data
 
 
 def _joined_input(parts: list[bytes]) -> str:
@@ -241,9 +253,9 @@ class AnthropicTransport:
 
     async def stream(self, exchange: Exchange, http: aiohttp.ClientSession) -> RelayedStream:
         """Open the upstream stream (raises until it said 200 with an event stream)."""
-        url, headers, body = build_request(exchange)
+        url, headers, body, data = build_request(exchange)
         response = await upstream_http.post(
-            http, exchange.target, url, headers, body, exchange.service.settings
+            http, exchange.target, url, headers, body, exchange.service.settings, data
         )
         try:
             # Relaying a proxy's HTML error page as SSE would leave the client with garbage.
@@ -255,17 +267,17 @@ class AnthropicTransport:
 
     async def complete(self, exchange: Exchange, http: aiohttp.ClientSession) -> dict[str, Any]:
         """The upstream's JSON answer as it came."""
-        url, headers, body = build_request(exchange)
+        url, headers, body, data = build_request(exchange)
         async with await upstream_http.post(
-            http, exchange.target, url, headers, body, exchange.service.settings
+            http, exchange.target, url, headers, body, exchange.service.settings, data
         ) as response:
             return await upstream_http.read_json(response, exchange.target)
 
     async def count_tokens(self, exchange: Exchange, http: aiohttp.ClientSession) -> dict[str, Any]:
         """Forward count_tokens to the Anthropic upstream."""
-        url, headers, body = build_request(exchange, "/v1/messages/count_tokens")
+        url, headers, body, raw = build_request(exchange, "/v1/messages/count_tokens")
         async with await upstream_http.post(
-            http, exchange.target, url, headers, body, exchange.service.settings
+            http, exchange.target, url, headers, body, exchange.service.settings, raw
         ) as response:
             data = await upstream_http.read_json(response, exchange.target)
         if not isinstance(data.get("input_tokens"), int):

@@ -129,12 +129,16 @@ async def post(
     headers: dict[str, str],
     payload: dict[str, Any],
     settings: Settings,
+    data: bytes | None = None,
 ) -> aiohttp.ClientResponse:
     """POST JSON upstream; the response once it said 200 (the caller releases it), else the
-    mapped error."""
+    mapped error. `data`: `payload` already serialised (the client's own bytes)."""
     with http_errors(target):
         response = await http.post(
-            url, data=encode_body(payload), headers=headers, timeout=timeout_for(settings)
+            url,
+            data=data if data is not None else encode_body(payload),
+            headers=headers,
+            timeout=timeout_for(settings),
         )
         if response.status == 200:
             if payload.get("stream") is True:
