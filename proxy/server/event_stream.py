@@ -176,11 +176,18 @@ class EventHub:
         kind = event.kind
         data = event.data
         if kind == REQUEST_STARTED:
-            try:
-                values = _started_values(data)
-            except KeyError:
-                return False
-            parts: Any = (values, list(data.get("notes") or ()))
+            source = event.source
+            if source is not None:
+                # The request's ledger record holds the started fields first, masked.
+                record = source.record
+                notes = record.notes
+                parts: Any = (record, notes.copy() if notes else [])
+            else:
+                try:
+                    values = _started_values(data)
+                except KeyError:
+                    return False
+                parts = (values, list(data.get("notes") or ()))
         elif kind == REQUEST_FINISHED:
             message = data.get("message")
             if message.__class__ is not dict or not message.keys() <= SMALL_MESSAGE_KEYS:
@@ -216,7 +223,7 @@ class EventHub:
             event_id, kind, request_id, when, parts, totals = lazy.popleft()
             if kind == REQUEST_STARTED:
                 values, notes = parts
-                data = dict(zip(STARTED_FIELDS, values, strict=True))
+                data = dict(zip(STARTED_FIELDS, values[:8], strict=True))
                 data["notes"] = notes
             else:
                 data = parts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from operator import itemgetter
 from random import getrandbits
 from typing import Any
 
@@ -17,8 +18,23 @@ from proxy.state.events import (
     TEXT_DELTA,
     ProxyEvent,
 )
+from proxy.state.ledger import Started, body_counts, new_started
 from proxy.state.service import ProxyService
 
+_RECORD_HEAD = itemgetter(
+    "requested",
+    "model",
+    "provider",
+    "transport",
+    "tier",
+    "reason",
+    "stream",
+    "session_id",
+    "endpoint",
+    "client",
+    "origin",
+    "preset",
+)
 STOP_REASONS = frozenset(
     ("end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal")
 )
@@ -70,6 +86,8 @@ class Exchange:
         """The preset in force when the request was routed."""
         self.tool_repairs: list[Any] = []
         """Tool calls the translator recovered, repaired or refused (one record each)."""
+        self.record: Started | None = None
+        """The request's ledger record, written by begin() (proxy/state/ledger.py)."""
         self._shown: tuple[Target, Any, Any, Any] | None = None
         """The target, and its model, provider and session id as request_started carried them
         (masked by the bus): request_finished reuses them while the target is the same."""
@@ -103,7 +121,7 @@ class Exchange:
         exchange.fail(status, error_type, getattr(error, "message", str(error)))
 
     def begin(self) -> None:
-        """Publish request_started with the mapping decision."""
+        """Publish request_started with the mapping decision, and write the request's record."""
         t = self.target
         reason, session_id, client, origin, preset = (
             self.reason,
@@ -112,32 +130,34 @@ class Exchange:
             self.origin,
             self.preset,
         )
+        notes, bus, now = self.notes, self.bus, time.time()
+        data = {
+            "requested": t.requested,
+            "model": t.model,
+            "provider": t.provider,
+            "transport": t.transport,
+            "tier": t.tier,
+            "reason": reason,
+            "stream": self.stream,
+            "session_id": session_id,
+            "endpoint": self.endpoint,
+            "body": self.body,
+            "notes": notes,
+            "client": client,
+            "origin": origin,
+            "preset": preset,
+        }
+        event = ProxyEvent(REQUEST_STARTED, self.request_id, data, now, True, self)
         strings: tuple[str | None, ...] = (t.requested, t.model, t.provider, t.transport, t.tier)
         strings += (reason, session_id, self.endpoint, client, origin, preset)
-        event = ProxyEvent(
-            REQUEST_STARTED,
-            self.request_id,
-            {
-                "requested": t.requested,
-                "model": t.model,
-                "provider": t.provider,
-                "transport": t.transport,
-                "tier": t.tier,
-                "reason": reason,
-                "stream": self.stream,
-                "session_id": session_id,
-                "endpoint": self.endpoint,
-                "body": self.body,
-                "notes": self.notes,
-                "client": client,
-                "origin": origin,
-                "preset": preset,
-            },
-            # Its strings are these and the notes: the bus searches them only when new.
-            masked=not self.notes and self.bus.clean(strings),
+        # Its strings are these and the notes: the bus searches them only when new. Masked here,
+        # once, so the record the readers keep holds masked text as well.
+        if notes or not bus.clean(strings):
+            bus.mask(event)
+        self.record = new_started(
+            Started, (*_RECORD_HEAD(data), notes, now, *body_counts(self.body))
         )
-        self.bus.publish(event)
-        data = event.data
+        bus.publish(event)
         self._shown = (t, data["model"], data["provider"], data["session_id"])
 
     def set_upstream_request(self, request: dict[str, Any]) -> None:
@@ -199,6 +219,7 @@ class Exchange:
                     "tool_repairs": self.tool_repairs,
                 },
                 masked=masked,
+                source=self if self.record is not None else None,
             )
         )
 
@@ -222,5 +243,6 @@ class Exchange:
                     "ttft": (self.first_token_at - self.started) if self.first_token_at else None,
                     "upstream_request": self.upstream_request,
                 },
+                source=self if self.record is not None else None,
             )
         )

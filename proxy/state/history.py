@@ -154,6 +154,17 @@ class ConversationHistory:
         elif kind == REQUEST_FAILED:
             self._pending.pop(event.request_id, None)
 
+    def request_finished(
+        self,
+        body: Any,
+        data: dict[str, Any],
+        session: str | None,
+        request_id: str,
+        when: float,
+    ) -> None:
+        """A client's Messages request answered (the ledger's call: body from the exchange)."""
+        self._record(body or {}, data, session, request_id, when)
+
     def _record(
         self,
         body: dict[str, Any],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from typing import Any
 
 from proxy.state.events import REQUEST_FAILED, REQUEST_FINISHED, ProxyEvent
 
@@ -54,6 +55,22 @@ class LatencyHistograms:
     def __init__(self) -> None:
         self.duration: dict[tuple[str, str], Histogram] = {}
         self.ttft: dict[tuple[str, str], Histogram] = {}
+
+    def observe(self, provider: Any, model: Any, latency: Any, ttft: Any) -> None:
+        """Count an ended request's duration and TTFT (the ledger's call)."""
+        if provider.__class__ is not str or model.__class__ is not str:
+            provider, model = str(provider or ""), str(model or "")
+        key = (provider, model)
+        if latency is not None:
+            histogram = self.duration.get(key)
+            if histogram is None:
+                histogram = self.duration[key] = Histogram(DURATION_BUCKETS)
+            histogram.observe(float(latency))
+        if ttft is not None:
+            histogram = self.ttft.get(key)
+            if histogram is None:
+                histogram = self.ttft[key] = Histogram(TTFT_BUCKETS)
+            histogram.observe(float(ttft))
 
     def on_event(self, event: ProxyEvent) -> None:
         """A bisect and two additions per ended request; nothing per chunk."""

@@ -6,9 +6,12 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proxy.state.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
+
+if TYPE_CHECKING:
+    from proxy.state.ledger import Started
 
 # Percentiles come from the newest samples only: recent behaviour is what a user is looking at.
 WINDOW = 1000
@@ -16,6 +19,7 @@ MIN_SPEED_SECONDS = 0.25
 """Generation shorter than this says nothing about speed (4 tokens in 80 us is not 50,000 tok/s:
 the upstream sent a buffered answer at once), so it does not count towards tok/s."""
 CLIENT = "client"
+MESSAGES = "messages"
 
 
 def percentile(samples: list[float], pct: float) -> float | None:
@@ -187,12 +191,74 @@ class Stats:
             stats.errors += 1
             self._count_origin(event.request_id, 0, 0, 0.0, failed=True)
 
+    def request_started(self, record: Started) -> None:
+        """A request began (the ledger's call: its record read once, no per-request map)."""
+        counters = self.counters
+        counters.total += 1
+        counters.in_flight += 1
+        if record.endpoint != MESSAGES:
+            return
+        model = record.model
+        stats = self.models.get(model)
+        if stats is None:
+            stats = self._model(model)
+        stats.requests += 1
+        stats.in_flight += 1
+
+    def request_finished(
+        self,
+        record: Started,
+        model: Any,
+        tokens_in: int,
+        tokens_out: int,
+        cost: float | None,
+        latency: float,
+        ttft: float | None,
+        repairs: list[Any] | None,
+    ) -> None:
+        """A request answered (the ledger's call, with the finished event's values)."""
+        self.counters.in_flight -= 1
+        if record.endpoint != MESSAGES:
+            return
+        stats = self._settle(record.model, model)
+        cost = cost or 0.0
+        stats.input_tokens += tokens_in
+        stats.output_tokens += tokens_out
+        stats.cost += cost
+        self.tokens += tokens_in + tokens_out
+        self.cost += cost
+        stats.finished(latency, ttft, tokens_out)
+        self.all_models.finished(latency, ttft, tokens_out)
+        if record.origin != CLIENT:
+            self._add_origin(record.origin, tokens_in, tokens_out, cost, failed=False)
+        if repairs:
+            for repair in repairs:
+                if repair.get("ok"):
+                    stats.tool_repairs += 1
+                else:
+                    stats.tool_repairs_failed += 1
+
+    def request_failed(self, record: Started, model: Any) -> None:
+        """A request failed (the ledger's call)."""
+        counters = self.counters
+        counters.in_flight -= 1
+        counters.errors += 1
+        if record.endpoint != MESSAGES:
+            return
+        self._settle(record.model, model).errors += 1
+        if record.origin != CLIENT:
+            self._add_origin(record.origin, 0, 0, 0.0, failed=True)
+
     def _count_origin(
         self, request_id: str, tokens_in: int, tokens_out: int, cost: float, failed: bool
     ) -> None:
         origin = self._origin_of.pop(request_id, None)
-        if origin is None:
-            return
+        if origin is not None:
+            self._add_origin(origin, tokens_in, tokens_out, cost, failed)
+
+    def _add_origin(
+        self, origin: str, tokens_in: int, tokens_out: int, cost: float, failed: bool
+    ) -> None:
         totals = self.origins.get(origin)
         if totals is None:
             totals = self.origins[origin] = OriginTotals()

@@ -1,0 +1,137 @@
+"""The request ledger: one small record per request, written once and masked once, and the one
+lifecycle subscriber that keeps the proxy's bookkeeping from it.
+
+An `Exchange` writes a `Started` record when it begins (its strings masked by then, no body in
+it) and hands it, with itself, to every lifecycle event it publishes (`ProxyEvent.source`). The
+readers keep that record by reference instead of copying its fields: the debug log renders its
+entries from it when read, the /events replay ring encodes its started frame from it, the store's
+recorder builds its row from it. `RequestLedger` is the service's single lifecycle subscriber: it
+reads an event's fields once and feeds stats, latency histograms, session models, the history
+and the debug log in one call each.
+
+Events published by hand (tests, older callers) carry no source: each keeper then reads the event
+as it always did (its own `on_event`).
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from proxy.state.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
+
+if TYPE_CHECKING:
+    from proxy.state.debug_log import DebugLog
+    from proxy.state.history import ConversationHistory
+    from proxy.state.latency import LatencyHistograms
+    from proxy.state.session_models import SessionModels
+    from proxy.state.stats import Stats
+
+
+class Started(NamedTuple):
+    """What request_started said, masked: the first eight are /events' started fields, in order."""
+
+    requested: str
+    model: str
+    provider: str
+    transport: str
+    tier: str | None
+    reason: str
+    stream: bool
+    session_id: str | None
+    endpoint: str
+    client: str | None
+    origin: str
+    preset: str | None
+    notes: list[str]
+    """The exchange's own notes list (it keeps growing): readers copy what they show."""
+    at: float
+    """The request_started event's time (epoch seconds)."""
+    messages: int
+    """How many messages and tools the body held, and its max_tokens (for the debug log)."""
+    tools: int
+    max_tokens: Any
+
+
+new_started = tuple.__new__
+"""`new_started(Started, values)`: a record from a tuple in one C call (no Python __new__)."""
+
+FINISHED_VALUES = itemgetter(
+    "model", "provider", "input_tokens", "output_tokens", "cost", "latency", "ttft"
+)
+FAILED_VALUES = itemgetter("model", "provider", "latency", "ttft")
+MESSAGES = "messages"
+CLIENT = "client"
+
+
+def body_counts(body: Any) -> tuple[int, int, Any]:
+    """(messages, tools, max_tokens) of a request body, for the debug log's request entry."""
+    if body.__class__ is not dict:
+        return 0, 0, None
+    messages, tools = body.get("messages"), body.get("tools")
+    return (
+        len(messages) if messages.__class__ is list else 0,
+        len(tools) if tools.__class__ is list else 0,
+        body.get("max_tokens"),
+    )
+
+
+class RequestLedger:
+    """The service's lifecycle subscriber: each keeper fed from one read of the event."""
+
+    def __init__(
+        self,
+        stats: Stats,
+        latency: LatencyHistograms,
+        session_models: SessionModels,
+        history: ConversationHistory,
+        debug: DebugLog,
+    ) -> None:
+        self.stats = stats
+        self.latency = latency
+        self.session_models = session_models
+        self.history = history
+        self.debug = debug
+
+    def on_event(self, event: ProxyEvent) -> None:
+        """Bus subscriber for request_started / finished / failed (nothing per chunk)."""
+        source = event.source
+        if source is None:
+            self._by_hand(event)
+            return
+        record: Started = source.record
+        kind = event.kind
+        if kind == REQUEST_STARTED:
+            self.stats.request_started(record)
+            if record.endpoint == MESSAGES:
+                self.session_models.request_started(record)
+            self.debug.request_started(event.request_id, record)
+            return
+        data = event.data
+        rid = event.request_id
+        if kind == REQUEST_FINISHED:
+            model, provider, tokens_in, tokens_out, cost, latency, ttft = FINISHED_VALUES(data)
+            repairs = data["tool_repairs"]
+            self.stats.request_finished(
+                record, model, tokens_in, tokens_out, cost, latency, ttft, repairs
+            )
+            self.latency.observe(provider, model, latency, ttft)
+            if record.endpoint == MESSAGES and record.origin == CLIENT:
+                self.history.request_finished(source.body, data, record.session_id, rid, event.time)
+            self.debug.request_finished(event, record, repairs)
+        elif kind == REQUEST_FAILED:
+            model, provider, latency, ttft = FAILED_VALUES(data)
+            self.stats.request_failed(record, model)
+            self.latency.observe(provider, model, latency, ttft)
+            self.debug.request_failed(event, record)
+
+    def _by_hand(self, event: ProxyEvent) -> None:
+        # An event published without an exchange: every keeper reads it itself.
+        kind = event.kind
+        self.stats.on_event(event)
+        if kind == REQUEST_STARTED:
+            self.session_models.on_event(event)
+        else:
+            self.latency.on_event(event)
+        self.history.on_event(event)
+        self.debug.on_event(event)
