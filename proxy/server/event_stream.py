@@ -143,7 +143,7 @@ class EventHub:
         self.next_id = 1
         self._ring: deque[tuple[int, bytes]] = deque()
         self._ring_bytes = 0
-        self._lazy: deque[tuple[int, str, str, float, Any, Any]] = deque()
+        self._lazy: deque[tuple[int, str, str, float, Any, Any]] = deque(maxlen=RING_SIZE)
         """Events not encoded yet (nobody watched), all newer than the encoded `_ring`."""
         self.subscribers: set[Subscriber] = set()
         self.pending: dict[str, list[str]] = {}
@@ -160,7 +160,7 @@ class EventHub:
                 self.flush_handle = loop.call_later(COALESCE_SECONDS, self.flush)
             return
         # Keep per-request order: text already streamed goes out before its finish event.
-        if event.request_id in self.pending:
+        if self.pending and event.request_id in self.pending:
             text = "".join(self.pending.pop(event.request_id))
             self._emit(TEXT_DELTA, {"request_id": event.request_id, "text": text})
         elif not self.subscribers and self.totals_parts is not None and self._keep_parts(event):
@@ -207,12 +207,10 @@ class EventHub:
         self.next_id += 1
         lazy = self._lazy
         totals = self.totals_parts() if kind in LIFECYCLE else None
+        # Bounded by its maxlen while the ring is empty (nobody ever read it: the usual case).
         lazy.append((event_id, kind, event.request_id, event.time, parts, totals))
-        if len(lazy) + len(self._ring) > RING_SIZE:
-            if self._ring:
-                self._drop_oldest()
-            else:
-                lazy.popleft()
+        if self._ring and len(lazy) + len(self._ring) > RING_SIZE:
+            self._drop_oldest()
         return True
 
     def _encode_lazy(self) -> None:

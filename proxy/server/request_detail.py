@@ -46,7 +46,7 @@ class RequestRing:
             self.entries[event.request_id] = {"body": body, "upstream_request": None}
             while len(self.entries) > self.size:
                 self.entries.popitem(last=False)
-        elif kind in (REQUEST_FINISHED, REQUEST_FAILED):
+        elif self.entries and kind in (REQUEST_FINISHED, REQUEST_FAILED):
             entry = self.entries.get(event.request_id)
             if entry is not None:
                 entry["upstream_request"] = event.data.get("upstream_request")

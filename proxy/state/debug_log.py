@@ -75,8 +75,6 @@ class DebugLog:
         self._entries: deque[Any] = deque(maxlen=limit)
         """`_Entry`s, and requests' packed items not yet read (`_unpack` makes them entries)."""
         self._next_id = 1
-        self._packed = 0
-        """How many packed items `_entries` holds."""
         self.redact = Redactor(secrets)
         # request id -> the request's notes list (filled while it runs; shown with the outcome).
         self._notes: dict[str, list[str]] = {}
@@ -122,7 +120,6 @@ class DebugLog:
         first = self._next_id
         self._next_id = first + 2
         self._entries.append((first, request_id, record))
-        self._packed += 1
 
     def request_finished(self, event: ProxyEvent, record: Started, repairs: Any) -> None:
         """The tool_repair entries (if any) and the response entry of a finished request."""
@@ -133,7 +130,6 @@ class DebugLog:
         entry_id = self._next_id
         self._next_id = entry_id + 1
         self._entries.append((entry_id, event.request_id, "response", event.time, values))
-        self._packed += 1
 
     def request_failed(self, event: ProxyEvent, record: Started) -> None:
         """The error entry of a failed request."""
@@ -142,12 +138,11 @@ class DebugLog:
         entry_id = self._next_id
         self._next_id = entry_id + 1
         self._entries.append((entry_id, event.request_id, "error", event.time, values))
-        self._packed += 1
 
     def _unpack(self) -> None:
         # Items in id order, each one entry or more: the newest `limit` items hold the newest
-        # `limit` entries, which the bounded deque keeps once they are made.
-        if not self._packed:
+        # `limit` entries, which the bounded deque keeps once they are made. Read rarely: a scan.
+        if all(item.__class__ is _Entry for item in self._entries):
             return
         entries: list[_Entry] = []
         add = entries.append
@@ -164,7 +159,6 @@ class DebugLog:
                 render = _response if log_type == "response" else _error
                 add(_Entry(entry_id, when, log_type, request_id, values, render))
         self._entries = deque(entries, maxlen=self.limit)
-        self._packed = 0
 
     def _shown(self, entry: _Entry) -> dict[str, Any]:
         if entry.shown is None:
@@ -192,7 +186,6 @@ class DebugLog:
     def clear(self) -> None:
         """Drop every entry."""
         self._entries.clear()
-        self._packed = 0
 
     def __len__(self) -> int:
         self._unpack()

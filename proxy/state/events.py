@@ -181,7 +181,7 @@ class EventBus:
     def publish(self, event: ProxyEvent) -> None:
         """Deliver an event to every subscriber; a failing subscriber never breaks a request."""
         kind = event.kind
-        if self.secrets is not None and kind != TEXT_DELTA and event.data and not event.masked:
+        if not event.masked and self.secrets is not None and kind != TEXT_DELTA and event.data:
             secrets = self.secrets()
             if secrets:
                 mask_event(event, secrets)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial, reduce
+from itertools import compress, repeat
+from operator import add, and_, ge, gt, is_not, itemgetter, sub
 from typing import TYPE_CHECKING, Any
 
 from proxy.state.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
@@ -19,6 +23,11 @@ MIN_SPEED_SECONDS = 0.25
 """Generation shorter than this says nothing about speed (4 tokens in 80 us is not 50,000 tok/s:
 the upstream sent a buffered answer at once), so it does not count towards tok/s."""
 CLIENT = "client"
+FOLD_AT = 1024
+"""Finished requests whose timings wait at most (then counted at once)."""
+_LATENCY, _TTFT, _OUTPUT = itemgetter(0), itemgetter(1), itemgetter(2)
+_KNOWN = partial(is_not, None)
+_NONE_AS_ZERO: dict[Any, Any] = {None: 0.0}
 MESSAGES = "messages"
 
 
@@ -59,19 +68,41 @@ class ModelStats:
     tool_repairs_failed: int = 0
     """Tool calls it could not make usable: tool not offered, cut off, required keys missing."""
 
+    pending: list[tuple[float, Any, int]] = field(default_factory=list)
+    """Finished requests' (latency, ttft, output tokens) not counted into the timings yet."""
+
     def finished(self, latency: float, ttft: Any, output: int) -> None:
         """Count a finished request's timings (and its speed, over a long enough generation)."""
-        self.latencies.append(latency)
-        if ttft is not None:
-            self.ttfts.append(float(ttft))
+        pending = self.pending
+        pending.append((latency, ttft, output))
+        if len(pending) >= FOLD_AT:
+            self.fold()
+
+    def fold(self) -> None:
+        """Count the pending timings, in order, by C loops (the same numbers as one by one)."""
+        samples = self.pending
+        if not samples:
+            return
+        self.pending = []
+        latencies = list(map(_LATENCY, samples))
+        ttfts: list[Any] = list(map(_TTFT, samples))
+        outputs = list(map(_OUTPUT, samples))
+        self.latencies.extend(latencies)
+        self.ttfts.extend(map(float, filter(_KNOWN, ttfts)))
         # Speed counts generation only: time after the first token, or the whole call.
-        generating = latency - float(ttft) if ttft is not None else latency
-        if generating >= MIN_SPEED_SECONDS and output > 0:
-            self.generation_seconds += generating
-            self.generated_tokens += output
+        waited: Iterable[Any] = map(_NONE_AS_ZERO.get, ttfts, ttfts)
+        generating = list(map(sub, latencies, map(float, waited)))
+        counted = list(
+            map(and_, map(ge, generating, repeat(MIN_SPEED_SECONDS)), map(gt, outputs, repeat(0)))
+        )
+        self.generation_seconds = reduce(
+            add, compress(generating, counted), self.generation_seconds
+        )
+        self.generated_tokens += sum(compress(outputs, counted))
 
     def snapshot(self) -> dict[str, Any]:
         """Plain numbers for the API and the UI."""
+        self.fold()
         latencies, ttfts = list(self.latencies), list(self.ttfts)
         speed = (
             self.generated_tokens / self.generation_seconds if self.generation_seconds > 0 else None
@@ -227,8 +258,13 @@ class Stats:
         stats.cost += cost
         self.tokens += tokens_in + tokens_out
         self.cost += cost
-        stats.finished(latency, ttft, tokens_out)
-        self.all_models.finished(latency, ttft, tokens_out)
+        # Timings are counted when read (ModelStats.fold): a request only adds its sample.
+        sample = (latency, ttft, tokens_out)
+        stats.pending.append(sample)
+        everyone = self.all_models.pending
+        everyone.append(sample)
+        if len(everyone) >= FOLD_AT:
+            self.fold()
         if record.origin != CLIENT:
             self._add_origin(record.origin, tokens_in, tokens_out, cost, failed=False)
         if repairs:
@@ -277,6 +313,12 @@ class Stats:
             stats = self._model(ended)
             stats.requests += 1
         return stats
+
+    def fold(self) -> None:
+        """Count every model's pending timings (each model's list is no longer than the total)."""
+        for stats in self.models.values():
+            stats.fold()
+        self.all_models.fold()
 
     def snapshot(self) -> dict[str, Any]:
         """{"models": {model: {...}}, "totals": {requests, errors, tokens, cost, in_flight}}."""
