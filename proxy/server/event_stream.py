@@ -148,10 +148,14 @@ class EventHub:
         self.subscribers: set[Subscriber] = set()
         self.pending: dict[str, list[str]] = {}
         self.flush_handle: asyncio.TimerHandle | None = None
+        self.bodies: Any = None
+        """The request-detail ring (`request_detail.RequestRing`), told of lifecycle events
+        while someone watches or it holds bodies; None without one."""
 
     def on_event(self, event: ProxyEvent) -> None:
         """Bus callback (hot path for text deltas: append only)."""
-        if event.kind == TEXT_DELTA:
+        kind = event.kind
+        if kind == TEXT_DELTA:
             if not self.subscribers:
                 return  # nobody watches live text; lifecycle events still go to the ring
             self.pending.setdefault(event.request_id, []).append(event.data.get("text", ""))
@@ -159,6 +163,9 @@ class EventHub:
                 loop = asyncio.get_running_loop()
                 self.flush_handle = loop.call_later(COALESCE_SECONDS, self.flush)
             return
+        bodies = self.bodies
+        if bodies is not None and (self.subscribers or bodies.entries):
+            bodies.on_event(event)
         # Keep per-request order: text already streamed goes out before its finish event.
         if self.pending and event.request_id in self.pending:
             text = "".join(self.pending.pop(event.request_id))
@@ -166,15 +173,16 @@ class EventHub:
         elif not self.subscribers and self.totals_parts is not None and self._keep_parts(event):
             return
         payload = _payload(event)
-        if self.totals is not None and event.kind in LIFECYCLE:
+        if self.totals is not None and kind in LIFECYCLE:
             # Subscribed after the stats, so these already count this event.
             payload["totals"] = self.totals()
-        self._emit(event.kind, payload)
+        self._emit(kind, payload)
 
     def _keep_parts(self, event: ProxyEvent) -> bool:
         """Keep a started or finished event unencoded (nobody watches); False: encode it now."""
         kind = event.kind
-        data = event.data
+        totals_parts = self.totals_parts
+        assert totals_parts is not None
         if kind == REQUEST_STARTED:
             source = event.source
             if source is not None:
@@ -184,11 +192,13 @@ class EventHub:
                 parts: Any = (record, notes.copy() if notes else [])
             else:
                 try:
-                    values = _started_values(data)
+                    values = _started_values(event.data)
                 except KeyError:
                     return False
-                parts = (values, list(data.get("notes") or ()))
+                parts = (values, list(event.data.get("notes") or ()))
+            totals = totals_parts()
         elif kind == REQUEST_FINISHED:
+            data = event.data
             message = data.get("message")
             if message.__class__ is not dict or not message.keys() <= SMALL_MESSAGE_KEYS:
                 return False
@@ -198,15 +208,14 @@ class EventHub:
                 message = message.copy()
                 del message["content"]
             parts["message"] = message
-        elif kind == FIRST_TOKEN and not data:
-            parts = {}
+            totals = totals_parts()
+        elif kind == FIRST_TOKEN and not event.data:
+            parts, totals = {}, None
         else:
             return False
-        assert self.totals_parts is not None
         event_id = self.next_id
-        self.next_id += 1
+        self.next_id = event_id + 1
         lazy = self._lazy
-        totals = self.totals_parts() if kind in LIFECYCLE else None
         # Bounded by its maxlen while the ring is empty (nobody ever read it: the usual case).
         lazy.append((event_id, kind, event.request_id, event.time, parts, totals))
         if self._ring and len(lazy) + len(self._ring) > RING_SIZE:

@@ -7,7 +7,6 @@ from operator import itemgetter
 from random import getrandbits
 from typing import Any
 
-from proxy.core import catalogue
 from proxy.core.tokens import estimate_input_tokens
 from proxy.routing.model_map import Target, choose_model
 from proxy.state.events import (
@@ -18,7 +17,7 @@ from proxy.state.events import (
     TEXT_DELTA,
     ProxyEvent,
 )
-from proxy.state.ledger import Started, body_counts, new_started
+from proxy.state.ledger import Started, new_started, prices
 from proxy.state.service import ProxyService
 
 _RECORD_HEAD = itemgetter(
@@ -88,9 +87,9 @@ class Exchange:
         """Tool calls the translator recovered, repaired or refused (one record each)."""
         self.record: Started | None = None
         """The request's ledger record, written by begin() (proxy/state/ledger.py)."""
-        self._shown: tuple[Target, Any, Any, Any] | None = None
-        """The target, and its model, provider and session id as request_started carried them
-        (masked by the bus): request_finished reuses them while the target is the same."""
+        self._shown: Target | None = None
+        """The target request_started named: while it is the same, request_finished reuses the
+        record's (masked) model, provider and session id."""
 
     def input_estimate(self) -> int:
         """The request's estimated input tokens, computed once (routing may have done it)."""
@@ -131,6 +130,9 @@ class Exchange:
             self.preset,
         )
         notes, bus, now = self.notes, self.bus, time.time()
+        stream, endpoint, body = self.stream, self.endpoint, self.body
+        head: tuple[Any, ...] = (t.requested, t.model, t.provider, t.transport, t.tier, reason)
+        head += (stream, session_id, endpoint, client, origin, preset)
         data = {
             "requested": t.requested,
             "model": t.model,
@@ -138,27 +140,36 @@ class Exchange:
             "transport": t.transport,
             "tier": t.tier,
             "reason": reason,
-            "stream": self.stream,
+            "stream": stream,
             "session_id": session_id,
-            "endpoint": self.endpoint,
-            "body": self.body,
+            "endpoint": endpoint,
+            "body": body,
             "notes": notes,
             "client": client,
             "origin": origin,
             "preset": preset,
         }
         event = ProxyEvent(REQUEST_STARTED, self.request_id, data, now, True, self)
-        strings: tuple[str | None, ...] = (t.requested, t.model, t.provider, t.transport, t.tier)
-        strings += (reason, session_id, self.endpoint, client, origin, preset)
-        # Its strings are these and the notes: the bus searches them only when new. Masked here,
-        # once, so the record the readers keep holds masked text as well.
-        if notes or not bus.clean(strings):
+        # Its strings are the head's and the notes: the bus searches them only when new. Masked
+        # here, once, so the record the readers keep holds masked text as well.
+        if notes or not bus.clean(head):
             bus.mask(event)
+            head = _RECORD_HEAD(data)
+        # The debug log's counts of the body (it is not kept).
+        messages, tools = body.get("messages"), body.get("tools")
         self.record = new_started(
-            Started, (*_RECORD_HEAD(data), notes, now, *body_counts(self.body))
+            Started,
+            (
+                *head,
+                notes,
+                now,
+                len(messages) if messages.__class__ is list else 0,
+                len(tools) if tools.__class__ is list else 0,
+                body.get("max_tokens"),
+            ),
         )
+        self._shown = t
         bus.publish(event)
-        self._shown = (t, data["model"], data["provider"], data["session_id"])
 
     def set_upstream_request(self, request: dict[str, Any]) -> None:
         """Remember the translated request (for the request detail view)."""
@@ -190,9 +201,17 @@ class Exchange:
         written = int(usage.get("cache_creation_input_tokens") or 0)
         ttft = (self.first_token_at - self.started) if self.first_token_at else None
         stop_reason = message.get("stop_reason")
-        shown = self._shown
-        if shown is not None and shown[0] is self.target:
-            _, model, provider, session_id = shown
+        # catalogue.cost_usd's sum, with the model's prices looked up once per model.
+        price_in, price_out, price_cached, price_written = prices(self.target.model)
+        if price_in or price_out or price_cached or price_written:
+            cost = (
+                inp * price_in + out * price_out + cached * price_cached + written * price_written
+            )
+        else:
+            cost = 0.0
+        record = self.record
+        if record is not None and self._shown is self.target:
+            model, provider, session_id = record.model, record.provider, record.session_id
             # Every other string is ours or a known stop reason: nothing for the bus to search.
             masked = stop_reason is None or stop_reason in STOP_REASONS
         else:  # a fallback served it, or begin() never ran
@@ -212,7 +231,7 @@ class Exchange:
                     "output_tokens": out,
                     "cache_read_tokens": cached,
                     "cache_write_tokens": written,
-                    "cost": catalogue.cost_usd(self.target.model, inp, out, cached, written),
+                    "cost": cost,
                     "latency": elapsed,
                     "ttft": ttft,
                     "stop_reason": stop_reason,

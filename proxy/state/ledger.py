@@ -18,6 +18,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from proxy.core import catalogue
 from proxy.state.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
 
 if TYPE_CHECKING:
@@ -64,16 +65,30 @@ MESSAGES = "messages"
 CLIENT = "client"
 
 
-def body_counts(body: Any) -> tuple[int, int, Any]:
-    """(messages, tools, max_tokens) of a request body, for the debug log's request entry."""
-    if body.__class__ is not dict:
-        return 0, 0, None
-    messages, tools = body.get("messages"), body.get("tools")
-    return (
-        len(messages) if messages.__class__ is list else 0,
-        len(tools) if tools.__class__ is list else 0,
-        body.get("max_tokens"),
-    )
+_PRICES: dict[str, tuple[float, float, float, float]] = {}
+"""Per model, its four per-token prices as `catalogue.cost_usd` reads them (the catalogue never
+changes once loaded); bounded like the catalogue's own lookups."""
+
+
+def prices(model: str) -> tuple[float, float, float, float]:
+    """(input, output, cache read, cache write) USD per token of a model, 0.0 when unknown."""
+    found = _PRICES.get(model)
+    if found is None:
+        info = catalogue.lookup(model)
+        if not info:
+            found = (0.0, 0.0, 0.0, 0.0)
+        else:
+            price_in = float(info.get("input_cost_per_token") or 0.0)
+            found = (
+                price_in,
+                float(info.get("output_cost_per_token") or 0.0),
+                float(info.get("cache_read_input_token_cost") or price_in),
+                float(info.get("cache_creation_input_token_cost") or price_in),
+            )
+        if len(_PRICES) >= catalogue.LOOKUPS_LIMIT:
+            _PRICES.clear()
+        _PRICES[model] = found
+    return found
 
 
 class RequestLedger:

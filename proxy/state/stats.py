@@ -251,7 +251,12 @@ class Stats:
         self.counters.in_flight -= 1
         if record.endpoint != MESSAGES:
             return
-        stats = self._settle(record.model, model)
+        started = record.model
+        if model == started and started in self.models:
+            stats = self.models[started]
+            stats.in_flight -= 1
+        else:
+            stats = self._settle(started, model)
         cost = cost or 0.0
         stats.input_tokens += tokens_in
         stats.output_tokens += tokens_out
