@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from operator import itemgetter
 from random import getrandbits
@@ -34,6 +35,7 @@ _RECORD_HEAD = itemgetter(
     "origin",
     "preset",
 )
+log = logging.getLogger(__name__)
 STOP_REASONS = frozenset(
     ("end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal")
 )
@@ -169,6 +171,10 @@ class Exchange:
             ),
         )
         self._shown = t
+        try:
+            self.service.ledger.started(event, self.record)
+        except Exception:
+            log.exception("request ledger failed")
         bus.publish(event)
 
     def set_upstream_request(self, request: dict[str, Any]) -> None:
@@ -217,51 +223,66 @@ class Exchange:
         else:  # a fallback served it, or begin() never ran
             model, provider, session_id = self.target.model, self.target.provider, self.session_id
             masked = False
-        self.bus.publish(
-            ProxyEvent(
-                REQUEST_FINISHED,
-                self.request_id,
-                {
-                    "model": model,
-                    "provider": provider,
-                    "session_id": session_id,
-                    "message": message,
-                    "upstream_request": self.upstream_request,
-                    "input_tokens": inp,
-                    "output_tokens": out,
-                    "cache_read_tokens": cached,
-                    "cache_write_tokens": written,
-                    "cost": cost,
-                    "latency": elapsed,
-                    "ttft": ttft,
-                    "stop_reason": stop_reason,
-                    "tool_repairs": self.tool_repairs,
-                },
-                masked=masked,
-                source=self if self.record is not None else None,
+        repairs = self.tool_repairs
+        data: dict[str, Any] = {
+            "model": model,
+            "provider": provider,
+            "session_id": session_id,
+            "message": message,
+            "upstream_request": self.upstream_request,
+            "input_tokens": inp,
+            "output_tokens": out,
+            "cache_read_tokens": cached,
+            "cache_write_tokens": written,
+            "cost": cost,
+            "latency": elapsed,
+            "ttft": ttft,
+            "stop_reason": stop_reason,
+            "tool_repairs": repairs,
+        }
+        if record is None:
+            self.bus.publish(ProxyEvent(REQUEST_FINISHED, self.request_id, data, masked=masked))
+            return
+        event = ProxyEvent(REQUEST_FINISHED, self.request_id, data, masked=masked, source=self)
+        if not masked:
+            # Masked before the ledger reads it (the bus would do it at publish).
+            self.bus.mask(event)
+            model, provider = data["model"], data["provider"]
+        try:
+            self.service.ledger.finished(
+                event, record, self.body, model, provider, inp, out, cost, elapsed, ttft, repairs
             )
-        )
+        except Exception:
+            log.exception("request ledger failed")
+        self.bus.publish(event)
 
     def fail(self, status: int, error_type: str, message: str) -> None:
         """Publish request_failed (once)."""
         if self.done:
             return
         self.done = True
-        self.bus.publish(
-            ProxyEvent(
-                REQUEST_FAILED,
-                self.request_id,
-                {
-                    "model": self.target.model,
-                    "provider": self.target.provider,
-                    "session_id": self.session_id,
-                    "status": status,
-                    "error_type": error_type,
-                    "message": message,
-                    "latency": time.perf_counter() - self.started,
-                    "ttft": (self.first_token_at - self.started) if self.first_token_at else None,
-                    "upstream_request": self.upstream_request,
-                },
-                source=self if self.record is not None else None,
-            )
+        event = ProxyEvent(
+            REQUEST_FAILED,
+            self.request_id,
+            {
+                "model": self.target.model,
+                "provider": self.target.provider,
+                "session_id": self.session_id,
+                "status": status,
+                "error_type": error_type,
+                "message": message,
+                "latency": time.perf_counter() - self.started,
+                "ttft": (self.first_token_at - self.started) if self.first_token_at else None,
+                "upstream_request": self.upstream_request,
+            },
         )
+        record = self.record
+        if record is not None:
+            event.source = self
+            # Masked before the ledger reads it (the bus would do it at publish).
+            self.bus.mask(event)
+            try:
+                self.service.ledger.failed(event, record)
+            except Exception:
+                log.exception("request ledger failed")
+        self.bus.publish(event)

@@ -5,9 +5,10 @@ An `Exchange` writes a `Started` record when it begins (its strings masked by th
 it) and hands it, with itself, to every lifecycle event it publishes (`ProxyEvent.source`). The
 readers keep that record by reference instead of copying its fields: the debug log renders its
 entries from it when read, the /events replay ring encodes its started frame from it, the store's
-recorder builds its row from it. `RequestLedger` is the service's single lifecycle subscriber: it
-reads an event's fields once and feeds stats, latency histograms, session models, the history
-and the debug log in one call each.
+recorder builds its row from it. `RequestLedger` keeps the service's books: the exchange tells
+it of each step with the values at hand (before publishing, as the bus's first subscriber would
+be told), and it feeds stats, latency histograms, session models, the history and the debug log
+in one call each.
 
 Events published by hand (tests, older callers) carry no source: each keeper then reads the event
 as it always did (its own `on_event`).
@@ -19,7 +20,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from proxy.core import catalogue
-from proxy.state.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
+from proxy.state.events import REQUEST_STARTED, ProxyEvent
 
 if TYPE_CHECKING:
     from proxy.state.debug_log import DebugLog
@@ -57,9 +58,6 @@ class Started(NamedTuple):
 new_started = tuple.__new__
 """`new_started(Started, values)`: a record from a tuple in one C call (no Python __new__)."""
 
-FINISHED_VALUES = itemgetter(
-    "model", "provider", "input_tokens", "output_tokens", "cost", "latency", "ttft"
-)
 FAILED_VALUES = itemgetter("model", "provider", "latency", "ttft")
 MESSAGES = "messages"
 CLIENT = "client"
@@ -108,37 +106,50 @@ class RequestLedger:
         self.history = history
         self.debug = debug
 
-    def on_event(self, event: ProxyEvent) -> None:
-        """Bus subscriber for request_started / finished / failed (nothing per chunk)."""
-        source = event.source
-        if source is None:
-            self._by_hand(event)
-            return
-        record: Started = source.record
-        kind = event.kind
-        if kind == REQUEST_STARTED:
-            self.stats.request_started(record)
-            if record.endpoint == MESSAGES:
-                self.session_models.request_started(record)
-            self.debug.request_started(event.request_id, record)
-            return
-        data = event.data
-        rid = event.request_id
-        if kind == REQUEST_FINISHED:
-            model, provider, tokens_in, tokens_out, cost, latency, ttft = FINISHED_VALUES(data)
-            repairs = data["tool_repairs"]
-            self.stats.request_finished(
-                record, model, tokens_in, tokens_out, cost, latency, ttft, repairs
+    def started(self, event: ProxyEvent, record: Started) -> None:
+        """A request began (its exchange calls this, before publishing `event`)."""
+        self.stats.request_started(record)
+        if record.endpoint == MESSAGES:
+            self.session_models.request_started(record)
+        self.debug.request_started(event.request_id, record)
+
+    def finished(
+        self,
+        event: ProxyEvent,
+        record: Started,
+        body: Any,
+        model: str,
+        provider: str,
+        tokens_in: int,
+        tokens_out: int,
+        cost: float,
+        latency: float,
+        ttft: float | None,
+        repairs: list[Any],
+    ) -> None:
+        """A request answered (its exchange calls this with the event's masked values)."""
+        self.stats.request_finished(
+            record, model, tokens_in, tokens_out, cost, latency, ttft, repairs
+        )
+        self.latency.observe(provider, model, latency, ttft)
+        if record.endpoint == MESSAGES and record.origin == CLIENT:
+            self.history.request_finished(
+                body, event.data, record.session_id, event.request_id, event.time
             )
-            self.latency.observe(provider, model, latency, ttft)
-            if record.endpoint == MESSAGES and record.origin == CLIENT:
-                self.history.request_finished(source.body, data, record.session_id, rid, event.time)
-            self.debug.request_finished(event, record, repairs)
-        elif kind == REQUEST_FAILED:
-            model, provider, latency, ttft = FAILED_VALUES(data)
-            self.stats.request_failed(record, model)
-            self.latency.observe(provider, model, latency, ttft)
-            self.debug.request_failed(event, record)
+        self.debug.request_finished(event, record, repairs)
+
+    def failed(self, event: ProxyEvent, record: Started) -> None:
+        """A request failed (its exchange calls this, `event` masked)."""
+        model, provider, latency, ttft = FAILED_VALUES(event.data)
+        self.stats.request_failed(record, model)
+        self.latency.observe(provider, model, latency, ttft)
+        self.debug.request_failed(event, record)
+
+    def on_event(self, event: ProxyEvent) -> None:
+        """Bus subscriber: a lifecycle event published without an exchange (by hand) is read
+        by each keeper itself; an exchange's events were told to the ledger already."""
+        if event.source is None:
+            self._by_hand(event)
 
     def _by_hand(self, event: ProxyEvent) -> None:
         # An event published without an exchange: every keeper reads it itself.
