@@ -22,6 +22,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -38,6 +39,7 @@ from proxy.state.events import (
     TEXT_DELTA,
     ProxyEvent,
 )
+from proxy.state.stats import TOTALS
 
 COALESCE_SECONDS = 0.04
 RING_SIZE = 5000
@@ -396,7 +398,9 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def _hub_ctx(app: web.Application) -> Any:
     service = app[SERVICE]
-    hub = EventHub(service.totals, totals_parts=service.totals_parts, totals_of=service.totals_from)
+    # The totals tuple read from the counters in one C call (taken for every request event).
+    totals_parts = partial(TOTALS, service.counters)
+    hub = EventHub(service.totals, totals_parts=totals_parts, totals_of=service.totals_from)
     app[HUB] = hub
     unsubscribe = app[SERVICE].bus.subscribe(hub.on_event, deltas=False)
     yield

@@ -52,7 +52,7 @@ from proxy.state.presets import (
 from proxy.state.recorder import Recording, store_path
 from proxy.state.remembered import MODELS_KEY, default_pair, remembered_pair, to_remember
 from proxy.state.session_models import SessionModels
-from proxy.state.stats import Stats
+from proxy.state.stats import TOTALS, Stats
 from proxy.state.tool_memory import ToolMemory
 from proxy.translate.validate import check_model_string
 
@@ -515,9 +515,7 @@ class ProxyService:
     def totals_parts(self) -> tuple[int, int, int, int, float]:
         """`totals` as a tuple, taken now and made a dict later (`totals_from`): /events keeps
         these while nobody watches."""
-        c = self.counters
-        stats = self.stats
-        return (c.total, c.in_flight, c.errors, stats.tokens, stats.cost)
+        return TOTALS(self.counters)
 
     @staticmethod
     def totals_from(parts: tuple[Any, ...]) -> dict[str, Any]:

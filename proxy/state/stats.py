@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial, reduce
 from itertools import compress, repeat
-from operator import add, and_, ge, gt, is_not, itemgetter, sub
+from operator import add, and_, attrgetter, ge, gt, is_not, itemgetter, sub
 from typing import TYPE_CHECKING, Any
 
 from proxy.state.events import REQUEST_FAILED, REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
@@ -47,6 +47,14 @@ class Counters:
     total: int = 0
     in_flight: int = 0
     errors: int = 0
+    tokens: int = 0
+    """Input + output tokens of every finished request (since start or the last reset)."""
+    cost: float = 0.0
+    """Their estimated cost in USD."""
+
+
+TOTALS = attrgetter("total", "in_flight", "errors", "tokens", "cost")
+"""`TOTALS(counters)`: the header's numbers as one tuple, in one C call."""
 
 
 @dataclass(slots=True)
@@ -153,15 +161,29 @@ class Stats:
         self.counters = Counters()
         self._pending: dict[str, str] = {}
         self.started_at = time.time()
-        self.tokens = 0
-        """Input + output tokens of every finished request (kept as they come: read per frame)."""
-        self.cost = 0.0
-        """Their estimated cost in USD."""
         self.all_models = ModelStats()
         """Timings of every model together (the totals' percentiles and speed)."""
         self.origins: dict[str, OriginTotals] = {}
         """The TUI's own requests (config-test probes, replays), counted apart as well."""
         self._origin_of: dict[str, str] = {}
+
+    @property
+    def tokens(self) -> int:
+        """Input + output tokens of every finished request (kept as they come: read per frame)."""
+        return self.counters.tokens
+
+    @tokens.setter
+    def tokens(self, value: int) -> None:
+        self.counters.tokens = value
+
+    @property
+    def cost(self) -> float:
+        """Their estimated cost in USD."""
+        return self.counters.cost
+
+    @cost.setter
+    def cost(self, value: float) -> None:
+        self.counters.cost = value
 
     def _model(self, name: str) -> ModelStats:
         stats = self.models.get(name)
@@ -261,8 +283,9 @@ class Stats:
         stats.input_tokens += tokens_in
         stats.output_tokens += tokens_out
         stats.cost += cost
-        self.tokens += tokens_in + tokens_out
-        self.cost += cost
+        counters = self.counters
+        counters.tokens += tokens_in + tokens_out
+        counters.cost += cost
         # Timings are counted when read (ModelStats.fold): a request only adds its sample.
         sample = (latency, ttft, tokens_out)
         stats.pending.append(sample)
