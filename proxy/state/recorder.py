@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,14 +49,17 @@ class Recorder:
         self.submit = submit
         self.record_bodies = record_bodies
         self._pending: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.since = time.time()
+        """When it started listening (requests that began earlier are not its to record)."""
 
     def on_event(self, event: ProxyEvent) -> None:
         """O(1) per request, nothing per chunk: a dict put at start, one record at the end."""
         kind = event.kind
         source = event.source
         if source is not None:
-            # From an exchange: its ledger record is the start, nothing to hold meanwhile.
-            if kind != REQUEST_STARTED:
+            # From an exchange: its ledger record is the start, nothing to hold meanwhile (a
+            # request that started before recording did is not recorded, as before).
+            if kind != REQUEST_STARTED and source.record.at >= self.since:
                 self.submit(self._from_record(event, source.record, source.body))
             return
         if kind == REQUEST_STARTED:
