@@ -166,14 +166,24 @@ class EventHub:
                 self.flush_handle = loop.call_later(COALESCE_SECONDS, self.flush)
             return
         bodies = self.bodies
-        if bodies is not None and (self.subscribers or bodies.entries):
-            bodies.on_event(event)
-        # Keep per-request order: text already streamed goes out before its finish event.
-        if self.pending and event.request_id in self.pending:
-            text = "".join(self.pending.pop(event.request_id))
-            self._emit(TEXT_DELTA, {"request_id": event.request_id, "text": text})
-        elif not self.subscribers and self.totals_parts is not None and self._keep_parts(event):
-            return
+        if not self.subscribers:
+            if bodies is not None and bodies.entries:
+                bodies.on_event(event)
+            # Nobody watches (the usual case): kept as its parts, encoded if the ring is read;
+            # text still pending for this request goes out first, keeping its order.
+            pending = self.pending
+            if not (pending and event.request_id in pending):
+                if self.totals_parts is not None and self._keep_parts(event):
+                    return
+            else:
+                text = "".join(pending.pop(event.request_id))
+                self._emit(TEXT_DELTA, {"request_id": event.request_id, "text": text})
+        else:
+            if bodies is not None:
+                bodies.on_event(event)
+            if self.pending and event.request_id in self.pending:
+                text = "".join(self.pending.pop(event.request_id))
+                self._emit(TEXT_DELTA, {"request_id": event.request_id, "text": text})
         payload = _payload(event)
         if self.totals is not None and kind in LIFECYCLE:
             # Subscribed after the stats, so these already count this event.

@@ -137,15 +137,19 @@ def _conversation_roles(body: dict[str, Any]) -> tuple[list[Any], list[str]] | N
     """`conversation(body)` and its roles when every message is a dict with a hashable role
     (the common case), by C loops; None otherwise (then `conversation` decides)."""
     messages = body.get("messages")
-    if messages.__class__ is not list or not all(map(isinstance, messages, repeat(dict))):
+    if messages.__class__ is not list:
         return None
     try:
-        roles = list(map(_ROLE, messages))
+        roles = list(map(_ROLE, messages))  # a message that is not a dict raises here
+        if _ROLE_SET.issuperset(roles):
+            if all(map(isinstance, messages, repeat(dict))):
+                return messages, roles
+            return None
         kept = list(map(_ROLE_SET.__contains__, roles))
     except (KeyError, TypeError):
         return None
-    if all(kept):
-        return messages, roles
+    if not all(map(isinstance, messages, repeat(dict))):
+        return None
     return list(compress(messages, kept)), list(compress(roles, kept))
 
 
