@@ -150,22 +150,11 @@ class ConversationHistory:
             pending = self._pending.pop(event.request_id, None)
             if pending is not None:
                 body, session = pending
-                self._record(body, event.data, session, event.request_id, event.time)
+                self.record_turn(body, event.data, session, event.request_id, event.time)
         elif kind == REQUEST_FAILED:
             self._pending.pop(event.request_id, None)
 
-    def request_finished(
-        self,
-        body: Any,
-        data: dict[str, Any],
-        session: str | None,
-        request_id: str,
-        when: float,
-    ) -> None:
-        """A client's Messages request answered (the ledger's call: body from the exchange)."""
-        self._record(body or {}, data, session, request_id, when)
-
-    def _record(
+    def record_turn(
         self,
         body: dict[str, Any],
         data: dict[str, Any],
@@ -173,6 +162,7 @@ class ConversationHistory:
         request_id: str,
         when: float,
     ) -> None:
+        """Record a finished request's newest user turn and its answer (once each)."""
         newest = turns.newest_user_turn(body)
         if newest is None:
             return

@@ -133,8 +133,8 @@ class RequestLedger:
         )
         self.latency.observe(provider, model, latency, ttft)
         if record.endpoint == MESSAGES and record.origin == CLIENT:
-            self.history.request_finished(
-                body, event.data, record.session_id, event.request_id, event.time
+            self.history.record_turn(
+                body or {}, event.data, record.session_id, event.request_id, event.time
             )
         self.debug.request_finished(event, record, repairs)
 

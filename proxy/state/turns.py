@@ -94,17 +94,22 @@ def newest_user_turn(body: dict[str, Any]) -> tuple[str, str] | None:
         if index is None:
             return None
     else:
-        # The last user message, found by C loops.
+        # The last user message (usually the last message), found by C loops.
         turns, roles = fast
-        roles.reverse()
-        try:
-            index = len(roles) - 1 - roles.index("user")
-        except ValueError:
-            return None
+        index = len(roles) - 1
+        if not roles or roles[index] != "user":
+            roles.reverse()
+            try:
+                index -= roles.index("user")
+            except ValueError:
+                return None
     content = turns[index].get("content")
-    raw = summarise(content, keep_reminders=True)
-    # Without reminder blocks both summaries are the same text (a string content always is).
-    text = raw if not _has_reminder(content) else summarise(content)
+    if content.__class__ is str:
+        raw = text = content
+    else:
+        raw = summarise(content, keep_reminders=True)
+        # Without reminder blocks both summaries are the same text.
+        text = raw if not _has_reminder(content) else summarise(content)
     own = digest(raw)
     thread = own if index == 0 else _thread_digest(turns[0].get("content"))
     return f"{thread}:{index}:{own}", text
