@@ -293,8 +293,8 @@ class Stats:
         everyone.append(sample)
         if len(everyone) >= FOLD_AT:
             self.fold()
-        if record.origin != CLIENT:
-            self._add_origin(record.origin, tokens_in, tokens_out, cost, failed=False)
+        if record.origin != CLIENT and record.origin:
+            self._add_origin(str(record.origin), tokens_in, tokens_out, cost, failed=False)
         if repairs:
             for repair in repairs:
                 if repair.get("ok"):
@@ -310,8 +310,8 @@ class Stats:
         if record.endpoint != MESSAGES:
             return
         self._settle(record.model, model).errors += 1
-        if record.origin != CLIENT:
-            self._add_origin(record.origin, 0, 0, 0.0, failed=True)
+        if record.origin != CLIENT and record.origin:
+            self._add_origin(str(record.origin), 0, 0, 0.0, failed=True)
 
     def _count_origin(
         self, request_id: str, tokens_in: int, tokens_out: int, cost: float, failed: bool
