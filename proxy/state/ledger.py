@@ -1,5 +1,5 @@
 """The request ledger: one small record per request, written once and masked once, and the one
-lifecycle subscriber that keeps the proxy's bookkeeping from it.
+keeper of the proxy's per-request books.
 
 An `Exchange` writes a `Started` record when it begins (its strings masked by then, no body in
 it) and hands it, with itself, to every lifecycle event it publishes (`ProxyEvent.source`). The
@@ -90,7 +90,7 @@ def prices(model: str) -> tuple[float, float, float, float]:
 
 
 class RequestLedger:
-    """The service's lifecycle subscriber: each keeper fed from one read of the event."""
+    """Feeds stats, histograms, session models, history and debug log from one read per step."""
 
     def __init__(
         self,
