@@ -22,6 +22,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -38,6 +39,7 @@ from proxy.state.events import (
     TEXT_DELTA,
     ProxyEvent,
 )
+from proxy.state.stats import TOTALS
 
 COALESCE_SECONDS = 0.04
 RING_SIZE = 5000
@@ -143,15 +145,19 @@ class EventHub:
         self.next_id = 1
         self._ring: deque[tuple[int, bytes]] = deque()
         self._ring_bytes = 0
-        self._lazy: deque[tuple[int, str, str, float, Any, Any]] = deque()
+        self._lazy: deque[tuple[int, str, str, float, Any, Any]] = deque(maxlen=RING_SIZE)
         """Events not encoded yet (nobody watched), all newer than the encoded `_ring`."""
         self.subscribers: set[Subscriber] = set()
         self.pending: dict[str, list[str]] = {}
         self.flush_handle: asyncio.TimerHandle | None = None
+        self.bodies: Any = None
+        """The request-detail ring (`request_detail.RequestRing`), told of lifecycle events
+        while someone watches or it holds bodies; None without one."""
 
     def on_event(self, event: ProxyEvent) -> None:
         """Bus callback (hot path for text deltas: append only)."""
-        if event.kind == TEXT_DELTA:
+        kind = event.kind
+        if kind == TEXT_DELTA:
             if not self.subscribers:
                 return  # nobody watches live text; lifecycle events still go to the ring
             self.pending.setdefault(event.request_id, []).append(event.data.get("text", ""))
@@ -159,29 +165,52 @@ class EventHub:
                 loop = asyncio.get_running_loop()
                 self.flush_handle = loop.call_later(COALESCE_SECONDS, self.flush)
             return
-        # Keep per-request order: text already streamed goes out before its finish event.
-        if event.request_id in self.pending:
-            text = "".join(self.pending.pop(event.request_id))
-            self._emit(TEXT_DELTA, {"request_id": event.request_id, "text": text})
-        elif not self.subscribers and self.totals_parts is not None and self._keep_parts(event):
-            return
+        bodies = self.bodies
+        if not self.subscribers:
+            if bodies is not None and bodies.entries:
+                bodies.on_event(event)
+            # Nobody watches (the usual case): kept as its parts, encoded if the ring is read;
+            # text still pending for this request goes out first, keeping its order.
+            pending = self.pending
+            if not (pending and event.request_id in pending):
+                if self.totals_parts is not None and self._keep_parts(event):
+                    return
+            else:
+                text = "".join(pending.pop(event.request_id))
+                self._emit(TEXT_DELTA, {"request_id": event.request_id, "text": text})
+        else:
+            if bodies is not None:
+                bodies.on_event(event)
+            if self.pending and event.request_id in self.pending:
+                text = "".join(self.pending.pop(event.request_id))
+                self._emit(TEXT_DELTA, {"request_id": event.request_id, "text": text})
         payload = _payload(event)
-        if self.totals is not None and event.kind in LIFECYCLE:
+        if self.totals is not None and kind in LIFECYCLE:
             # Subscribed after the stats, so these already count this event.
             payload["totals"] = self.totals()
-        self._emit(event.kind, payload)
+        self._emit(kind, payload)
 
     def _keep_parts(self, event: ProxyEvent) -> bool:
         """Keep a started or finished event unencoded (nobody watches); False: encode it now."""
         kind = event.kind
-        data = event.data
+        totals_parts = self.totals_parts
+        assert totals_parts is not None
         if kind == REQUEST_STARTED:
-            try:
-                values = _started_values(data)
-            except KeyError:
-                return False
-            parts: Any = (values, list(data.get("notes") or ()))
+            source = event.source
+            if source is not None:
+                # The request's ledger record holds the started fields first, masked.
+                record = source.record
+                notes = record.notes
+                parts: Any = (record, notes.copy() if notes else [])
+            else:
+                try:
+                    values = _started_values(event.data)
+                except KeyError:
+                    return False
+                parts = (values, list(event.data.get("notes") or ()))
+            totals = totals_parts()
         elif kind == REQUEST_FINISHED:
+            data = event.data
             message = data.get("message")
             if message.__class__ is not dict or not message.keys() <= SMALL_MESSAGE_KEYS:
                 return False
@@ -191,21 +220,18 @@ class EventHub:
                 message = message.copy()
                 del message["content"]
             parts["message"] = message
-        elif kind == FIRST_TOKEN and not data:
-            parts = {}
+            totals = totals_parts()
+        elif kind == FIRST_TOKEN and not event.data:
+            parts, totals = {}, None
         else:
             return False
-        assert self.totals_parts is not None
         event_id = self.next_id
-        self.next_id += 1
+        self.next_id = event_id + 1
         lazy = self._lazy
-        totals = self.totals_parts() if kind in LIFECYCLE else None
+        # Bounded by its maxlen while the ring is empty (nobody ever read it: the usual case).
         lazy.append((event_id, kind, event.request_id, event.time, parts, totals))
-        if len(lazy) + len(self._ring) > RING_SIZE:
-            if self._ring:
-                self._drop_oldest()
-            else:
-                lazy.popleft()
+        if self._ring and len(lazy) + len(self._ring) > RING_SIZE:
+            self._drop_oldest()
         return True
 
     def _encode_lazy(self) -> None:
@@ -216,7 +242,7 @@ class EventHub:
             event_id, kind, request_id, when, parts, totals = lazy.popleft()
             if kind == REQUEST_STARTED:
                 values, notes = parts
-                data = dict(zip(STARTED_FIELDS, values, strict=True))
+                data = dict(zip(STARTED_FIELDS, values[:8], strict=True))
                 data["notes"] = notes
             else:
                 data = parts
@@ -382,7 +408,9 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def _hub_ctx(app: web.Application) -> Any:
     service = app[SERVICE]
-    hub = EventHub(service.totals, totals_parts=service.totals_parts, totals_of=service.totals_from)
+    # The totals tuple read from the counters in one C call (taken for every request event).
+    totals_parts = partial(TOTALS, service.counters)
+    hub = EventHub(service.totals, totals_parts=totals_parts, totals_of=service.totals_from)
     app[HUB] = hub
     unsubscribe = app[SERVICE].bus.subscribe(hub.on_event, deltas=False)
     yield

@@ -18,7 +18,6 @@ from proxy.core.errors import ProxyError
 from proxy.server.event_stream import HUB, EventHub
 from proxy.server.keys import SERVICE
 from proxy.state.events import (
-    LIFECYCLE,
     REQUEST_FAILED,
     REQUEST_FINISHED,
     REQUEST_STARTED,
@@ -37,7 +36,7 @@ class RequestRing:
         self.entries: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def on_event(self, event: ProxyEvent) -> None:
-        """Bus subscriber: remember the body at start, the upstream request at the end."""
+        """Remember the body at start, the upstream request at the end (the hub calls this)."""
         kind = event.kind
         if kind == REQUEST_STARTED:
             if not self.hub.subscribers:
@@ -46,7 +45,7 @@ class RequestRing:
             self.entries[event.request_id] = {"body": body, "upstream_request": None}
             while len(self.entries) > self.size:
                 self.entries.popitem(last=False)
-        elif kind in (REQUEST_FINISHED, REQUEST_FAILED):
+        elif self.entries and kind in (REQUEST_FINISHED, REQUEST_FAILED):
             entry = self.entries.get(event.request_id)
             if entry is not None:
                 entry["upstream_request"] = event.data.get("upstream_request")
@@ -73,11 +72,13 @@ async def get_request(request: web.Request) -> web.Response:
 
 
 async def _ring_ctx(app: web.Application) -> AsyncIterator[None]:
-    ring = RequestRing(app[HUB])
+    hub = app[HUB]
+    ring = RequestRing(hub)
     app[RING] = ring
-    unsubscribe = app[SERVICE].bus.subscribe(ring.on_event, kinds=LIFECYCLE)
+    # Told by the hub (only while someone watches or it holds bodies), not by the bus.
+    hub.bodies = ring
     yield
-    unsubscribe()
+    hub.bodies = None
     ring.entries.clear()
 
 

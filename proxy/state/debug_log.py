@@ -7,13 +7,12 @@ a request pays for three small tuples, and only /debug_logs and the Debug view p
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proxy.core.redact import Redactor, SecretSource
 from proxy.state.events import (
@@ -23,6 +22,9 @@ from proxy.state.events import (
     REQUEST_STARTED,
     ProxyEvent,
 )
+
+if TYPE_CHECKING:
+    from proxy.state.ledger import Started
 
 LOG_TYPES = ("request", "response", "model_mapping", "tool_repair", "error", "switch")
 MAX_PENDING = 1000
@@ -70,8 +72,9 @@ class DebugLog:
 
     def __init__(self, limit: int, secrets: SecretSource | Iterable[str | None] = ()) -> None:
         self.limit = limit
-        self._entries: deque[_Entry] = deque(maxlen=limit)
-        self._ids = itertools.count(1)
+        self._entries: deque[Any] = deque(maxlen=limit)
+        """`_Entry`s, and requests' packed items not yet read (`_unpack` makes them entries)."""
+        self._next_id = 1
         self.redact = Redactor(secrets)
         # request id -> the request's notes list (filled while it runs; shown with the outcome).
         self._notes: dict[str, list[str]] = {}
@@ -95,18 +98,67 @@ class DebugLog:
     ) -> None:
         """Append one entry (masked now: text from outside the bus, never stored unmasked)."""
         parts = (self.redact(summary), self._clean(details or {}))
-        self._entries.append(
-            _Entry(next(self._ids), when or time.time(), log_type, request_id, parts)
-        )
+        entry_id = self._next_id
+        self._next_id = entry_id + 1
+        self._entries.append(_Entry(entry_id, when or time.time(), log_type, request_id, parts))
 
     def _keep(
         self, log_type: str, request_id: str, when: float, render: Render, values: tuple[Any, ...]
     ) -> None:
         # From the bus: its strings are masked already (configured keys); the summary and
         # details are made, key-shaped text masked and the time formatted on first read.
+        entry_id = self._next_id
+        self._next_id = entry_id + 1
         self._entries.append(
-            _Entry(next(self._ids), when or time.time(), log_type, request_id, values, render)
+            _Entry(entry_id, when or time.time(), log_type, request_id, values, render)
         )
+
+    # -- from the request ledger: one packed item per event, entries made when read -----------
+
+    def request_started(self, request_id: str, record: Started) -> None:
+        """The request and model_mapping entries of a starting request, kept as its record."""
+        first = self._next_id
+        self._next_id = first + 2
+        self._entries.append((first, request_id, record))
+
+    def request_finished(self, event: ProxyEvent, record: Started, repairs: Any) -> None:
+        """The tool_repair entries (if any) and the response entry of a finished request."""
+        if repairs:
+            self._repairs(event)
+        notes = record.notes
+        values = (*_RESPONSE_VALUES(event.data), notes.copy() if notes else [])
+        entry_id = self._next_id
+        self._next_id = entry_id + 1
+        self._entries.append((entry_id, event.request_id, "response", event.time, values))
+
+    def request_failed(self, event: ProxyEvent, record: Started) -> None:
+        """The error entry of a failed request."""
+        notes = record.notes
+        values = (*_ERROR_VALUES(event.data), notes.copy() if notes else [])
+        entry_id = self._next_id
+        self._next_id = entry_id + 1
+        self._entries.append((entry_id, event.request_id, "error", event.time, values))
+
+    def _unpack(self) -> None:
+        # Items in id order, each one entry or more: the newest `limit` items hold the newest
+        # `limit` entries, which the bounded deque keeps once they are made. Read rarely: a scan.
+        if all(item.__class__ is _Entry for item in self._entries):
+            return
+        entries: list[_Entry] = []
+        add = entries.append
+        for item in self._entries:
+            if item.__class__ is not tuple:
+                add(item)
+            elif len(item) == 3:
+                first, request_id, record = item
+                parts = (record,)
+                add(_Entry(first, record.at, "request", request_id, parts, _request_of))
+                add(_Entry(first + 1, record.at, "model_mapping", request_id, parts, _mapping_of))
+            else:
+                entry_id, request_id, log_type, when, values = item
+                render = _response if log_type == "response" else _error
+                add(_Entry(entry_id, when, log_type, request_id, values, render))
+        self._entries = deque(entries, maxlen=self.limit)
 
     def _shown(self, entry: _Entry) -> dict[str, Any]:
         if entry.shown is None:
@@ -127,6 +179,7 @@ class DebugLog:
             raise ValueError(f"unknown log_type {log_type!r}; valid: all, {', '.join(LOG_TYPES)}")
         if limit <= 0:
             return []
+        self._unpack()
         items = [e for e in self._entries if log_type == "all" or e.type == log_type]
         return [self._shown(e) for e in items[-limit:]]
 
@@ -135,6 +188,7 @@ class DebugLog:
         self._entries.clear()
 
     def __len__(self) -> int:
+        self._unpack()
         return len(self._entries)
 
     def on_event(self, event: ProxyEvent) -> None:
@@ -242,6 +296,7 @@ ERROR_FIELDS = ("model", "status", "error_type", "message", "latency")
 _STARTED_HEAD = itemgetter("endpoint", "requested", "stream", "session_id")
 _MAPPING_VALUES = itemgetter(*MAPPING_FIELDS)
 _RESPONSE_VALUES = itemgetter(*RESPONSE_FIELDS)
+_ERROR_VALUES = itemgetter(*ERROR_FIELDS)
 
 
 def _request(v: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
@@ -260,8 +315,33 @@ def _request(v: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
     return summary, details
 
 
+def _request_of(v: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
+    record: Started = v[0]
+    return _request(
+        (
+            record.endpoint,
+            record.endpoint,
+            record.requested,
+            record.stream,
+            record.session_id,
+            record.messages,
+            record.tools,
+            record.max_tokens,
+        )
+    )
+
+
+def _mapping_of(v: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
+    record: Started = v[0]
+    values = (record.requested, record.model, record.provider, record.transport, record.tier)
+    return _mapping_shown(dict(zip(MAPPING_FIELDS, (*values, record.reason), strict=True)))
+
+
 def _mapping(v: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
-    details = dict(zip(MAPPING_FIELDS, v[8:], strict=True))
+    return _mapping_shown(dict(zip(MAPPING_FIELDS, v[8:], strict=True)))
+
+
+def _mapping_shown(details: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     d = details.get
     summary = f"{d('requested')} -> {d('model')} ({d('reason') or d('tier')}, {d('transport')})"
     return summary, details

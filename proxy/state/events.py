@@ -44,6 +44,8 @@ class ProxyEvent:
     time: float = field(default_factory=time.time)
     masked: bool = False
     """Its strings were masked already (taken from an event the bus masked): not searched again."""
+    source: Any = None
+    """The `Exchange` that published it (its `record` is the request's ledger record), or None."""
 
 
 Subscriber = Callable[[ProxyEvent], None]
@@ -168,10 +170,18 @@ class EventBus:
         self._clean.add(strings)
         return True
 
+    def mask(self, event: ProxyEvent) -> None:
+        """Mask the configured keys in an event now (as publish would), and mark it masked."""
+        if self.secrets is not None and event.data:
+            secrets = self.secrets()
+            if secrets:
+                mask_event(event, secrets)
+        event.masked = True
+
     def publish(self, event: ProxyEvent) -> None:
         """Deliver an event to every subscriber; a failing subscriber never breaks a request."""
         kind = event.kind
-        if self.secrets is not None and kind != TEXT_DELTA and event.data and not event.masked:
+        if not event.masked and self.secrets is not None and kind != TEXT_DELTA and event.data:
             secrets = self.secrets()
             if secrets:
                 mask_event(event, secrets)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from operator import itemgetter
 from random import getrandbits
 from typing import Any
 
-from proxy.core import catalogue
 from proxy.core.tokens import estimate_input_tokens
 from proxy.routing.model_map import Target, choose_model
 from proxy.state.events import (
@@ -17,9 +18,25 @@ from proxy.state.events import (
     TEXT_DELTA,
     ProxyEvent,
 )
+from proxy.state.ledger import Started, new_started, prices
 from proxy.state.service import ProxyService
 from proxy.translate.model_swap import RawBody
 
+_RECORD_HEAD = itemgetter(
+    "requested",
+    "model",
+    "provider",
+    "transport",
+    "tier",
+    "reason",
+    "stream",
+    "session_id",
+    "endpoint",
+    "client",
+    "origin",
+    "preset",
+)
+log = logging.getLogger(__name__)
 STOP_REASONS = frozenset(
     ("end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal")
 )
@@ -73,9 +90,11 @@ class Exchange:
         """Tool calls the translator recovered, repaired or refused (one record each)."""
         self.raw_body: RawBody | None = None
         """The bytes `body` was parsed from (the Anthropic transport may send them as they are)."""
-        self._shown: tuple[Target, Any, Any, Any] | None = None
-        """The target, and its model, provider and session id as request_started carried them
-        (masked by the bus): request_finished reuses them while the target is the same."""
+        self.record: Started | None = None
+        """The request's ledger record, written by begin() (proxy/state/ledger.py)."""
+        self._shown: Target | None = None
+        """The target request_started named: while it is the same, request_finished reuses the
+        record's (masked) model, provider and session id."""
 
     def input_estimate(self) -> int:
         """The request's estimated input tokens, computed once (routing may have done it)."""
@@ -106,7 +125,7 @@ class Exchange:
         exchange.fail(status, error_type, getattr(error, "message", str(error)))
 
     def begin(self) -> None:
-        """Publish request_started with the mapping decision."""
+        """Publish request_started with the mapping decision, and write the request's record."""
         t = self.target
         reason, session_id, client, origin, preset = (
             self.reason,
@@ -115,33 +134,51 @@ class Exchange:
             self.origin,
             self.preset,
         )
-        strings: tuple[str | None, ...] = (t.requested, t.model, t.provider, t.transport, t.tier)
-        strings += (reason, session_id, self.endpoint, client, origin, preset)
-        event = ProxyEvent(
-            REQUEST_STARTED,
-            self.request_id,
-            {
-                "requested": t.requested,
-                "model": t.model,
-                "provider": t.provider,
-                "transport": t.transport,
-                "tier": t.tier,
-                "reason": reason,
-                "stream": self.stream,
-                "session_id": session_id,
-                "endpoint": self.endpoint,
-                "body": self.body,
-                "notes": self.notes,
-                "client": client,
-                "origin": origin,
-                "preset": preset,
-            },
-            # Its strings are these and the notes: the bus searches them only when new.
-            masked=not self.notes and self.bus.clean(strings),
+        notes, bus, now = self.notes, self.bus, time.time()
+        stream, endpoint, body = self.stream, self.endpoint, self.body
+        head: tuple[Any, ...] = (t.requested, t.model, t.provider, t.transport, t.tier, reason)
+        head += (stream, session_id, endpoint, client, origin, preset)
+        data = {
+            "requested": t.requested,
+            "model": t.model,
+            "provider": t.provider,
+            "transport": t.transport,
+            "tier": t.tier,
+            "reason": reason,
+            "stream": stream,
+            "session_id": session_id,
+            "endpoint": endpoint,
+            "body": body,
+            "notes": notes,
+            "client": client,
+            "origin": origin,
+            "preset": preset,
+        }
+        event = ProxyEvent(REQUEST_STARTED, self.request_id, data, now, True, self)
+        # Its strings are the head's and the notes: the bus searches them only when new. Masked
+        # here, once, so the record the readers keep holds masked text as well.
+        if notes or not bus.clean(head):
+            bus.mask(event)
+            head = _RECORD_HEAD(data)
+        # The debug log's counts of the body (it is not kept).
+        messages, tools = body.get("messages"), body.get("tools")
+        self.record = new_started(
+            Started,
+            (
+                *head,
+                notes,
+                now,
+                len(messages) if messages.__class__ is list else 0,
+                len(tools) if tools.__class__ is list else 0,
+                body.get("max_tokens"),
+            ),
         )
-        self.bus.publish(event)
-        data = event.data
-        self._shown = (t, data["model"], data["provider"], data["session_id"])
+        self._shown = t
+        try:
+            self.service.ledger.started(event, self.record)
+        except Exception:
+            log.exception("request ledger failed")
+        bus.publish(event)
 
     def set_upstream_request(self, request: dict[str, Any]) -> None:
         """Remember the translated request (for the request detail view)."""
@@ -173,57 +210,82 @@ class Exchange:
         written = int(usage.get("cache_creation_input_tokens") or 0)
         ttft = (self.first_token_at - self.started) if self.first_token_at else None
         stop_reason = message.get("stop_reason")
-        shown = self._shown
-        if shown is not None and shown[0] is self.target:
-            _, model, provider, session_id = shown
+        # catalogue.cost_usd's sum, with the model's prices looked up once per model.
+        price_in, price_out, price_cached, price_written = prices(self.target.model)
+        if price_in or price_out or price_cached or price_written:
+            cost = (
+                inp * price_in + out * price_out + cached * price_cached + written * price_written
+            )
+        else:
+            cost = 0.0
+        record = self.record
+        if record is not None and self._shown is self.target:
+            model, provider, session_id = record.model, record.provider, record.session_id
             # Every other string is ours or a known stop reason: nothing for the bus to search.
             masked = stop_reason is None or stop_reason in STOP_REASONS
         else:  # a fallback served it, or begin() never ran
             model, provider, session_id = self.target.model, self.target.provider, self.session_id
             masked = False
-        self.bus.publish(
-            ProxyEvent(
-                REQUEST_FINISHED,
-                self.request_id,
-                {
-                    "model": model,
-                    "provider": provider,
-                    "session_id": session_id,
-                    "message": message,
-                    "upstream_request": self.upstream_request,
-                    "input_tokens": inp,
-                    "output_tokens": out,
-                    "cache_read_tokens": cached,
-                    "cache_write_tokens": written,
-                    "cost": catalogue.cost_usd(self.target.model, inp, out, cached, written),
-                    "latency": elapsed,
-                    "ttft": ttft,
-                    "stop_reason": stop_reason,
-                    "tool_repairs": self.tool_repairs,
-                },
-                masked=masked,
+        repairs = self.tool_repairs
+        data: dict[str, Any] = {
+            "model": model,
+            "provider": provider,
+            "session_id": session_id,
+            "message": message,
+            "upstream_request": self.upstream_request,
+            "input_tokens": inp,
+            "output_tokens": out,
+            "cache_read_tokens": cached,
+            "cache_write_tokens": written,
+            "cost": cost,
+            "latency": elapsed,
+            "ttft": ttft,
+            "stop_reason": stop_reason,
+            "tool_repairs": repairs,
+        }
+        if record is None:
+            self.bus.publish(ProxyEvent(REQUEST_FINISHED, self.request_id, data, masked=masked))
+            return
+        event = ProxyEvent(REQUEST_FINISHED, self.request_id, data, masked=masked, source=self)
+        if not masked:
+            # Masked before the ledger reads it (the bus would do it at publish).
+            self.bus.mask(event)
+            model, provider = data["model"], data["provider"]
+        try:
+            self.service.ledger.finished(
+                event, record, self.body, model, provider, inp, out, cost, elapsed, ttft, repairs
             )
-        )
+        except Exception:
+            log.exception("request ledger failed")
+        self.bus.publish(event)
 
     def fail(self, status: int, error_type: str, message: str) -> None:
         """Publish request_failed (once)."""
         if self.done:
             return
         self.done = True
-        self.bus.publish(
-            ProxyEvent(
-                REQUEST_FAILED,
-                self.request_id,
-                {
-                    "model": self.target.model,
-                    "provider": self.target.provider,
-                    "session_id": self.session_id,
-                    "status": status,
-                    "error_type": error_type,
-                    "message": message,
-                    "latency": time.perf_counter() - self.started,
-                    "ttft": (self.first_token_at - self.started) if self.first_token_at else None,
-                    "upstream_request": self.upstream_request,
-                },
-            )
+        event = ProxyEvent(
+            REQUEST_FAILED,
+            self.request_id,
+            {
+                "model": self.target.model,
+                "provider": self.target.provider,
+                "session_id": self.session_id,
+                "status": status,
+                "error_type": error_type,
+                "message": message,
+                "latency": time.perf_counter() - self.started,
+                "ttft": (self.first_token_at - self.started) if self.first_token_at else None,
+                "upstream_request": self.upstream_request,
+            },
         )
+        record = self.record
+        if record is not None:
+            event.source = self
+            # Masked before the ledger reads it (the bus would do it at publish).
+            self.bus.mask(event)
+            try:
+                self.service.ledger.failed(event, record)
+            except Exception:
+                log.exception("request ledger failed")
+        self.bus.publish(event)

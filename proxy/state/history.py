@@ -150,11 +150,11 @@ class ConversationHistory:
             pending = self._pending.pop(event.request_id, None)
             if pending is not None:
                 body, session = pending
-                self._record(body, event.data, session, event.request_id, event.time)
+                self.record_turn(body, event.data, session, event.request_id, event.time)
         elif kind == REQUEST_FAILED:
             self._pending.pop(event.request_id, None)
 
-    def _record(
+    def record_turn(
         self,
         body: dict[str, Any],
         data: dict[str, Any],
@@ -162,21 +162,27 @@ class ConversationHistory:
         request_id: str,
         when: float,
     ) -> None:
+        """Record a finished request's newest user turn and its answer (once each)."""
         newest = turns.newest_user_turn(body)
         if newest is None:
             return
         key, text = newest
         key = f"{session}:{key}"
+        seen = self._seen
+        answer_key = key + ":answer"
+        if key in seen and answer_key in seen:
+            # A resend of a turn already recorded with its answer: only remembered again.
+            seen.move_to_end(key)
+            return
         model = data.get("model")
         # Milliseconds, as an export writes them: an exported turn imported again is found.
         when = round(when, 3)
         added = False
-        if key not in self._seen and text:
+        if key not in seen and text:
             self._append("user", text, model, request_id, session, when, key)
             added = True
-        answer_key = key + ":answer"
         # A retried request (same turn again) must not record its answer twice.
-        if answer_key not in self._seen:
+        if answer_key not in seen:
             message = data.get("message") or {}
             answer = turns.summarise(message.get("content"))
             if answer:
@@ -188,10 +194,12 @@ class ConversationHistory:
             self._changed()
 
     def _remember(self, key: str) -> None:
-        self._seen[key] = None
-        self._seen.move_to_end(key)
-        while len(self._seen) > 4 * self.limit + 100:
-            self._seen.popitem(last=False)
+        seen = self._seen
+        seen[key] = None
+        seen.move_to_end(key)
+        if len(seen) > 4 * self.limit + 100:
+            while len(seen) > 4 * self.limit + 100:
+                seen.popitem(last=False)
 
     def _append(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from proxy.state.events import (
     EventBus,
     ProxyEvent,
 )
+from proxy.state.ledger import Started
 from proxy.store import db
 from proxy.store.reader import StoreReader
 from proxy.store.records import Redact, RequestRecord
@@ -47,10 +49,19 @@ class Recorder:
         self.submit = submit
         self.record_bodies = record_bodies
         self._pending: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.since = time.time()
+        """When it started listening (requests that began earlier are not its to record)."""
 
     def on_event(self, event: ProxyEvent) -> None:
         """O(1) per request, nothing per chunk: a dict put at start, one record at the end."""
         kind = event.kind
+        source = event.source
+        if source is not None:
+            # From an exchange: its ledger record is the start, nothing to hold meanwhile (a
+            # request that started before recording did is not recorded, as before).
+            if kind != REQUEST_STARTED and source.record.at >= self.since:
+                self.submit(self._from_record(event, source.record, source.body))
+            return
         if kind == REQUEST_STARTED:
             pending = self._pending
             if len(pending) >= MAX_PENDING:
@@ -60,6 +71,29 @@ class Recorder:
             started = self._pending.pop(event.request_id, None)
             if started is not None:
                 self.submit(self._record(event, *started))
+
+    def _from_record(self, event: ProxyEvent, start: Started, body: Any) -> RequestRecord:
+        end = event.data
+        record: RequestRecord = {
+            "id": event.request_id,
+            "started_at": start.at,
+            "session_id": start.session_id,
+            "client": start.client,
+            "endpoint": start.endpoint or "messages",
+            "requested_model": start.requested,
+            "model": end.get("model") or start.model,
+            "provider": end.get("provider") or start.provider,
+            "preset": start.preset,
+            "reason": start.reason,
+            "stream": bool(start.stream),
+            "ttft": end.get("ttft"),
+            "duration": end.get("latency"),
+            "origin": start.origin or "client",
+        }
+        self._end(record, event, end)
+        if self.record_bodies:
+            record["request_body"] = body
+        return record
 
     def _record(self, event: ProxyEvent, at: float, start: dict[str, Any]) -> RequestRecord:
         end = event.data
@@ -80,6 +114,13 @@ class Recorder:
             "duration": end.get("latency"),
             "origin": start.get("origin") or "client",
         }
+        self._end(record, event, end)
+        if self.record_bodies:
+            record["request_body"] = start.get("body")
+        return record
+
+    def _end(self, record: RequestRecord, event: ProxyEvent, end: dict[str, Any]) -> None:
+        # The outcome's fields, from the finished or failed event.
         if event.kind == REQUEST_FINISHED:
             message = end.get("message") or {}
             record["status"] = 200
@@ -98,9 +139,6 @@ class Recorder:
             record["error_type"] = end.get("error_type")
             # Masked on the writer's thread (StoreWriter.redact).
             record["error_message"] = end.get("message")
-        if self.record_bodies:
-            record["request_body"] = start.get("body")
-        return record
 
 
 def store_path(settings: Settings, environ: Mapping[str, str] | None = None) -> Path:

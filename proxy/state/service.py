@@ -30,9 +30,6 @@ from proxy.state.debug_log import DebugLog
 from proxy.state.events import (
     LIFECYCLE,
     MODEL_SWITCHED,
-    REQUEST_FAILED,
-    REQUEST_FINISHED,
-    REQUEST_STARTED,
     EventBus,
     ProxyEvent,
 )
@@ -44,6 +41,7 @@ from proxy.state.history import (
 )
 from proxy.state.history_store import HistoryStore
 from proxy.state.latency import LatencyHistograms
+from proxy.state.ledger import RequestLedger
 from proxy.state.presets import (
     NAME_PATTERN,
     Preset,
@@ -54,7 +52,7 @@ from proxy.state.presets import (
 from proxy.state.recorder import Recording, store_path
 from proxy.state.remembered import MODELS_KEY, default_pair, remembered_pair, to_remember
 from proxy.state.session_models import SessionModels
-from proxy.state.stats import Stats
+from proxy.state.stats import TOTALS, Stats
 from proxy.state.tool_memory import ToolMemory
 from proxy.translate.validate import check_model_string
 
@@ -93,15 +91,16 @@ class ProxyService:
         self.session_pins: dict[str, str] = {}
         self.session_models = SessionModels()
         """Each session's newest main request's routing (for the status line)."""
-        self.bus.subscribe(self.session_models.on_event, kinds=(REQUEST_STARTED,))
         logs.add_redactor(self.redact)
         lazy_litellm.on_failure(self._litellm_failed)
-        for subscriber in (self.stats.on_event, self.history.on_event):
-            self.bus.subscribe(subscriber, kinds=LIFECYCLE)
-        self.bus.subscribe(self.debug.on_event, kinds=(*LIFECYCLE, MODEL_SWITCHED))
         self.latency = LatencyHistograms()
         """Duration and TTFT histograms since start, by provider and model (for /metrics)."""
-        self.bus.subscribe(self.latency.on_event, kinds=(REQUEST_FINISHED, REQUEST_FAILED))
+        self.ledger = RequestLedger(
+            self.stats, self.latency, self.session_models, self.history, self.debug
+        )
+        """The one lifecycle subscriber: stats, histograms, session models, history, debug log."""
+        self.bus.subscribe(self.ledger.on_event, kinds=LIFECYCLE)
+        self.bus.subscribe(self.debug.on_event, kinds=(MODEL_SWITCHED,))
         self.recording = Recording(settings, store_path(settings, environ), self.bus, self.redact)
         """The durable record (store writer and reader): started and stopped with the server."""
         self.history_store = HistoryStore(self.history, self.recording)
@@ -516,9 +515,7 @@ class ProxyService:
     def totals_parts(self) -> tuple[int, int, int, int, float]:
         """`totals` as a tuple, taken now and made a dict later (`totals_from`): /events keeps
         these while nobody watches."""
-        c = self.counters
-        stats = self.stats
-        return (c.total, c.in_flight, c.errors, stats.tokens, stats.cost)
+        return TOTALS(self.counters)
 
     @staticmethod
     def totals_from(parts: tuple[Any, ...]) -> dict[str, Any]:

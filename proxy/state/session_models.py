@@ -8,9 +8,12 @@ out: they are not the model the session works with.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proxy.state.events import REQUEST_STARTED, ProxyEvent
+
+if TYPE_CHECKING:
+    from proxy.state.ledger import Started
 
 LIMIT = 1000
 BACKGROUND_REASON = "small model"
@@ -21,7 +24,20 @@ class SessionModels:
 
     def __init__(self, limit: int = LIMIT) -> None:
         self.limit = limit
-        self._latest: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._latest: OrderedDict[str, tuple[Any, Any, Any]] = OrderedDict()
+        """session -> (model, requested, reason), made a dict when read."""
+
+    def request_started(self, record: Started) -> None:
+        """Note a starting Messages request from its ledger record (O(1), on the proxy loop)."""
+        session = record.session_id
+        reason = record.reason
+        if not session or reason == BACKGROUND_REASON:
+            return
+        latest = self._latest
+        latest[session] = (record.model, record.requested, reason)
+        latest.move_to_end(session)
+        if len(latest) > self.limit:
+            latest.popitem(last=False)
 
     def on_event(self, event: ProxyEvent) -> None:
         """Note a starting request (O(1), on the proxy loop)."""
@@ -32,15 +48,15 @@ class SessionModels:
         reason = data.get("reason")
         if not session or reason == BACKGROUND_REASON or data.get("endpoint") != "messages":
             return
-        self._latest[session] = {
-            "model": data.get("model"),
-            "requested": data.get("requested"),
-            "reason": reason,
-        }
+        self._latest[session] = (data.get("model"), data.get("requested"), reason)
         self._latest.move_to_end(session)
         if len(self._latest) > self.limit:
             self._latest.popitem(last=False)
 
     def get(self, session: str) -> dict[str, Any] | None:
         """The newest main request's routing of that session, None when none was seen."""
-        return self._latest.get(session)
+        latest = self._latest.get(session)
+        if latest is None:
+            return None
+        model, requested, reason = latest
+        return {"model": model, "requested": requested, "reason": reason}

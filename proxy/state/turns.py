@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from itertools import compress, repeat
+from operator import itemgetter
 from typing import Any
 
 from proxy.translate.tool_input import call_text
@@ -62,7 +64,7 @@ def summarise(content: Any, keep_reminders: bool = False) -> str:
         elif kind in ("image", "document"):
             parts.append(f"[{kind}]")
         # thinking / redacted_thinking are the model's scratchpad: not part of the conversation.
-    return "\n".join(p for p in parts if p)
+    return "\n".join(filter(None, parts))
 
 
 def digest(text: str) -> str:
@@ -85,17 +87,75 @@ def newest_user_turn(body: dict[str, Any]) -> tuple[str, str] | None:
     key is built from the summarised text of the thread's first message, the turn's position and
     its own text, never from raw JSON.
     """
-    turns = conversation(body)
-    index = next((i for i in range(len(turns) - 1, -1, -1) if turns[i]["role"] == "user"), None)
-    if index is None:
-        return None
+    fast = _conversation_roles(body)
+    if fast is None:
+        turns = conversation(body)
+        index = next((i for i in range(len(turns) - 1, -1, -1) if turns[i]["role"] == "user"), None)
+        if index is None:
+            return None
+    else:
+        # The last user message (usually the last message), found by C loops.
+        turns, roles = fast
+        index = len(roles) - 1
+        if not roles or roles[index] != "user":
+            roles.reverse()
+            try:
+                index -= roles.index("user")
+            except ValueError:
+                return None
     content = turns[index].get("content")
-    raw = summarise(content, keep_reminders=True)
-    # Without reminder blocks both summaries are the same text (a string content always is).
-    text = raw if not _has_reminder(content) else summarise(content)
+    if content.__class__ is str:
+        raw = text = content
+    else:
+        raw = summarise(content, keep_reminders=True)
+        # Without reminder blocks both summaries are the same text.
+        text = raw if not _has_reminder(content) else summarise(content)
     own = digest(raw)
-    thread = own if index == 0 else digest(summarise(turns[0].get("content"), keep_reminders=True))
+    thread = own if index == 0 else _thread_digest(turns[0].get("content"))
     return f"{thread}:{index}:{own}", text
+
+
+_THREADS: list[tuple[Any, str]] = []
+"""The newest threads' first message content and its digest, newest first (a few sessions)."""
+THREADS_KEPT = 8
+
+
+def _thread_digest(content: Any) -> str:
+    # A thread's first message comes back with every turn: one C comparison finds it again.
+    threads = _THREADS
+    for position, (seen, value) in enumerate(threads):
+        if seen == content:
+            if position:
+                threads.insert(0, threads.pop(position))
+            return value
+    value = digest(summarise(content, keep_reminders=True))
+    threads.insert(0, (content, value))
+    del threads[THREADS_KEPT:]
+    return value
+
+
+_ROLE = itemgetter("role")
+_ROLE_SET = frozenset(ROLES)
+
+
+def _conversation_roles(body: dict[str, Any]) -> tuple[list[Any], list[str]] | None:
+    """`conversation(body)` and its roles when every message is a dict with a hashable role
+    (the common case), by C loops; None otherwise (then `conversation` decides)."""
+    messages = body.get("messages")
+    if messages.__class__ is not list:
+        return None
+    try:
+        roles = list(map(_ROLE, messages))  # a message that is not a dict raises here
+        if _ROLE_SET.issuperset(roles):
+            if all(map(isinstance, messages, repeat(dict))):
+                return messages, roles
+            return None
+        kept = list(map(_ROLE_SET.__contains__, roles))
+    except (KeyError, TypeError):
+        return None
+    if not all(map(isinstance, messages, repeat(dict))):
+        return None
+    return list(compress(messages, kept)), list(compress(roles, kept))
 
 
 def _has_reminder(content: Any) -> bool:
