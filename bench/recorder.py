@@ -11,6 +11,13 @@ contention from its batches is in the figure); median and p99 in microseconds, t
 timing subtracted. A second figure times the whole `publish` of start + finish through every
 subscriber of a real ProxyService, recording on and off (A/B, interleaved), as a cross-check.
 
+A third figure is the writer thread's own CPU per request (`time.thread_time` inside its
+methods, split into row building with redaction, SQL with the commit, pruning, and the rest:
+waking, gathering, the queue hand-off), while a model loop thread serves requests at a pace
+(`--busy-us` of Python holding the GIL, then `--idle-us` asleep as in epoll), and the context
+switches per request of both threads (each GIL hand-off between them is a pair of switches),
+against the same loop with no writer at all.
+
 Events carry what `Exchange` publishes for a Claude Code turn: a 60 KB request body (passed by
 reference, never copied), an answer with text and a tool call.
 """
@@ -18,15 +25,18 @@ reference, never copied), an answer with text and a tool call.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from proxy.core.redact import Redactor
 from proxy.core.settings import load_settings
 from proxy.state.events import REQUEST_FINISHED, REQUEST_STARTED, ProxyEvent
 from proxy.state.latency import LatencyHistograms
@@ -179,6 +189,102 @@ def publish_ab(folder: Path, requests: int, bodies: bool) -> dict[str, Any]:
     }
 
 
+def _switches(native_id: int) -> int:
+    """Context switches so far of one thread of this process (voluntary + not)."""
+    with open(f"/proc/self/task/{native_id}/status") as status:
+        return sum(int(line.split()[-1]) for line in status if "ctxt_switches" in line)
+
+
+class _TimedWriter(StoreWriter):
+    """A writer that adds up its thread's CPU in row building, SQL and pruning."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.phases = {"write": 0.0, "rows": 0.0, "prune": 0.0}
+        super().__init__(*args, **kwargs)
+
+    def _write(self, *args: Any) -> None:
+        start = time.thread_time()
+        super()._write(*args)
+        self.phases["write"] += time.thread_time() - start
+
+    def _rows(self, *args: Any) -> Any:
+        start = time.thread_time()
+        try:
+            return super()._rows(*args)
+        finally:
+            self.phases["rows"] += time.thread_time() - start
+
+    def _prune(self) -> None:
+        start = time.thread_time()
+        super()._prune()
+        self.phases["prune"] += time.thread_time() - start
+
+    def cpu(self) -> float:
+        """Seconds of CPU of the writer thread so far."""
+        ident = self._thread.ident
+        assert ident is not None
+        return time.clock_gettime(time.pthread_getcpuclockid(ident))
+
+    def per_request(self, total: float, requests: int) -> dict[str, float]:
+        """Microseconds of the writer thread's CPU per request, by phase."""
+        p = self.phases
+        parts = {
+            "rows_us": p["rows"],
+            "sql_us": p["write"] - p["rows"],
+            "prune_us": p["prune"],
+            "wake_gather_queue_us": total - p["write"] - p["prune"],
+            "total_us": total,
+        }
+        return {k: round(v / requests * 1e6, 3) for k, v in parts.items()}
+
+
+def _serve(requests: int, busy_us: float, idle_us: float, record: Any) -> tuple[int, float]:
+    """A model proxy loop: per request the recorder's two events, Python work, then a sleep.
+
+    Returns the loop thread's context switches and CPU seconds."""
+    pairs = [events(n) for n in range(requests)]
+    me = threading.get_native_id()
+    clock = time.perf_counter
+    switches, cpu = _switches(me), time.thread_time()
+    for started, finished in pairs:
+        record(started)
+        end = clock() + busy_us / 1e6
+        while clock() < end:
+            pass
+        record(finished)
+        time.sleep(idle_us / 1e6)
+    return _switches(me) - switches, time.thread_time() - cpu
+
+
+def writer_cost(
+    folder: Path, requests: int, bodies: bool, busy_us: float, idle_us: float
+) -> dict[str, Any]:
+    """The writer thread's CPU per request by phase, and the switches it costs the loop."""
+    alone, _ = _serve(requests, busy_us, idle_us, Recorder(lambda r: None, bodies).on_event)
+    writer = _TimedWriter(folder / "writer.db", redact=Redactor(["sk-test-0123456789abcdef"]))
+    writer.flush(60)  # the file is open and migrated before the count starts
+    time.sleep(0.05)
+    writer_id = writer._thread.native_id or 0
+    before, cpu = _switches(writer_id), writer.cpu()
+    writer.phases = dict.fromkeys(writer.phases, 0.0)
+    loop, _ = _serve(requests, busy_us, idle_us, Recorder(writer.submit_request, bodies).on_event)
+    flushed = writer.flush(120)
+    after, cpu = _switches(writer_id), writer.cpu() - cpu
+    writer.close()
+    return {
+        "requests": requests,
+        "loop_busy_us": busy_us,
+        "loop_idle_us": idle_us,
+        "batches": writer.batches,
+        "rows_written": writer.rows_written,
+        "flushed": flushed,
+        "writer_cpu": writer.per_request(cpu, requests),
+        "writer_switches_per_request": round((after - before) / requests, 3),
+        "loop_switches_per_request": round(loop / requests, 3),
+        "loop_switches_per_request_no_store": round(alone / requests, 3),
+    }
+
+
 def _stop(recording: Any) -> None:
     """Stop recording outside a loop (Recording.stop is a coroutine for the proxy's loop)."""
     import asyncio
@@ -190,15 +296,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.recorder")
     parser.add_argument("--requests", type=int, default=50_000)
     parser.add_argument("--bodies", action="store_true", help="RECORD_BODIES on")
+    parser.add_argument("--paced", type=int, default=5_000, help="requests of the paced run")
+    parser.add_argument("--busy-us", type=float, default=300.0, help="loop CPU per request")
+    parser.add_argument("--idle-us", type=float, default=300.0, help="loop sleep per request")
+    parser.add_argument(
+        "--only", choices=("all", "writer"), default="all", help="writer: the paced run only"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        result = {
-            "target_us": 50,
-            "record_bodies": args.bodies,
-            "subscribers": subscribers_cost(folder, args.requests, args.bodies),
-            "publish": publish_ab(folder / "ab", min(args.requests, 20_000), args.bodies),
-        }
+        result: dict[str, Any] = {"target_us": 50, "record_bodies": args.bodies}
+        if args.only == "all":
+            result["subscribers"] = subscribers_cost(folder, args.requests, args.bodies)
+            result["publish"] = publish_ab(folder / "ab", min(args.requests, 20_000), args.bodies)
+        result["writer"] = writer_cost(folder, args.paced, args.bodies, args.busy_us, args.idle_us)
+        result["uptime"] = os.getloadavg()
     sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0
 
