@@ -240,13 +240,13 @@ class StoreWriter:
         return max(0.0, min(due) - now) if due else None
 
     def _gather(self) -> None:
-        """Let a batch build up for `batch_seconds`, unless a flush waits or it is big already."""
-        deadline = time.monotonic() + self.batch_seconds
-        while not self._urgent.is_set() and self._queue.qsize() < self.batch_size:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self._urgent.wait(min(left, 0.05))
+        """Let a batch build up for `batch_seconds`, unless a flush (or close, import) waits.
+
+        One sleep, not a poll: each wake-up takes the GIL from the loop. A flood meanwhile waits
+        in the queue and is then written `batch_size` records per transaction.
+        """
+        if self.batch_seconds > 0:
+            self._urgent.wait(self.batch_seconds)
 
     def _drain(self, limit: int | None) -> None:
         """Move queued items into the backlog: at most `limit` records (None: all)."""
