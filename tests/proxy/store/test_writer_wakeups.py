@@ -1,0 +1,51 @@
+"""The writer's thread wakes as little as it can: each wake-up takes the GIL from the proxy loop."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from proxy.store.writer import StoreWriter
+from tests.proxy.store.support import request
+from tests.proxy.store.test_writer import count, wait_for
+
+NOW = 1_800_000_000.0
+
+
+class CountingEvent(threading.Event):
+    """An Event that counts the waits on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        return super().wait(timeout)
+
+
+def test_a_batch_window_is_one_sleep_not_a_poll(tmp_path: Path) -> None:
+    path = tmp_path / "claude-proxy.db"
+    writer = StoreWriter(path, batch_seconds=0.3)
+    try:
+        assert writer.flush(20)  # the file is open: the thread now waits on its queue
+        urgent = writer._urgent = CountingEvent()
+        for n in range(50):
+            writer.submit_request(request(n, NOW + n))
+        assert wait_for(lambda: writer.rows_written == 50)
+        # The first record woke the thread; the rest arrived during its one wait (a stalled
+        # machine may split them into two batches: still one wait each).
+        assert urgent.waits == writer.batches <= 2
+    finally:
+        writer.close(10)
+    assert count(path, "requests") == 50
+
+
+def test_a_flush_ends_the_window_at_once(tmp_path: Path) -> None:
+    writer = StoreWriter(tmp_path / "claude-proxy.db", batch_seconds=30.0)
+    try:
+        writer.submit_request(request(1, NOW))
+        # Were the window not cut short, this flush would time out.
+        assert writer.flush(10) and writer.rows_written == 1
+    finally:
+        writer.close(10)
