@@ -24,6 +24,8 @@ from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
+from proxy.core.spliced import Cut, Span, parse_cut
+
 T = TypeVar("T")
 
 KEY = b'"tools":'
@@ -38,12 +40,17 @@ MIN_BYTES = 512
 """Smaller arrays are not worth keeping: parsing them is as cheap as finding them."""
 
 
-class ToolsSpan(NamedTuple):
-    """Where a kept tools array sat in the bytes of the body it was cut from: everything
-    between is nested in the top-level `tools` (`proxy.translate.model_swap` skips it)."""
+ToolsSpan = Span
+"""Where a kept tools array sat in the bytes of the body it was cut from: everything between is
+nested in the top-level `tools` (`proxy.translate.model_swap` skips it)."""
 
-    start: int
-    end: int
+
+class ToolsCut(NamedTuple):
+    """A kept tools array found in a body's bytes: the cut, and the array to put back."""
+
+    cut: Cut
+    entry: _Entry
+    span: Span
 
 
 class _Entry:
@@ -90,22 +97,31 @@ class ToolsCache:
 
     def parse_spanned(self, raw: bytes) -> tuple[dict[str, Any], ToolsSpan] | None:
         """`parse`, and where the kept array was in `raw`."""
+        found = self.cut(raw)
+        if found is None:
+            return None
+        body = parse_cut(raw, [found.cut])
+        if not self.adopt(body, found):
+            return None
+        return body, found.span
+
+    def cut(self, raw: bytes) -> ToolsCut | None:
+        """Where a kept tools array is in `raw`, to be parsed as a sentinel (`parse_cut`)."""
         found = self._find(raw)
         if found is None:
             return None
         entry, at = found
-        spliced = raw[:at] + self._splice + raw[at + len(entry.needle) :]
-        try:
-            body = orjson.loads(spliced)
-        except orjson.JSONDecodeError:
-            return None
+        end = at + len(entry.needle)
+        return ToolsCut(Cut(at, end, self._splice), entry, Span(at + len(KEY), end))
+
+    def adopt(self, body: Any, found: ToolsCut) -> bool:
+        """Put the kept array in `body` (parsed with `found.cut`) if the cut was its tools."""
         # Only the top-level `tools` holding the sentinel proves the cut was that array.
         if body.__class__ is not dict or body.get("tools") != self._sentinel:
-            return None
-        body["tools"] = entry.tools
+            return False
+        body["tools"] = found.entry.tools
         self.hits += 1
-        start, end = at + len(KEY), at + len(entry.needle)
-        return body, ToolsSpan(start, end)
+        return True
 
     def learn(self, raw: bytes, tools: Any, json: bytes) -> None:
         """Keep `tools` (parsed from `raw`, serialising to `json`) if `raw` holds it as `json`."""

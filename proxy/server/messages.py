@@ -8,11 +8,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from proxy.core.conversation_cache import CONVERSATIONS
 from proxy.core.errors import ProxyError
 from proxy.core.json_response import json_response
 from proxy.core.lazy_litellm import get_litellm
 from proxy.core.tokens import count_openai_tokens
-from proxy.core.tools_cache import TOOLS
+from proxy.server.body_parse import parse_known
 from proxy.server.dispatch import dispatch_with_retries
 from proxy.server.keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.state.exchange import Exchange
@@ -75,13 +76,8 @@ async def read_json_raw(request: web.Request, *, whole: bool = True) -> tuple[An
         ) from None
     if not raw:
         raise ProxyError(400, "invalid_request_error", "request body is empty: expected JSON")
-    # Claude Code's tools (most of its body) as parsed last time, when these are the same bytes.
-    spanned = TOOLS.parse_spanned(raw)
-    known_tools = spanned is not None
-    if spanned is not None:
-        body, span = spanned
-    else:
-        span = None
+    body, kept = parse_known(raw)
+    if body is None:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -90,12 +86,12 @@ async def read_json_raw(request: web.Request, *, whole: bool = True) -> tuple[An
             ) from None
     if len(raw) >= MIN_DEEP_BODY:
         try:
-            check_tools_depth(raw, body, known_tools)
+            check_tools_depth(raw, body, kept.tools is not None)
             if whole:
                 check_rest_depth(body)
         except orjson.JSONEncodeError:
             raise deep_error() from None
-    return body, RawBody(raw, span)
+    return body, kept.raw_body(raw)
 
 
 def header_text(request: web.Request, name: str, limit: int) -> str | None:
@@ -167,7 +163,15 @@ async def serve_messages(
     session_id = check_headers(request)
     body_bytes = len(raw.data) if raw is not None else None
     depth_checked = body_bytes is None or body_bytes < MIN_DEEP_BODY
-    text_chars = validate_messages(body, depth_checked=depth_checked)
+    if raw is None:
+        text_chars = validate_messages(body, depth_checked=depth_checked)
+    else:
+        each: list[int] = []
+        text_chars = validate_messages(
+            body, depth_checked=depth_checked, prefix=raw.prefix, each=each
+        )
+        if text_chars is not None:  # each message checked and counted: keep them for the next
+            CONVERSATIONS.learn(raw.data, body["messages"], raw.prefix, each)
     check_loop(request)
     service = request.app[SERVICE]
     request.app[LIMITER].check(client_identity(request))
@@ -229,9 +233,9 @@ async def count_tokens(request: web.Request) -> web.Response:
         return json_response(await ANTHROPIC.count_tokens(exchange, request.app[HTTP]))
     litellm = await get_litellm()
     notes: list[str] = []
-    converted = convert_messages(body, False, notes)
-    # A private copy: the tools may be shared with other requests (TOOLS), LiteLLM's counter
-    # runs in a thread and is not ours.
+    # Private copies: the tools and messages' parts may be shared with other requests (TOOLS,
+    # CONVERSATIONS), LiteLLM's counter runs in a thread and is not ours.
+    converted = orjson.loads(orjson.dumps(convert_messages(body, False, notes)))
     tools = orjson.loads(orjson.dumps(convert_tools(visible_tools(body, notes), notes)))
     count = await asyncio.get_running_loop().run_in_executor(
         None, count_openai_tokens, litellm, target.upstream_model, converted, tools

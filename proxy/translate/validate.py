@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from proxy.core.conversation_cache import Prefix
 from proxy.core.errors import ProxyError
 
 # BLOCK_FIELDS: the fields each known block type must carry, as the Anthropic API checks them;
@@ -164,15 +165,22 @@ def check_model_string(value: str, field: str = "model") -> str:
     return value
 
 
-def validate_messages(body: object, *, depth_checked: bool = True) -> int | None:
+def validate_messages(
+    body: object,
+    *,
+    depth_checked: bool = True,
+    prefix: Prefix | None = None,
+    each: list[int] | None = None,
+) -> int | None:
     """Check a /v1/messages body, or raise a 400 naming the field.
 
     Returns the characters the token estimate counts in its system and messages
     (`tokens.tokens_from_chars`), when the check walked them (None: ask the estimate).
     `depth_checked=False`: also refuse a body nesting too deep to serialise (json_depth),
-    its tools apart (checked when they were parsed).
+    its tools apart (checked when they were parsed). `prefix`: its first messages are kept
+    ones, checked before; `each` gets the count of every message the walk checked.
     """
-    return _validate(MessagesRequest, body, depth_checked)
+    return _validate(MessagesRequest, body, depth_checked, prefix, each)
 
 
 def validate_count_tokens(body: object) -> None:
@@ -180,12 +188,20 @@ def validate_count_tokens(body: object) -> None:
     _validate(CountTokensRequest, body)
 
 
-def _validate(cls: type[T], body: object, depth_checked: bool = True) -> int | None:
+def _validate(
+    cls: type[T],
+    body: object,
+    depth_checked: bool = True,
+    prefix: Prefix | None = None,
+    each: list[int] | None = None,
+) -> int | None:
     if not isinstance(body, dict):
         raise ProxyError(400, "invalid_request_error", "request body must be a JSON object")
     # The common, valid body is checked by hand (pydantic over every block costs ~40 us on a
     # Claude Code request); pydantic decides, and words the error, for everything else.
-    chars: int | None = valid_chars(body, messages_request=cls is MessagesRequest)
+    chars: int | None = valid_chars(
+        body, messages_request=cls is MessagesRequest, prefix=prefix, each=each
+    )
     if chars == TOO_DEEP:
         raise deep_error()
     if chars is not None and chars < 0:

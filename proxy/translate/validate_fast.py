@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from proxy.core.conversation_cache import Prefix
 from proxy.core.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS, MEDIA, text_chars
 from proxy.core.tools_cache import TOOLS
 from proxy.translate.json_depth import too_deep, wrapped
@@ -62,12 +63,14 @@ def _number(value: Any, low: float, high: float | None) -> bool:
     return bool(value >= low and (high is None or value <= high))
 
 
-def _messages(messages: Any) -> int:
-    # Counts the token estimate's characters on the way (-1: not surely valid).
+def _messages(messages: Any, known: int, each: list[int] | None) -> int:
+    # Counts the token estimate's characters on the way (-1: not surely valid), from message
+    # `known` on (those before were checked and counted on an earlier request: Prefix), and
+    # appends each message's count to `each`.
     if messages.__class__ is not list:
         return -1
     chars = 0
-    for message in messages:
+    for message in messages[known:] if known else messages:
         if message.__class__ is not dict:
             return -1
         role = message.get("role")
@@ -90,7 +93,11 @@ def _messages(messages: Any) -> int:
                     return size
                 counted += size
         # A message with more than role and content: the estimate's own walk counts it.
-        chars += counted if message.keys() <= MESSAGE_KEYS else text_chars(message)
+        if not message.keys() <= MESSAGE_KEYS:
+            counted = text_chars(message)
+        chars += counted
+        if each is not None:
+            each.append(counted)
     return chars
 
 
@@ -246,16 +253,28 @@ def looks_valid(body: dict[str, Any], *, messages_request: bool) -> bool:
     return valid_chars(body, messages_request=messages_request) >= 0
 
 
-def valid_chars(body: dict[str, Any], *, messages_request: bool) -> int:
+def valid_chars(
+    body: dict[str, Any],
+    *,
+    messages_request: bool,
+    prefix: Prefix | None = None,
+    each: list[int] | None = None,
+) -> int:
     """`looks_valid`, and on the same walk the characters the token estimate counts.
 
     -1 when the body is not surely valid; else what `tokens.text_chars` gives for its system
-    plus its messages (`tokens.tokens_from_chars` adds the tools).
+    plus its messages (`tokens.tokens_from_chars` adds the tools). `prefix`: the body's first
+    messages, checked and counted before; `each` gets the count of every message after them.
     """
     model = body.get("model")
     if model.__class__ is not str or not model:
         return -1
-    chars = _messages(body.get("messages"))
+    if prefix is None:
+        chars = _messages(body.get("messages"), 0, each)
+    else:
+        chars = _messages(body.get("messages"), prefix.known, each)
+        if chars >= 0:
+            chars += prefix.chars
     if chars < 0:
         return chars
     system = _system(body.get("system"))

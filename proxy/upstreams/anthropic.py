@@ -36,14 +36,15 @@ def _foreign(block: object) -> bool:
     return kind == "redacted_thinking" and is_proxy_signature(block.get("data"))
 
 
-def strip_foreign_thinking(messages: list[Any]) -> list[Any]:
+def strip_foreign_thinking(messages: list[Any], clean: int = 0) -> list[Any]:
     """Thinking this proxy made would be rejected by Anthropic: drop it, or put back the block
     Anthropic itself signed where a carrier holds one (Claude through OpenRouter).
 
-    The same list object when there was none (the client's bytes may then go as they are)."""
-    out = []
+    The same list object when there was none (the client's bytes may then go as they are).
+    `clean`: how many leading messages are known to hold none (kept ones: `Prefix.unmarked`)."""
+    out = messages[:clean]
     changed = False
-    for msg in messages:
+    for msg in messages[clean:] if clean else messages:
         content = msg.get("content") if isinstance(msg, dict) else None
         if (
             isinstance(content, list)
@@ -73,10 +74,11 @@ def build_request(
     body["model"] = target.upstream_model
     changed = clamp_anthropic_body(body, target.model, exchange.notes)
     messages = body.get("messages")
-    if isinstance(messages, list):
-        body["messages"] = strip_foreign_thinking(messages)
-        changed = changed or body["messages"] is not messages
     raw = exchange.raw_body
+    if isinstance(messages, list):
+        clean = raw.prefix.unmarked if raw is not None and raw.prefix is not None else 0
+        body["messages"] = strip_foreign_thinking(messages, clean)
+        changed = changed or body["messages"] is not messages
     data = None
     if raw is not None and not changed:
         data = swapped_model(raw, exchange.body["model"], target.upstream_model)

@@ -171,9 +171,11 @@ async def _call(exchange: Exchange) -> Any:
     )
     exchange.set_upstream_request(params)
     kwargs: dict[str, Any] = dict(params)
-    if "tools" in kwargs:
-        # Tools may be shared with other requests (TOOLS); LiteLLM gets a copy it may change.
-        kwargs["tools"] = orjson.loads(orjson.dumps(kwargs["tools"]))
+    # Tools and messages' parts may be shared with other requests (TOOLS, CONVERSATIONS):
+    # LiteLLM gets a copy it may change.
+    for name in ("tools", "messages"):
+        if name in kwargs:
+            kwargs[name] = orjson.loads(orjson.dumps(kwargs[name]))
     base = api_base_for(target, settings)
     if base:
         kwargs["api_base"] = base

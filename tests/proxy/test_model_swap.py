@@ -43,12 +43,12 @@ def _spanned(raw: bytes) -> RawBody:
     cache.learn(raw, body["tools"], orjson.dumps(body["tools"]))
     parsed = cache.parse_spanned(raw)
     assert parsed is not None
-    return RawBody(raw, parsed[1])
+    return RawBody(raw, (parsed[1],))
 
 
 def _expect_swapped(raw: bytes, tools: ToolsSpan | None = None) -> bytes:
     old = orjson.loads(raw)
-    out = swapped_model(RawBody(raw, tools), old["model"], NEW)
+    out = swapped_model(RawBody(raw, () if tools is None else (tools,)), old["model"], NEW)
     assert out is not None
     assert orjson.loads(out) == {**old, "model": NEW}
     return out
@@ -58,9 +58,9 @@ def test_claude_codes_body_keeps_every_byte_but_the_model() -> None:
     body = _cc_body()
     raw = orjson.dumps(body)
     assert raw.count(b'"model"') > 1
-    out = _expect_swapped(raw, _spanned(raw).tools)
+    out = _expect_swapped(raw, _spanned(raw).kept[0])
     assert out == raw.replace(orjson.dumps(body["model"]), orjson.dumps(NEW), 1)
-    assert swapped_model(RawBody(raw, None), body["model"], NEW) is None  # unknown tools: no
+    assert swapped_model(RawBody(raw), body["model"], NEW) is None  # unknown tools: no
 
 
 @pytest.mark.parametrize(
@@ -93,12 +93,12 @@ def test_a_model_key_anywhere_at_the_top_is_swapped(raw: bytes) -> None:
 )
 def test_anything_uncertain_is_serialised_instead(raw: bytes) -> None:
     model = orjson.loads(raw)["model"]
-    assert swapped_model(RawBody(raw, None), model, NEW) is None
+    assert swapped_model(RawBody(raw), model, NEW) is None
 
 
 def test_the_same_model_sends_the_bytes_as_they_came() -> None:
     raw = orjson.dumps(_cc_body())
-    assert swapped_model(RawBody(raw, None), "x", "x") is None  # not the body's model
+    assert swapped_model(RawBody(raw), "x", "x") is None  # not the body's model
     model = orjson.loads(raw)["model"]
     assert swapped_model(_spanned(raw), model, model) is raw
 
@@ -110,7 +110,7 @@ def test_every_body_swapped_parses_to_the_body_with_the_new_model() -> None:
             continue
         body = {**body, "metadata": {"note": "ü"}}
         for raw in (orjson.dumps(body), orjson.dumps(body, option=orjson.OPT_INDENT_2)):
-            out = swapped_model(RawBody(raw, None), body["model"], NEW)
+            out = swapped_model(RawBody(raw), body["model"], NEW)
             if out is not None:
                 assert orjson.loads(out) == {**body, "model": NEW}
                 swapped += 1
