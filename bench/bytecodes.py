@@ -1,6 +1,6 @@
 """Bytecodes executed per Python function per request: where the instructions go, by function.
 
-    uv run python -m bench.bytecodes [--load small|cc|cc-stream|stream] [--target openai]
+    uv run python -m bench.bytecodes [--load small|cc|cc-stream|stream|cc-session] [--target openai]
                                      [-n 20] [--top 60] [--match proxy/]
 
 callgrind (`bench.instructions`) counts a process' instructions exactly but cannot name the
@@ -109,7 +109,7 @@ def report(counts: Counts, n: int, top: int, match: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.bytecodes``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--load", default="small", choices=("small", "cc", "cc-stream", "stream"))
+    parser.add_argument("--load", default="small", choices=instructions.LOADS)
     parser.add_argument("--target", default="openai", help="openai, anthropic, relay or direct")
     parser.add_argument("-n", type=int, default=20)
     parser.add_argument("--top", type=int, default=60)

@@ -109,6 +109,48 @@ def _with_prompt(body: dict[str, Any], chunks: int, stream: bool) -> dict[str, A
     return out
 
 
+SESSION_TURNS = 40
+"""Tool turns a long Claude Code session holds before the measured requests (`session`)."""
+SESSION_STEPS = 10
+"""Requests of the session, each one turn longer than the one before; then it starts over."""
+
+
+def _tool_turn(i: int) -> list[dict[str, Any]]:
+    """One tool turn of a session: a Read call and a ~2.4 KB file in its result."""
+    tool_id = f"toolu_bench{i:016d}"
+    code = f"    def method_{i}(self, value: int) -> int:\n        return value * {i}  # \u2014\n"
+    return [
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": f"Let me read module {i}."},
+                {
+                    "type": "tool_use",
+                    "id": tool_id,
+                    "name": "Read",
+                    "input": {"file_path": f"/home/user/project/src/module_{i}.py"},
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": tool_id, "content": code * 30}],
+        },
+    ]
+
+
+def session(body: dict[str, Any], chunks: int, stream: bool) -> list[bytes]:
+    """A long session's requests: `body` and SESSION_TURNS + step tool turns, for each of
+    SESSION_STEPS steps. As Claude Code resends it: the turns so far byte for byte but the
+    newest message (here it holds the prompt), and one turn more each time."""
+    out = []
+    for step in range(SESSION_STEPS):
+        turns = [m for i in range(SESSION_TURNS + step) for m in _tool_turn(i)]
+        grown = {**body, "messages": [*body["messages"], *turns]}
+        out.append(orjson.dumps(_with_prompt(grown, chunks, stream)))
+    return out
+
+
 def prepare(folder: Path) -> dict[str, Any]:
     """Write the four bodies (anthropic / openai, streaming or not) into `folder`; their facts."""
     from proxy.routing.model_map import Target
@@ -128,6 +170,9 @@ def prepare(folder: Path) -> dict[str, Any]:
             raw = orjson.dumps(data)
             (folder / f"cc-{dialect}{suffix}.json").write_bytes(raw)
             sizes[f"{dialect}{suffix}"] = len(raw)
+        steps = session(body, chunks, stream)  # a body per line: compact JSON has no newline
+        (folder / f"cc-anthropic-session{suffix}.jsonl").write_bytes(b"\n".join(steps))
+        sizes[f"anthropic-session{suffix}"] = len(steps[0])
     return {"source": path.name if path else "synthetic", "bytes": sizes}
 
 

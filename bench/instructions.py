@@ -1,6 +1,6 @@
 """Instructions per request under callgrind: the proxy against the floor, whatever the load.
 
-    uv run python -m bench.instructions [--load small|cc|cc-stream|stream] [-n 100]
+    uv run python -m bench.instructions [--load small|cc|cc-stream|stream|cc-session] [-n 100]
                                         [--transports openai,anthropic,relay]
 
 On a shared 2-core machine CPU times move with the load; instruction counts do not (two runs of
@@ -26,6 +26,8 @@ import tempfile
 from pathlib import Path
 
 WARMUP = 50
+LOADS = ("small", "cc", "cc-stream", "stream", "cc-session")
+"""`cc-session`: a Claude Code session 40 tool turns in (~150 KB), growing a turn a request."""
 
 
 async def _one_target(load: str, target: str, n: int) -> None:
@@ -70,25 +72,30 @@ async def _one_target(load: str, target: str, n: int) -> None:
     if load.startswith("cc"):
         folder = Path(tempfile.mkdtemp(prefix="bench-instructions-"))
         cc_body.prepare(folder)
-        body = (folder / f"cc-anthropic{'-stream' if stream else ''}.json").read_bytes()
+        suffix = "-stream" if stream else ""
+        if load == "cc-session":
+            bodies = (folder / "cc-anthropic-session.jsonl").read_bytes().split(b"\n")
+        else:
+            bodies = [(folder / f"cc-anthropic{suffix}.json").read_bytes()]
         headers |= cc_body.HEADERS
         if target != "direct":
             url += "?beta=true"
     else:
-        body = payloads.anthropic_body(20 if stream else 5, stream)
+        bodies = [payloads.anthropic_body(20 if stream else 5, stream)]
     control = ["callgrind_control", "-i"]
     async with aiohttp.ClientSession() as session:
 
-        async def one() -> None:
+        async def one(i: int) -> None:
+            body = bodies[i % len(bodies)]
             async with session.post(url, data=body, headers=headers) as resp:
                 await resp.read()
                 assert resp.status == 200, resp.status
 
-        for _ in range(WARMUP):
-            await one()
+        for i in range(WARMUP):
+            await one(i)
         subprocess.run([*control, "on", str(os.getpid())], capture_output=True, check=True)
-        for _ in range(n):
-            await one()
+        for i in range(WARMUP, WARMUP + n):
+            await one(i)
         subprocess.run([*control, "off", str(os.getpid())], capture_output=True, check=True)
     if stop is not None:
         await stop()
@@ -124,7 +131,7 @@ def measure(load: str, target: str, n: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.instructions``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--load", default="small", choices=("small", "cc", "cc-stream", "stream"))
+    parser.add_argument("--load", default="small", choices=LOADS)
     parser.add_argument("--transports", default="openai,anthropic,relay")
     parser.add_argument("-n", type=int, default=100)
     parser.add_argument("--inside", help=argparse.SUPPRESS)
