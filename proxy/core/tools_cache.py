@@ -56,12 +56,13 @@ class ToolsCut(NamedTuple):
 class _Entry:
     """One tools array: the bytes it came as, the parsed list, and what was derived from it."""
 
-    __slots__ = ("derived", "json", "needle", "tools")
+    __slots__ = ("derived", "head", "json", "needle", "tools")
 
     def __init__(self, tools: list[Any], json: bytes) -> None:
         self.tools = tools
         self.json = json
         self.needle = KEY + json
+        self.head = self.needle[:HEAD]
         self.derived: dict[str, Any] = {}
 
 
@@ -77,17 +78,19 @@ class ToolsCache:
         self.hits = 0
         """Bodies parsed with a kept array (for tests and the benchmark)."""
 
-    def _find(self, raw: bytes) -> tuple[_Entry, int] | None:
+    def _find(self, raw: bytes, skip: Span | None = None) -> tuple[_Entry, int] | None:
+        # `skip`: bytes nested in another top-level value (kept messages): not searched.
+        ranges = ((0, len(raw)),) if skip is None else ((0, skip.start), (skip.end, len(raw)))
         for entry in self._entries:
-            needle = entry.needle
-            head = needle[:HEAD]
-            at = raw.find(head)
-            while at >= 0:
-                # One memcmp where the head matched; `find` with the whole 67 KB needle would
-                # spend ~90 us preparing it.
-                if raw.startswith(needle, at):
-                    return entry, at
-                at = raw.find(head, at + 1)
+            needle, head = entry.needle, entry.head
+            for low, high in ranges:
+                at = raw.find(head, low, high)
+                while at >= 0:
+                    # One memcmp where the head matched; `find` with the whole 67 KB needle
+                    # would spend ~90 us preparing it.
+                    if raw.startswith(needle, at):
+                        return entry, at
+                    at = raw.find(head, at + 1, high)
         return None
 
     def parse(self, raw: bytes) -> dict[str, Any] | None:
@@ -105,9 +108,10 @@ class ToolsCache:
             return None
         return body, found.span
 
-    def cut(self, raw: bytes) -> ToolsCut | None:
-        """Where a kept tools array is in `raw`, to be parsed as a sentinel (`parse_cut`)."""
-        found = self._find(raw)
+    def cut(self, raw: bytes, skip: Span | None = None) -> ToolsCut | None:
+        """Where a kept tools array is in `raw` (outside `skip`), to be parsed as a sentinel
+        (`parse_cut`)."""
+        found = self._find(raw, skip)
         if found is None:
             return None
         entry, at = found

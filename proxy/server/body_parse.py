@@ -38,8 +38,9 @@ NOTHING = Known()
 
 def parse_known(raw: bytes) -> tuple[Any, Known]:
     """`raw` parsed with the known parts it holds, or (None, NOTHING): parse it whole."""
-    tools = TOOLS.cut(raw)
     messages = CONVERSATIONS.cut(raw)
+    # The kept messages come first in Claude Code's bodies: the tools are looked for after.
+    tools = TOOLS.cut(raw, messages.prefix.span if messages is not None else None)
     if tools is not None and messages is not None and overlap(tools.cut, messages.cut):
         messages = None  # cannot both be top-level parts: keep the one proved before
     if tools is None and messages is None:
