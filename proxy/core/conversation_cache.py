@@ -29,8 +29,11 @@ from proxy.core.spliced import Cut, Span
 KEY = b'"messages":['
 ENTRIES = 8
 """Conversations kept: a Claude Code session runs its main agent and several subagents at once."""
-MAX_BYTES = 16 * 1024 * 1024
-"""A conversation larger than this is not kept (the whole cache stays within a few of these)."""
+MAX_BYTES = 8 * 1024 * 1024
+"""A conversation larger than this is not kept."""
+TOTAL_BYTES = 32 * 1024 * 1024
+"""The kept conversations' bytes together (their parsed messages take a few times more): the
+oldest go first."""
 MIN_BYTES = 4096
 """Smaller bodies are not worth keeping: parsing and checking them is as cheap as finding them."""
 SEARCHES = 4
@@ -191,8 +194,15 @@ class ConversationCache:
         entry = Conversation(messages[: len(chunks)], chunks, totals, unmarked)
         replaced = prefix.conversation if prefix is not None else None
         with self._lock:
-            kept = tuple(e for e in self._entries if e is not replaced)
-            self._entries = (entry, *kept)[: self.size]
+            entries = [entry]
+            total = entry.size
+            for old in self._entries:
+                if old is not replaced and len(entries) < self.size:
+                    total += old.size
+                    if total > TOTAL_BYTES:
+                        break
+                    entries.append(old)
+            self._entries = tuple(entries)
 
     def clear(self) -> None:
         """Forget every kept conversation."""

@@ -221,3 +221,20 @@ async def test_a_growing_conversation_reaches_every_upstream_unchanged(
     for entry in CONVERSATIONS._entries:
         assert b"".join(entry.chunks)[:1] == b"{"
         assert orjson.dumps(entry.messages)[1:-1] == b"".join(entry.chunks)  # never changed
+
+
+def test_the_kept_bytes_stay_within_their_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from proxy.core import conversation_cache
+
+    cache = ConversationCache()
+    bodies = [_conversation(3 + n) for n in range(3)]
+    for n, body in enumerate(bodies):
+        body["messages"][0]["content"][0]["text"] += str(n)  # three conversations
+    size = len(orjson.dumps(bodies[2]["messages"]))
+    monkeypatch.setattr(conversation_cache, "TOTAL_BYTES", 2 * size)
+    for body in bodies:
+        _learn(cache, body)
+    assert [len(e.messages) for e in cache._entries] == [
+        len(bodies[2]["messages"]),
+        len(bodies[1]["messages"]),
+    ]
