@@ -48,12 +48,20 @@ class Conversation:
     """One request's messages: parsed, as bytes (each after the first with its comma), and
     the validation walk's count of each (running totals)."""
 
-    __slots__ = ("chunks", "head", "messages", "offsets", "size", "totals", "unmarked")
+    __slots__ = ("chunks", "derived", "head", "messages", "offsets", "size", "totals", "unmarked")
 
     def __init__(
-        self, messages: list[Any], chunks: list[bytes], totals: list[int], unmarked: int
+        self,
+        messages: list[Any],
+        chunks: list[bytes],
+        totals: list[int],
+        unmarked: int,
+        derived: dict[Any, list[Any]] | None = None,
     ) -> None:
         self.messages = messages
+        self.derived: dict[Any, list[Any]] = derived if derived is not None else {}
+        """Values other code derived from each message, per key, in message order (see
+        `derived_list`)."""
         self.chunks = chunks
         self.totals = totals
         self.unmarked = unmarked
@@ -64,6 +72,16 @@ class Conversation:
         self.head = b"".join(chunks[:-1])
         """Every chunk but the last, which Claude Code changes on the next turn (it moves
         its cache_control marker to the newest message)."""
+
+    def derived_list(self, key: Any) -> list[Any]:
+        """The values derived under `key` from this conversation's first messages, in order;
+        the deriving code appends to it. A later conversation that keeps some of these
+        messages starts with their values; each value must let its reader check which
+        message it was derived from (they are shared, and another thread may append)."""
+        found = self.derived.get(key)
+        if found is None:
+            found = self.derived[key] = []
+        return found
 
     def matching(self, raw: bytes, start: int) -> int:
         """How many of the chunks `raw` holds one after the other from `start`."""
@@ -154,18 +172,20 @@ class ConversationCache:
 
     def learn(
         self, raw: bytes, messages: list[Any], prefix: Prefix | None, each: list[int]
-    ) -> None:
+    ) -> Conversation | None:
         """Keep `messages` (parsed from `raw`; `each`: the validation walk's count of every
-        message after `prefix`), as far as `raw` holds them as orjson writes them."""
+        message after `prefix`), as far as `raw` holds them as orjson writes them.
+
+        Returns the kept conversation that starts with the most of `messages` (None: none)."""
         if len(raw) < MIN_BYTES:
-            return
+            return None
         if prefix is None:
             base_chunks: list[bytes] = []
             base_totals: list[int] = []
             unmarked = 0
             pos = _first_message(raw)
             if pos < 0:
-                return
+                return None
         else:
             known = prefix.conversation
             base_chunks = known.chunks[: prefix.known]
@@ -189,9 +209,15 @@ class ConversationCache:
             totals.append(total)
             pos += len(chunk)
             size += len(chunk)
-        if not chunks or size > MAX_BYTES or len(chunks) == len(base_chunks):
-            return
-        entry = Conversation(messages[: len(chunks)], chunks, totals, unmarked)
+        if not chunks or size > MAX_BYTES:
+            return None
+        if len(chunks) == len(base_chunks):  # nothing new: the conversation it came from
+            return prefix.conversation if prefix is not None else None
+        derived = None
+        if prefix is not None:
+            count = prefix.known
+            derived = {key: values[:count] for key, values in prefix.conversation.derived.items()}
+        entry = Conversation(messages[: len(chunks)], chunks, totals, unmarked, derived)
         replaced = prefix.conversation if prefix is not None else None
         with self._lock:
             entries = [entry]
@@ -203,6 +229,7 @@ class ConversationCache:
                         break
                     entries.append(old)
             self._entries = tuple(entries)
+        return entry
 
     def clear(self) -> None:
         """Forget every kept conversation."""

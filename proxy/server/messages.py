@@ -163,6 +163,7 @@ async def serve_messages(
     session_id = check_headers(request)
     body_bytes = len(raw.data) if raw is not None else None
     depth_checked = body_bytes is None or body_bytes < MIN_DEEP_BODY
+    conversation = None
     if raw is None:
         text_chars = validate_messages(body, depth_checked=depth_checked)
     else:
@@ -171,7 +172,7 @@ async def serve_messages(
             body, depth_checked=depth_checked, prefix=raw.prefix, each=each
         )
         if text_chars is not None:  # each message checked and counted: keep them for the next
-            CONVERSATIONS.learn(raw.data, body["messages"], raw.prefix, each)
+            conversation = CONVERSATIONS.learn(raw.data, body["messages"], raw.prefix, each)
     check_loop(request)
     service = request.app[SERVICE]
     request.app[LIMITER].check(client_identity(request))
@@ -196,6 +197,7 @@ async def serve_messages(
     exchange.reason = routed.reason
     if routed.body is body:  # a stripped <proxy-model> marker: not the bytes the client sent
         exchange.raw_body = raw
+        exchange.conversation = conversation
     exchange.begin()
     try:
         async with request.app[GATE].slot():

@@ -8,6 +8,7 @@ from operator import itemgetter
 from random import getrandbits
 from typing import Any
 
+from proxy.core.conversation_cache import Conversation
 from proxy.core.tokens import estimate_input_tokens
 from proxy.routing.model_map import Target, choose_model
 from proxy.state.events import (
@@ -90,6 +91,9 @@ class Exchange:
         """Tool calls the translator recovered, repaired or refused (one record each)."""
         self.raw_body: RawBody | None = None
         """The bytes `body` was parsed from (the Anthropic transport may send them as they are)."""
+        self.conversation: Conversation | None = None
+        """A kept conversation that `body`'s messages start with (translations are memoised
+        with it: `to_openai`)."""
         self.record: Started | None = None
         """The request's ledger record, written by begin() (proxy/state/ledger.py)."""
         self._shown: Target | None = None

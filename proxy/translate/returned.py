@@ -72,20 +72,3 @@ class Returned:
             if message.get("content"):
                 parts.append({"type": "text", "text": message["content"]})
             message["content"] = parts
-
-    @staticmethod
-    def restore_ids(messages: list[dict[str, Any]], back: ReturnPath) -> None:
-        """Give this upstream back its own tool ids where the client got a safe spelling."""
-        if back.recall is None:
-            return
-        renamed: dict[str, str] = {}
-        for message in messages:
-            for call in message.get("tool_calls") or ():
-                remembered = back.remembered(call["id"])
-                if remembered is not None and remembered.upstream_id:
-                    renamed[call["id"]] = remembered.upstream_id
-                    call["id"] = remembered.upstream_id
-            if renamed and message.get("role") == "tool":
-                message["tool_call_id"] = renamed.get(
-                    message["tool_call_id"], message["tool_call_id"]
-                )

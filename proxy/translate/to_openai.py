@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from proxy.core import catalogue
+from proxy.core.conversation_cache import Conversation
 from proxy.core.tools_cache import TOOLS
 from proxy.routing.model_map import Target
 from proxy.translate.carrier import (
@@ -268,6 +269,88 @@ def _system_parts(system: Any, keep_cache: bool) -> list[dict[str, Any]]:
     return parts
 
 
+class Translated(NamedTuple):
+    """One Anthropic message as OpenAI messages, and what else translating it gave.
+
+    Kept with a kept conversation (`Conversation.derived_list`) and shared by the requests that
+    resend the message: never changed once made (`_renamed` copies what it renames)."""
+
+    message: Any
+    """The message translated (read by identity: the memo is valid for this object only)."""
+    out: tuple[dict[str, Any], ...]
+    system: tuple[dict[str, Any], ...]
+    """A mid-conversation system turn's text, folded into the one system prompt."""
+    notes: tuple[str, ...]
+    asked: tuple[str, ...]
+    answers: tuple[Any, ...]
+    """The tool ids the proxy's memory was asked about (`ReturnPath.recall`), and its answers."""
+    renames: tuple[tuple[str, str], ...] = ()
+    """Tool ids given back to the upstream in its own spelling (client id, upstream id): the
+    tool results that follow take them too."""
+
+
+def _translate(
+    msg: dict[str, Any], echo_reasoning: bool, for_anthropic: bool, back: ReturnPath | None
+) -> Translated:
+    role, content = msg.get("role"), msg.get("content")
+    if role == "user" and content.__class__ is str:
+        # What _user_messages gives for one text block: the text as the content.
+        return Translated(msg, ({"role": "user", "content": content},), (), (), (), ())
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+    if role == "system":
+        # Mid-conversation system turns are folded into the one system prompt: many
+        # OpenAI-compatible chat templates reject a system message after the first turn.
+        text = system_text(blocks)
+        return Translated(msg, (), ({"type": "text", "text": text},) if text else (), (), (), ())
+    if role == "assistant":
+        if back is None or back.recall is None:
+            message = _assistant_message(blocks, echo_reasoning, for_anthropic, back)
+            return Translated(msg, (message,), (), (), (), ())
+        asked: list[str] = []
+        answers: list[Any] = []
+        back = _recording(back, asked, answers)
+        message = _assistant_message(blocks, echo_reasoning, for_anthropic, back)
+        renames = _upstream_ids(message, back)
+        return Translated(msg, (message,), (), (), tuple(asked), tuple(answers), renames)
+    notes: list[str] = []
+    out = tuple(_user_messages(blocks, notes, for_anthropic))
+    return Translated(msg, out, (), tuple(notes), (), ())
+
+
+def _recording(back: ReturnPath, asked: list[str], answers: list[Any]) -> ReturnPath:
+    recall = back.recall
+    assert recall is not None
+
+    def recorded(tool_id: str) -> Any:
+        found = recall(tool_id)
+        asked.append(tool_id)
+        answers.append(found)
+        return found
+
+    return ReturnPath(back.origin, back.transport, recorded)
+
+
+def _upstream_ids(message: dict[str, Any], back: ReturnPath) -> tuple[tuple[str, str], ...]:
+    # The upstream's own tool ids where the client got a safe spelling (its calls are new here).
+    renames = []
+    for call in message.get("tool_calls") or ():
+        remembered = back.remembered(call["id"])
+        if remembered is not None and remembered.upstream_id:
+            renames.append((call["id"], remembered.upstream_id))
+            call["id"] = remembered.upstream_id
+    return tuple(renames)
+
+
+def _renamed(out: tuple[dict[str, Any], ...], renamed: dict[str, str]) -> list[dict[str, Any]]:
+    # Tool results of renamed calls, as copies (`out` may be shared: Translated).
+    return [
+        {**m, "tool_call_id": renamed[m["tool_call_id"]]}
+        if m["role"] == "tool" and m["tool_call_id"] in renamed
+        else m
+        for m in out
+    ]
+
+
 def convert_messages(
     body: dict[str, Any],
     echo_reasoning: bool,
@@ -275,54 +358,62 @@ def convert_messages(
     for_anthropic: bool = False,
     back: ReturnPath | None = None,
     system_texts: list[str] | None = None,
+    memo: list[Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The conversation (system folded into one leading system message) as OpenAI messages.
 
     `for_anthropic` (LiteLLM to Anthropic) keeps signed thinking and cache_control breakpoints;
     `back` gives an upstream the state it handed out in earlier answers (see carrier.py);
-    `system_texts` receives the texts the system message joins (for `system_json`).
+    `system_texts` receives the texts the system message joins (for `system_json`); `memo`:
+    the `Translated` of the body's first messages, made by an earlier request with the same
+    arguments (a kept conversation's), extended here.
     """
     system = _system_parts(body.get("system"), for_anthropic)
     out: list[dict[str, Any]] = []
-    for msg in body.get("messages", []):
-        role, content = msg.get("role"), msg.get("content")
-        if role == "user" and content.__class__ is str:
-            # What _user_messages gives for one text block: the text as the content.
-            out.append({"role": "user", "content": content})
-            continue
-        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
-        if role == "system":
-            # Mid-conversation system turns are folded into the one system prompt: many
-            # OpenAI-compatible chat templates reject a system message after the first turn.
-            text = system_text(blocks)
-            if text:
-                system.append({"type": "text", "text": text})
-        elif role == "assistant":
-            out.append(_assistant_message(blocks, echo_reasoning, for_anthropic, back))
+    done = len(memo) if memo is not None else 0
+    recall = back.recall if back is not None else None
+    renamed: dict[str, str] = {}
+    for index, msg in enumerate(body.get("messages", [])):
+        if index < done:
+            translated = memo[index]  # type: ignore[index]
+            # The memory may have forgotten (or learnt) a tool id since: translate it again.
+            if translated.message is not msg or (
+                translated.asked
+                and (recall is None or tuple(map(recall, translated.asked)) != translated.answers)
+            ):
+                translated = _translate(msg, echo_reasoning, for_anthropic, back)
         else:
-            out.extend(_user_messages(blocks, notes, for_anthropic))
+            translated = _translate(msg, echo_reasoning, for_anthropic, back)
+            if index == done and memo is not None and len(memo) == done:
+                memo.append(translated)
+                done += 1
+        if translated.renames:
+            renamed.update(translated.renames)
+        if translated.out:
+            out.extend(_renamed(translated.out, renamed) if renamed else translated.out)
+        if translated.system:
+            system.extend(translated.system)
+        if translated.notes:
+            notes.extend(translated.notes)
     if system:
         texts = [p["text"] for p in system]
         joined = "\n\n".join(texts)
         if system_texts is not None and not for_anthropic:
             system_texts.extend(texts)
         out.insert(0, {"role": "system", "content": system if for_anthropic else joined})
-    if back is not None:
-        Returned.restore_ids(out, back)
     return repair_tool_pairs(out, notes)
 
 
 def repair_tool_pairs(messages: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
     """Give every tool call a result and every result a call, as OpenAI-style APIs insist."""
     out: list[dict[str, Any]] = []
-    pending: list[str] = []
-    open_ids: set[str] = set()
+    pending: list[str] = []  # the newest tool calls' ids, in order
+    open_ids: set[str] = set()  # those still without a result
     for msg in messages:
         role = msg["role"]
         if role == "tool":
             if msg["tool_call_id"] in open_ids:
                 open_ids.discard(msg["tool_call_id"])
-                pending = [i for i in pending if i != msg["tool_call_id"]]
                 out.append(msg)
             else:
                 notes.append(f"tool_result {msg['tool_call_id']!r} has no matching tool_use")
@@ -333,18 +424,29 @@ def repair_tool_pairs(messages: list[dict[str, Any]], notes: list[str]) -> list[
                     }
                 )
             continue
-        for missing in pending:
-            notes.append(f"tool_use {missing!r} had no tool_result; inserted a placeholder")
+        if open_ids:
+            for missing in pending:
+                if missing in open_ids:
+                    notes.append(f"tool_use {missing!r} had no tool_result; inserted a placeholder")
+                    out.append(
+                        {
+                            "role": "tool",
+                            "tool_call_id": missing,
+                            "content": "(no result: interrupted)",
+                        }
+                    )
+            open_ids = set()
+        out.append(msg)
+        if role == "assistant":
+            calls = msg.get("tool_calls")
+            if calls:
+                pending = [c["id"] for c in calls]
+                open_ids = set(pending)
+    for missing in pending:
+        if missing in open_ids:
             out.append(
                 {"role": "tool", "tool_call_id": missing, "content": "(no result: interrupted)"}
             )
-        pending, open_ids = [], set()
-        out.append(msg)
-        if role == "assistant" and msg.get("tool_calls"):
-            pending = [c["id"] for c in msg["tool_calls"]]
-            open_ids = set(pending)
-    for missing in pending:
-        out.append({"role": "tool", "tool_call_id": missing, "content": "(no result: interrupted)"})
     return out
 
 
@@ -366,21 +468,32 @@ def to_openai(
     for_litellm: bool = False,
     recall: Recall | None = None,
     system_texts: list[str] | None = None,
+    conversation: Conversation | None = None,
 ) -> dict[str, Any]:
     """Translate a validated Anthropic request into an OpenAI chat-completions request.
 
     `recall` is the proxy's memory of earlier answers' tool calls (state/tool_memory.py);
-    `system_texts` receives the texts its system message joins (`system_json`).
+    `system_texts` receives the texts its system message joins (`system_json`);
+    `conversation`: a kept conversation the body's messages start with (their translations
+    are kept with it).
     """
+    echo = wants_reasoning_echo(target)
+    for_anthropic = target.provider == "anthropic"
+    back = return_path(target, recall)
+    memo = None
+    if conversation is not None:
+        memo_key = ("openai", echo, for_anthropic, back.origin, back.transport, recall is None)
+        memo = conversation.derived_list(memo_key)
     out: dict[str, Any] = {
         "model": target.model if for_litellm else target.upstream_model,
         "messages": convert_messages(
             body,
-            wants_reasoning_echo(target),
+            echo,
             notes,
-            for_anthropic=target.provider == "anthropic",
-            back=return_path(target, recall),
+            for_anthropic=for_anthropic,
+            back=back,
             system_texts=system_texts,
+            memo=memo,
         ),
     }
     max_tokens = clamp_max_tokens(int(body.get("max_tokens") or 4096), target.model, notes)

@@ -168,6 +168,7 @@ async def _call(exchange: Exchange) -> Any:
         exchange.notes,
         for_litellm=True,
         recall=exchange.service.tool_memory.recall,
+        conversation=exchange.conversation,
     )
     exchange.set_upstream_request(params)
     kwargs: dict[str, Any] = dict(params)

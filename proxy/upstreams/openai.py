@@ -28,6 +28,7 @@ def _request(exchange: Exchange) -> tuple[str, dict[str, str], dict[str, Any]]:
         exchange.notes,
         recall=exchange.service.tool_memory.recall,
         system_texts=texts,
+        conversation=exchange.conversation,
     )
     exchange.set_upstream_request(payload)
     payload = with_system_json(payload, texts)  # what is sent: the same bytes, less encoding

@@ -1,0 +1,101 @@
+"""Translations kept with a kept conversation (to_openai.convert_messages' `memo`): the same
+OpenAI messages as a translation from scratch, whatever the proxy's memory says meanwhile, and
+the kept translations are never changed by the requests that reuse them."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+
+from proxy.translate.carrier import Remembered, ReturnPath
+from proxy.translate.to_openai import convert_messages
+
+ORIGIN = "abc123"
+
+
+def _body(turns: int, orphan: bool = False) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "start"}]
+    for i in range(turns):
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": f"step {i}"},
+                    {"type": "tool_use", "id": f"call_{i}", "name": "Read", "input": {"n": i}},
+                ],
+            }
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": f"call_{i}", "content": "ok"}],
+            }
+        )
+        if i == 1:
+            messages.append({"role": "system", "content": "mid-conversation note"})
+    if orphan:
+        messages.append(
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "nobody"}]}
+        )
+    return {"model": "m", "system": "be brief", "messages": messages}
+
+
+class Memory:
+    """A stand-in for state/tool_memory.py: tool id -> what the proxy remembers of it."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Remembered] = {}
+
+    def recall(self, tool_id: str) -> Remembered | None:
+        return self.entries.get(tool_id)
+
+
+def _convert(body: dict[str, Any], memory: Memory, memo: list[Any] | None) -> tuple[Any, Any]:
+    notes: list[str] = []
+    back = ReturnPath(ORIGIN, "openai", memory.recall)
+    out = convert_messages(body, False, notes, back=back, memo=memo)
+    return orjson.dumps(out), notes
+
+
+def test_a_growing_conversation_translates_as_from_scratch() -> None:
+    memory = Memory()
+    memory.entries["call_1"] = Remembered(ORIGIN, "upstream-1", "sig-1")
+    memo: list[Any] = []
+    body = _body(2)
+    for turns in (2, 3, 5):
+        grown = _body(turns, orphan=turns == 5)
+        # The kept messages are the same objects, as a kept conversation gives them.
+        kept = len(body["messages"]) - 1
+        grown["messages"][:kept] = body["messages"][:kept]
+        memo = memo[:kept]  # what the next kept conversation inherits
+        assert _convert(grown, memory, memo) == _convert(copy.deepcopy(grown), memory, None)
+        body = grown
+    assert memo and all(t.message is m for t, m in zip(memo, body["messages"], strict=False))
+
+
+def test_what_the_memory_says_now_decides() -> None:
+    memory = Memory()
+    memo: list[Any] = []
+    body = _body(3)
+    first = _convert(body, memory, memo)
+    kept = copy.deepcopy([t.out for t in memo])
+    # The memory learns an upstream spelling and a signature, then forgets them again.
+    memory.entries["call_0"] = Remembered(ORIGIN, "upstream-0", "sig-0")
+    memory.entries["call_2"] = Remembered("another-upstream", "elsewhere", "sig")
+    changed = _convert(body, memory, memo)
+    assert changed == _convert(copy.deepcopy(body), memory, None)
+    assert b"upstream-0" in changed[0] and b"elsewhere" not in changed[0]
+    memory.entries.clear()
+    assert _convert(body, memory, memo) == first
+    assert [t.out for t in memo] == kept  # nothing kept was changed by the renames
+
+
+def test_another_message_at_a_kept_place_is_translated_afresh() -> None:
+    memory = Memory()
+    memo: list[Any] = []
+    _convert(_body(2), memory, memo)
+    other = _body(2)
+    other["messages"][1]["content"][0]["text"] = "something else"
+    assert _convert(other, memory, memo) == _convert(copy.deepcopy(other), memory, None)
