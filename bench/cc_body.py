@@ -171,7 +171,9 @@ def prepare(folder: Path) -> dict[str, Any]:
             (folder / f"cc-{dialect}{suffix}.json").write_bytes(raw)
             sizes[f"{dialect}{suffix}"] = len(raw)
         steps = session(body, chunks, stream)  # a body per line: compact JSON has no newline
-        (folder / f"cc-anthropic-session{suffix}.jsonl").write_bytes(b"\n".join(steps))
+        translated = [orjson.dumps(to_openai(orjson.loads(s), target_, [])) for s in steps]
+        (folder / f"cc-session-anthropic{suffix}.jsonl").write_bytes(b"\n".join(steps))
+        (folder / f"cc-session-openai{suffix}.jsonl").write_bytes(b"\n".join(translated))
         sizes[f"anthropic-session{suffix}"] = len(steps[0])
     return {"source": path.name if path else "synthetic", "bytes": sizes}
 
@@ -211,7 +213,12 @@ async def cc_body(stack: Stack, transports: list[str]) -> Flat:
         "cc.kb": info["bytes"]["anthropic"] / 1000,
         "cc.fixture": 0 if info["source"] == "synthetic" else 1,
     }
-    for stream in (False, True):
+    out["cc.session_kb"] = info["bytes"]["anthropic-session"] / 1000
+    for mode, stream, body in (
+        ("", False, info["prefix"]),
+        (".stream", True, info["prefix"]),
+        (".session", False, info["prefix"] + "-session"),
+    ):
         sides = await side_by_side(
             stack,
             transports,
@@ -220,12 +227,12 @@ async def cc_body(stack: Stack, transports: list[str]) -> Flat:
             rounds=c.latency_rounds,
             stream=stream,
             chunks=STREAM_CHUNKS if stream else NONSTREAM_CHUNKS,
-            body=info["prefix"],
+            body=body,
             headers=HEADERS,
             query="?beta=true",
         )
         for transport, side in sides.items():
-            prefix = f"cc.{transport}{'.stream' if stream else ''}"
+            prefix = f"cc.{transport}{mode}"
             out[f"{prefix}.direct.median_ms"] = median(side.direct)
             out[f"{prefix}.proxy.median_ms"] = median(side.proxy)
             out[f"{prefix}.added_ms"] = diff(median(side.proxy), median(side.direct))
@@ -246,7 +253,16 @@ def rows(fig: Flat) -> list[Row]:
         return []
     source = "captured" if fig.get("cc.fixture") else "synthetic"
     out: list[Row] = []
-    for suffix, label in (("", "non-streaming"), (".stream", f"{STREAM_CHUNKS}-chunk stream")):
+    kb = _f(fig.get("cc.kb"), 0)
+    for suffix, label in (
+        ("", f"Claude Code request ({kb} KB, {source}), non-streaming"),
+        (".stream", f"Claude Code request ({kb} KB, {source}), {STREAM_CHUNKS}-chunk stream"),
+        (
+            ".session",
+            f"Claude Code session {SESSION_TURNS}+ tool turns in "
+            f"({_f(fig.get('cc.session_kb'), 0)} KB, a turn more each request)",
+        ),
+    ):
         for t in ("openai", "anthropic", "litellm", "relay"):
             p = f"cc.{t}{suffix}"
             if f"{p}.cpu_ms" not in fig:
@@ -259,7 +275,7 @@ def rows(fig: Flat) -> list[Row]:
             ttft = fig.get(f"{p}.added_ttft_ms")
             out.append(
                 (
-                    f"7 Claude Code request ({_f(fig.get('cc.kb'), 0)} KB, {source}), {label} [{t}]",
+                    f"7 {label} [{t}]",
                     f"CPU {_f(cpu)} ms/request"
                     + (f" = {_f(x)}x floor" if x is not None else "")
                     + f"; added {_f(fig.get(f'{p}.added_ms'))} ms"

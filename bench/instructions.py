@@ -74,7 +74,7 @@ async def _one_target(load: str, target: str, n: int) -> None:
         cc_body.prepare(folder)
         suffix = "-stream" if stream else ""
         if load == "cc-session":
-            bodies = (folder / "cc-anthropic-session.jsonl").read_bytes().split(b"\n")
+            bodies = (folder / "cc-session-anthropic.jsonl").read_bytes().split(b"\n")
         else:
             bodies = [(folder / f"cc-anthropic{suffix}.json").read_bytes()]
         headers |= cc_body.HEADERS

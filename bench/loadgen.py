@@ -12,7 +12,8 @@ command per line on stdin and answers one JSON line on stdout::
 
 `requests` and `streams_for` also take "pace_ms": the fake upstream then spaces the chunks.
 `latency`, `stream` and `requests` take "body": a path prefix of prepared bodies
-(``{body}-{dialect}[-stream].json``, see `bench.cc_body`) sent instead of the small one.
+(``{body}-{dialect}[-stream].json``, or ``.jsonl``: a session's bodies, each target sent them in
+turn; see `bench.cc_body`) sent instead of the small one.
     {"op": "quit"}
 
 A target T is ``{"url": ..., "dialect": "openai" | "anthropic"}``, optionally with "headers" to
@@ -73,16 +74,28 @@ class Errors:
         return {"errors": self.count, "error_samples": self.samples}
 
 
-_FILES: dict[str, bytes] = {}
+_FILES: dict[str, list[bytes]] = {}
+_NEXT: dict[tuple[str, str], int] = {}
 
 
-def _body(dialect: str, chunks: int, stream: bool, pace_ms: float, prefix: str | None) -> bytes:
+def _body(
+    dialect: str, chunks: int, stream: bool, pace_ms: float, prefix: str | None, url: str = ""
+) -> bytes:
     if prefix is not None:
-        path = f"{prefix}-{dialect}{'-stream' if stream else ''}.json"
+        path = f"{prefix}-{dialect}{'-stream' if stream else ''}"
         if path not in _FILES:
-            with open(path, "rb") as f:
-                _FILES[path] = f.read()
-        return _FILES[path]
+            try:
+                with open(path + ".json", "rb") as f:
+                    _FILES[path] = [f.read()]
+            except FileNotFoundError:  # a session: one body per line, sent in turn per target
+                with open(path + ".jsonl", "rb") as f:
+                    _FILES[path] = f.read().split(b"\n")
+        bodies = _FILES[path]
+        if len(bodies) == 1:
+            return bodies[0]
+        step = _NEXT.get((path, url), 0)
+        _NEXT[path, url] = step + 1
+        return bodies[step % len(bodies)]
     if dialect == "openai":
         return payloads.openai_body(chunks, stream, pace_ms)
     return payloads.anthropic_body(chunks, stream, pace_ms)
@@ -102,7 +115,7 @@ async def request(
     into on the way (one per chunk when nothing batched them).
     """
     dialect = target["dialect"]
-    body = _body(dialect, chunks, stream, pace_ms, body_prefix)
+    body = _body(dialect, chunks, stream, pace_ms, body_prefix, target["url"])
     headers = HEADERS[dialect]
     if "headers" in target:
         headers = {**headers, **target["headers"]}

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from proxy.core.conversation_cache import CONVERSATIONS, ConversationCut
+from proxy.core.conversation_cache import MIN_BYTES as MESSAGES_MIN_BYTES
 from proxy.core.spliced import Cut, overlap, parse_cut
+from proxy.core.tools_cache import MIN_BYTES as TOOLS_MIN_BYTES
 from proxy.core.tools_cache import TOOLS, ToolsCut
 from proxy.translate.model_swap import RawBody
 
@@ -36,9 +38,15 @@ class Known(NamedTuple):
 NOTHING = Known()
 
 
+SMALLEST = min(TOOLS_MIN_BYTES, MESSAGES_MIN_BYTES)
+"""Smaller bodies hold no known part worth cutting out."""
+
+
 def parse_known(raw: bytes) -> tuple[Any, Known]:
     """`raw` parsed with the known parts it holds, or (None, NOTHING): parse it whole."""
-    messages = CONVERSATIONS.cut(raw)
+    if len(raw) < SMALLEST:
+        return None, NOTHING
+    messages = CONVERSATIONS.cut(raw) if len(raw) >= MESSAGES_MIN_BYTES else None
     # The kept messages come first in Claude Code's bodies: the tools are looked for after.
     tools = TOOLS.cut(raw, messages.prefix.span if messages is not None else None)
     if tools is not None and messages is not None and overlap(tools.cut, messages.cut):
