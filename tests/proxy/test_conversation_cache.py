@@ -238,3 +238,43 @@ def test_the_kept_bytes_stay_within_their_budget(monkeypatch: pytest.MonkeyPatch
         len(bodies[2]["messages"]),
         len(bodies[1]["messages"]),
     ]
+
+
+def test_random_edits_of_a_kept_body_parse_as_orjson_parses_them() -> None:
+    """Seeded: bytes inserted, dropped or changed anywhere (inside the kept messages too)."""
+    import random
+
+    cache = ConversationCache()
+    _learn(cache, _conversation(3))
+    raw = orjson.dumps(_conversation(4))
+    rng = random.Random(20261201)
+    alphabet = b'{}[]",:\\0a"model"messages'
+    checked = adopted = 0
+    for _ in range(400):
+        data = bytearray(raw)
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(data))
+            edit = rng.random()
+            if edit < 0.4:
+                data[at] = rng.choice(alphabet)
+            elif edit < 0.7:
+                del data[at]
+            else:
+                data.insert(at, rng.choice(alphabet))
+        mutated = bytes(data)
+        found = cache.cut(mutated)
+        parsed = None
+        if found is not None:
+            parsed = body_parse.parse_cut(mutated, [found.cut])
+            if not cache.adopt(parsed, found):
+                parsed = None
+        try:
+            expected = orjson.loads(mutated)
+        except orjson.JSONDecodeError:
+            assert parsed is None  # the caller parses it whole and reports the error
+            continue
+        checked += 1
+        if parsed is not None:
+            adopted += 1
+            assert parsed == expected
+    assert checked > 20 and adopted > 20  # both kinds of outcome were exercised
