@@ -278,3 +278,18 @@ def test_random_edits_of_a_kept_body_parse_as_orjson_parses_them() -> None:
             adopted += 1
             assert parsed == expected
     assert checked > 20 and adopted > 20  # both kinds of outcome were exercised
+
+
+def test_the_foreign_thinking_strip_from_known_clean_messages_strips_the_same() -> None:
+    from proxy.upstreams.anthropic import strip_foreign_thinking
+
+    body = _conversation(4)
+    signed = {"type": "thinking", "thinking": "hm", "signature": SIGNATURE_PREFIX + "abc"}
+    body["messages"][5]["content"].insert(0, signed)
+    messages = body["messages"]
+    whole = strip_foreign_thinking(messages)
+    assert whole is not messages  # the proxy's own thinking went
+    for clean in (0, 3, 5):
+        assert strip_foreign_thinking(messages, clean) == whole
+    untouched = _conversation(4)["messages"]
+    assert strip_foreign_thinking(untouched, 6) is untouched  # nothing to strip: the same list
