@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -14,8 +15,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 for _name in ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_BASE", "ANTHROPIC_API_BASE"):
     os.environ.pop(_name, None)
 
+from proxy.core.conversation_cache import CONVERSATIONS  # noqa: E402
 from proxy.core.lazy_litellm import start_import  # noqa: E402
 from proxy.core.settings import load_settings  # noqa: E402
+from proxy.core.tools_cache import TOOLS  # noqa: E402
 from proxy.server.runner import ProxyServer  # noqa: E402
 from tests.support.fake_upstream import FakeUpstream  # noqa: E402
 
@@ -45,6 +48,19 @@ def _hide_user_config(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg_config")))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg_data")))
     monkeypatch.delenv("DATA_DIR", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _kept_values_unchanged() -> Iterator[None]:
+    """After every test, what the process kept to share between requests (Claude Code's tools,
+    the conversations so far) is still exactly what was parsed: nobody changed it in place."""
+    yield
+    for conversation in CONVERSATIONS._entries:
+        assert orjson.dumps(conversation.messages)[1:-1] == b"".join(conversation.chunks), (
+            "a kept conversation was changed in place"
+        )
+    for tools in TOOLS._entries:
+        assert orjson.dumps(tools.tools) == tools.json, "a kept tools list was changed in place"
 
 
 @pytest.fixture(autouse=True)
