@@ -17,14 +17,13 @@ everyone: the proxy's code builds new dicts, and LiteLLM gets a private copy.
 
 from __future__ import annotations
 
-import secrets
 import threading
 from itertools import accumulate
 from typing import Any, NamedTuple
 
 import orjson
 
-from proxy.core.spliced import Cut, Span
+from proxy.core.spliced import Cut, Span, sentinel
 
 KEY = b'"messages":['
 ENTRIES = 8
@@ -129,8 +128,7 @@ class ConversationCache:
         self.size = entries
         self._entries: tuple[Conversation, ...] = ()
         self._lock = threading.Lock()  # proxies in several threads (tests, TUI) share it
-        self._sentinel = "claude-proxy-messages-" + secrets.token_hex(12)
-        self._splice = KEY + orjson.dumps(self._sentinel)
+        self._sentinel, self._splice = sentinel(KEY, "messages")
         self.hits = 0
         """Bodies parsed with kept messages (for tests and the benchmark)."""
 

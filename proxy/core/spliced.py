@@ -7,6 +7,7 @@ the part's kept parsed value there (`proxy.core.tools_cache`, `proxy.core.conver
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, NamedTuple
 
 import orjson
@@ -25,6 +26,13 @@ class Cut(NamedTuple):
     start: int
     end: int
     splice: bytes
+
+
+def sentinel(key: bytes, kind: str) -> tuple[str, bytes]:
+    """A sentinel string with a per-process nonce (no client can guess it), and `key` followed by
+    it: what a cut of `key`'s value is parsed as."""
+    value = f"claude-proxy-{kind}-" + secrets.token_hex(12)
+    return value, key + orjson.dumps(value)
 
 
 def parse_cut(raw: bytes, cuts: list[Cut]) -> Any:

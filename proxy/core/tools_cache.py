@@ -17,14 +17,13 @@ memoised with it (`memo`, `keep_json`, `json_of`).
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
-from proxy.core.spliced import Cut, Span, parse_cut
+from proxy.core.spliced import Cut, Span, parse_cut, sentinel
 
 T = TypeVar("T")
 
@@ -73,8 +72,7 @@ class ToolsCache:
         self.size = entries
         self._entries: tuple[_Entry, ...] = ()
         self._lock = threading.Lock()  # proxies in several threads (tests, TUI) share it
-        self._sentinel = "claude-proxy-tools-" + secrets.token_hex(12)
-        self._splice = KEY + orjson.dumps(self._sentinel)
+        self._sentinel, self._splice = sentinel(KEY, "tools")
         self.hits = 0
         """Bodies parsed with a kept array (for tests and the benchmark)."""
 
