@@ -185,15 +185,14 @@ class ConversationCache:
             if pos < 0:
                 return None
         else:
-            known = prefix.conversation
-            base_chunks = known.chunks[: prefix.known]
-            base_totals = known.totals[: prefix.known]
+            kept = prefix.conversation
+            base_chunks = kept.chunks[: prefix.known]
+            base_totals = kept.totals[: prefix.known]
             unmarked = prefix.unmarked
             pos = prefix.span.end
         chunks = list(base_chunks)
         totals = list(base_totals)
         total = totals[-1] if totals else 0
-        size = pos
         for message, chars in zip(messages[len(chunks) :], each, strict=False):
             chunk = orjson.dumps(message)
             if chunks:
@@ -206,8 +205,7 @@ class ConversationCache:
             total += chars
             totals.append(total)
             pos += len(chunk)
-            size += len(chunk)
-        if not chunks or size > MAX_BYTES:
+        if not chunks:
             return None
         if len(chunks) == len(base_chunks):  # nothing new: the conversation it came from
             return prefix.conversation if prefix is not None else None
@@ -216,14 +214,16 @@ class ConversationCache:
             count = prefix.known
             derived = {key: values[:count] for key, values in prefix.conversation.derived.items()}
         entry = Conversation(messages[: len(chunks)], chunks, totals, unmarked, derived)
+        if entry.size > MAX_BYTES:
+            return None
         replaced = prefix.conversation if prefix is not None else None
         with self._lock:
             entries = [entry]
-            total = entry.size
+            budget = TOTAL_BYTES - entry.size
             for old in self._entries:
                 if old is not replaced and len(entries) < self.size:
-                    total += old.size
-                    if total > TOTAL_BYTES:
+                    budget -= old.size
+                    if budget < 0:
                         break
                     entries.append(old)
             self._entries = tuple(entries)
