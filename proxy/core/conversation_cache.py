@@ -47,7 +47,17 @@ class Conversation:
     """One request's messages: parsed, as bytes (each after the first with its comma), and
     the validation walk's count of each (running totals)."""
 
-    __slots__ = ("chunks", "derived", "head", "messages", "offsets", "size", "totals", "unmarked")
+    __slots__ = (
+        "chunks",
+        "derived",
+        "head",
+        "messages",
+        "offsets",
+        "scope",
+        "size",
+        "totals",
+        "unmarked",
+    )
 
     def __init__(
         self,
@@ -56,8 +66,12 @@ class Conversation:
         totals: list[int],
         unmarked: int,
         derived: dict[Any, list[Any]] | None = None,
+        scope: str = "",
     ) -> None:
         self.messages = messages
+        self.scope = scope
+        """Who sent it (the proxy's client identity): only their own later requests reuse it, so
+        one client can neither share another's parsed messages nor time whether it sent some."""
         self.derived: dict[Any, list[Any]] = derived if derived is not None else {}
         """Values other code derived from each message, per key, in message order (see
         `derived_list`)."""
@@ -132,8 +146,8 @@ class ConversationCache:
         self.hits = 0
         """Bodies parsed with kept messages (for tests and the benchmark)."""
 
-    def cut(self, raw: bytes) -> ConversationCut | None:
-        """The longest run of kept messages that `raw`'s messages array starts with."""
+    def cut(self, raw: bytes, scope: str = "") -> ConversationCut | None:
+        """The longest run of `scope`'s kept messages that `raw`'s messages array starts with."""
         entries = self._entries
         if not entries:
             return None
@@ -144,6 +158,8 @@ class ConversationCache:
             start = at + len(KEY)
             best: tuple[int, Conversation] | None = None
             for entry in entries:
+                if entry.scope != scope:
+                    continue
                 count = entry.matching(raw, start)
                 if count and (best is None or count > best[0]):
                     best = (count, entry)
@@ -169,10 +185,15 @@ class ConversationCache:
         return True
 
     def learn(
-        self, raw: bytes, messages: list[Any], prefix: Prefix | None, each: list[int]
+        self,
+        raw: bytes,
+        messages: list[Any],
+        prefix: Prefix | None,
+        each: list[int],
+        scope: str = "",
     ) -> Conversation | None:
-        """Keep `messages` (parsed from `raw`; `each`: the validation walk's count of every
-        message after `prefix`), as far as `raw` holds them as orjson writes them.
+        """Keep `messages` (parsed from `raw`, sent by `scope`; `each`: the validation walk's count
+        of every message after `prefix`), as far as `raw` holds them as orjson writes them.
 
         Returns the kept conversation that starts with the most of `messages` (None: none)."""
         if len(raw) < MIN_BYTES:
@@ -213,7 +234,7 @@ class ConversationCache:
         if prefix is not None:
             count = prefix.known
             derived = {key: values[:count] for key, values in prefix.conversation.derived.items()}
-        entry = Conversation(messages[: len(chunks)], chunks, totals, unmarked, derived)
+        entry = Conversation(messages[: len(chunks)], chunks, totals, unmarked, derived, scope)
         if entry.size > MAX_BYTES:
             return None
         replaced = prefix.conversation if prefix is not None else None

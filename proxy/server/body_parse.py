@@ -42,11 +42,12 @@ SMALLEST = min(TOOLS_MIN_BYTES, MESSAGES_MIN_BYTES)
 """Smaller bodies hold no known part worth cutting out."""
 
 
-def parse_known(raw: bytes) -> tuple[Any, Known]:
-    """`raw` parsed with the known parts it holds, or (None, NOTHING): parse it whole."""
+def parse_known(raw: bytes, scope: str = "") -> tuple[Any, Known]:
+    """`raw` (sent by `scope`) parsed with the known parts it holds, or (None, NOTHING): parse
+    it whole."""
     if len(raw) < SMALLEST:
         return None, NOTHING
-    messages = CONVERSATIONS.cut(raw) if len(raw) >= MESSAGES_MIN_BYTES else None
+    messages = CONVERSATIONS.cut(raw, scope) if len(raw) >= MESSAGES_MIN_BYTES else None
     # The kept messages come first in Claude Code's bodies: the tools are looked for after.
     tools = TOOLS.cut(raw, messages.prefix.span if messages is not None else None)
     if tools is not None and messages is not None and overlap(tools.cut, messages.cut):

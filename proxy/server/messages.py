@@ -76,7 +76,7 @@ async def read_json_raw(request: web.Request, *, whole: bool = True) -> tuple[An
         ) from None
     if not raw:
         raise ProxyError(400, "invalid_request_error", "request body is empty: expected JSON")
-    body, kept = parse_known(raw)
+    body, kept = parse_known(raw, client_identity(request))
     if body is None:
         try:
             body = orjson.loads(raw)
@@ -172,7 +172,9 @@ async def serve_messages(
             body, depth_checked=depth_checked, prefix=raw.prefix, each=each
         )
         if text_chars is not None:  # each message checked and counted: keep them for the next
-            conversation = CONVERSATIONS.learn(raw.data, body["messages"], raw.prefix, each)
+            conversation = CONVERSATIONS.learn(
+                raw.data, body["messages"], raw.prefix, each, client_identity(request)
+            )
     check_loop(request)
     service = request.app[SERVICE]
     request.app[LIMITER].check(client_identity(request))

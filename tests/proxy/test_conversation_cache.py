@@ -293,3 +293,16 @@ def test_the_foreign_thinking_strip_from_known_clean_messages_strips_the_same() 
         assert strip_foreign_thinking(messages, clean) == whole
     untouched = _conversation(4)["messages"]
     assert strip_foreign_thinking(untouched, 6) is untouched  # nothing to strip: the same list
+
+
+def test_a_conversation_is_reused_only_for_the_client_that_sent_it() -> None:
+    cache = ConversationCache()
+    raw = orjson.dumps(_conversation(3))
+    parsed = orjson.loads(raw)
+    each: list[int] = []
+    valid_chars(parsed, messages_request=True, each=each)
+    cache.learn(raw, parsed["messages"], None, each, "10.0.0.1")
+    grown = orjson.dumps(_conversation(4))
+    assert cache.cut(grown, "10.0.0.2") is None  # another client: parsed whole, nothing timed
+    found = cache.cut(grown, "10.0.0.1")
+    assert found is not None and found.prefix.known > 1
