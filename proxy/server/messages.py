@@ -164,6 +164,7 @@ async def serve_messages(
     body_bytes = len(raw.data) if raw is not None else None
     depth_checked = body_bytes is None or body_bytes < MIN_DEEP_BODY
     conversation = None
+    identity = client_identity(request)
     if raw is None:
         text_chars = validate_messages(body, depth_checked=depth_checked)
     else:
@@ -173,11 +174,11 @@ async def serve_messages(
         )
         if text_chars is not None:  # each message checked and counted: keep them for the next
             conversation = CONVERSATIONS.learn(
-                raw.data, body["messages"], raw.prefix, each, client_identity(request)
+                raw.data, body["messages"], raw.prefix, each, identity
             )
     check_loop(request)
     service = request.app[SERVICE]
-    request.app[LIMITER].check(client_identity(request))
+    request.app[LIMITER].check(identity)
     client, origin = request.headers.get("User-Agent"), request_origin(request)
     try:
         routed = service.route(body, session_id, body_bytes, text_chars)
