@@ -332,6 +332,46 @@ class StreamTranslator:
         events.append({"type": "message_stop"})
         return events
 
+    def plain_answer(
+        self, message: dict[str, Any], choice: dict[str, Any], usage: Any
+    ) -> dict[str, Any] | None:
+        """The message a whole answer of plain text alone comes to, without the events; None
+        for any other answer (reasoning, tool calls, a possible think tag, text a tool-call
+        scanner reads), which is fed instead. Equal to `translated.fed_whole`'s (tested)."""
+        text = message.get("content")
+        if (
+            text.__class__ is not str
+            or self.scanner is not None
+            or self.block_count
+            or message.get("tool_calls")
+            or message.get("reasoning_content")
+            or message.get("reasoning")
+            or message.get("reasoning_details")
+            or message.get("thinking_blocks")
+        ):
+            return None
+        first = text.lstrip()[:1]
+        if not first or first == "<":
+            return None  # whitespace is held back, `<` may open <think>: the splitter decides
+        self.think_tags.mode = "off"
+        if usage:
+            self.usage = usage
+        self._finish_reason(choice.get("finish_reason") or "stop", choice)
+        self.output_chars += len(text)
+        self.text.append(text)
+        self.block_count = 1
+        self.finished = True
+        return {
+            "id": self.message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": self.stop_reason(),
+            "stop_sequence": self.stop_sequence,
+            "usage": self.final_usage(),
+        }
+
     def stop_reason(self) -> str:
         """The Anthropic stop_reason for what the upstream said (tool calls win over `stop`)."""
         if self.stop_sequence is not None:

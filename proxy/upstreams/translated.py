@@ -174,13 +174,32 @@ def complete_message(exchange: Exchange, response: dict[str, Any]) -> dict[str, 
     choices = response.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise ProxyError(502, "api_error", "upstream answered without any choices")
-    choice = choices[0]
+    translator = new_translator(exchange)
+    message = translate_whole(translator, choices[0], response.get("usage"))
+    remember_tools(exchange, translator)
+    return message
+
+
+def translate_whole(
+    translator: StreamTranslator, choice: dict[str, Any], usage: Any
+) -> dict[str, Any]:
+    """The Anthropic message for a whole answer's first choice (and the answer's usage)."""
+    message = choice.get("message")
+    if message.__class__ is dict:
+        plain = translator.plain_answer(message, choice, usage)
+        if plain is not None:
+            return plain
+    return fed_whole(translator, choice, usage)
+
+
+def fed_whole(translator: StreamTranslator, choice: dict[str, Any], usage: Any) -> dict[str, Any]:
+    """`translate_whole` through the state machine: the answer fed as one chunk, its events
+    folded back into a message (what `plain_answer` must equal where it answers)."""
     message = dict(choice.get("message") or {})
     calls = message.get("tool_calls") or []
     message["tool_calls"] = [
         {**call, "index": i} for i, call in enumerate(calls) if isinstance(call, dict)
     ]
-    translator = new_translator(exchange)
     events = translator.start()
     for chunk in _signed_thinking_chunks(message):
         events += translator.feed(chunk)
@@ -188,7 +207,6 @@ def complete_message(exchange: Exchange, response: dict[str, Any]) -> dict[str, 
     finish = dict(choice)  # a copy in C, the message out: the same keys in the same order
     finish.pop("message", None)
     finish.update(delta=message, finish_reason=choice.get("finish_reason") or "stop")
-    chunk = {"choices": [finish], "usage": response.get("usage")}
+    chunk = {"choices": [finish], "usage": usage}
     events += translator.feed(chunk) + translator.finish()
-    remember_tools(exchange, translator)
     return collect_message(events)
