@@ -22,9 +22,14 @@ class ToolMemory:
     def __init__(self, size: int = MEMORY_SIZE) -> None:
         self.size = size
         self.entries: OrderedDict[str, Remembered] = OrderedDict()
+        self.version = 0
+        """Counts the changes: what `recall` answered at one version, it answers all along it."""
 
     def remember(self, origin: str, signatures: dict[str, str], renamed: dict[str, str]) -> None:
         """Keep what one answer handed out (nothing when it handed out nothing)."""
+        if not signatures and not renamed:
+            return
+        self.version += 1
         for tool_id in signatures.keys() | renamed.keys():
             entry = Remembered(origin, renamed.get(tool_id), signatures.get(tool_id))
             self.entries[tool_id] = entry

@@ -49,7 +49,7 @@ def visible_tools(body: dict[str, Any], notes: list[str]) -> list[dict[str, Any]
     """The tools a model without tool search may see: every tool not deferred, and the deferred
     ones a tool_reference has loaded."""
     tools = body.get("tools") or []
-    if not has_deferred(tools):
+    if not tools or not has_deferred(tools):
         # The list itself, read-only: a kept tools list (TOOLS) keeps its memoised translation.
         return tools
     loaded = referenced_tools(body.get("messages"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import is_
 from typing import Any, NamedTuple
 
 import orjson
@@ -351,6 +352,34 @@ def _renamed(out: tuple[dict[str, Any], ...], renamed: dict[str, str]) -> list[d
     ]
 
 
+class Joined(NamedTuple):
+    """`convert_messages`' running state after a conversation's first messages, kept with the
+    conversation so that a request resending them starts there (`Conversation.derived_list`).
+
+    Valid only for the very message objects it covers and while the proxy's tool memory is at
+    the same version (what the memory answered for their tool ids is then what it answers now).
+    Never changed once made: the requests that start from it copy what they extend."""
+
+    messages: tuple[Any, ...]
+    version: int
+    out: tuple[dict[str, Any], ...]
+    """Their OpenAI messages, upstream tool ids given back, before `repair_tool_pairs`."""
+    system: tuple[dict[str, Any], ...]
+    notes: tuple[str, ...]
+    renamed: tuple[tuple[str, str], ...]
+    repair: RepairState
+
+
+class RepairState(NamedTuple):
+    """`repair_tool_pairs` part way through: its output so far, the newest tool calls' ids,
+    those still without a result, and its notes."""
+
+    out: tuple[dict[str, Any], ...] = ()
+    pending: tuple[str, ...] = ()
+    open_ids: frozenset[str] = frozenset()
+    notes: tuple[str, ...] = ()
+
+
 def convert_messages(
     body: dict[str, Any],
     echo_reasoning: bool,
@@ -359,6 +388,8 @@ def convert_messages(
     back: ReturnPath | None = None,
     system_texts: list[str] | None = None,
     memo: list[Any] | None = None,
+    joined: list[Any] | None = None,
+    version: int = 0,
 ) -> list[dict[str, Any]]:
     """The conversation (system folded into one leading system message) as OpenAI messages.
 
@@ -366,14 +397,49 @@ def convert_messages(
     `back` gives an upstream the state it handed out in earlier answers (see carrier.py);
     `system_texts` receives the texts the system message joins (for `system_json`); `memo`:
     the `Translated` of the body's first messages, made by an earlier request with the same
-    arguments (a kept conversation's), extended here.
+    arguments (a kept conversation's), extended here; `joined`: that conversation's holder of
+    a `Joined` (at most one), started from when valid and replaced by this body's (all but its
+    newest message); `version`: the tool memory's version (`ToolMemory.version`).
     """
     system = _system_parts(body.get("system"), for_anthropic)
+    own_system, first_note = len(system), len(notes)
+    messages = body.get("messages", [])
     out: list[dict[str, Any]] = []
+    renamed: dict[str, str] = {}
+    repair = RepairState()
+    start = repaired = 0
+    saved = joined[0] if joined else None
+    if (
+        saved is not None
+        and saved.version == version
+        and len(messages) > len(saved.messages)
+        and all(map(is_, saved.messages, messages))
+    ):
+        start = len(saved.messages)
+        out.extend(saved.out)
+        system.extend(saved.system)
+        notes.extend(saved.notes)
+        renamed.update(saved.renamed)
+        repair, repaired = saved.repair, len(saved.out)
+    last = len(messages) - 1 if joined is not None and len(messages) - 1 > start else -1
     done = len(memo) if memo is not None else 0
     recall = back.recall if back is not None else None
-    renamed: dict[str, str] = {}
-    for index, msg in enumerate(body.get("messages", [])):
+    for index in range(start, len(messages)):
+        msg = messages[index]
+        if index == last:
+            # All but the newest message: what the next request of this conversation resends.
+            repair, repaired = repair_some(out, repaired, repair), len(out)
+            joined[:] = [  # type: ignore[index]
+                Joined(
+                    tuple(messages[:last]),
+                    version,
+                    tuple(out),
+                    tuple(system[own_system:]),
+                    tuple(notes[first_note:]),
+                    tuple(renamed.items()),
+                    repair,
+                )
+            ]
         if index < done:
             translated = memo[index]  # type: ignore[index]
             # The memory may have forgotten (or learnt) a tool id since: translate it again.
@@ -395,21 +461,36 @@ def convert_messages(
             system.extend(translated.system)
         if translated.notes:
             notes.extend(translated.notes)
+    repair = repair_some(out, repaired, repair)
+    result = repair_end(repair)
     if system:
         texts = [p["text"] for p in system]
-        joined = "\n\n".join(texts)
+        joined_text = "\n\n".join(texts)
         if system_texts is not None and not for_anthropic:
             system_texts.extend(texts)
-        out.insert(0, {"role": "system", "content": system if for_anthropic else joined})
-    return repair_tool_pairs(out, notes)
+        # First, after the repair: a system message changes none of its state.
+        result.insert(0, {"role": "system", "content": system if for_anthropic else joined_text})
+    notes.extend(repair.notes)
+    return result
 
 
 def repair_tool_pairs(messages: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
     """Give every tool call a result and every result a call, as OpenAI-style APIs insist."""
-    out: list[dict[str, Any]] = []
-    pending: list[str] = []  # the newest tool calls' ids, in order
-    open_ids: set[str] = set()  # those still without a result
-    for msg in messages:
+    repair = repair_some(messages, 0, RepairState())
+    notes.extend(repair.notes)
+    return repair_end(repair)
+
+
+def repair_some(messages: list[dict[str, Any]], start: int, state: RepairState) -> RepairState:
+    """`repair_tool_pairs` continued over `messages[start:]` from `state` (a new state)."""
+    if start >= len(messages):
+        return state
+    out = list(state.out)
+    notes = list(state.notes)
+    pending = state.pending
+    open_ids = set(state.open_ids)
+    for index in range(start, len(messages)):
+        msg = messages[index]
         role = msg["role"]
         if role == "tool":
             if msg["tool_call_id"] in open_ids:
@@ -440,10 +521,16 @@ def repair_tool_pairs(messages: list[dict[str, Any]], notes: list[str]) -> list[
         if role == "assistant":
             calls = msg.get("tool_calls")
             if calls:
-                pending = [c["id"] for c in calls]
+                pending = tuple([c["id"] for c in calls])
                 open_ids = set(pending)
-    for missing in pending:
-        if missing in open_ids:
+    return RepairState(tuple(out), pending, frozenset(open_ids), tuple(notes))
+
+
+def repair_end(state: RepairState) -> list[dict[str, Any]]:
+    """The repaired messages: `state`'s, and a placeholder result for each call left open."""
+    out = list(state.out)
+    for missing in state.pending:
+        if missing in state.open_ids:
             out.append(
                 {"role": "tool", "tool_call_id": missing, "content": "(no result: interrupted)"}
             )
@@ -469,10 +556,12 @@ def to_openai(
     recall: Recall | None = None,
     system_texts: list[str] | None = None,
     conversation: Conversation | None = None,
+    memory_version: int = 0,
 ) -> dict[str, Any]:
     """Translate a validated Anthropic request into an OpenAI chat-completions request.
 
-    `recall` is the proxy's memory of earlier answers' tool calls (state/tool_memory.py);
+    `recall` is the proxy's memory of earlier answers' tool calls (state/tool_memory.py), at
+    `memory_version`;
     `system_texts` receives the texts its system message joins (`system_json`);
     `conversation`: a kept conversation the body's messages start with (their translations
     are kept with it).
@@ -480,10 +569,11 @@ def to_openai(
     echo = wants_reasoning_echo(target)
     for_anthropic = target.provider == "anthropic"
     back = return_path(target, recall)
-    memo = None
+    memo = joined = None
     if conversation is not None:
         memo_key = ("openai", echo, for_anthropic, back.origin, back.transport, recall is None)
         memo = conversation.derived_list(memo_key)
+        joined = conversation.derived_list(("joined", *memo_key))
     out: dict[str, Any] = {
         "model": target.model if for_litellm else target.upstream_model,
         "messages": convert_messages(
@@ -494,6 +584,8 @@ def to_openai(
             back=back,
             system_texts=system_texts,
             memo=memo,
+            joined=joined,
+            version=memory_version,
         ),
     }
     max_tokens = clamp_max_tokens(int(body.get("max_tokens") or 4096), target.model, notes)
@@ -515,7 +607,8 @@ def to_openai(
     stops = body.get("stop_sequences")
     if isinstance(stops, list) and stops:
         out["stop"] = [s for s in stops if isinstance(s, str)][:OPENAI_STOP_LIMIT]
-    tools = convert_kept_tools(visible_tools(body, notes), notes)
+    visible = visible_tools(body, notes)
+    tools = convert_kept_tools(visible, notes) if visible else visible
     choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else None
     if tools:
         out["tools"] = tools

@@ -168,6 +168,7 @@ async def _call(exchange: Exchange) -> Any:
         exchange.notes,
         for_litellm=True,
         recall=exchange.service.tool_memory.recall,
+        memory_version=exchange.service.tool_memory.version,
         conversation=exchange.conversation,
     )
     exchange.set_upstream_request(params)

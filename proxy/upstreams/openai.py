@@ -27,6 +27,7 @@ def _request(exchange: Exchange) -> tuple[str, dict[str, str], dict[str, Any]]:
         target,
         exchange.notes,
         recall=exchange.service.tool_memory.recall,
+        memory_version=exchange.service.tool_memory.version,
         system_texts=texts,
         conversation=exchange.conversation,
     )

@@ -99,3 +99,101 @@ def test_another_message_at_a_kept_place_is_translated_afresh() -> None:
     other = _body(2)
     other["messages"][1]["content"][0]["text"] = "something else"
     assert _convert(other, memory, memo) == _convert(copy.deepcopy(other), memory, None)
+
+
+class VersionedMemory(Memory):
+    """The stand-in with ToolMemory's version: bumped on every change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.version = 0
+
+    def learn(self, tool_id: str, value: Remembered | None) -> None:
+        if value is None:
+            self.entries.pop(tool_id, None)
+        else:
+            self.entries[tool_id] = value
+        self.version += 1
+
+
+def _joined(
+    body: dict[str, Any], memory: VersionedMemory, memo: list[Any], joined: list[Any]
+) -> tuple[bytes, list[str], list[str]]:
+    notes: list[str] = ["earlier note"]
+    texts: list[str] = []
+    back = ReturnPath(ORIGIN, "openai", memory.recall)
+    out = convert_messages(
+        body,
+        False,
+        notes,
+        back=back,
+        system_texts=texts,
+        memo=memo,
+        joined=joined,
+        version=memory.version,
+    )
+    return orjson.dumps(out), notes, texts
+
+
+def _scratch(body: dict[str, Any], memory: VersionedMemory) -> tuple[bytes, list[str], list[str]]:
+    return _joined(copy.deepcopy(body), memory, [], [])
+
+
+def test_a_growing_conversation_resumes_where_the_last_request_stopped() -> None:
+    """Each request starts from the kept running state (all but the newest message of the one
+    before): same messages, notes (translation then repair, in order) and system texts."""
+    memory = VersionedMemory()
+    memory.learn("call_1", Remembered(ORIGIN, "upstream-1", "sig-1"))
+    memo: list[Any] = []
+    joined: list[Any] = []
+    body = _body(1)
+    for turns in (1, 2, 3, 4, 6, 7):
+        grown = _body(turns, orphan=turns >= 6)
+        kept = len(body["messages"]) - 1
+        grown["messages"][:kept] = body["messages"][:kept]
+        memo, joined = memo[:kept], joined[: min(kept, 1)]  # what a kept conversation inherits
+        before = joined[0] if joined else None
+        assert _joined(grown, memory, memo, joined) == _scratch(grown, memory)
+        if before is not None and turns > 1:
+            assert joined[0] is not before  # started from it, then kept a longer one
+        assert joined and len(joined[0].messages) == len(grown["messages"]) - 1
+        body = grown
+
+
+def test_a_change_of_memory_or_of_a_message_is_not_resumed_over() -> None:
+    memory = VersionedMemory()
+    memo: list[Any] = []
+    joined: list[Any] = []
+    body = _body(4, orphan=True)
+    first = _joined(body, memory, memo, joined)
+    kept = copy.deepcopy([j.out for j in joined] + [j.repair for j in joined])
+    # The memory learns an upstream spelling: the kept state was made without it.
+    memory.learn("call_0", Remembered(ORIGIN, "upstream-0", "sig-0"))
+    changed = _joined(body, memory, memo, joined)
+    assert changed == _scratch(body, memory)
+    assert b"upstream-0" in changed[0]
+    memory.learn("call_0", None)
+    assert _joined(body, memory, memo, joined) == first
+    # Another (equal but not the same) message where a kept one was.
+    other = copy.deepcopy(body)
+    other["messages"][2:] = body["messages"][2:]
+    assert _joined(other, memory, memo, joined) == first
+    assert [j.out for j in joined] + [j.repair for j in joined] == kept  # never changed
+
+
+def test_resumed_state_holds_an_open_tool_call() -> None:
+    """The newest message answers a call made in the kept part: the repair pairs them."""
+    memory = VersionedMemory()
+    memo: list[Any] = []
+    joined: list[Any] = []
+    body = _body(2)
+    del body["messages"][-2:]  # ends on the assistant's call: the kept part leaves it open
+    body["messages"].append({"role": "user", "content": "go on"})
+    _joined(body, memory, memo, joined)
+    assert joined[0].repair.open_ids == {"call_1"}
+    answered = {**body, "messages": [*body["messages"][:-1]]}
+    answered["messages"].append(
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1"}]}
+    )
+    assert _joined(answered, memory, memo, joined) == _scratch(answered, memory)
+    assert b"interrupted" not in _joined(answered, memory, memo, joined)[0]
