@@ -20,6 +20,7 @@ from proxy.server import messages as handlers
 from proxy.server.keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.server.limits import ConcurrencyGate, RateLimiter
 from proxy.state.service import ProxyService
+from proxy.upstreams.http import release_ending
 
 
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
@@ -27,7 +28,10 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
         app[HTTP] = session
-        yield
+        try:
+            yield
+        finally:
+            release_ending()  # before the session closes: no connection left unreleased
 
 
 def create_app(service: ProxyService) -> web.Application:

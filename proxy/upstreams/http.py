@@ -151,6 +151,43 @@ async def post(
     raise from_upstream(response.status, body, target.provider, response.headers.get("retry-after"))
 
 
+END_GRACE = 1.0
+"""Seconds a stream that said it ended ([DONE]) has for its body's own end to arrive before
+its connection is closed instead of going back to the pool."""
+
+
+def release_after_end(response: aiohttp.ClientResponse) -> None:
+    """Release a stream read up to its end marker, keeping its connection for the next request.
+
+    The marker (OpenAI's `[DONE]`) comes just before the HTTP body's own end (the last chunk of
+    a chunked body); released before that arrives, aiohttp closes the connection, and the next
+    request pays a new TCP (and TLS) handshake. aiohttp gives the connection back to its pool
+    itself once the body ends; a server that never ends it loses it after END_GRACE seconds.
+    """
+    if response.closed or response.connection is None:
+        return  # the body's end is in: the connection is back in the pool already
+    loop = asyncio.get_running_loop()
+    _ENDING[response] = loop
+    loop.call_later(END_GRACE, _release, response)
+
+
+_ENDING: dict[aiohttp.ClientResponse, asyncio.AbstractEventLoop] = {}
+"""Streams given END_GRACE to end, and the loop each belongs to (proxies in several threads)."""
+
+
+def _release(response: aiohttp.ClientResponse) -> None:
+    _ENDING.pop(response, None)
+    response.release()
+
+
+def release_ending() -> None:
+    """Release now every stream of this loop still given time to end (its session closes)."""
+    loop = asyncio.get_running_loop()
+    for response, owner in list(_ENDING.items()):
+        if owner is loop:
+            _release(response)
+
+
 class IdleWatch:
     """A streamed answer's idle timeout, checked a few times a period instead of per read.
 

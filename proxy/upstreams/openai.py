@@ -112,8 +112,11 @@ class SseChunks:
         self.ended_cleanly = done or finished
 
     async def aclose(self) -> None:
-        """Release the upstream connection."""
-        self.response.release()
+        """Release the upstream connection (kept for the next request when the answer ended)."""
+        if self.ended_cleanly:
+            upstream_http.release_after_end(self.response)
+        else:
+            self.response.release()
 
 
 class OpenAITransport:

@@ -171,6 +171,8 @@ class RecordedRequest:
     dialect: str
     method: str = "POST"
     raw: bytes = b""
+    peer: Any = None
+    """The client's address and port: one per TCP connection the upstream was sent on."""
 
     @property
     def model(self) -> str | None:
@@ -853,6 +855,7 @@ class FakeUpstream:
             dialect=dialect,
             method=request.method,
             raw=raw,
+            peer=request.transport.get_extra_info("peername") if request.transport else None,
         )
         self.requests.append(rec)
         if self.verbose:
