@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from operator import is_
 from typing import Any, NamedTuple
 
@@ -371,13 +372,86 @@ class Joined(NamedTuple):
 
 
 class RepairState(NamedTuple):
-    """`repair_tool_pairs` part way through: its output so far, the newest tool calls' ids,
-    those still without a result, and its notes."""
+    """`Repair` part way through, frozen to be kept: its output so far, the newest tool calls'
+    ids, those still without a result, and its notes."""
 
-    out: tuple[dict[str, Any], ...] = ()
-    pending: tuple[str, ...] = ()
-    open_ids: frozenset[str] = frozenset()
-    notes: tuple[str, ...] = ()
+    out: tuple[dict[str, Any], ...]
+    pending: tuple[str, ...]
+    open_ids: frozenset[str]
+    notes: tuple[str, ...]
+
+
+class Repair:
+    """`repair_tool_pairs` as a pass that can stop and go on: `feed` messages, `end` once."""
+
+    __slots__ = ("notes", "open_ids", "out", "pending")
+
+    def __init__(self, state: RepairState | None = None) -> None:
+        if state is None:
+            self.out: list[dict[str, Any]] = []
+            self.pending: tuple[str, ...] = ()
+            self.open_ids: set[str] = set()
+            self.notes: list[str] = []
+        else:
+            self.out, self.pending = list(state.out), state.pending
+            self.open_ids, self.notes = set(state.open_ids), list(state.notes)
+
+    def frozen(self) -> RepairState:
+        """The state so far, to keep (copies: this pass goes on)."""
+        return RepairState(
+            tuple(self.out), self.pending, frozenset(self.open_ids), tuple(self.notes)
+        )
+
+    def feed(self, messages: list[dict[str, Any]], start: int = 0) -> None:
+        """Go on over `messages[start:]`."""
+        out, notes, pending, open_ids = self.out, self.notes, self.pending, self.open_ids
+        for index in range(start, len(messages)):
+            msg = messages[index]
+            role = msg["role"]
+            if role == "tool":
+                if msg["tool_call_id"] in open_ids:
+                    open_ids.discard(msg["tool_call_id"])
+                    out.append(msg)
+                else:
+                    notes.append(f"tool_result {msg['tool_call_id']!r} has no matching tool_use")
+                    out.append(
+                        {
+                            "role": "user",
+                            "content": f"[tool result {msg['tool_call_id']}]\n{msg['content']}",
+                        }
+                    )
+                continue
+            if open_ids:
+                for missing in pending:
+                    if missing in open_ids:
+                        notes.append(
+                            f"tool_use {missing!r} had no tool_result; inserted a placeholder"
+                        )
+                        out.append(
+                            {
+                                "role": "tool",
+                                "tool_call_id": missing,
+                                "content": "(no result: interrupted)",
+                            }
+                        )
+                open_ids = set()
+            out.append(msg)
+            if role == "assistant":
+                calls = msg.get("tool_calls")
+                if calls:
+                    pending = tuple([c["id"] for c in calls])
+                    open_ids = set(pending)
+        self.pending, self.open_ids = pending, open_ids
+
+    def end(self) -> list[dict[str, Any]]:
+        """The repaired messages, with a placeholder result for each call left open."""
+        out = self.out
+        for missing in self.pending:
+            if missing in self.open_ids:
+                out.append(
+                    {"role": "tool", "tool_call_id": missing, "content": "(no result: interrupted)"}
+                )
+        return out
 
 
 def convert_messages(
@@ -406,7 +480,6 @@ def convert_messages(
     messages = body.get("messages", [])
     out: list[dict[str, Any]] = []
     renamed: dict[str, str] = {}
-    repair = RepairState()
     start = repaired = 0
     saved = joined[0] if joined else None
     if (
@@ -420,15 +493,17 @@ def convert_messages(
         system.extend(saved.system)
         notes.extend(saved.notes)
         renamed.update(saved.renamed)
-        repair, repaired = saved.repair, len(saved.out)
+        repair, repaired = Repair(saved.repair), len(saved.out)
+    else:
+        repair = Repair()
     last = len(messages) - 1 if joined is not None and len(messages) - 1 > start else -1
     done = len(memo) if memo is not None else 0
     recall = back.recall if back is not None else None
-    for index in range(start, len(messages)):
-        msg = messages[index]
+    for index, msg in enumerate(islice(messages, start, None) if start else messages, start):
         if index == last:
             # All but the newest message: what the next request of this conversation resends.
-            repair, repaired = repair_some(out, repaired, repair), len(out)
+            repair.feed(out, repaired)
+            repaired = len(out)
             joined[:] = [  # type: ignore[index]
                 Joined(
                     tuple(messages[:last]),
@@ -437,7 +512,7 @@ def convert_messages(
                     tuple(system[own_system:]),
                     tuple(notes[first_note:]),
                     tuple(renamed.items()),
-                    repair,
+                    repair.frozen(),
                 )
             ]
         if index < done:
@@ -461,8 +536,8 @@ def convert_messages(
             system.extend(translated.system)
         if translated.notes:
             notes.extend(translated.notes)
-    repair = repair_some(out, repaired, repair)
-    result = repair_end(repair)
+    repair.feed(out, repaired)
+    result = repair.end()
     if system:
         texts = [p["text"] for p in system]
         joined_text = "\n\n".join(texts)
@@ -476,65 +551,10 @@ def convert_messages(
 
 def repair_tool_pairs(messages: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
     """Give every tool call a result and every result a call, as OpenAI-style APIs insist."""
-    repair = repair_some(messages, 0, RepairState())
+    repair = Repair()
+    repair.feed(messages)
     notes.extend(repair.notes)
-    return repair_end(repair)
-
-
-def repair_some(messages: list[dict[str, Any]], start: int, state: RepairState) -> RepairState:
-    """`repair_tool_pairs` continued over `messages[start:]` from `state` (a new state)."""
-    if start >= len(messages):
-        return state
-    out = list(state.out)
-    notes = list(state.notes)
-    pending = state.pending
-    open_ids = set(state.open_ids)
-    for index in range(start, len(messages)):
-        msg = messages[index]
-        role = msg["role"]
-        if role == "tool":
-            if msg["tool_call_id"] in open_ids:
-                open_ids.discard(msg["tool_call_id"])
-                out.append(msg)
-            else:
-                notes.append(f"tool_result {msg['tool_call_id']!r} has no matching tool_use")
-                out.append(
-                    {
-                        "role": "user",
-                        "content": f"[tool result {msg['tool_call_id']}]\n{msg['content']}",
-                    }
-                )
-            continue
-        if open_ids:
-            for missing in pending:
-                if missing in open_ids:
-                    notes.append(f"tool_use {missing!r} had no tool_result; inserted a placeholder")
-                    out.append(
-                        {
-                            "role": "tool",
-                            "tool_call_id": missing,
-                            "content": "(no result: interrupted)",
-                        }
-                    )
-            open_ids = set()
-        out.append(msg)
-        if role == "assistant":
-            calls = msg.get("tool_calls")
-            if calls:
-                pending = tuple([c["id"] for c in calls])
-                open_ids = set(pending)
-    return RepairState(tuple(out), pending, frozenset(open_ids), tuple(notes))
-
-
-def repair_end(state: RepairState) -> list[dict[str, Any]]:
-    """The repaired messages: `state`'s, and a placeholder result for each call left open."""
-    out = list(state.out)
-    for missing in state.pending:
-        if missing in state.open_ids:
-            out.append(
-                {"role": "tool", "tool_call_id": missing, "content": "(no result: interrupted)"}
-            )
-    return out
+    return repair.end()
 
 
 def response_format(body: dict[str, Any]) -> dict[str, Any] | None:
