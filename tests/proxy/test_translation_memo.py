@@ -197,3 +197,20 @@ def test_resumed_state_holds_an_open_tool_call() -> None:
     )
     assert _joined(answered, memory, memo, joined) == _scratch(answered, memory)
     assert b"interrupted" not in _joined(answered, memory, memo, joined)[0]
+
+
+def test_tool_memory_versions_are_unique_in_the_process() -> None:
+    """Kept conversations are shared by every proxy of the process: one memory's version never
+    names another memory's state."""
+    from proxy.state.tool_memory import ToolMemory
+
+    first, second = ToolMemory(), ToolMemory()
+    seen = {first.version, second.version}
+    first.remember(ORIGIN, {"call_1": "sig"}, {})
+    assert first.version not in seen
+    seen.add(first.version)
+    unchanged = first.version
+    first.remember(ORIGIN, {}, {})  # handed out nothing: nothing changed
+    assert first.version == unchanged
+    second.remember(ORIGIN, {}, {"call_2": "up-2"})
+    assert second.version not in seen
