@@ -369,6 +369,40 @@ class Joined(NamedTuple):
     notes: tuple[str, ...]
     renamed: tuple[tuple[str, str], ...]
     repair: RepairState
+    json: tuple[bytes, ...] | None = None
+    """`repair.out`'s elements as orjson writes them in a list, in pieces (`elem,elem`, none
+    empty), so that a request resending them serialises only what is new (`with_system_json`);
+    None when they do not serialise."""
+
+
+class KeptJson(NamedTuple):
+    """Where the kept JSON of a joined prefix goes in the messages `convert_messages` returned:
+    `size` messages from `offset` are `pieces` (see `with_system_json`)."""
+
+    offset: int
+    size: int
+    pieces: tuple[bytes, ...]
+
+
+JSON_PIECES = 32
+"""Pieces a kept prefix's JSON is in at most (one more per request); then joined into one."""
+
+
+def _extended_json(
+    saved: Joined | None, out: tuple[dict[str, Any], ...]
+) -> tuple[bytes, ...] | None:
+    """The JSON pieces of `out`: the saved prefix's, and the elements after it serialised."""
+    done, pieces = (len(saved.repair.out), saved.json) if saved is not None else (0, ())
+    if pieces is None:
+        return None
+    if len(out) > done:
+        try:
+            pieces = (*pieces, orjson.dumps(out[done:])[1:-1])
+        except orjson.JSONEncodeError:
+            return None
+        if len(pieces) > JSON_PIECES:
+            pieces = (b",".join(pieces),)
+    return pieces
 
 
 class RepairState(NamedTuple):
@@ -464,6 +498,7 @@ def convert_messages(
     memo: list[Any] | None = None,
     joined: list[Any] | None = None,
     version: int = 0,
+    kept_json: list[KeptJson] | None = None,
 ) -> list[dict[str, Any]]:
     """The conversation (system folded into one leading system message) as OpenAI messages.
 
@@ -473,7 +508,8 @@ def convert_messages(
     the `Translated` of the body's first messages, made by an earlier request with the same
     arguments (a kept conversation's), extended here; `joined`: that conversation's holder of
     a `Joined` (at most one), started from when valid and replaced by this body's (all but its
-    newest message); `version`: the tool memory's version (`ToolMemory.version`).
+    newest message); `version`: the tool memory's version (`ToolMemory.version`); `kept_json`
+    receives where the returned messages start with a joined prefix whose JSON is kept.
     """
     system = _system_parts(body.get("system"), for_anthropic)
     own_system, first_note = len(system), len(notes)
@@ -482,12 +518,14 @@ def convert_messages(
     renamed: dict[str, str] = {}
     start = repaired = 0
     saved = joined[0] if joined else None
-    if (
-        saved is not None
-        and saved.version == version
+    if saved is not None and not (
+        saved.version == version
         and len(messages) > len(saved.messages)
         and all(map(is_, saved.messages, messages))
     ):
+        saved = None
+    prefix = saved  # the joined state the returned messages start with
+    if saved is not None:
         start = len(saved.messages)
         out.extend(saved.out)
         system.extend(saved.system)
@@ -504,17 +542,18 @@ def convert_messages(
             # All but the newest message: what the next request of this conversation resends.
             repair.feed(out, repaired)
             repaired = len(out)
-            joined[:] = [  # type: ignore[index]
-                Joined(
-                    tuple(messages[:last]),
-                    version,
-                    tuple(out),
-                    tuple(system[own_system:]),
-                    tuple(notes[first_note:]),
-                    tuple(renamed.items()),
-                    repair.frozen(),
-                )
-            ]
+            frozen = repair.frozen()
+            prefix = Joined(
+                tuple(messages[:last]),
+                version,
+                tuple(out),
+                tuple(system[own_system:]),
+                tuple(notes[first_note:]),
+                tuple(renamed.items()),
+                frozen,
+                _extended_json(saved, frozen.out) if kept_json is not None else None,
+            )
+            joined[:] = [prefix]  # type: ignore[index]
         if index < done:
             translated = memo[index]  # type: ignore[index]
             # The memory may have forgotten (or learnt) a tool id since: translate it again.
@@ -546,6 +585,8 @@ def convert_messages(
         # First, after the repair: a system message changes none of its state.
         result.insert(0, {"role": "system", "content": system if for_anthropic else joined_text})
     notes.extend(repair.notes)
+    if kept_json is not None and prefix is not None and prefix.json:
+        kept_json.append(KeptJson(1 if system else 0, len(prefix.repair.out), prefix.json))
     return result
 
 
@@ -577,11 +618,12 @@ def to_openai(
     system_texts: list[str] | None = None,
     conversation: Conversation | None = None,
     memory_version: int = 0,
+    kept_json: list[KeptJson] | None = None,
 ) -> dict[str, Any]:
     """Translate a validated Anthropic request into an OpenAI chat-completions request.
 
     `recall` is the proxy's memory of earlier answers' tool calls (state/tool_memory.py), at
-    `memory_version`;
+    `memory_version`; `kept_json` receives where its messages' JSON is kept (`with_system_json`);
     `system_texts` receives the texts its system message joins (`system_json`);
     `conversation`: a kept conversation the body's messages start with (their translations
     are kept with it).
@@ -606,6 +648,7 @@ def to_openai(
             memo=memo,
             joined=joined,
             version=memory_version,
+            kept_json=kept_json,
         ),
     }
     max_tokens = clamp_max_tokens(int(body.get("max_tokens") or 4096), target.model, notes)
@@ -646,8 +689,11 @@ def to_openai(
     return out
 
 
-def with_system_json(payload: dict[str, Any], texts: list[str]) -> dict[str, Any]:
-    """`payload` to serialise, its joined system message written from the texts' own JSON.
+def with_system_json(
+    payload: dict[str, Any], texts: list[str], kept: list[KeptJson] | None = None
+) -> dict[str, Any]:
+    """`payload` to serialise: its joined system message written from the texts' own JSON, and
+    the messages of a joined prefix as their kept JSON (`KeptJson`).
 
     The joined string is new, so orjson would encode all of it to UTF-8 again; the texts it was
     joined from were encoded when the body's depth was checked, and CPython keeps that. JSON
@@ -655,11 +701,22 @@ def with_system_json(payload: dict[str, Any], texts: list[str]) -> dict[str, Any
     bytes. Returns `payload` itself when there is nothing to gain (or a text does not encode).
     """
     messages = payload.get("messages")
-    if len(texts) < 2 or not messages or messages[0].get("role") != "system":
+    if not messages:
         return payload
-    try:
-        pieces = [orjson.dumps(text)[1:-1] for text in texts]
-    except orjson.JSONEncodeError:
-        return payload  # the payload's own serialisation says what is wrong
-    system = {**messages[0], "content": orjson.Fragment(b'"' + b"\\n\\n".join(pieces) + b'"')}
-    return {**payload, "messages": [system, *messages[1:]]}
+    head: list[Any] = messages
+    if len(texts) >= 2 and messages[0].get("role") == "system":
+        try:
+            pieces = [orjson.dumps(text)[1:-1] for text in texts]
+        except orjson.JSONEncodeError:
+            pieces = None  # the payload's own serialisation says what is wrong
+        if pieces is not None:
+            content = orjson.Fragment(b'"' + b"\\n\\n".join(pieces) + b'"')
+            head = [{**messages[0], "content": content}, *messages[1:]]
+    if kept:
+        # A list element each piece: orjson writes them with commas between, `elem,elem` in
+        # each, the same bytes as the elements themselves.
+        offset, size, json = kept[0]
+        head = [*head[:offset], *map(orjson.Fragment, json), *messages[offset + size :]]
+    if head is messages:
+        return payload
+    return {**payload, "messages": head}

@@ -11,7 +11,7 @@ import orjson
 from proxy.core.errors import ProxyError, error_status, from_upstream
 from proxy.state.exchange import Exchange
 from proxy.translate.sse import LineSplitter, LineTooLong
-from proxy.translate.to_openai import to_openai, with_system_json
+from proxy.translate.to_openai import KeptJson, to_openai, with_system_json
 from proxy.upstreams import http as upstream_http
 from proxy.upstreams.http import LOOP_HEADER, MAX_BODY_BYTES, http_errors
 from proxy.upstreams.translated import TranslatedStream, complete_message
@@ -22,6 +22,7 @@ OPENAI_BASE = "https://api.openai.com/v1"
 def _request(exchange: Exchange) -> tuple[str, dict[str, str], dict[str, Any]]:
     target = exchange.target
     texts: list[str] = []
+    kept: list[KeptJson] = []
     payload = to_openai(
         exchange.body,
         target,
@@ -30,9 +31,10 @@ def _request(exchange: Exchange) -> tuple[str, dict[str, str], dict[str, Any]]:
         memory_version=exchange.service.tool_memory.version,
         system_texts=texts,
         conversation=exchange.conversation,
+        kept_json=kept,
     )
     exchange.set_upstream_request(payload)
-    payload = with_system_json(payload, texts)  # what is sent: the same bytes, less encoding
+    payload = with_system_json(payload, texts, kept)  # what is sent: the same bytes, less encoding
     url = (target.api_base or OPENAI_BASE) + "/chat/completions"
     headers = {
         "Content-Type": "application/json",

@@ -214,3 +214,53 @@ def test_tool_memory_versions_are_unique_in_the_process() -> None:
     assert first.version == unchanged
     second.remember(ORIGIN, {}, {"call_2": "up-2"})
     assert second.version not in seen
+
+
+def _sent(
+    body: dict[str, Any], memory: VersionedMemory, memo: list[Any], joined: list[Any]
+) -> tuple[bytes, int]:
+    """The bytes the OpenAI transport sends for `body`'s messages (kept JSON spliced in)."""
+    from proxy.translate.to_openai import with_system_json
+
+    texts: list[str] = []
+    kept: list[Any] = []
+    back = ReturnPath(ORIGIN, "openai", memory.recall)
+    out = convert_messages(
+        body,
+        False,
+        [],
+        back=back,
+        system_texts=texts,
+        memo=memo,
+        joined=joined,
+        version=memory.version,
+        kept_json=kept,
+    )
+    payload = {"model": "m", "messages": out}
+    sent = orjson.dumps(with_system_json(payload, texts, kept))
+    assert sent == orjson.dumps(payload)  # the same bytes as serialising it all
+    return sent, kept[0].size if kept else 0
+
+
+def test_kept_json_of_a_growing_conversation_is_what_serialising_gives() -> None:
+    """40 turns (the pieces are joined past JSON_PIECES), a memory that changes on the way,
+    an orphan result and a two-part system prompt: every request's bytes are those of its
+    messages serialised whole, and those of a translation from scratch."""
+    memory = VersionedMemory()
+    memo: list[Any] = []
+    joined: list[Any] = []
+    body = _body(1)
+    for turns in range(1, 41):
+        grown = _body(turns, orphan=turns % 7 == 0)
+        grown["system"] = [{"type": "text", "text": "be brief"}, {"type": "text", "text": "é ✓"}]
+        kept = len(body["messages"]) - 1
+        grown["messages"][:kept] = body["messages"][:kept]
+        memo, joined = memo[:kept], joined[: min(kept, 1)]
+        if turns == 20:
+            memory.learn("call_3", Remembered(ORIGIN, "upstream-3", "sig-3"))
+        sent, spliced = _sent(grown, memory, memo, joined)
+        assert sent == _sent(copy.deepcopy(grown), memory, [], [])[0]
+        if turns > 1:
+            assert spliced > 0  # the kept JSON was used
+        body = grown
+    assert joined and joined[0].json is not None and len(joined[0].json) <= 32
