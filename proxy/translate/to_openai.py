@@ -391,10 +391,11 @@ JSON_PIECES = 32
 def _extended_json(
     saved: Joined | None, out: tuple[dict[str, Any], ...]
 ) -> tuple[bytes, ...] | None:
-    """The JSON pieces of `out`: the saved prefix's, and the elements after it serialised."""
-    done, pieces = (len(saved.repair.out), saved.json) if saved is not None else (0, ())
-    if pieces is None:
-        return None
+    """The JSON pieces of `out`: the saved prefix's (when it kept them), and the elements after
+    it serialised."""
+    done, pieces = 0, ()
+    if saved is not None and saved.json is not None:
+        done, pieces = len(saved.repair.out), saved.json
     if len(out) > done:
         try:
             pieces = (*pieces, orjson.dumps(out[done:])[1:-1])

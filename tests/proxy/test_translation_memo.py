@@ -121,8 +121,21 @@ def _joined(
 ) -> tuple[bytes, list[str], list[str]]:
     notes: list[str] = ["earlier note"]
     texts: list[str] = []
+    out = _run(body, memory, memo, joined, notes, texts)
+    return orjson.dumps(out), notes, texts
+
+
+def _run(
+    body: dict[str, Any],
+    memory: VersionedMemory,
+    memo: list[Any],
+    joined: list[Any],
+    notes: list[str],
+    texts: list[str],
+    kept: list[Any] | None = None,
+) -> list[dict[str, Any]]:
     back = ReturnPath(ORIGIN, "openai", memory.recall)
-    out = convert_messages(
+    return convert_messages(
         body,
         False,
         notes,
@@ -131,8 +144,8 @@ def _joined(
         memo=memo,
         joined=joined,
         version=memory.version,
+        kept_json=kept,
     )
-    return orjson.dumps(out), notes, texts
 
 
 def _scratch(body: dict[str, Any], memory: VersionedMemory) -> tuple[bytes, list[str], list[str]]:
@@ -224,18 +237,7 @@ def _sent(
 
     texts: list[str] = []
     kept: list[Any] = []
-    back = ReturnPath(ORIGIN, "openai", memory.recall)
-    out = convert_messages(
-        body,
-        False,
-        [],
-        back=back,
-        system_texts=texts,
-        memo=memo,
-        joined=joined,
-        version=memory.version,
-        kept_json=kept,
-    )
+    out = _run(body, memory, memo, joined, [], texts, kept)
     payload = {"model": "m", "messages": out}
     sent = orjson.dumps(with_system_json(payload, texts, kept))
     assert sent == orjson.dumps(payload)  # the same bytes as serialising it all
