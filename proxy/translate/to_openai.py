@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import islice
 from operator import is_
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -393,7 +393,8 @@ def _extended_json(
 ) -> tuple[bytes, ...] | None:
     """The JSON pieces of `out`: the saved prefix's (when it kept them), and the elements after
     it serialised."""
-    done, pieces = 0, cast(tuple[bytes, ...], ())
+    done = 0
+    pieces: tuple[bytes, ...] = ()
     if saved is not None and saved.json is not None:
         done, pieces = len(saved.repair.out), saved.json
     if len(out) > done:
