@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from itertools import islice
-from operator import is_
+from operator import eq, is_
 from typing import Any, NamedTuple
 
 import orjson
@@ -692,28 +692,33 @@ def to_openai(
 
 
 def with_system_json(
-    payload: dict[str, Any], texts: list[str], kept: list[KeptJson] | None = None
+    payload: dict[str, Any],
+    texts: list[str],
+    kept: list[KeptJson] | None = None,
+    system_memo: list[Any] | None = None,
 ) -> dict[str, Any]:
     """`payload` to serialise: its joined system message written from the texts' own JSON, and
     the messages of a joined prefix as their kept JSON (`KeptJson`).
 
-    The joined string is new, so orjson would encode all of it to UTF-8 again; the texts it was
-    joined from were encoded when the body's depth was checked, and CPython keeps that. JSON
-    escapes character by character, so joining the texts' JSON with `\\n\\n` gives the same
-    bytes. Returns `payload` itself when there is nothing to gain (or a text does not encode).
+    The joined string is new, so orjson would encode all of it to UTF-8 again; JSON escapes
+    character by character, so joining the texts' JSON with `\\n\\n` gives the same bytes.
+    `system_memo`, a kept conversation's holder of the last system message it sent (texts and
+    JSON): texts equal to those (a `memcmp` each) are not encoded at all; Claude Code sends the
+    same system prompt with every request of a session, as new strings. Returns `payload`
+    itself when there is nothing to gain (or a text does not encode).
     """
     messages = payload.get("messages")
     if not messages:
         return payload
     head: list[Any] = messages
-    if len(texts) >= 2 and messages[0].get("role") == "system":
-        try:
-            pieces = [orjson.dumps(text)[1:-1] for text in texts]
-        except orjson.JSONEncodeError:
-            pieces = None  # the payload's own serialisation says what is wrong
-        if pieces is not None:
-            content = orjson.Fragment(b'"' + b"\\n\\n".join(pieces) + b'"')
-            head = [{**messages[0], "content": content}, *messages[1:]]
+    if (
+        texts
+        and messages[0].get("role") == "system"
+        and (len(texts) > 1 or system_memo is not None)
+    ):
+        content = _system_content(texts, system_memo)
+        if content is not None:
+            head = [{**messages[0], "content": orjson.Fragment(content)}, *messages[1:]]
     if kept:
         # A list element each piece: orjson writes them with commas between, `elem,elem` in
         # each, the same bytes as the elements themselves.
@@ -722,3 +727,19 @@ def with_system_json(
     if head is messages:
         return payload
     return {**payload, "messages": head}
+
+
+def _system_content(texts: list[str], memo: list[Any] | None) -> bytes | None:
+    """The JSON string of the texts joined with blank lines, from `memo` when it holds them."""
+    if memo:
+        known, content = memo[0]
+        if len(known) == len(texts) and all(map(eq, known, texts)):
+            return content
+    try:
+        pieces = [orjson.dumps(text)[1:-1] for text in texts]
+    except orjson.JSONEncodeError:
+        return None  # the payload's own serialisation says what is wrong
+    content = b'"' + b"\\n\\n".join(pieces) + b'"'
+    if memo is not None:
+        memo[:] = [(tuple(texts), content)]
+    return content

@@ -17,6 +17,8 @@ from proxy.upstreams.http import LOOP_HEADER, MAX_BODY_BYTES, http_errors
 from proxy.upstreams.translated import TranslatedStream, complete_message
 
 OPENAI_BASE = "https://api.openai.com/v1"
+SYSTEM_JSON = ("openai", "system-json")
+"""The key of a kept conversation's last system message JSON (`with_system_json`)."""
 
 
 def _request(exchange: Exchange) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -34,7 +36,10 @@ def _request(exchange: Exchange) -> tuple[str, dict[str, str], dict[str, Any]]:
         kept_json=kept,
     )
     exchange.set_upstream_request(payload)
-    payload = with_system_json(payload, texts, kept)  # what is sent: the same bytes, less encoding
+    conversation = exchange.conversation
+    memo = conversation.derived_list(SYSTEM_JSON) if conversation is not None else None
+    # What is sent: the same bytes, less encoding.
+    payload = with_system_json(payload, texts, kept, memo)
     url = (target.api_base or OPENAI_BASE) + "/chat/completions"
     headers = {
         "Content-Type": "application/json",

@@ -1,8 +1,8 @@
 """The OpenAI transport writes its joined system message from the texts' own JSON: same bytes.
 
 `to_openai.with_system_json` joins the JSON of the system texts instead of encoding the joined
-string again (CPython keeps the texts' UTF-8 from the depth check). What the upstream receives
-must be exactly what serialising the translated request gives.
+string again, and takes it from a kept conversation when the texts are the ones it sent last.
+What the upstream receives must be exactly what serialising the translated request gives.
 """
 
 from __future__ import annotations
@@ -99,3 +99,28 @@ async def test_the_upstream_receives_what_serialising_gives(
     assert orjson.dumps(sent) == raw  # exactly what orjson writes for the translated request
     joined = "\n\n".join([t for t in TRICKY if t] + ["mid-conversation → note"])
     assert sent["messages"][0] == {"role": "system", "content": joined}
+
+
+def _fresh(text: str) -> str:
+    return "".join(list(text))  # an equal string, not the same object (a new request's)
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_a_kept_conversation_sends_its_system_json_again(parts: int) -> None:
+    """Equal texts (new strings, as a new request parses them) reuse the kept JSON; another
+    text replaces it; the bytes are always those of serialising the payload."""
+    memo: list[Any] = []
+    kept: Any = None
+    for round_ in range(4):
+        texts_in = TRICKY[:parts] if round_ < 3 else ["changed", *TRICKY[1:parts]]
+        system = [{"type": "text", "text": _fresh(t)} for t in texts_in if t]
+        texts: list[str] = []
+        payload = to_openai(_body(system, []), TARGET, [], system_texts=texts)
+        sent = with_system_json(payload, texts, None, memo)
+        assert orjson.dumps(sent) == orjson.dumps(payload)
+        assert sent is not payload and len(memo) == 1
+        if round_ in (1, 2):
+            assert memo[0][1] is kept  # taken as kept, not encoded again
+        if round_ == 3:
+            assert memo[0][1] is not kept and memo[0][0][0] == "changed"
+        kept = memo[0][1]
