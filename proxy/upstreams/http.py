@@ -177,7 +177,8 @@ _ENDING: dict[aiohttp.ClientResponse, asyncio.AbstractEventLoop] = {}
 
 def _release(response: aiohttp.ClientResponse) -> None:
     _ENDING.pop(response, None)
-    response.release()
+    if response.connection is not None:  # else its body ended: the pool has the connection
+        response.release()
 
 
 def release_ending() -> None:
