@@ -229,8 +229,9 @@ class RelayedStream:
                         str(error.get("type") or "api_error"),
                         f"anthropic upstream: {error.get('message') or 'error event'}",
                     )
-                first = False
-                exchange.first_token()
+                if first:
+                    first = False
+                    exchange.first_token()
                 yield data
                 if text and exchange.bus.wants_deltas:
                     exchange.delta(text)

@@ -96,7 +96,12 @@ class SseChunks:
                             failure = from_upstream(status, payload, exchange.target.provider)
                             break
                         if not finished and choices:
-                            finished = has_finish(chunk)
+                            # has_finish, its one-choice case inline (once per chunk).
+                            first = choices[0]
+                            if first.__class__ is dict and first.get("finish_reason"):
+                                finished = True
+                            elif len(choices) > 1:
+                                finished = has_finish(chunk)
                         batch.append(chunk)
                 if batch:
                     yield batch  # what came before an error event still reaches the client

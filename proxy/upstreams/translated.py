@@ -109,7 +109,7 @@ class TranslatedStream:
                         yield PING
                     continue
                 quiet_since = None
-                if events:
+                if events and exchange.first_token_at is None:
                     exchange.first_token()
                 yield prefix + frames(events)  # feed_batch coalesced them
                 prefix = b""
