@@ -336,12 +336,12 @@ class StreamTranslator:
         self, message: dict[str, Any], choice: dict[str, Any], usage: Any
     ) -> dict[str, Any] | None:
         """The message a whole answer of plain text alone comes to, without the events; None
-        for any other answer (reasoning, tool calls, a possible think tag, text a tool-call
-        scanner reads), which is fed instead. Equal to `translated.fed_whole`'s (tested)."""
+        for any other answer (reasoning, tool calls, a possible think tag, text that could hold
+        a call in text form when a scanner looks for one), which is fed instead. Equal to
+        `translated.fed_whole`'s (tested)."""
         text = message.get("content")
         if (
             text.__class__ is not str
-            or self.scanner is not None
             or self.block_count
             or message.get("tool_calls")
             or message.get("reasoning_content")
@@ -353,6 +353,9 @@ class StreamTranslator:
         first = text.lstrip()[:1]
         if not first or first == "<":
             return None  # whitespace is held back, `<` may open <think>: the splitter decides
+        scanner = self.scanner
+        if scanner is not None and not scanner.passes_whole(text):
+            return None  # text a tool-call scanner might read as a call: it decides
         self.think_tags.mode = "off"
         if usage:
             self.usage = usage

@@ -145,6 +145,11 @@ class ToolTextScanner:
         """
         return self.quiet and "<" not in text and "[" not in text and "\n" not in text
 
+    def passes_whole(self, text: str) -> bool:
+        """True when `text`, the whole answer fed before anything else, goes out as it is: no
+        piece of it could start a call (a whole plain answer skips the scanner on this)."""
+        return not self.buf and self.mode is TEXT and self._passes(text)
+
     def feed(self, text: str) -> list[Piece]:
         """The pieces that are certain once `text` is appended to the answer."""
         if not text:

@@ -7,7 +7,7 @@ hostile upstream cannot make the proxy hold gigabytes for one request.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import orjson
@@ -25,23 +25,38 @@ MAX_ANSWER_BYTES = 64 << 20
 """Cap on a whole non-streaming answer (64 MiB: a long answer with images stays well below)."""
 
 
-_TIMEOUTS: dict[int, tuple[Settings, aiohttp.ClientTimeout]] = {}
+class Bounds(NamedTuple):
+    """An upstream request's timeouts: aiohttp's part, and the clock's (seconds)."""
+
+    timeout: aiohttp.ClientTimeout
+    """The connect bound alone: the idle and total bounds are the loop's `UpstreamClock`'s."""
+    idle: float
+    total: float
+    step: float
+    """How often the clock looks: a quarter of the shorter bound, at most MAX_STEP."""
 
 
-def timeout_for(settings: Settings) -> aiohttp.ClientTimeout:
-    """Connect, idle-read and total timeouts for one upstream request (one object per settings)."""
-    known = _TIMEOUTS.get(id(settings))
+MAX_STEP = 1.0
+"""Longest time between two looks at the requests in flight (seconds)."""
+_BOUNDS: dict[int, tuple[Settings, Bounds]] = {}
+
+
+def bounds_for(settings: Settings) -> Bounds:
+    """The bounds of an upstream request (one object per settings)."""
+    known = _BOUNDS.get(id(settings))
     if known is not None and known[0] is settings:
         return known[1]
-    timeout = aiohttp.ClientTimeout(
-        total=settings.request_timeout,
-        sock_connect=settings.connect_timeout,
-        sock_read=settings.stream_idle_timeout,
+    idle, total = settings.stream_idle_timeout, settings.request_timeout
+    bounds = Bounds(
+        aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout),
+        idle,
+        total,
+        min(idle / 4, total / 4, MAX_STEP),
     )
-    if len(_TIMEOUTS) >= 16:
-        _TIMEOUTS.clear()
-    _TIMEOUTS[id(settings)] = (settings, timeout)
-    return timeout
+    if len(_BOUNDS) >= 16:
+        _BOUNDS.clear()
+    _BOUNDS[id(settings)] = (settings, bounds)
+    return bounds
 
 
 def where(target: Target) -> str:
@@ -132,17 +147,26 @@ async def post(
     data: bytes | None = None,
 ) -> aiohttp.ClientResponse:
     """POST JSON upstream; the response once it said 200 (the caller releases it), else the
-    mapped error. `data`: `payload` already serialised (the client's own bytes)."""
+    mapped error. `data`: `payload` already serialised (the client's own bytes). The loop's
+    `UpstreamClock` bounds the wait for the answer and the reading of it."""
+    bounds = bounds_for(settings)
+    watch = UpstreamClock.of_running_loop().watch(bounds)
     with http_errors(target):
-        response = await http.post(
-            url,
-            data=data if data is not None else encode_body(payload),
-            headers=headers,
-            timeout=timeout_for(settings),
-        )
+        try:
+            response = await http.post(
+                url,
+                data=data if data is not None else encode_body(payload),
+                headers=headers,
+                timeout=bounds.timeout,
+            )
+        except asyncio.CancelledError:
+            if watch.timed_out and watch.task.uncancel() <= watch.cancelling:
+                raise TimeoutError("no answer in time") from None  # the clock cancelled it
+            raise
+        finally:
+            watch.waiting = False
+        watch.response = response
         if response.status == 200:
-            if payload.get("stream") is True:
-                IdleWatch(response, settings.stream_idle_timeout)
             return response
         try:
             body = await read_capped(response, MAX_BODY_BYTES, target)
@@ -189,47 +213,119 @@ def release_ending() -> None:
             _release(response)
 
 
-class IdleWatch:
-    """A streamed answer's idle timeout, checked a few times a period instead of per read.
+class Watch:
+    """One upstream request on the clock: waiting for its answer (`waiting`), then being read
+    (`response`); over once neither, or once the response is read or released."""
 
-    aiohttp's `sock_read` re-arms a timer (cancel, then a new heap entry) on every network
-    read: for a stream, every chunk. Once the answer has started, this takes over: it reads the
-    stream's byte count every `idle / 4` seconds (at most every second) and fails the stream as
-    aiohttp does (`SocketTimeoutError`) when no byte came for `idle` seconds (noticed up to one
-    check late). The timer aiohttp armed for the headers still fires if nothing follows them.
-    """
+    __slots__ = (
+        "bounds",
+        "cancelling",
+        "last",
+        "response",
+        "seen",
+        "started",
+        "task",
+        "timed_out",
+        "waiting",
+    )
 
-    def __init__(self, response: aiohttp.ClientResponse, idle: float) -> None:
-        connection = response.connection
-        if connection is None or connection.protocol is None or not idle:
-            return
-        connection.protocol.read_timeout = None  # the next read drops aiohttp's timer
-        self.response = response
-        self.idle = idle
-        self.step = min(idle / 4, 1.0)
-        self.loop = asyncio.get_running_loop()
-        self.seen = response.content.total_bytes
-        self.last = self.loop.time()
-        self.loop.call_at(self.last + self.step, self._check)
+    def __init__(self, task: asyncio.Task[Any], bounds: Bounds, now: float) -> None:
+        self.task, self.bounds, self.started, self.last = task, bounds, now, now
+        self.waiting, self.timed_out, self.seen = True, False, 0
+        self.response: aiohttp.ClientResponse | None = None
+        self.cancelling = 0
 
-    def _check(self) -> None:
-        response = self.response
+    def check(self, now: float) -> bool:
+        """Fail the request if a bound passed; False once it is over (or failed)."""
+        response, bounds = self.response, self.bounds
+        if response is None:
+            if not self.waiting:
+                return False  # the POST failed: nothing left to watch
+            if now - self.last >= bounds.idle or now - self.started >= bounds.total:
+                # As asyncio.timeout does: the POST sees the cancel and makes it a TimeoutError.
+                task = self.task
+                self.timed_out, self.cancelling = True, task.cancelling()
+                task.cancel()
+                return False
+            return True
         content = response.content
         connection = response.connection
         # Over (read to the end, released, failed): the connection may serve someone else now.
         if connection is None or response.closed or content.is_eof() or content.exception():
-            return
-        now = self.loop.time()
+            return False
         total = content.total_bytes
         if total != self.seen:
             self.seen, self.last = total, now
-        elif now - self.last >= self.idle:
-            error = aiohttp.SocketTimeoutError("Timeout on reading data from socket")
-            if connection.protocol is not None:
-                connection.protocol.set_exception(error)
-            content.set_exception(error)
+        if now - self.last >= bounds.idle:
+            error: aiohttp.ServerTimeoutError = aiohttp.SocketTimeoutError(
+                "Timeout on reading data from socket"
+            )
+        elif now - self.started >= bounds.total:
+            error = aiohttp.ServerTimeoutError("Timeout on reading the answer (REQUEST_TIMEOUT)")
+        else:
+            return True
+        if connection.protocol is not None:
+            connection.protocol.set_exception(error)
+        content.set_exception(error)
+        return False
+
+
+class UpstreamClock:
+    """The idle (STREAM_IDLE_TIMEOUT) and total (REQUEST_TIMEOUT) bounds of every upstream request
+    of one event loop, on one timer.
+
+    aiohttp would arm a timer per request for `total` and one for `sock_read`, cancelled and
+    re-armed on every network read: heap work and timer handles costing about 4% of a small
+    request's CPU. This looks at the requests in flight every quarter of their idle period (at
+    most every second) while any is in flight, so a bound is noticed up to one step late: a
+    request waiting for its answer ends as a TimeoutError, one being read with aiohttp's own
+    `SocketTimeoutError` (idle) or `ServerTimeoutError` (total); both become a 504 (an error
+    event once a stream has started).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.watches: list[Watch] = []
+        self.handle: asyncio.TimerHandle | None = None
+        self.step = MAX_STEP
+
+    @staticmethod
+    def of_running_loop() -> UpstreamClock:
+        """The running loop's clock (made when the loop's first upstream request starts)."""
+        loop = asyncio.get_running_loop()
+        clock = _CLOCKS.get(loop)
+        if clock is None:
+            clock = _CLOCKS[loop] = UpstreamClock(loop)
+        return clock
+
+    def watch(self, bounds: Bounds) -> Watch:
+        """Put the current task's upstream request on the clock."""
+        loop = self.loop
+        now = loop.time()
+        watch = Watch(asyncio.current_task(), bounds, now)  # type: ignore[arg-type]
+        self.watches.append(watch)
+        handle = self.handle
+        if handle is None or bounds.step < self.step:
+            if handle is not None:
+                handle.cancel()
+            self.step = min(bounds.step, self.step) if handle is not None else bounds.step
+            self.handle = loop.call_at(now + self.step, self._tick)
+        return watch
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        watches = [w for w in self.watches if w.check(now)]
+        self.watches = watches
+        if not watches:
+            self.handle = None
+            _CLOCKS.pop(self.loop, None)  # an idle loop keeps no clock (nor the loop alive)
             return
-        self.loop.call_at(now + self.step, self._check)
+        self.step = min(w.bounds.step for w in watches)
+        self.handle = self.loop.call_at(now + self.step, self._tick)
+
+
+_CLOCKS: dict[asyncio.AbstractEventLoop, UpstreamClock] = {}
+"""The clock of each loop with upstream requests in flight (proxies in several threads)."""
 
 
 async def read_json(response: aiohttp.ClientResponse, target: Target) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The stream idle timeout (STREAM_IDLE_TIMEOUT) once an answer has started: `IdleWatch`.
+"""The stream idle timeout (STREAM_IDLE_TIMEOUT) once an answer has started: `UpstreamClock`.
 
 It is checked a few times a period rather than re-armed on every read, so a stream that keeps
 trickling within the period must live on, however long it takes, and one that stops must end

@@ -47,10 +47,11 @@ def _same(choice: dict[str, Any], usage: Any, make: Any = None) -> dict[str, Any
     return got
 
 
+@pytest.mark.parametrize("scanner", [False, True], ids=["plain", "tools-offered"])
 @pytest.mark.parametrize("case", JSON_CASES, ids=[c.id for c in JSON_CASES])
-def test_recorded_answers_agree(case: Any) -> None:
+def test_recorded_answers_agree(case: Any, scanner: bool) -> None:
     body = orjson.loads(case.body)
-    _same(body["choices"][0], body.get("usage"))
+    _same(body["choices"][0], body.get("usage"), _recovering if scanner else None)
 
 
 def test_recorded_corpus_has_plain_answers() -> None:
@@ -82,23 +83,49 @@ def test_plain_text_is_taken_and_others_are_fed() -> None:
         _same({"message": message, "finish_reason": "stop"}, usage)
 
 
-def test_a_tool_call_scanner_gets_the_text() -> None:
-    """With tools offered and recovery on, text may hold a call in text form: it is fed."""
-    tools = [{"name": "Bash", "input_schema": {"type": "object", "properties": {}}}]
-    offered = offered_tools(tools)
-    translator = RecoveringTranslator("m", 1, offered)
+TOOLS = [
+    {"name": "Bash", "input_schema": {"type": "object", "properties": {}}},
+    {"name": "Read", "input_schema": {"type": "object", "properties": {"path": {}}}},
+]
+
+
+def _recovering() -> RecoveringTranslator:
+    return RecoveringTranslator("m", 1, offered_tools(TOOLS))
+
+
+def test_a_tool_call_scanner_gets_text_that_could_hold_a_call() -> None:
+    """With tools offered and recovery on, text that may hold a call in text form is fed; text
+    that cannot (no markup, brace or backtick) is taken as it is."""
     message = {"content": "Just text."}
-    assert translator.plain_answer(message, {"message": message}, None) is None
-    _same(
-        {"message": {"content": '{"name": "Bash", "arguments": {}}'}, "finish_reason": "stop"},
-        None,
-        lambda: RecoveringTranslator("m", 1, offered),
-    )
+    assert _recovering().plain_answer(message, {"message": message}, None) is not None
+    _same({"message": message, "finish_reason": "stop"}, None, _recovering)
+    for content in (
+        '{"name": "Bash", "arguments": {}}',
+        'Running it.\n{"name": "Bash", "arguments": {}}',
+        "<tool_call>\n{\"name\": \"Bash\", \"arguments\": {}}\n</tool_call>",
+        "Sure [TOOL_CALLS]Bash{}",
+        "```json\n{\"name\": \"Read\", \"arguments\": {\"path\": \"a\"}}\n```",
+        "Done <",
+        "Done [",
+        "x <function=Bash></function>",
+    ):
+        message = {"content": content}
+        assert _recovering().plain_answer(message, {"message": message}, None) is None, content
+        _same({"message": message, "finish_reason": "stop"}, None, _recovering)
 
 
 TEXT = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["<think>a</think>b", " <thi", "\n\nHi", "a<b", "<", "  x", "{}"]),
+    st.sampled_from(
+        [
+            'a {"name": "Bash", "arguments": {}}',
+            "x\n<tool_call>{}</tool_call>",
+            "[TOOL_CALLS]Read",
+            "Bash(`ls`)",
+            "a [b] <c> d",
+        ]
+    ),
 )
 USAGE = st.one_of(
     st.none(),
@@ -152,3 +179,9 @@ CHOICE = st.fixed_dictionaries(
 @given(CHOICE, USAGE)
 def test_generated_answers_agree(choice: dict[str, Any], usage: Any) -> None:
     _same(choice, usage)
+
+
+@settings(max_examples=300, deadline=None)
+@given(CHOICE, USAGE)
+def test_generated_answers_agree_with_a_scanner(choice: dict[str, Any], usage: Any) -> None:
+    _same(choice, usage, _recovering)
