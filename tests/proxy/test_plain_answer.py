@@ -102,9 +102,9 @@ def test_a_tool_call_scanner_gets_text_that_could_hold_a_call() -> None:
     for content in (
         '{"name": "Bash", "arguments": {}}',
         'Running it.\n{"name": "Bash", "arguments": {}}',
-        "<tool_call>\n{\"name\": \"Bash\", \"arguments\": {}}\n</tool_call>",
+        '<tool_call>\n{"name": "Bash", "arguments": {}}\n</tool_call>',
         "Sure [TOOL_CALLS]Bash{}",
-        "```json\n{\"name\": \"Read\", \"arguments\": {\"path\": \"a\"}}\n```",
+        '```json\n{"name": "Read", "arguments": {"path": "a"}}\n```',
         "Done <",
         "Done [",
         "x <function=Bash></function>",
