@@ -17,6 +17,7 @@ from proxy.server.body_parse import parse_known
 from proxy.server.dispatch import dispatch_with_retries
 from proxy.server.keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.state.exchange import Exchange
+from proxy.state.service import ProxyService
 from proxy.translate.deferred import visible_tools
 from proxy.translate.json_depth import (
     MIN_DEEP_BODY,
@@ -55,11 +56,14 @@ async def read_json_sized(request: web.Request) -> tuple[Any, int]:
     return body, len(raw.data)
 
 
-async def read_json_raw(request: web.Request, *, whole: bool = True) -> tuple[Any, RawBody]:
+async def read_json_raw(
+    request: web.Request, *, whole: bool = True, identity: str | None = None
+) -> tuple[Any, RawBody]:
     """`read_json`, and the bytes it parsed (with where kept tools sat in them).
 
     `whole=False`: the depth check of everything but the tools is left to the caller (the
-    Messages validation walk does it block by block, `validate_messages(depth_checked=False)`).
+    Messages validation walk does it block by block, `validate_messages(depth_checked=False)`);
+    `identity`: the sender's `client_identity`, when the caller has it.
     """
     try:
         if request.content.is_eof():
@@ -76,7 +80,7 @@ async def read_json_raw(request: web.Request, *, whole: bool = True) -> tuple[An
         ) from None
     if not raw:
         raise ProxyError(400, "invalid_request_error", "request body is empty: expected JSON")
-    body, kept = parse_known(raw, client_identity(request))
+    body, kept = parse_known(raw, identity if identity is not None else client_identity(request))
     if body is None:
         try:
             body = orjson.loads(raw)
@@ -108,13 +112,13 @@ def header_text(request: web.Request, name: str, limit: int) -> str | None:
     return value
 
 
-def client_identity(request: web.Request) -> str:
+def client_identity(request: web.Request, service: ProxyService | None = None) -> str:
     """Who a request is from, for per-client rate limits.
 
     Without PROXY_API_KEY anyone may send any x-api-key, so only the address counts (rotating
     keys must not buy new buckets); with it, only the one valid key gets this far.
     """
-    if not request.app[SERVICE].settings.proxy_api_key:
+    if not (service or request.app[SERVICE]).settings.proxy_api_key:
         return request.remote or "-"
     key = request.headers.get("x-api-key") or request.headers.get("Authorization") or ""
     return f"{request.remote}:{hash(key)}"
@@ -135,9 +139,9 @@ def check_headers(request: web.Request) -> str | None:
     return header_text(request, SESSION_HEADER, MAX_SESSION_ID)
 
 
-def check_loop(request: web.Request) -> None:
+def check_loop(request: web.Request, service: ProxyService) -> None:
     """Refuse a request this very proxy sent upstream: the upstream base points back at us."""
-    if request.headers.get(LOOP_HEADER) == request.app[SERVICE].instance_id:
+    if request.headers.get(LOOP_HEADER) == service.instance_id:
         raise ProxyError(
             508,
             "loop_detected",
@@ -148,23 +152,27 @@ def check_loop(request: web.Request) -> None:
 
 async def messages(request: web.Request) -> web.StreamResponse:
     """POST /v1/messages, streaming or not, to whichever upstream the model maps to."""
-    body, raw = await read_json_raw(request, whole=False)
-    return await serve_messages(request, body, raw)
+    identity = client_identity(request, request.app[SERVICE])
+    body, raw = await read_json_raw(request, whole=False, identity=identity)
+    return await serve_messages(request, body, raw, identity)
 
 
 async def serve_messages(
-    request: web.Request, body: Any, raw: RawBody | None = None
+    request: web.Request, body: Any, raw: RawBody | None = None, identity: str | None = None
 ) -> web.StreamResponse:
     """Validate and serve one Messages request body (also used by /conversation/continue).
 
     `raw`: the bytes `body` was parsed from, when it was; its depth (but its tools') is then
-    for the validation to check.
+    for the validation to check. `identity`: the sender's `client_identity`, when known.
     """
     session_id = check_headers(request)
     body_bytes = len(raw.data) if raw is not None else None
     depth_checked = body_bytes is None or body_bytes < MIN_DEEP_BODY
     conversation = None
-    identity = client_identity(request)
+    app = request.app
+    service = app[SERVICE]
+    if identity is None:
+        identity = client_identity(request, service)
     if raw is None:
         text_chars = validate_messages(body, depth_checked=depth_checked)
     else:
@@ -176,9 +184,8 @@ async def serve_messages(
             conversation = CONVERSATIONS.learn(
                 raw.data, body["messages"], raw.prefix, each, identity
             )
-    check_loop(request)
-    service = request.app[SERVICE]
-    request.app[LIMITER].check(identity)
+    check_loop(request, service)
+    app[LIMITER].check(identity)
     client, origin = request.headers.get("User-Agent"), request_origin(request)
     try:
         routed = service.route(body, session_id, body_bytes, text_chars)
@@ -203,7 +210,7 @@ async def serve_messages(
         exchange.conversation = conversation
     exchange.begin()
     try:
-        async with request.app[GATE].slot():
+        async with app[GATE].slot():
             return await dispatch_with_retries(exchange, request)
     except ProxyError as exc:
         exchange.fail(exc.status, exc.error_type, exc.message)
@@ -221,8 +228,8 @@ async def count_tokens(request: web.Request) -> web.Response:
     session_id = check_headers(request)
     body = await read_json(request)
     validate_count_tokens(body)
-    check_loop(request)
     service = request.app[SERVICE]
+    check_loop(request, service)
     target = service.resolve(body["model"])
     # Anthropic counts exactly (with either engine); everyone else gets LiteLLM's local count.
     if target.provider == "anthropic":

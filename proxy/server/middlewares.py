@@ -36,12 +36,9 @@ FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
 MAX_SEEN_HOSTS = 64
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure becomes the Anthropic error envelope with the right status, and a log line."""
-    try:
-        return await handler(request)
-    except ProxyError as exc:
+def error_response(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The Anthropic error envelope (and a log line) for what a handler or a check raised."""
+    if isinstance(exc, ProxyError):
         # Upstream error text may echo a configured key of no recognisable shape.
         service = request.app[SERVICE]
         exc.message = service.redact(exc.message)
@@ -65,9 +62,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             # The body never came: close instead of lingering to read the rest of it.
             response.force_close()
         return response
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
+    if isinstance(exc, web.HTTPException):
         error_type = HTTP_ERROR_TYPES.get(exc.status, "invalid_request_error")
         message = exc.reason
         if exc.status == 404:
@@ -78,11 +73,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             )
         log.warning("%s %s -> %d %s", request.method, request.path, exc.status, message)
         return json_response(error_envelope(error_type, message), status=exc.status)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return json_response(
-            error_envelope("api_error", "internal proxy error (see the proxy log)"), status=500
-        )
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return json_response(
+        error_envelope("api_error", "internal proxy error (see the proxy log)"), status=500
+    )
 
 
 def refused_change(request: web.Request, status: int) -> bool:
@@ -132,10 +126,11 @@ def _refuse(request: web.Request, reason: str, details: dict[str, str]) -> Proxy
 
 
 def request_guard(settings: Settings) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """One middleware for the checks every request passes, in order: Host (DNS rebinding),
-    Origin / Sec-Fetch-Site (web pages; answers CORS preflights), JSON content type, proxy key.
+    """The one middleware: the checks every request passes, in order: Host (DNS rebinding),
+    Origin / Sec-Fetch-Site (web pages; answers CORS preflights), JSON content type, proxy key;
+    then the handler; and every failure of either as the Anthropic error envelope.
 
-    One layer instead of four: aiohttp wraps the handler once per middleware per request.
+    One layer instead of five: aiohttp wraps the handler once per middleware per request.
     """
     names = allowed_host_names(settings)
     any_host = "*" in names
@@ -146,6 +141,21 @@ def request_guard(settings: Settings) -> Callable[..., Awaitable[web.StreamRespo
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # The checks and the handler in one layer: aiohttp adds a frame per middleware.
+        try:
+            early = checks(request)
+            if early is not None:
+                return early
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return error_response(request, exc)
+        except Exception as exc:
+            return error_response(request, exc)
+
+    def checks(request: web.Request) -> web.StreamResponse | None:
+        """Raise a refusal (or answer a CORS preflight) before the handler runs."""
         headers = request.headers
         # A browser always sends Host; only hand-made HTTP/1.0 requests lack it.
         host = headers.get("Host")
@@ -179,8 +189,9 @@ def request_guard(settings: Settings) -> Callable[..., Awaitable[web.StreamRespo
             if request.method == "OPTIONS" and "Access-Control-Request-Method" in headers:
                 return web.Response(status=204, headers=_preflight_headers(request, origin))
         check_json_type(request)
-        check_proxy_key(request)
-        return await handler(request)
+        if settings.proxy_api_key:
+            check_proxy_key(request, settings.proxy_api_key)
+        return None
 
     return guard
 
@@ -233,9 +244,9 @@ def _unsupported(message: str) -> ProxyError:
     return ProxyError(415, "invalid_request_error", message)
 
 
-def check_proxy_key(request: web.Request) -> None:
-    """With PROXY_API_KEY set, every route but /health needs it (x-api-key or Bearer)."""
-    expected = request.app[SERVICE].settings.proxy_api_key
+def check_proxy_key(request: web.Request, expected: str) -> None:
+    """With PROXY_API_KEY set (`expected`), every route but /health needs it (x-api-key or
+    Bearer)."""
     if expected and request.path not in OPEN_PATHS:
         auth = request.headers.get("Authorization", "")
         bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
@@ -253,9 +264,9 @@ def check_proxy_key(request: web.Request) -> None:
 
 
 def install(app: web.Application, settings: Settings) -> None:
-    """Add the error envelope and the request guard (and the CORS response headers when origins
+    """Add the request guard with its error envelope (and the CORS response headers when origins
     are set)."""
-    app.middlewares.extend([error_middleware, request_guard(settings)])
+    app.middlewares.append(request_guard(settings))
     if settings.cors_origins:
         # Only then: every other proxy pays nothing per response.
         app.on_response_prepare.append(cors_headers(settings))
