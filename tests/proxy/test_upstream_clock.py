@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
+import httpx
 import orjson
 import pytest
 from aiohttp import web
@@ -18,6 +20,7 @@ from aiohttp import web
 from proxy.core.errors import ProxyError
 from proxy.core.settings import load_settings
 from proxy.routing.model_map import Target
+from proxy.server.runner import ProxyServer
 from proxy.upstreams import http as upstream_http
 from tests.conftest import ProxyFactory
 from tests.support.messages_support import raw_post
@@ -108,13 +111,21 @@ async def _hang(request: web.Request) -> web.StreamResponse:
     return web.Response()
 
 
+async def _proxy_to(make_proxy: ProxyFactory, base: str, **env: Any) -> ProxyServer:
+    """A proxy whose big model is served by the test's server at `base`, without retries."""
+    return await make_proxy(BIG_MODEL="openai/gpt-4.1", OPENAI_API_BASE=base, MAX_RETRIES=0, **env)
+
+
+def _assert_timeout(response: httpx.Response) -> None:
+    assert response.status_code == 504, response.text
+    assert response.json()["error"]["type"] == "timeout_error"
+
+
 async def test_a_whole_answer_read_slowly_within_the_idle_period_arrives(
     make_proxy: ProxyFactory, serve: Callable[[Handler], Awaitable[str]]
 ) -> None:
     base = await serve(_trickle(pieces=6, pause=0.25))
-    proxy = await make_proxy(
-        BIG_MODEL="openai/gpt-4.1", OPENAI_API_BASE=base, STREAM_IDLE_TIMEOUT=0.6, MAX_RETRIES=0
-    )
+    proxy = await _proxy_to(make_proxy, base, STREAM_IDLE_TIMEOUT=0.6)
     response = await raw_post(proxy, REQUEST)  # 1.5 s in all, never 0.6 s without a byte
     assert response.status_code == 200, response.text
     assert response.json()["content"][0]["text"] == "slow but whole"
@@ -124,25 +135,15 @@ async def test_a_whole_answer_that_stops_midway_is_a_504(
     make_proxy: ProxyFactory, serve: Callable[[Handler], Awaitable[str]]
 ) -> None:
     base = await serve(_trickle(pieces=4, pause=0.05, stop_after=2))
-    proxy = await make_proxy(
-        BIG_MODEL="openai/gpt-4.1", OPENAI_API_BASE=base, STREAM_IDLE_TIMEOUT=0.4, MAX_RETRIES=0
-    )
-    response = await raw_post(proxy, REQUEST)
-    assert response.status_code == 504, response.text
-    assert response.json()["error"]["type"] == "timeout_error"
+    proxy = await _proxy_to(make_proxy, base, STREAM_IDLE_TIMEOUT=0.4)
+    _assert_timeout(await raw_post(proxy, REQUEST))
 
 
 async def test_request_timeout_ends_a_stream_that_never_stops(
     make_proxy: ProxyFactory, serve: Callable[[Handler], Awaitable[str]]
 ) -> None:
     base = await serve(_endless_stream(pause=0.05))
-    proxy = await make_proxy(
-        BIG_MODEL="openai/gpt-4.1",
-        OPENAI_API_BASE=base,
-        REQUEST_TIMEOUT=0.8,
-        STREAM_IDLE_TIMEOUT=30,
-        MAX_RETRIES=0,
-    )
+    proxy = await _proxy_to(make_proxy, base, REQUEST_TIMEOUT=0.8, STREAM_IDLE_TIMEOUT=30)
     response = await raw_post(proxy, {**REQUEST, "stream": True})
     assert response.status_code == 200
     result = validate_anthropic_stream(response.content)
@@ -155,20 +156,21 @@ async def test_waiting_for_the_answer_past_the_request_timeout_is_a_504(
     make_proxy: ProxyFactory, serve: Callable[[Handler], Awaitable[str]]
 ) -> None:
     base = await serve(_hang)
-    proxy = await make_proxy(
-        BIG_MODEL="openai/gpt-4.1",
-        OPENAI_API_BASE=base,
-        REQUEST_TIMEOUT=0.4,
-        STREAM_IDLE_TIMEOUT=30,
-        MAX_RETRIES=0,
+    proxy = await _proxy_to(make_proxy, base, REQUEST_TIMEOUT=0.4, STREAM_IDLE_TIMEOUT=30)
+    _assert_timeout(await raw_post(proxy, REQUEST))
+
+
+async def _post_hanging(
+    http: aiohttp.ClientSession, base: str, idle: str
+) -> aiohttp.ClientResponse:
+    """`upstream_http.post` to a server that never answers, with STREAM_IDLE_TIMEOUT `idle`."""
+    settings = load_settings(
+        environ={"STREAM_IDLE_TIMEOUT": idle, "REQUEST_TIMEOUT": "30"}, listen_checks=False
     )
-    response = await raw_post(proxy, REQUEST)
-    assert response.status_code == 504, response.text
-    assert response.json()["error"]["type"] == "timeout_error"
-
-
-def _target() -> Target:
-    return Target("claude", "openai/gpt-4.1", "openai", "gpt-4.1", "openai", None, None)
+    target = Target("claude", "openai/gpt-4.1", "openai", "gpt-4.1", "openai", None, None)
+    return await upstream_http.post(
+        http, target, base + "/chat/completions", {}, {"model": "m"}, settings
+    )
 
 
 async def test_a_cancel_that_is_not_the_clocks_stays_a_cancel(
@@ -176,15 +178,8 @@ async def test_a_cancel_that_is_not_the_clocks_stays_a_cancel(
 ) -> None:
     """A client that goes away cancels the request: that must not become a 504 (a retry)."""
     base = await serve(_hang)
-    settings = load_settings(
-        environ={"STREAM_IDLE_TIMEOUT": "30", "REQUEST_TIMEOUT": "30"}, listen_checks=False
-    )
     async with aiohttp.ClientSession() as http:
-        task = asyncio.ensure_future(
-            upstream_http.post(
-                http, _target(), base + "/chat/completions", {}, {"model": "m"}, settings
-            )
-        )
+        task = asyncio.ensure_future(_post_hanging(http, base, "30"))
         await asyncio.sleep(0.2)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -195,15 +190,10 @@ async def test_the_clocks_timeout_is_a_504_and_the_clock_stops_after(
     serve: Callable[[Handler], Awaitable[str]],
 ) -> None:
     base = await serve(_hang)
-    settings = load_settings(
-        environ={"STREAM_IDLE_TIMEOUT": "0.3", "REQUEST_TIMEOUT": "30"}, listen_checks=False
-    )
     loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as http:
         with pytest.raises(ProxyError) as failure:
-            await upstream_http.post(
-                http, _target(), base + "/chat/completions", {}, {"model": "m"}, settings
-            )
+            await _post_hanging(http, base, "0.3")
         assert failure.value.status == 504
         assert failure.value.error_type == "timeout_error"
         assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
