@@ -1,10 +1,9 @@
-"""The aiohttp application: routes, middlewares and the shared upstream ClientSession."""
+"""The aiohttp application: routes, middlewares and the shared upstream connection pool."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 
 from proxy.server import (
@@ -21,17 +20,17 @@ from proxy.server.keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.server.limits import ConcurrencyGate, RateLimiter
 from proxy.state.service import ProxyService
 from proxy.upstreams.http import release_ending
+from proxy.upstreams.wire import UpstreamPool
 
 
-async def _http_session(app: web.Application) -> AsyncIterator[None]:
-    # One shared session: keep-alive connections to each upstream, reused across requests.
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-    async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
-        app[HTTP] = session
-        try:
-            yield
-        finally:
-            release_ending()  # before the session closes: no connection left unreleased
+async def _upstream_pool(app: web.Application) -> AsyncIterator[None]:
+    # One pool: keep-alive connections to each upstream, reused across requests.
+    pool = app[HTTP] = UpstreamPool()
+    try:
+        yield
+    finally:
+        release_ending()  # before the pool closes: no connection left unreleased
+        await pool.close()
 
 
 def create_app(service: ProxyService) -> web.Application:
@@ -42,7 +41,7 @@ def create_app(service: ProxyService) -> web.Application:
     app[SERVICE] = service
     app[LIMITER] = RateLimiter(settings.requests_per_minute)
     app[GATE] = ConcurrencyGate(settings.max_concurrency, settings.queue_timeout)
-    app.cleanup_ctx.append(_http_session)
+    app.cleanup_ctx.append(_upstream_pool)
     app.router.add_post("/v1/messages", handlers.messages)
     app.router.add_post("/v1/messages/count_tokens", handlers.count_tokens)
     app.router.add_get("/health", handlers.health)

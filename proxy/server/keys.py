@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import aiohttp
 from aiohttp import web
 
 from proxy.server.limits import ConcurrencyGate, RateLimiter
 from proxy.state.service import ProxyService
+from proxy.upstreams.wire import UpstreamPool
 
 SERVICE = web.AppKey("service", ProxyService)
-HTTP = web.AppKey("http", aiohttp.ClientSession)
+HTTP = web.AppKey("http", UpstreamPool)
 LIMITER = web.AppKey("limiter", RateLimiter)
 GATE = web.AppKey("gate", ConcurrencyGate)
 RESPONSE_HEADERS = web.RequestKey("response_headers", dict[str, str])

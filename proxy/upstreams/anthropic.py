@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
 from proxy.core.errors import ProxyError
@@ -19,6 +18,7 @@ from proxy.translate.sse import LineSplitter, LineTooLong
 from proxy.translate.tool_input import parsed_input
 from proxy.upstreams import http as upstream_http
 from proxy.upstreams.http import LOOP_HEADER, MAX_BODY_BYTES, http_errors
+from proxy.upstreams.wire import UpstreamPool, UpstreamResponse
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class StreamObserver:
 class RelayedStream:
     """An UpstreamStream that passes the upstream's Anthropic SSE bytes through unchanged."""
 
-    def __init__(self, exchange: Exchange, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, exchange: Exchange, response: UpstreamResponse) -> None:
         self.exchange = exchange
         self.response = response
         self.observer = StreamObserver()
@@ -254,7 +254,7 @@ class RelayedStream:
 class AnthropicTransport:
     """POST /v1/messages on an Anthropic-compatible server: bytes in, bytes out."""
 
-    async def stream(self, exchange: Exchange, http: aiohttp.ClientSession) -> RelayedStream:
+    async def stream(self, exchange: Exchange, http: UpstreamPool) -> RelayedStream:
         """Open the upstream stream (raises until it said 200 with an event stream)."""
         url, headers, body, data = build_request(exchange)
         response = await upstream_http.post(
@@ -268,7 +268,7 @@ class AnthropicTransport:
             raise
         return RelayedStream(exchange, response)
 
-    async def complete(self, exchange: Exchange, http: aiohttp.ClientSession) -> dict[str, Any]:
+    async def complete(self, exchange: Exchange, http: UpstreamPool) -> dict[str, Any]:
         """The upstream's JSON answer as it came."""
         url, headers, body, data = build_request(exchange)
         async with await upstream_http.post(
@@ -276,7 +276,7 @@ class AnthropicTransport:
         ) as response:
             return await upstream_http.read_json(response, exchange.target)
 
-    async def count_tokens(self, exchange: Exchange, http: aiohttp.ClientSession) -> dict[str, Any]:
+    async def count_tokens(self, exchange: Exchange, http: UpstreamPool) -> dict[str, Any]:
         """Forward count_tokens to the Anthropic upstream."""
         url, headers, body, raw = build_request(exchange, "/v1/messages/count_tokens")
         async with await upstream_http.post(

@@ -16,6 +16,7 @@ from proxy.core.errors import ProxyError, from_upstream
 from proxy.core.settings import Settings
 from proxy.core.tools_cache import TOOLS
 from proxy.routing.model_map import Target
+from proxy.upstreams.wire import ConnectFailed, HeaderLineBreak, UpstreamPool, UpstreamResponse
 
 # Every upstream request carries this proxy's instance id; receiving it back means a loop.
 LOOP_HEADER = "X-Claude-Proxy-Via"
@@ -26,9 +27,9 @@ MAX_ANSWER_BYTES = 64 << 20
 
 
 class Bounds(NamedTuple):
-    """An upstream request's timeouts: aiohttp's part, and the clock's (seconds)."""
+    """An upstream request's timeouts (seconds): connecting, and the clock's."""
 
-    timeout: aiohttp.ClientTimeout
+    connect: float
     """The connect bound alone: the idle and total bounds are the loop's `UpstreamClock`'s."""
     idle: float
     total: float
@@ -48,7 +49,7 @@ def bounds_for(settings: Settings) -> Bounds:
         return known[1]
     idle, total = settings.stream_idle_timeout, settings.request_timeout
     bounds = Bounds(
-        aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout),
+        settings.connect_timeout,
         idle,
         total,
         min(idle / 4, total / 4, MAX_STEP),
@@ -88,7 +89,7 @@ class HttpErrors:
         target = self.target
         if isinstance(exc, TimeoutError):
             raise ProxyError(504, "timeout_error", f"{where(target)} timed out") from None
-        if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc, ConnectFailed | aiohttp.ClientConnectorError):
             raise ProxyError(
                 502, "api_error", f"cannot connect to {where(target)}: {exc.os_error}"
             ) from None
@@ -101,7 +102,7 @@ class HttpErrors:
         raise ProxyError(502, "api_error", f"{where(target)} failed: {exc}") from None
 
 
-async def read_capped(response: aiohttp.ClientResponse, limit: int, target: Target) -> bytes:
+async def read_capped(response: UpstreamResponse, limit: int, target: Target) -> bytes:
     """The whole body, or a 502 once it passes `limit` bytes."""
     length = response.content_length
     if length is not None and length > limit:
@@ -138,14 +139,14 @@ def encode_body(payload: dict[str, Any]) -> bytes:
 
 
 async def post(
-    http: aiohttp.ClientSession,
+    http: UpstreamPool,
     target: Target,
     url: str,
     headers: dict[str, str],
     payload: dict[str, Any],
     settings: Settings,
     data: bytes | None = None,
-) -> aiohttp.ClientResponse:
+) -> UpstreamResponse:
     """POST JSON upstream; the response once it said 200 (the caller releases it), else the
     mapped error. `data`: `payload` already serialised (the client's own bytes). The loop's
     `UpstreamClock` bounds the wait for the answer and the reading of it."""
@@ -154,11 +155,12 @@ async def post(
     with http_errors(target):
         try:
             response = await http.post(
-                url,
-                data=data if data is not None else encode_body(payload),
-                headers=headers,
-                timeout=bounds.timeout,
+                url, headers, data if data is not None else encode_body(payload), bounds.connect
             )
+        except HeaderLineBreak:
+            raise ProxyError(
+                500, "api_error", f"a header for {where(target)} holds a line break; check its key"
+            ) from None
         except asyncio.CancelledError:
             if watch.timed_out and watch.task.uncancel() <= watch.cancelling:
                 raise TimeoutError("no answer in time") from None  # the clock cancelled it
@@ -180,29 +182,28 @@ END_GRACE = 1.0
 its connection is closed instead of going back to the pool."""
 
 
-def release_after_end(response: aiohttp.ClientResponse) -> None:
+def release_after_end(response: UpstreamResponse) -> None:
     """Release a stream read up to its end marker, keeping its connection for the next request.
 
     The marker (OpenAI's `[DONE]`) comes just before the HTTP body's own end (the last chunk of
     a chunked body); released before that arrives, aiohttp closes the connection, and the next
-    request pays a new TCP (and TLS) handshake. aiohttp gives the connection back to its pool
-    itself once the body ends; a server that never ends it loses it after END_GRACE seconds.
+    request pays a new TCP (and TLS) handshake. The connection goes back to its pool by itself
+    once the body ends; a server that never ends it loses it after END_GRACE seconds.
     """
-    if response.closed or response.connection is None:
+    if response.closed:
         return  # the body's end is in: the connection is back in the pool already
     loop = asyncio.get_running_loop()
     _ENDING[response] = loop
     loop.call_later(END_GRACE, _release, response)
 
 
-_ENDING: dict[aiohttp.ClientResponse, asyncio.AbstractEventLoop] = {}
+_ENDING: dict[UpstreamResponse, asyncio.AbstractEventLoop] = {}
 """Streams given END_GRACE to end, and the loop each belongs to (proxies in several threads)."""
 
 
-def _release(response: aiohttp.ClientResponse) -> None:
+def _release(response: UpstreamResponse) -> None:
     _ENDING.pop(response, None)
-    if response.connection is not None:  # else its body ended: the pool has the connection
-        response.release()
+    response.release()  # nothing when its body ended: the pool has the connection
 
 
 def release_ending() -> None:
@@ -232,7 +233,7 @@ class Watch:
     def __init__(self, task: asyncio.Task[Any], bounds: Bounds, now: float) -> None:
         self.task, self.bounds, self.started, self.last = task, bounds, now, now
         self.waiting, self.timed_out, self.seen = True, False, 0
-        self.response: aiohttp.ClientResponse | None = None
+        self.response: UpstreamResponse | None = None
         self.cancelling = 0
 
     def check(self, now: float) -> bool:
@@ -249,9 +250,8 @@ class Watch:
                 return False
             return True
         content = response.content
-        connection = response.connection
         # Over (read to the end, released, failed): the connection may serve someone else now.
-        if connection is None or response.closed or content.is_eof() or content.exception():
+        if response.closed or content.is_eof() or content.exception():
             return False
         total = content.total_bytes
         if total != self.seen:
@@ -264,9 +264,7 @@ class Watch:
             error = aiohttp.ServerTimeoutError("Timeout on reading the answer (REQUEST_TIMEOUT)")
         else:
             return True
-        if connection.protocol is not None:
-            connection.protocol.set_exception(error)
-        content.set_exception(error)
+        response.fail(error)
         return False
 
 
@@ -328,7 +326,7 @@ _CLOCKS: dict[asyncio.AbstractEventLoop, UpstreamClock] = {}
 """The clock of each loop with upstream requests in flight (proxies in several threads)."""
 
 
-async def read_json(response: aiohttp.ClientResponse, target: Target) -> dict[str, Any]:
+async def read_json(response: UpstreamResponse, target: Target) -> dict[str, Any]:
     """A non-streaming JSON answer as a dict, or a 502 that says what came instead."""
     with http_errors(target):
         raw = await read_capped(response, MAX_ANSWER_BYTES, target)
@@ -352,7 +350,7 @@ async def read_json(response: aiohttp.ClientResponse, target: Target) -> dict[st
     return data
 
 
-def require_sse(response: aiohttp.ClientResponse, target: Target, *, strict: bool) -> None:
+def require_sse(response: UpstreamResponse, target: Target, *, strict: bool) -> None:
     """Refuse a 200 that is not an event stream: HTML always; anything else when `strict`.
 
     OpenAI-compatible servers label their streams loosely, so only HTML (a captive portal, a

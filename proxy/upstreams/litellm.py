@@ -7,7 +7,6 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
 from proxy.core.errors import (
@@ -28,6 +27,7 @@ from proxy.upstreams.anthropic import ANTHROPIC_BASE
 from proxy.upstreams.http import LOOP_HEADER
 from proxy.upstreams.openai import has_finish
 from proxy.upstreams.translated import TranslatedStream, complete_message
+from proxy.upstreams.wire import UpstreamPool
 
 
 def api_base_for(target: Target, settings: Settings) -> str | None:
@@ -358,12 +358,12 @@ class LiteLLMChunks:
 class LiteLLMTransport:
     """`litellm.acompletion` for every provider LiteLLM knows (Gemini and the rest)."""
 
-    async def stream(self, exchange: Exchange, http: aiohttp.ClientSession) -> TranslatedStream:
+    async def stream(self, exchange: Exchange, http: UpstreamPool) -> TranslatedStream:
         """Start LiteLLM's stream (raises the mapped error until the upstream answered)."""
         response = await _call(exchange)
         return TranslatedStream(exchange, LiteLLMChunks(exchange, response))
 
-    async def complete(self, exchange: Exchange, http: aiohttp.ClientSession) -> dict[str, Any]:
+    async def complete(self, exchange: Exchange, http: UpstreamPool) -> dict[str, Any]:
         """LiteLLM's whole answer, translated."""
         response = await _call(exchange)
         return complete_message(exchange, _as_dict(response))

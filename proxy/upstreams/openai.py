@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
 from proxy.core.errors import ProxyError, error_status, from_upstream
@@ -15,6 +14,7 @@ from proxy.translate.to_openai import KeptJson, to_openai, with_system_json
 from proxy.upstreams import http as upstream_http
 from proxy.upstreams.http import LOOP_HEADER, MAX_BODY_BYTES, http_errors
 from proxy.upstreams.translated import TranslatedStream, complete_message
+from proxy.upstreams.wire import UpstreamPool, UpstreamResponse
 
 OPENAI_BASE = "https://api.openai.com/v1"
 SYSTEM_JSON = ("openai", "system-json")
@@ -62,7 +62,7 @@ def has_finish(chunk: dict[str, Any]) -> bool:
 class SseChunks:
     """The ChunkSource of an OpenAI-compatible SSE response: `data:` lines parsed as JSON."""
 
-    def __init__(self, exchange: Exchange, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, exchange: Exchange, response: UpstreamResponse) -> None:
         self.exchange = exchange
         self.response = response
         self.ended_cleanly = False
@@ -134,7 +134,7 @@ class SseChunks:
 class OpenAITransport:
     """POST /chat/completions on an OpenAI-compatible server."""
 
-    async def stream(self, exchange: Exchange, http: aiohttp.ClientSession) -> TranslatedStream:
+    async def stream(self, exchange: Exchange, http: UpstreamPool) -> TranslatedStream:
         """Open the upstream SSE stream (raises until it said 200)."""
         url, headers, payload = _request(exchange)
         response = await upstream_http.post(
@@ -147,7 +147,7 @@ class OpenAITransport:
             raise
         return TranslatedStream(exchange, SseChunks(exchange, response))
 
-    async def complete(self, exchange: Exchange, http: aiohttp.ClientSession) -> dict[str, Any]:
+    async def complete(self, exchange: Exchange, http: UpstreamPool) -> dict[str, Any]:
         """Post a non-streaming request and translate its chat.completion."""
         url, headers, payload = _request(exchange)
         target = exchange.target

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-import aiohttp
-
 from proxy.core.errors import ProxyError
 from proxy.state.exchange import Exchange
+from proxy.upstreams.wire import UpstreamPool
 
 
 class UpstreamStream(Protocol):
@@ -42,10 +41,10 @@ class UpstreamStream(Protocol):
 class Transport(Protocol):
     """Sends one exchange upstream; the same signature for every provider."""
 
-    async def stream(self, exchange: Exchange, http: aiohttp.ClientSession) -> UpstreamStream:
+    async def stream(self, exchange: Exchange, http: UpstreamPool) -> UpstreamStream:
         """Open the upstream stream; raises ProxyError until the upstream said 200."""
         ...
 
-    async def complete(self, exchange: Exchange, http: aiohttp.ClientSession) -> dict[str, Any]:
+    async def complete(self, exchange: Exchange, http: UpstreamPool) -> dict[str, Any]:
         """The whole answer as an Anthropic message."""
         ...

@@ -22,6 +22,7 @@ from proxy.core.settings import load_settings
 from proxy.routing.model_map import Target
 from proxy.server.runner import ProxyServer
 from proxy.upstreams import http as upstream_http
+from proxy.upstreams.wire import UpstreamPool, UpstreamResponse
 from tests.conftest import ProxyFactory
 from tests.support.messages_support import raw_post
 from tests.support.stream_validator import validate_anthropic_stream
@@ -160,9 +161,7 @@ async def test_waiting_for_the_answer_past_the_request_timeout_is_a_504(
     _assert_timeout(await raw_post(proxy, REQUEST))
 
 
-async def _post_hanging(
-    http: aiohttp.ClientSession, base: str, idle: str
-) -> aiohttp.ClientResponse:
+async def _post_hanging(http: UpstreamPool, base: str, idle: str) -> UpstreamResponse:
     """`upstream_http.post` to a server that never answers, with STREAM_IDLE_TIMEOUT `idle`."""
     settings = load_settings(
         environ={"STREAM_IDLE_TIMEOUT": idle, "REQUEST_TIMEOUT": "30"}, listen_checks=False
@@ -178,12 +177,13 @@ async def test_a_cancel_that_is_not_the_clocks_stays_a_cancel(
 ) -> None:
     """A client that goes away cancels the request: that must not become a 504 (a retry)."""
     base = await serve(_hang)
-    async with aiohttp.ClientSession() as http:
-        task = asyncio.ensure_future(_post_hanging(http, base, "30"))
-        await asyncio.sleep(0.2)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    http = UpstreamPool()
+    task = asyncio.ensure_future(_post_hanging(http, base, "30"))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await http.close()
 
 
 async def test_the_clocks_timeout_is_a_504_and_the_clock_stops_after(
@@ -191,15 +191,16 @@ async def test_the_clocks_timeout_is_a_504_and_the_clock_stops_after(
 ) -> None:
     base = await serve(_hang)
     loop = asyncio.get_running_loop()
-    async with aiohttp.ClientSession() as http:
-        with pytest.raises(ProxyError) as failure:
-            await _post_hanging(http, base, "0.3")
-        assert failure.value.status == 504
-        assert failure.value.error_type == "timeout_error"
-        assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
-        # Nothing in flight: the clock's next look finds nobody and it stops.
-        for _ in range(50):
-            if loop not in upstream_http._CLOCKS:
-                break
-            await asyncio.sleep(0.05)
-        assert loop not in upstream_http._CLOCKS
+    http = UpstreamPool()
+    with pytest.raises(ProxyError) as failure:
+        await _post_hanging(http, base, "0.3")
+    assert failure.value.status == 504
+    assert failure.value.error_type == "timeout_error"
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+    # Nothing in flight: the clock's next look finds nobody and it stops.
+    for _ in range(50):
+        if loop not in upstream_http._CLOCKS:
+            break
+        await asyncio.sleep(0.05)
+    assert loop not in upstream_http._CLOCKS
+    await http.close()

@@ -1,0 +1,303 @@
+"""The upstream HTTP/1.1 client: one write per POST on a kept connection, the answer read by
+aiohttp's own response protocol.
+
+aiohttp's ClientSession serves every case (proxies, cookies, redirects, traces, multipart): per
+request it builds a ClientRequest, its headers, a body payload and writer, and a ClientResponse,
+through a connector: about 2,000 bytecodes, a quarter of a plain relay's work for a Claude Code
+request. The proxy only POSTs JSON to a few upstreams, so this writes the request head and body
+itself and reads the answer with aiohttp's `ResponseHandler` (its C HTTP parser: chunked bodies,
+decompression, flow control, the errors of a connection that breaks): the answer's `content` is
+the same `StreamReader` the transports read as before. Like the session it replaces it ignores
+proxy environment variables, and like aiohttp's POST it never resends a request; a redirect is
+answered as the upstream's error (a POST redirected is a base URL to correct).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from functools import partial
+from typing import Any, NamedTuple
+
+import aiohttp
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.http import SERVER_SOFTWARE
+from aiohttp.http_exceptions import HttpProcessingError
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+KEEPALIVE = 15.0
+"""Seconds an idle connection is kept for the next request (aiohttp's default)."""
+HAPPY_EYEBALLS_DELAY = 0.25
+"""Seconds before a second address is tried alongside the first (aiohttp's default)."""
+DEFAULT_HEADERS = {
+    "accept": "Accept: */*\r\n",
+    "accept-encoding": "Accept-Encoding: gzip, deflate\r\n",
+    "user-agent": f"User-Agent: {SERVER_SOFTWARE}\r\n",
+}
+"""What aiohttp sent unless the request said otherwise (the answer is inflated as it comes)."""
+
+
+def _tls_context() -> ssl.SSLContext:
+    # aiohttp's verified context: the system's CAs (SSL_CERT_FILE honoured), HTTP/1.1 by ALPN.
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(("http/1.1",))
+    return context
+
+
+TLS = _tls_context()
+
+
+class ConnectFailed(aiohttp.ClientConnectionError):
+    """No connection to the upstream (refused, unreachable, name unknown, TLS refused)."""
+
+    def __init__(self, os_error: OSError) -> None:
+        super().__init__(os_error)
+        self.os_error = os_error
+
+
+class HeaderLineBreak(ValueError):
+    """A header value holds CR or LF: sent, it would start a header (or request) of its own."""
+
+
+class BadAnswer(aiohttp.ClientError):
+    """The upstream's answer is not HTTP the parser accepts."""
+
+
+class Endpoint(NamedTuple):
+    """Where one URL's requests go, and the start of their head."""
+
+    key: tuple[str, int, bool]
+    """Connections are kept per (host, port, TLS)."""
+    host: str
+    port: int
+    tls: bool
+    head: str
+    """The request line and the Host (and URL credentials') header."""
+
+
+_ENDPOINTS: dict[str, Endpoint] = {}
+MAX_ENDPOINTS = 256
+
+
+def endpoint(url: str) -> Endpoint:
+    """The endpoint of an upstream URL (parsed once per URL)."""
+    known = _ENDPOINTS.get(url)
+    if known is not None:
+        return known
+    parsed = URL(url)
+    host = parsed.raw_host
+    if parsed.scheme not in ("http", "https") or not host:
+        raise aiohttp.InvalidURL(url)
+    tls = parsed.scheme == "https"
+    port = parsed.port or (443 if tls else 80)
+    head = f"POST {parsed.raw_path_qs} HTTP/1.1\r\nHost: {parsed.host_port_subcomponent}\r\n"
+    if parsed.user is not None:
+        auth = aiohttp.BasicAuth(parsed.user, parsed.password or "").encode()
+        head += f"Authorization: {auth}\r\n"
+    if len(_ENDPOINTS) >= MAX_ENDPOINTS:
+        _ENDPOINTS.clear()
+    found = _ENDPOINTS[url] = Endpoint((host, port, tls), host, port, tls, head)
+    return found
+
+
+_DEFAULTS: dict[tuple[str, ...], str] = {}
+
+
+def _defaults_for(names: tuple[str, ...]) -> str:
+    # The default headers a request with these header names lacks (computed once per set).
+    known = _DEFAULTS.get(names)
+    if known is None:
+        present = {name.lower() for name in names}
+        known = "".join(line for key, line in DEFAULT_HEADERS.items() if key not in present)
+        if len(_DEFAULTS) >= MAX_ENDPOINTS:
+            _DEFAULTS.clear()
+        _DEFAULTS[names] = known
+    return known
+
+
+def request_head(end: Endpoint, headers: dict[str, str], length: int) -> bytes:
+    """The bytes before the body: request line, headers, length (HeaderLineBreak if a value
+    holds a line break)."""
+    lines = [f"{name}: {value}\r\n" for name, value in headers.items()]
+    text = "".join(lines)
+    # A value with a line break would start a header (or a request) of its own.
+    if text.count("\n") != len(lines) or text.count("\r") != len(lines):
+        raise HeaderLineBreak("an upstream header holds a line break")
+    return (
+        f"{end.head}{text}{_defaults_for(tuple(headers))}Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+class UpstreamResponse:
+    """An upstream's answer: status, headers and the body as aiohttp's StreamReader.
+
+    Its connection goes back to the pool when the body ends; `release` before that closes it.
+    """
+
+    __slots__ = ("content", "headers", "pool", "protocol", "status")
+
+    def __init__(
+        self,
+        pool: UpstreamPool,
+        protocol: ResponseHandler,
+        status: int,
+        headers: CIMultiDictProxy[str],
+        content: aiohttp.StreamReader,
+    ) -> None:
+        self.pool = pool
+        self.protocol: ResponseHandler | None = protocol
+        self.status, self.headers, self.content = status, headers, content
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is no longer this answer's (body ended, or released)."""
+        return self.protocol is None
+
+    @property
+    def content_length(self) -> int | None:
+        """The Content-Length the upstream declared, if any."""
+        length = self.headers.get("Content-Length")
+        return int(length) if length is not None and length.isdigit() else None
+
+    async def read(self) -> bytes:
+        """The whole body."""
+        return await self.content.read()
+
+    def body_ended(self) -> None:
+        """The body's end arrived: the connection serves the next request."""
+        protocol = self.protocol
+        if protocol is not None:
+            self.protocol = None
+            self.pool.keep(protocol)
+
+    def release(self) -> None:
+        """Done with the answer: a connection whose body has not ended is closed."""
+        protocol = self.protocol
+        if protocol is not None:
+            self.protocol = None
+            self.pool.discard(protocol)
+
+    def fail(self, error: Exception) -> None:
+        """End the answer with `error` (the reader raises it), e.g. a timeout."""
+        protocol = self.protocol
+        if protocol is not None:
+            protocol.set_exception(error)
+        self.content.set_exception(error)
+
+    async def __aenter__(self) -> UpstreamResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+
+class UpstreamPool:
+    """Kept connections to the upstreams of one event loop, and the POST that uses them."""
+
+    def __init__(self) -> None:
+        self.idle: dict[tuple[str, int, bool], list[tuple[ResponseHandler, float]]] = {}
+        self.keys: dict[ResponseHandler, tuple[str, int, bool]] = {}
+        self.closed = False
+        self.opened = 0
+        """Connections opened (for tests and the benchmark: reuse shows as no new ones)."""
+
+    async def post(
+        self, url: str, headers: dict[str, str], body: bytes, connect_timeout: float
+    ) -> UpstreamResponse:
+        """POST `body` to `url`; the answer once its status line and headers are in."""
+        end = _ENDPOINTS.get(url) or endpoint(url)
+        head = request_head(end, headers, len(body))
+        protocol = self._idle(end.key)
+        if protocol is None:
+            protocol = await self._connect(end, connect_timeout)
+        transport = protocol.transport
+        assert transport is not None
+        transport.write(head + body)
+        try:
+            while True:
+                message, payload = await protocol.read()
+                code = message.code
+                if code > 199 or code < 100 or code == 101:
+                    break  # 1xx (100 Continue, 103 Early Hints) come before the answer
+        except HttpProcessingError as exc:
+            self.discard(protocol)
+            raise BadAnswer(f"invalid HTTP answer: {exc.message}") from None
+        except BaseException:
+            self.discard(protocol)  # cancelled or broken mid-answer: the connection is unusable
+            raise
+        response = UpstreamResponse(self, protocol, code, message.headers, payload)
+        payload.on_eof(response.body_ended)
+        return response
+
+    def _idle(self, key: tuple[str, int, bool]) -> ResponseHandler | None:
+        kept = self.idle.get(key)
+        if not kept:
+            return None
+        oldest = asyncio.get_running_loop().time() - KEEPALIVE
+        while kept:
+            protocol, since = kept.pop()
+            if since > oldest and protocol.is_connected() and not protocol.should_close:
+                return protocol
+            self._drop(protocol)
+        return None
+
+    async def _connect(self, end: Endpoint, timeout: float) -> ResponseHandler:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                _, protocol = await loop.create_connection(
+                    partial(ResponseHandler, loop),
+                    end.host,
+                    end.port,
+                    ssl=TLS if end.tls else None,
+                    server_hostname=end.host if end.tls else None,
+                    happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
+                )
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise ConnectFailed(exc) from None
+        # One parser for the connection's life: it reads one answer after another.
+        protocol.set_response_params(read_until_eof=False, auto_decompress=True)
+        self.keys[protocol] = end.key
+        self.opened += 1
+        return protocol
+
+    def keep(self, protocol: ResponseHandler) -> None:
+        """Take back a connection whose answer ended: kept for the next request, or closed."""
+        key = self.keys.get(protocol)
+        if key is None or self.closed or protocol.should_close or not protocol.is_connected():
+            self._drop(protocol)
+            return
+        now = asyncio.get_running_loop().time()
+        self.idle.setdefault(key, []).append((protocol, now))
+
+    def _drop(self, protocol: ResponseHandler) -> None:
+        self.keys.pop(protocol, None)
+        protocol.close()
+
+    def discard(self, protocol: ResponseHandler) -> None:
+        """Close a connection whose answer is not read to its end (never reused)."""
+        self.keys.pop(protocol, None)
+        protocol.abort()  # the rest of the body is unwanted: no graceful TLS goodbye
+
+    async def close(self) -> None:
+        """Close every kept connection; none is kept after this."""
+        self.closed = True
+        for kept in self.idle.values():
+            for protocol, _ in kept:
+                self._drop(protocol)
+        self.idle.clear()
+        for protocol in list(self.keys):
+            self._drop(protocol)
+        await asyncio.sleep(0)  # let the transports' close callbacks run
+
+
+def pool_stats(pool: UpstreamPool) -> dict[str, Any]:
+    """Open, idle and ever-opened connections (for tests and the benchmark)."""
+    return {
+        "open": len(pool.keys),
+        "idle": sum(len(kept) for kept in pool.idle.values()),
+        "opened": pool.opened,
+    }
