@@ -1,4 +1,5 @@
-"""Claude Code sends the same tools on every request: parse, size and translate them once.
+"""Claude Code sends the same tools (and system blocks) on every request: parse, size and
+translate them once.
 
 The tools are about 80% of a Claude Code request (26 tools, ~67 KB of its ~80 KB). The first
 time a tools array is seen, the bytes it was sent as (when they are what orjson would write:
@@ -13,12 +14,15 @@ the proxy's own code never changes a body's tools in place (it builds new dicts)
 caller that hands them to code it does not own (LiteLLM) gives it a private copy. Values derived
 from the list (its OpenAI translation, whether it is valid, its JSON for an upstream body) are
 memoised with it (`memo`, `keep_json`, `json_of`).
+
+The system blocks (~6 KB, the same within a session: even the billing line's hash is the first
+prompt's) are kept the same way (`SYSTEM`): a third cut, its validation memoised.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
@@ -28,6 +32,7 @@ from proxy.core.spliced import Cut, Span, parse_cut, sentinel
 T = TypeVar("T")
 
 KEY = b'"tools":'
+"""What a kept tools array follows in a body (SYSTEM's: `"system":`)."""
 HEAD = 64
 """Bytes of a kept array searched for first; the whole array is then compared where they are."""
 ENTRIES = 4
@@ -53,32 +58,42 @@ class ToolsCut(NamedTuple):
 
 
 class _Entry:
-    """One tools array: the bytes it came as, the parsed list, and what was derived from it."""
+    """One array: the bytes it came as, the parsed list, and what was derived from it."""
 
     __slots__ = ("derived", "head", "json", "needle", "tools")
 
-    def __init__(self, tools: list[Any], json: bytes) -> None:
+    def __init__(self, tools: list[Any], json: bytes, key: bytes) -> None:
         self.tools = tools
         self.json = json
-        self.needle = KEY + json
+        self.needle = key + json
         self.head = self.needle[:HEAD]
         self.derived: dict[str, Any] = {}
 
 
 class ToolsCache:
-    """The newest few distinct tools arrays, newest first."""
+    """The newest few distinct arrays of one top-level field (`tools` unless said), newest
+    first."""
 
-    def __init__(self, entries: int = ENTRIES) -> None:
+    def __init__(self, entries: int = ENTRIES, field: str = "tools") -> None:
         self.size = entries
+        self.field = field
+        self.key = f'"{field}":'.encode()
         self._entries: tuple[_Entry, ...] = ()
         self._lock = threading.Lock()  # proxies in several threads (tests, TUI) share it
-        self._sentinel, self._splice = sentinel(KEY, "tools")
+        self._sentinel, self._splice = sentinel(self.key, field)
         self.hits = 0
         """Bodies parsed with a kept array (for tests and the benchmark)."""
 
-    def _find(self, raw: bytes, skip: Span | None = None) -> tuple[_Entry, int] | None:
-        # `skip`: bytes nested in another top-level value (kept messages): not searched.
-        ranges = ((0, len(raw)),) if skip is None else ((0, skip.start), (skip.end, len(raw)))
+    def _find(self, raw: bytes, skip: Sequence[Span | Cut] = ()) -> tuple[_Entry, int] | None:
+        # `skip` (sorted, apart): bytes nested in other top-level values: not searched.
+        size = len(raw)
+        if not skip:
+            ranges: tuple[tuple[int, int], ...] = ((0, size),)
+        elif len(skip) == 1:
+            ranges = ((0, skip[0].start), (skip[0].end, size))
+        else:
+            starts = [0, *(part.end for part in skip)]
+            ranges = tuple(zip(starts, [*(part.start for part in skip), size], strict=True))
         for entry in self._entries:
             needle, head = entry.needle, entry.head
             for low, high in ranges:
@@ -106,22 +121,23 @@ class ToolsCache:
             return None
         return body, found.span
 
-    def cut(self, raw: bytes, skip: Span | None = None) -> ToolsCut | None:
-        """Where a kept tools array is in `raw` (outside `skip`), to be parsed as a sentinel
-        (`parse_cut`)."""
+    def cut(self, raw: bytes, skip: Sequence[Span | Cut] = ()) -> ToolsCut | None:
+        """Where a kept array is in `raw` (outside the sorted spans or cuts `skip`), to be
+        parsed as a sentinel (`parse_cut`)."""
         found = self._find(raw, skip)
         if found is None:
             return None
         entry, at = found
         end = at + len(entry.needle)
-        return ToolsCut(Cut(at, end, self._splice), entry, Span(at + len(KEY), end))
+        return ToolsCut(Cut(at, end, self._splice), entry, Span(at + len(self.key), end))
 
     def adopt(self, body: Any, found: ToolsCut) -> bool:
-        """Put the kept array in `body` (parsed with `found.cut`) if the cut was its tools."""
-        # Only the top-level `tools` holding the sentinel proves the cut was that array.
-        if body.__class__ is not dict or body.get("tools") != self._sentinel:
+        """Put the kept array in `body` (parsed with `found.cut`) if the cut was its field."""
+        # Only the top-level field holding the sentinel proves the cut was that array.
+        field = self.field
+        if body.__class__ is not dict or body.get(field) != self._sentinel:
             return False
-        body["tools"] = found.entry.tools
+        body[field] = found.entry.tools
         self.hits += 1
         return True
 
@@ -129,7 +145,7 @@ class ToolsCache:
         """Keep `tools` (parsed from `raw`, serialising to `json`) if `raw` holds it as `json`."""
         if tools.__class__ is not list or len(json) < MIN_BYTES or self._has(tools):
             return
-        needle = KEY + json
+        needle = self.key + json
         head = needle[:HEAD]
         at = raw.find(head)
         while at >= 0 and not raw.startswith(needle, at):
@@ -138,7 +154,7 @@ class ToolsCache:
             return  # sent in another format (spaces, escapes): never found again either
         with self._lock:
             kept = tuple(e for e in self._entries if e.json != json)
-            self._entries = (_Entry(tools, json), *kept)[: self.size]
+            self._entries = (_Entry(tools, json, self.key), *kept)[: self.size]
 
     def _has(self, tools: Any) -> bool:
         return any(entry.tools is tools for entry in self._entries)
@@ -182,6 +198,8 @@ class ToolsCache:
 
 TOOLS = ToolsCache()
 """The process' cache: bodies are parsed before anyone knows which proxy or model serves them."""
+SYSTEM = ToolsCache(field="system")
+"""The process' kept system block lists (a Claude Code session's main agent and subagents')."""
 
 
 def tools_json_size(tools: Any) -> int | None:

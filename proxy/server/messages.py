@@ -13,7 +13,7 @@ from proxy.core.errors import ProxyError
 from proxy.core.json_response import json_response
 from proxy.core.lazy_litellm import get_litellm
 from proxy.core.tokens import count_openai_tokens
-from proxy.server.body_parse import parse_known
+from proxy.server.body_parse import learn_system, parse_known
 from proxy.server.dispatch import dispatch_with_retries
 from proxy.server.keys import GATE, HTTP, LIMITER, SERVICE
 from proxy.state.exchange import Exchange
@@ -95,6 +95,8 @@ async def read_json_raw(
                 check_rest_depth(body)
         except orjson.JSONEncodeError:
             raise deep_error() from None
+        if kept.system is None:
+            learn_system(raw, body)
     return body, kept.raw_body(raw)
 
 

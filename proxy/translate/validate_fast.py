@@ -16,7 +16,7 @@ import orjson
 
 from proxy.core.conversation_cache import Prefix
 from proxy.core.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS, MEDIA, text_chars
-from proxy.core.tools_cache import TOOLS
+from proxy.core.tools_cache import SYSTEM, TOOLS
 from proxy.translate.json_depth import too_deep, wrapped
 
 ROLES = frozenset({"user", "assistant", "system"})
@@ -277,7 +277,13 @@ def valid_chars(
             chars += prefix.chars
     if chars < 0:
         return chars
-    system = _system(body.get("system"))
+    blocks = body.get("system")
+    # A kept list (SYSTEM: the same bytes as an earlier body's) was walked once.
+    system = (
+        SYSTEM.memo(blocks, "chars", lambda: _system(blocks))
+        if blocks.__class__ is list
+        else _system(blocks)
+    )
     if system == TOO_DEEP:
         return TOO_DEEP
     if system < 0 or not (
