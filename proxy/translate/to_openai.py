@@ -10,7 +10,7 @@ import orjson
 
 from proxy.core import catalogue
 from proxy.core.conversation_cache import Conversation
-from proxy.core.tools_cache import TOOLS
+from proxy.core.tools_cache import SYSTEM, TOOLS
 from proxy.routing.model_map import Target
 from proxy.translate.carrier import (
     Recall,
@@ -513,7 +513,12 @@ def convert_messages(
     newest message); `version`: the tool memory's version (`ToolMemory.version`); `kept_json`
     receives where the returned messages start with a joined prefix whose JSON is kept.
     """
-    system = _system_parts(body.get("system"), for_anthropic)
+    blocks = body.get("system")
+    if blocks.__class__ is list and not for_anthropic:
+        # Kept blocks (SYSTEM) are translated once; only their texts are read after.
+        system = list(SYSTEM.memo(blocks, "openai", lambda: tuple(_system_parts(blocks, False))))
+    else:
+        system = _system_parts(blocks, for_anthropic)
     own_system, first_note = len(system), len(notes)
     messages = body.get("messages", [])
     out: list[dict[str, Any]] = []
