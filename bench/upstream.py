@@ -50,7 +50,10 @@ async def openai(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     chunks = payloads.chunks_in(body)
     if payloads.STREAM_RE.search(body):
-        usage = b"include_usage" in body
+        # From the end, where the proxy writes stream_options: the Anthropic endpoint has no
+        # such scan, and a whole-body one (~70k instructions for 80 KB) would count as the
+        # OpenAI transport's in `bench.instructions`.
+        usage = body.rfind(b"include_usage") >= 0
         frames = payloads.openai_frames(chunks, usage)
         return await _stream(request, frames, payloads.pace_in(body))
     return web.Response(body=payloads.openai_message(chunks), headers=JSON_HEADERS)
