@@ -162,7 +162,10 @@ class UpstreamResponse:
 
     async def read(self) -> bytes:
         """The whole body."""
-        return await self.content.read()
+        content = self.content
+        if content.is_eof() and content.exception() is None:
+            return content.read_nowait()  # all in already (most answers): no wait, no loop
+        return await content.read()
 
     def body_ended(self) -> None:
         """The body's end arrived: the connection serves the next request."""
@@ -239,7 +242,7 @@ class UpstreamPool:
             protocol, since = kept.pop()
             if since > oldest and protocol.is_connected() and not protocol.should_close:
                 return protocol
-            self._drop(protocol)
+            self.discard(protocol)
         return None
 
     async def _connect(self, end: Endpoint, timeout: float) -> ResponseHandler:
@@ -258,8 +261,9 @@ class UpstreamPool:
             raise
         except OSError as exc:
             raise ConnectFailed(exc) from None
-        # One parser for the connection's life: it reads one answer after another.
-        protocol.set_response_params(read_until_eof=False, auto_decompress=True)
+        # One parser for the connection's life: it reads one answer after another. A body with
+        # neither length nor chunks runs to the connection's end (simple servers' SSE).
+        protocol.set_response_params(read_until_eof=True, auto_decompress=True)
         self.keys[protocol] = end.key
         self.opened += 1
         return protocol
@@ -268,29 +272,27 @@ class UpstreamPool:
         """Take back a connection whose answer ended: kept for the next request, or closed."""
         key = self.keys.get(protocol)
         if key is None or self.closed or protocol.should_close or not protocol.is_connected():
-            self._drop(protocol)
+            self.discard(protocol)
             return
         now = asyncio.get_running_loop().time()
         self.idle.setdefault(key, []).append((protocol, now))
 
-    def _drop(self, protocol: ResponseHandler) -> None:
-        self.keys.pop(protocol, None)
-        protocol.close()
-
     def discard(self, protocol: ResponseHandler) -> None:
-        """Close a connection whose answer is not read to its end (never reused)."""
+        """Close a connection for good (its answer unread, or not to be kept)."""
         self.keys.pop(protocol, None)
-        protocol.abort()  # the rest of the body is unwanted: no graceful TLS goodbye
+        # Aborted, not closed: the rest of a body is unwanted, and a TLS goodbye the peer
+        # never answers would hold the socket.
+        protocol.abort()
 
     async def close(self) -> None:
         """Close every kept connection; none is kept after this."""
         self.closed = True
         for kept in self.idle.values():
             for protocol, _ in kept:
-                self._drop(protocol)
+                self.discard(protocol)
         self.idle.clear()
         for protocol in list(self.keys):
-            self._drop(protocol)
+            self.discard(protocol)
         await asyncio.sleep(0)  # let the transports' close callbacks run
 
 

@@ -358,3 +358,16 @@ async def test_tls_with_a_trusted_certificate_and_refused_otherwise(
             async with response:
                 assert await response.read() == b"secure {}"
     assert pool.opened == 2  # one per host, each reused
+
+
+async def test_a_body_without_length_runs_to_the_connections_end(
+    raw: Callable[..., Awaitable[RawServer]], pool: UpstreamPool
+) -> None:
+    # HTTP/1.0-style streaming (simple local servers): no Content-Length, no chunks, then close.
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+    frames = b"data: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
+    server = await raw(lambda _n: head + frames, close_after=True)
+    response = await pool.post(server.base + "/x", {}, b"{}", 5.0)
+    async with response:
+        assert await response.read() == frames
+    assert pool_stats(pool)["idle"] == 0  # its end was the connection's: not kept
