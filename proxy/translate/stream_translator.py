@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from random import getrandbits
 from typing import Any
 
@@ -296,16 +297,9 @@ class StreamTranslator:
                 self._text(piece, events)
 
     def _finish_reason(self, reason: str, choice: dict[str, Any]) -> None:
-        self.finish_reason = reason
-        matched = choice.get("stop_reason")
-        if isinstance(matched, str):
+        self.finish_reason, matched = finish_of(reason, choice)
+        if matched is not None:
             self.stop_sequence = matched
-        fields = choice.get("provider_specific_fields")
-        native = choice.get("native_finish_reason") or (
-            fields.get("native_finish_reason") if isinstance(fields, dict) else None
-        )
-        if native in BLOCKED:
-            self.finish_reason = "content_filter"
 
     def finish(self) -> list[Event]:
         """Close the last block, then message_delta (stop reason, usage) and message_stop."""
@@ -339,75 +333,40 @@ class StreamTranslator:
         for any other answer (reasoning, tool calls, a possible think tag, text that could hold
         a call in text form when a scanner looks for one), which is fed instead. Equal to
         `translated.fed_whole`'s (tested)."""
-        text = message.get("content")
-        if (
-            text.__class__ is not str
-            or self.block_count
-            or message.get("tool_calls")
-            or message.get("reasoning_content")
-            or message.get("reasoning")
-            or message.get("reasoning_details")
-            or message.get("thinking_blocks")
-        ):
+        if self.block_count:
             return None
-        first = text.lstrip()[:1]
-        if not first or first == "<":
-            return None  # whitespace is held back, `<` may open <think>: the splitter decides
         scanner = self.scanner
-        if scanner is not None and not scanner.passes_whole(text):
-            return None  # text a tool-call scanner might read as a call: it decides
-        self.think_tags.mode = "off"
-        if usage:
-            self.usage = usage
-        self._finish_reason(choice.get("finish_reason") or "stop", choice)
-        self.output_chars += len(text)
-        self.text.append(text)
-        self.block_count = 1
-        self.finished = True
-        return {
-            "id": self.message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": self.stop_reason(),
-            "stop_sequence": self.stop_sequence,
-            "usage": self.final_usage(),
-        }
+        text: Any = message.get("content")
+        scanned = scanner is not None and (
+            text.__class__ is not str or not scanner.passes_whole(text)
+        )
+        plain = plain_message(
+            self.model,
+            lambda: self.estimated_input_tokens,
+            message,
+            choice,
+            usage,
+            scanned,
+            self.message_id,
+        )
+        if plain is not None:
+            self.think_tags.mode = "off"
+            if usage:
+                self.usage = usage
+            self._finish_reason(choice.get("finish_reason") or "stop", choice)
+            self.output_chars += len(text)
+            self.text.append(text)
+            self.block_count = 1
+            self.finished = True
+        return plain
 
     def stop_reason(self) -> str:
         """The Anthropic stop_reason for what the upstream said (tool calls win over `stop`)."""
-        if self.stop_sequence is not None:
-            return "stop_sequence"
-        reason = STOP_REASONS.get(self.finish_reason or "stop", "end_turn")
-        if self.tool_blocks and reason == "end_turn":
-            return "tool_use"
-        if reason == "tool_use" and not self.tool_blocks:
-            return "end_turn"
-        return reason
+        return stop_reason_of(self.finish_reason, self.stop_sequence, self.tool_blocks)
 
     def final_usage(self) -> dict[str, int]:
         """Anthropic usage from the upstream's numbers, or estimates when it sent none."""
-        usage = self.usage or {}
-        prompt = usage.get("prompt_tokens")
-        completion = usage.get("completion_tokens")
-        details = usage.get("prompt_tokens_details") or {}
-        cached = details.get("cached_tokens") if isinstance(details, dict) else None
-        if not isinstance(cached, int):
-            cached = usage.get("num_cached_tokens")  # Mistral
-        cached = cached if isinstance(cached, int) else 0
-        if not isinstance(prompt, int):
-            prompt = self.estimated_input_tokens
-        if not isinstance(completion, int):
-            completion = max(1, self.output_chars // 4) if self.output_chars else 0
-        else:
-            completion += _uncounted_reasoning(usage, prompt, completion)
-        return {
-            "input_tokens": max(0, prompt - cached),
-            "output_tokens": completion,
-            "cache_read_input_tokens": cached,
-            "cache_creation_input_tokens": 0,
-        }
+        return usage_of(self.usage, lambda: self.estimated_input_tokens, self.output_chars)
 
     # -- content kinds ----------------------------------------------------------------------
     def _text(self, text: str, events: list[Event]) -> None:
@@ -637,6 +596,95 @@ PLACEHOLDER_SIGNATURES = frozenset({"mistral"})
 """What LiteLLM puts in `thinking_blocks` for providers that sign nothing (its mistral/
 provider): no one can verify it, and an Anthropic upstream would refuse it after a live
 switch, so the proxy signs such a block itself (a carrier it strips before Anthropic)."""
+
+
+def finish_of(reason: str, choice: dict[str, Any]) -> tuple[str, str | None]:
+    """The finish reason a choice comes to (a blocked native reason is a content filter), and
+    the stop sequence it matched, if it names one."""
+    matched = choice.get("stop_reason")
+    fields = choice.get("provider_specific_fields")
+    native = choice.get("native_finish_reason") or (
+        fields.get("native_finish_reason") if isinstance(fields, dict) else None
+    )
+    if native in BLOCKED:
+        reason = "content_filter"
+    return reason, matched if isinstance(matched, str) else None
+
+
+def stop_reason_of(finish_reason: str | None, stop_sequence: str | None, tool_blocks: int) -> str:
+    """The Anthropic stop_reason for what the upstream said (tool calls win over `stop`)."""
+    if stop_sequence is not None:
+        return "stop_sequence"
+    reason = STOP_REASONS.get(finish_reason or "stop", "end_turn")
+    if tool_blocks and reason == "end_turn":
+        return "tool_use"
+    if reason == "tool_use" and not tool_blocks:
+        return "end_turn"
+    return reason
+
+
+def usage_of(usage: Any, estimate: Callable[[], int], output_chars: int) -> dict[str, int]:
+    """Anthropic usage from the upstream's numbers, or estimates (`estimate()`: the input's,
+    asked only when needed) when it sent none."""
+    usage = usage or {}
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    details = usage.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    if not isinstance(cached, int):
+        cached = usage.get("num_cached_tokens")  # Mistral
+    cached = cached if isinstance(cached, int) else 0
+    if not isinstance(prompt, int):
+        prompt = estimate()
+    if not isinstance(completion, int):
+        completion = max(1, output_chars // 4) if output_chars else 0
+    else:
+        completion += _uncounted_reasoning(usage, prompt, completion)
+    return {
+        "input_tokens": max(0, prompt - cached),
+        "output_tokens": completion,
+        "cache_read_input_tokens": cached,
+        "cache_creation_input_tokens": 0,
+    }
+
+
+def plain_message(
+    model: str,
+    estimate: Callable[[], int],
+    message: dict[str, Any],
+    choice: dict[str, Any],
+    usage: Any,
+    scanned: bool,
+    message_id: str | None = None,
+) -> dict[str, Any] | None:
+    """The message a whole answer of plain text alone comes to, without a translator; None for
+    any other answer (reasoning, tool calls, a possible think tag; `scanned`: a tool-call
+    scanner would look at the text), which the state machine takes instead."""
+    text = message.get("content")
+    if (
+        scanned
+        or text.__class__ is not str
+        or message.get("tool_calls")
+        or message.get("reasoning_content")
+        or message.get("reasoning")
+        or message.get("reasoning_details")
+        or message.get("thinking_blocks")
+    ):
+        return None
+    first = text.lstrip()[:1]
+    if not first or first == "<":
+        return None  # whitespace is held back, `<` may open <think>: the splitter decides
+    reason, matched = finish_of(choice.get("finish_reason") or "stop", choice)
+    return {
+        "id": message_id or new_message_id(),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": stop_reason_of(reason, matched, 0),
+        "stop_sequence": matched,
+        "usage": usage_of(usage if usage else None, estimate, len(text)),
+    }
 
 
 def _uncounted_reasoning(usage: dict[str, Any], prompt: int, completion: int) -> int:

@@ -114,6 +114,22 @@ TEXT, CODE, TAG, JSON_AFTER, BARE, TAIL, FENCE, AFTER = (
 )
 
 
+def _no_marker(text: str) -> bool:
+    # Every explicit marker starts `<t`, `<f`, `<|`, `<` + fullwidth bar or `[T`; a lone `<` or
+    # `[` at the end may still become one.
+    if "<" in text and (
+        text[-1] == "<" or "<t" in text or "<f" in text or "<|" in text or "<｜" in text
+    ):
+        return False
+    return not ("[" in text and (text[-1] == "[" or "[T" in text))
+
+
+def passes_at_start(text: str) -> bool:
+    """`ToolTextScanner.passes_whole` of a new scanner: `text`, a whole answer, can start no
+    call (no scanner needed to know it)."""
+    return _no_marker(text) and "{" not in text and "`" not in text
+
+
 class ToolTextScanner:
     """Splits one answer's streamed text into text and tool-call pieces; one per request."""
 
@@ -172,15 +188,9 @@ class ToolTextScanner:
     def _passes(self, text: str) -> bool:
         """With nothing held: whether `text` can start no marker (or, in code, no fence)."""
         if self.mode is TEXT:
-            # Every explicit marker starts `<t`, `<f`, `<|`, `<` + fullwidth bar or `[T`; a lone `<` or `[`
-            # at the end may still become one.
-            if "<" in text and (
-                text[-1] == "<" or "<t" in text or "<f" in text or "<|" in text or "<｜" in text
-            ):
-                return False
-            if "[" in text and (text[-1] == "[" or "[T" in text):
-                return False
-            return not (("{" in text or "`" in text) and (self.line_start or "\n" in text))
+            return _no_marker(text) and not (
+                ("{" in text or "`" in text) and (self.line_start or "\n" in text)
+            )
         return self.mode is CODE and "`" not in text
 
     def finish(self) -> list[Piece]:

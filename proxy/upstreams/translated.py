@@ -16,9 +16,10 @@ from proxy.state.exchange import Exchange
 from proxy.translate.carrier import origin_of
 from proxy.translate.deferred import visible_tools
 from proxy.translate.sse import collect_message, frames
-from proxy.translate.stream_translator import StreamTranslator
+from proxy.translate.stream_translator import StreamTranslator, plain_message
 from proxy.translate.tool_input import parsed_input
 from proxy.translate.tool_recovery import RecoveringTranslator, offered_tools
+from proxy.translate.tool_text import passes_at_start
 
 WRITE_SLICE = 32
 """Chunks translated per write: a fast upstream hands over hundreds in one read, and writing them
@@ -55,22 +56,29 @@ def new_translator(exchange: Exchange) -> StreamTranslator:
     records reach the finished event through `exchange.tool_repairs`.
     """
     model, estimate = exchange.target.requested, exchange.input_estimate()
+    offered = recovered_tools(exchange)
+    translator: StreamTranslator
+    if offered:
+        recovering = RecoveringTranslator(model, estimate, offered)
+        exchange.tool_repairs = recovering.repairs
+        translator = recovering
+    else:
+        translator = StreamTranslator(model, estimate)
+    translator.origin = origin_of(exchange.target)
+    return translator
+
+
+def recovered_tools(exchange: Exchange) -> dict[str, dict[str, Any]] | None:
+    """The offered tools (name -> input schema) whose calls in text form the answer's text is
+    scanned for; None when it is not (no tools, tool_choice none, recovery off)."""
     # Only the tools the upstream was offered (no deferred placeholder) count as offered.
     tools, choice = visible_tools(exchange.body, []), exchange.body.get("tool_choice")
     # tool_choice none: the client asked for no calls, so text stays text.
     refused = isinstance(choice, dict) and choice.get("type") == "none"
-    translator: StreamTranslator | None = None
-    if tools and not refused and exchange.service.tool_call_recovery():
-        # Read-only map, built once per kept tools list (TOOLS) instead of once per request.
-        offered = TOOLS.memo(tools, "offered", lambda: offered_tools(tools))
-        if offered:
-            recovering = RecoveringTranslator(model, estimate, offered)
-            exchange.tool_repairs = recovering.repairs
-            translator = recovering
-    if translator is None:
-        translator = StreamTranslator(model, estimate)
-    translator.origin = origin_of(exchange.target)
-    return translator
+    if not tools or refused or not exchange.service.tool_call_recovery():
+        return None
+    # Read-only map, built once per kept tools list (TOOLS) instead of once per request.
+    return TOOLS.memo(tools, "offered", lambda: offered_tools(tools)) or None
 
 
 def remember_tools(exchange: Exchange, translator: StreamTranslator) -> None:
@@ -174,27 +182,30 @@ def complete_message(exchange: Exchange, response: dict[str, Any]) -> dict[str, 
     choices = response.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise ProxyError(502, "api_error", "upstream answered without any choices")
+    choice, usage = choices[0], response.get("usage")
+    message = choice.get("message")
+    if message.__class__ is dict:
+        # A plain-text answer needs no translator (the common case); anything else is fed.
+        text = message.get("content")
+        scanned = (
+            text.__class__ is str
+            and not passes_at_start(text)
+            and recovered_tools(exchange) is not None
+        )
+        plain = plain_message(
+            exchange.target.requested, exchange.input_estimate, message, choice, usage, scanned
+        )
+        if plain is not None:
+            return plain
     translator = new_translator(exchange)
-    message = translate_whole(translator, choices[0], response.get("usage"))
+    message = fed_whole(translator, choice, usage)
     remember_tools(exchange, translator)
     return message
 
 
-def translate_whole(
-    translator: StreamTranslator, choice: dict[str, Any], usage: Any
-) -> dict[str, Any]:
-    """The Anthropic message for a whole answer's first choice (and the answer's usage)."""
-    message = choice.get("message")
-    if message.__class__ is dict:
-        plain = translator.plain_answer(message, choice, usage)
-        if plain is not None:
-            return plain
-    return fed_whole(translator, choice, usage)
-
-
 def fed_whole(translator: StreamTranslator, choice: dict[str, Any], usage: Any) -> dict[str, Any]:
-    """`translate_whole` through the state machine: the answer fed as one chunk, its events
-    folded back into a message (what `plain_answer` must equal where it answers)."""
+    """A whole answer through the state machine: fed as one chunk, its events folded back into
+    a message (what `plain_message` must equal where it answers)."""
     message = dict(choice.get("message") or {})
     calls = message.get("tool_calls") or []
     message["tool_calls"] = [

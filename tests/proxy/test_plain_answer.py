@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.translate.stream_translator import StreamTranslator
+from proxy.translate.stream_translator import StreamTranslator, plain_message
 from proxy.translate.tool_recovery import RecoveringTranslator, offered_tools
-from proxy.upstreams.translated import fed_whole, translate_whole
+from proxy.translate.tool_text import ToolTextScanner, passes_at_start
+from proxy.upstreams.translated import fed_whole
 from tests.support.corpus import load_cases
 
 JSON_CASES = [
@@ -33,7 +34,11 @@ def _pair(make: Any) -> tuple[StreamTranslator, StreamTranslator]:
 def _same(choice: dict[str, Any], usage: Any, make: Any = None) -> dict[str, Any]:
     """Both ways agree on the message and on the translator state read afterwards."""
     fast, slow = _pair(make or (lambda: StreamTranslator("claude-sonnet-4-5", 321)))
-    got = translate_whole(fast, orjson.loads(orjson.dumps(choice)), usage)
+    fast_choice = orjson.loads(orjson.dumps(choice))
+    message = fast_choice.get("message")
+    got = (
+        fast.plain_answer(message, fast_choice, usage) if isinstance(message, dict) else None
+    ) or fed_whole(fast, fast_choice, usage)
     want = fed_whole(slow, orjson.loads(orjson.dumps(choice)), usage)
     for block in got["content"] + want["content"]:
         if block["type"] == "tool_use":
@@ -185,3 +190,27 @@ def test_generated_answers_agree(choice: dict[str, Any], usage: Any) -> None:
 @given(CHOICE, USAGE)
 def test_generated_answers_agree_with_a_scanner(choice: dict[str, Any], usage: Any) -> None:
     _same(choice, usage, _recovering)
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXT)
+def test_a_whole_answer_is_judged_as_a_new_scanner_judges_it(text: str) -> None:
+    """`complete_message` builds no scanner: `passes_at_start` must be a new one's verdict."""
+    assert passes_at_start(text) == ToolTextScanner(["Bash"]).passes_whole(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(CHOICE, USAGE, st.booleans())
+def test_the_answer_without_a_translator_is_the_translators(
+    choice: dict[str, Any], usage: Any, tools: bool
+) -> None:
+    """`plain_message` as `complete_message` calls it (the scanner's verdict worked out without
+    one) gives what the translator's `plain_answer` gives, or steps aside the same."""
+    translator = _recovering() if tools else StreamTranslator("m", 321)
+    message = choice["message"]
+    text = message.get("content")
+    scanned = tools and isinstance(text, str) and not passes_at_start(text)
+    estimate = translator.estimated_input_tokens
+    light = plain_message("m", lambda: estimate, message, choice, usage, scanned, "msg_1")
+    translator.message_id = "msg_1"
+    assert light == translator.plain_answer(message, choice, usage)
