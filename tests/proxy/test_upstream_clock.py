@@ -23,6 +23,7 @@ from proxy.server.runner import ProxyServer
 from proxy.upstreams import http as upstream_http
 from proxy.upstreams.wire import UpstreamPool, UpstreamResponse
 from tests.conftest import ProxyFactory
+from tests.support.local_server import serve_app
 from tests.support.messages_support import raw_post
 from tests.support.stream_validator import validate_anthropic_stream
 
@@ -57,12 +58,8 @@ async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
     async def start(handler: Handler) -> str:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", handler)
-        runner = web.AppRunner(app, handler_cancellation=True)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+        runner, port = await serve_app(app, handler_cancellation=True)
         runners.append(runner)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return f"http://127.0.0.1:{port}/v1"
 
     yield start

@@ -26,6 +26,7 @@ from proxy.upstreams.wire import (
     UpstreamPool,
     pool_stats,
 )
+from tests.support.local_server import serve_app
 
 DIRECT_TARGET = Target("claude", "openai/gpt-4.1", "openai", "gpt-4.1", "openai", None, None)
 
@@ -201,7 +202,7 @@ async def test_a_chunked_gzip_answer_arrives_inflated(pool: UpstreamPool) -> Non
         await response.write_eof()
         return response
 
-    base = await _serve(handle)
+    base = f"http://127.0.0.1:{await _serve(handle)}"
     response = await pool.post(base + "/x", {}, b"{}", 5.0)
     async with response:
         assert response.headers["Content-Encoding"] == "gzip"
@@ -267,7 +268,7 @@ async def test_an_answer_released_midway_closes_its_connection(pool: UpstreamPoo
         await asyncio.sleep(30)
         return response
 
-    base = await _serve(handle)
+    base = f"http://127.0.0.1:{await _serve(handle)}"
     response = await pool.post(base + "/x", {}, b"{}", 5.0)
     assert await response.content.readline() == b"data: 1\n"
     response.release()
@@ -288,16 +289,15 @@ async def test_closing_the_pool_closes_its_idle_connections(
 _SERVERS: list[web.AppRunner] = []
 
 
-async def _serve(handle: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> str:
+async def _serve(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ssl_context: ssl.SSLContext | None = None,
+) -> int:
     app = web.Application()
     app.router.add_post("/x", handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    runner, port = await serve_app(app, ssl_context, shutdown_timeout=0.1)
     _SERVERS.append(runner)
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return f"http://127.0.0.1:{port}"
+    return port
 
 
 @pytest.fixture(autouse=True)
@@ -336,14 +336,7 @@ async def test_tls_with_a_trusted_certificate_and_refused_otherwise(
     async def handle(request: web.Request) -> web.Response:
         return web.Response(body=b"secure " + await request.read())
 
-    app = web.Application()
-    app.router.add_post("/x", handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    _SERVERS.append(runner)
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=served)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = await _serve(handle, served)
 
     # The system's CAs do not know this certificate: refused, never sent.
     with pytest.raises(ConnectFailed) as refused:

@@ -1,0 +1,19 @@
+"""An aiohttp app served on a free loopback port for a test (plain or TLS)."""
+
+from __future__ import annotations
+
+import ssl
+
+from aiohttp import web
+
+
+async def serve_app(
+    app: web.Application, ssl_context: ssl.SSLContext | None = None, **runner: object
+) -> tuple[web.AppRunner, int]:
+    """Start `app` on 127.0.0.1 (a free port); its runner (clean it up) and the port."""
+    started = web.AppRunner(app, **runner)  # type: ignore[arg-type]
+    await started.setup()
+    site = web.TCPSite(started, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return started, port
