@@ -275,7 +275,12 @@ class UpstreamPool:
             self.discard(protocol)
             return
         now = asyncio.get_running_loop().time()
-        self.idle.setdefault(key, []).append((protocol, now))
+        kept = self.idle.setdefault(key, [])
+        kept.append((protocol, now))
+        # Requests take the newest: the oldest, idle past KEEPALIVE, are closed here (after a
+        # burst of concurrent streams, their sockets would otherwise stay open).
+        while kept[0][1] < now - KEEPALIVE:
+            self.discard(kept.pop(0)[0])
 
     def discard(self, protocol: ResponseHandler) -> None:
         """Close a connection for good (its answer unread, or not to be kept)."""

@@ -364,3 +364,18 @@ async def test_a_body_without_length_runs_to_the_connections_end(
     async with response:
         assert await response.read() == frames
     assert pool_stats(pool)["idle"] == 0  # its end was the connection's: not kept
+
+
+async def test_connections_idle_past_the_keepalive_are_closed_when_one_comes_back(
+    raw: Callable[..., Awaitable[RawServer]], pool: UpstreamPool
+) -> None:
+    """After a burst of concurrent requests, steady traffic reuses the newest connection; the
+    others are closed once idle past KEEPALIVE (when an answer ends), not kept open for good."""
+    server = await raw(ok())
+    await asyncio.gather(*(_read(pool, server.base + "/x") for _ in range(4)))
+    assert pool_stats(pool) == {"open": 4, "idle": 4, "opened": 4}
+    (kept,) = pool.idle.values()
+    # The three oldest idle for longer than KEEPALIVE (aged by hand: no wall-time race).
+    kept[:3] = [(protocol, since - wire.KEEPALIVE - 1) for protocol, since in kept[:3]]
+    await _read(pool, server.base + "/x")  # the newest, still fresh, serves it
+    assert pool_stats(pool) == {"open": 1, "idle": 1, "opened": 4}
