@@ -89,7 +89,7 @@ class HttpErrors:
         target = self.target
         if isinstance(exc, TimeoutError):
             raise ProxyError(504, "timeout_error", f"{where(target)} timed out") from None
-        if isinstance(exc, ConnectFailed | aiohttp.ClientConnectorError):
+        if isinstance(exc, ConnectFailed):
             raise ProxyError(
                 502, "api_error", f"cannot connect to {where(target)}: {exc.os_error}"
             ) from None

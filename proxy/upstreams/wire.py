@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
@@ -299,12 +299,3 @@ class UpstreamPool:
         for protocol in list(self.keys):
             self.discard(protocol)
         await asyncio.sleep(0)  # let the transports' close callbacks run
-
-
-def pool_stats(pool: UpstreamPool) -> dict[str, Any]:
-    """Open, idle and ever-opened connections (for tests and the benchmark)."""
-    return {
-        "open": len(pool.keys),
-        "idle": sum(len(kept) for kept in pool.idle.values()),
-        "opened": pool.opened,
-    }

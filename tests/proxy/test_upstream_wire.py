@@ -24,7 +24,6 @@ from proxy.upstreams.wire import (
     ConnectFailed,
     HeaderLineBreak,
     UpstreamPool,
-    pool_stats,
 )
 from tests.support.local_server import serve_app
 
@@ -83,6 +82,15 @@ async def pool() -> AsyncIterator[UpstreamPool]:
     made = UpstreamPool()
     yield made
     await made.close()
+
+
+def pool_stats(pool: UpstreamPool) -> dict[str, int]:
+    """Open, idle and ever-opened connections."""
+    return {
+        "open": len(pool.keys),
+        "idle": sum(len(kept) for kept in pool.idle.values()),
+        "opened": pool.opened,
+    }
 
 
 def ok(body: bytes = b"ok", extra: str = "") -> Callable[[int], bytes]:
