@@ -47,7 +47,7 @@ async def relay(
                 raise ended_early(exchange) from None
             first = b""
         client = ClientStream(request)
-        await client.open(first)
+        await client.open(first, last=upstream.complete)
         await _rest(exchange, client, upstream, chunks)
     finally:
         await upstream.aclose()
@@ -67,7 +67,11 @@ async def _rest(
     try:
         async for data in chunks:
             try:
-                await client.write(data)
+                if upstream.complete:
+                    # The upstream's last bytes: they go out with the stream's end, one write.
+                    await client.end(data)
+                else:
+                    await client.write(data)
             except CLIENT_GONE as exc:
                 exchange.fail(499, "client_closed", f"client connection lost: {exc}")
                 return

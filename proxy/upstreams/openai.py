@@ -82,7 +82,8 @@ class SseChunks:
                     raise upstream_http.too_large(exchange.target, MAX_BODY_BYTES) from None
                 for payload in payloads:
                     if payload == b"[DONE]":
-                        done = True
+                        # Said before the batch goes: its frames are the answer's last.
+                        done = self.ended_cleanly = True
                         break
                     try:
                         chunk = orjson.loads(payload)

@@ -34,7 +34,8 @@ class ChunkSource(Protocol):
     """Batches of OpenAI chat.completion.chunk dicts, one batch per upstream read."""
 
     ended_cleanly: bool
-    """Set when the upstream's own end marker was seen ([DONE], a finish_reason, a normal end)."""
+    """Set when the upstream's own end marker was seen ([DONE], a finish_reason, a normal end);
+    set before the batch that carried it is handed over, that batch is the last."""
 
     def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
         """The chunks; raises ProxyError (or TimeoutError) when the upstream fails."""
@@ -100,15 +101,18 @@ class TranslatedStream:
         self.failure: ProxyError | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        exchange, translator = self.exchange, self.translator
+        exchange, translator, source = self.exchange, self.translator, self.source
         bus = exchange.bus
         prefix = frames(translator.start())
         quiet_since: float | None = None
-        async for batch in self.source.batches():
+        async for batch in source.batches():
             for low in range(0, len(batch), WRITE_SLICE):
                 mark = len(translator.text)
                 events = translator.feed_batch(batch[low : low + WRITE_SLICE])
-                if not events and not prefix:
+                # The batch that carried the upstream's end marker: the answer's last frames
+                # ride on its write (one write, and the relay ends the client stream with it).
+                last = source.ended_cleanly and low + WRITE_SLICE >= len(batch)
+                if not events and not prefix and not last:
                     now = time.monotonic()
                     if quiet_since is None:
                         quiet_since = now
@@ -119,12 +123,16 @@ class TranslatedStream:
                 quiet_since = None
                 if events and exchange.first_token_at is None:
                     exchange.first_token()
-                yield prefix + frames(events)  # feed_batch coalesced them
+                data = prefix + frames(events)  # feed_batch coalesced them
                 prefix = b""
+                if last:
+                    data += frames(translator.finish())
+                    self.complete = True
+                yield data
                 if len(translator.text) > mark and bus.wants_deltas:
                     exchange.delta("".join(translator.text[mark:]))
-        self.complete = self.source.ended_cleanly
-        if self.complete:
+        if not self.complete and source.ended_cleanly:
+            self.complete = True
             yield prefix + frames(translator.finish())
         remember_tools(exchange, translator)
 

@@ -21,7 +21,8 @@ class UpstreamStream(Protocol):
     """An upstream answer in flight, already translated to Anthropic SSE bytes."""
 
     complete: bool
-    """True once the upstream said it finished (finish_reason, [DONE], message_stop)."""
+    """True once the upstream said it finished (finish_reason, [DONE], message_stop). When it
+    turns True before a yield, those bytes are the stream's last: they go out with its end."""
     failure: ProxyError | None
     """An error the upstream reported that already reached the client in the stream."""
 
