@@ -226,13 +226,34 @@ def anthropic_message(chunks: int) -> bytes:
     )
 
 
+def _last(body: bytes, needle: bytes, pattern: re.Pattern[bytes]) -> re.Match[bytes] | None:
+    """The last match of `pattern` (which starts with `needle`), looked for from the end.
+
+    The prompt and `stream` sit near a body's end, and where a forward regex scan stops
+    depends on the dialect's layout (the OpenAI body puts the whole system prompt first):
+    `bench.instructions` would count that difference against a transport.
+    """
+    at = body.rfind(needle)
+    while at >= 0:
+        found = pattern.match(body, at)
+        if found is not None:
+            return found
+        at = body.rfind(needle, 0, at)
+    return None
+
+
 def chunks_in(body: bytes, default: int = 5) -> int:
-    """The chunk count a request body asks for."""
-    m = CHUNKS_RE.search(body)
+    """The chunk count a request body asks for (its newest prompt's)."""
+    m = _last(body, b"chunks=", CHUNKS_RE)
     return int(m.group(1)) if m else default
+
+
+def wants_stream(body: bytes) -> bool:
+    """True when a request body says `"stream": true`."""
+    return _last(body, b'"stream"', STREAM_RE) is not None
 
 
 def pace_in(body: bytes) -> float:
     """Seconds between chunks a request body asks for (0: as fast as possible)."""
-    m = PACE_RE.search(body)
+    m = _last(body, b"pace_ms=", PACE_RE)
     return float(m.group(1)) / 1000 if m else 0.0

@@ -49,7 +49,7 @@ async def openai(request: web.Request) -> web.StreamResponse:
     """POST /v1/chat/completions."""
     body = await request.read()
     chunks = payloads.chunks_in(body)
-    if payloads.STREAM_RE.search(body):
+    if payloads.wants_stream(body):
         # From the end, where the proxy writes stream_options: the Anthropic endpoint has no
         # such scan, and a whole-body one (~70k instructions for 80 KB) would count as the
         # OpenAI transport's in `bench.instructions`.
@@ -63,7 +63,7 @@ async def anthropic(request: web.Request) -> web.StreamResponse:
     """POST /v1/messages."""
     body = await request.read()
     chunks = payloads.chunks_in(body)
-    if payloads.STREAM_RE.search(body):
+    if payloads.wants_stream(body):
         frames = payloads.anthropic_frames(chunks)
         return await _stream(request, frames, payloads.pace_in(body))
     return web.Response(body=payloads.anthropic_message(chunks), headers=JSON_HEADERS)

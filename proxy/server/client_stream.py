@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from aiohttp import web
 
 from proxy.server.keys import RESPONSE_HEADERS, SERVICE
@@ -53,10 +55,11 @@ class ClientStream:
         elif first:
             await response.write(first)
 
-    async def write(self, data: bytes) -> None:
-        """Send bytes as they are."""
+    def write(self, data: bytes) -> Awaitable[None]:
+        """Send bytes as they are (the response's own write, without a coroutine around it:
+        this runs once per upstream read)."""
         assert self.response is not None
-        await self.response.write(data)
+        return self.response.write(data)
 
     async def end(self, last: bytes) -> None:
         """Send the stream's last bytes and its end in one write (`close` is then a no-op)."""

@@ -71,39 +71,44 @@ class SseChunks:
         """Parsed chunks per network read; an error event ends them with its ProxyError."""
         exchange = self.exchange
         splitter = LineSplitter(MAX_BODY_BYTES)
+        feed, loads = splitter.feed, orjson.loads
         done = finished = False
         with http_errors(exchange.target):
             async for data in self.response.content.iter_any():
-                batch = []
-                failure: ProxyError | None = None
                 try:
-                    payloads = splitter.feed(data)
+                    payloads = feed(data)
                 except LineTooLong:
                     raise upstream_http.too_large(exchange.target, MAX_BODY_BYTES) from None
+                if not payloads:
+                    continue  # a read that ended no line
+                batch = []
+                failure: ProxyError | None = None
                 for payload in payloads:
                     if payload == b"[DONE]":
                         # Said before the batch goes: its frames are the answer's last.
                         done = self.ended_cleanly = True
                         break
                     try:
-                        chunk = orjson.loads(payload)
+                        chunk = loads(payload)
                     except orjson.JSONDecodeError:
                         exchange.notes.append("skipped a malformed SSE line from upstream")
                         continue
-                    if isinstance(chunk, dict):
-                        choices = chunk.get("choices")
-                        if not choices and "error" in chunk:
-                            status = error_status(chunk["error"])
-                            failure = from_upstream(status, payload, exchange.target.provider)
-                            break
-                        if not finished and choices:
+                    if chunk.__class__ is not dict:
+                        continue
+                    choices = chunk.get("choices")
+                    if choices:
+                        if not finished:
                             # has_finish, its one-choice case inline (once per chunk).
                             first = choices[0]
                             if first.__class__ is dict and first.get("finish_reason"):
                                 finished = True
                             elif len(choices) > 1:
                                 finished = has_finish(chunk)
-                        batch.append(chunk)
+                    elif "error" in chunk:
+                        status = error_status(chunk["error"])
+                        failure = from_upstream(status, payload, exchange.target.provider)
+                        break
+                    batch.append(chunk)
                 if batch:
                     yield batch  # what came before an error event still reaches the client
                 if failure is not None:
