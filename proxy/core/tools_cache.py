@@ -22,7 +22,7 @@ prompt's) are kept the same way (`SYSTEM`): a third cut, its validation memoised
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
@@ -40,6 +40,9 @@ ENTRIES = 4
 subagents' (Explore, Plan: fewer tools), and each would otherwise evict the other."""
 JSON = "json"
 """The `derived` slot of the one derived value whose JSON is kept (the tools as sent upstream)."""
+VIEWS = 8
+"""Lists derived from one kept array kept with it (which deferred tools a session has loaded
+grows one tool at a time)."""
 MIN_BYTES = 512
 """Smaller arrays are not worth keeping: parsing them is as cheap as finding them."""
 
@@ -57,17 +60,27 @@ class ToolsCut(NamedTuple):
     span: Span
 
 
-class _Entry:
+class _View:
+    """A list derived from a kept array (the tools a model may see), memoised like it."""
+
+    __slots__ = ("derived", "tools")
+
+    def __init__(self, tools: list[Any]) -> None:
+        self.tools = tools
+        self.derived: dict[str, Any] = {}
+
+
+class _Entry(_View):
     """One array: the bytes it came as, the parsed list, and what was derived from it."""
 
-    __slots__ = ("derived", "head", "json", "needle", "tools")
+    __slots__ = ("head", "json", "needle", "views")
 
     def __init__(self, tools: list[Any], json: bytes, key: bytes) -> None:
-        self.tools = tools
+        super().__init__(tools)
         self.json = json
         self.needle = key + json
         self.head = self.needle[:HEAD]
-        self.derived: dict[str, Any] = {}
+        self.views: dict[Hashable, _View] = {}
 
 
 class ToolsCache:
@@ -159,11 +172,28 @@ class ToolsCache:
     def _has(self, tools: Any) -> bool:
         return any(entry.tools is tools for entry in self._entries)
 
-    def _entry(self, tools: Any) -> _Entry | None:
+    def _entry(self, tools: Any) -> _View | None:
         for entry in self._entries:
             if entry.tools is tools:
                 return entry
+            if entry.views:
+                for view in entry.views.values():
+                    if view.tools is tools:
+                        return view
         return None
+
+    def view(self, tools: Any, key: Hashable, build: Callable[[], list[Any]]) -> list[Any]:
+        """`build()`, a list derived from `tools`, made once per kept list and `key` and then
+        memoised like a kept list itself (`memo`, `keep_json`); made every time otherwise."""
+        entry = self._entry(tools)
+        if entry is None or not isinstance(entry, _Entry):
+            return build()
+        view = entry.views.get(key)
+        if view is None:
+            if len(entry.views) >= VIEWS:
+                entry.views.pop(next(iter(entry.views)))
+            view = entry.views[key] = _View(build())
+        return view.tools
 
     def json_of(self, value: Any) -> bytes | None:
         """The JSON of a kept tools list, or of a value registered with `keep_json`."""
@@ -173,6 +203,10 @@ class ToolsCache:
             derived = entry.derived.get(JSON)
             if derived is not None and derived[0] is value:
                 return derived[1]
+            for view in entry.views.values():
+                derived = view.derived.get(JSON)
+                if derived is not None and derived[0] is value:
+                    return derived[1]
         return None
 
     def memo(self, tools: Any, key: str, build: Callable[[], T]) -> T:

@@ -53,11 +53,28 @@ def visible_tools(body: dict[str, Any], notes: list[str]) -> list[dict[str, Any]
         # The list itself, read-only: a kept tools list (TOOLS) keeps its memoised translation.
         return tools
     loaded = referenced_tools(body.get("messages"))
+    deferred = TOOLS.memo(tools, "deferred-names", lambda: _deferred_names(tools))
+    for name in deferred:
+        if name not in loaded:
+            notes.append(f"deferred tool {name!r} not loaded yet: not offered")
+    # The same list for the same loaded tools: its translation and JSON are memoised with it.
+    shown = frozenset(loaded.intersection(deferred))
+    return TOOLS.view(tools, ("visible", shown), lambda: _visible(tools, loaded))
+
+
+def _deferred_names(tools: list[Any]) -> list[Any]:
+    return [
+        tool.get("name")
+        for tool in tools
+        if isinstance(tool, dict) and tool.get("defer_loading") is True
+    ]
+
+
+def _visible(tools: list[Any], loaded: set[str]) -> list[dict[str, Any]]:
     out = []
     for tool in tools:
         if isinstance(tool, dict) and tool.get("defer_loading") is True:
             if tool.get("name") not in loaded:
-                notes.append(f"deferred tool {tool.get('name')!r} not loaded yet: not offered")
                 continue
             tool = {k: v for k, v in tool.items() if k != "defer_loading"}
         out.append(tool)
