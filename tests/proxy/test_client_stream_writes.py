@@ -14,10 +14,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from proxy.core.settings import load_settings
 from proxy.server.runner import ProxyServer
-from tests.conftest import FAKE_KEYS
-from tests.support.local_server import serve_app
+from tests.support.local_server import openai_proxy, serve_app
 
 TEXTS = ["Hello", " from", " one", " read"]
 
@@ -57,16 +55,7 @@ async def served() -> AsyncIterator[tuple[OneWriteUpstream, ProxyServer]]:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", upstream.completions)
     runner, port = await serve_app(app)
-    env = {
-        **FAKE_KEYS,
-        "OPENAI_API_BASE": f"http://127.0.0.1:{port}/v1",
-        "BIG_MODEL": "gpt-4.1",
-        "SMALL_MODEL": "gpt-4.1-mini",
-        "PORT": "0",
-        "HOST": "127.0.0.1",
-    }
-    proxy = ProxyServer(load_settings(environ=env))
-    await proxy.start()
+    proxy = await openai_proxy(port)
     try:
         yield upstream, proxy
     finally:

@@ -13,10 +13,9 @@ import orjson
 import pytest
 from aiohttp import web
 
-from proxy.core.settings import load_settings
 from proxy.server.runner import ProxyServer
 from proxy.upstreams import http as upstream_http
-from tests.conftest import FAKE_KEYS
+from tests.support.local_server import openai_proxy, serve_app
 from tests.support.mgmt import call, turn
 
 HOW = web.AppKey("how", str)
@@ -60,22 +59,8 @@ async def proxy(request: pytest.FixtureRequest) -> AsyncIterator[ProxyServer]:
     app = web.Application()
     app[HOW] = request.param
     app.router.add_post("/v1/chat/completions", _answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    env = {
-        **FAKE_KEYS,
-        "OPENAI_API_BASE": f"http://127.0.0.1:{port}/v1",
-        "BIG_MODEL": "openai/gpt-4.1",
-        "SMALL_MODEL": "openai/gpt-4.1-mini",
-        "MAX_RETRIES": "0",
-        "PORT": "0",
-        "HOST": "127.0.0.1",
-    }
-    server = ProxyServer(load_settings(environ=env))
-    await server.start()
+    runner, port = await serve_app(app)
+    server = await openai_proxy(port, MAX_RETRIES="0")
     try:
         yield server
     finally:

@@ -13,10 +13,10 @@ import orjson
 import pytest
 from aiohttp import web
 
-from proxy.core.settings import load_settings
 from proxy.server.runner import ProxyServer
 from tests.conftest import DIALECT_MODELS, ProxyFactory
 from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.local_server import openai_proxy
 
 ROUNDS = 6
 
@@ -63,7 +63,7 @@ class HeldServer:
         self.release = asyncio.Event()
         self.ended = asyncio.Event()
         self.peers: list[object] = []
-        self.base = ""
+        self.port = 0
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -94,7 +94,7 @@ async def held() -> AsyncIterator[HeldServer]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.base = f"http://127.0.0.1:{port}/v1"
+    server.port = port
     try:
         yield server
     finally:
@@ -103,20 +103,12 @@ async def held() -> AsyncIterator[HeldServer]:
 
 
 async def _held_proxy(server: HeldServer) -> ProxyServer:
-    settings = load_settings(
-        environ={
-            "OPENAI_API_KEY": "sk-upstream-000000000000",
-            "OPENAI_API_BASE": server.base,
-            "BIG_MODEL": "openai/gpt-4o",
-            "SMALL_MODEL": "openai/gpt-4o-mini",
-            "HOST": "127.0.0.1",
-            "PORT": "0",
-            "STORE_ENABLED": "false",
-        }
+    return await openai_proxy(
+        server.port,
+        BIG_MODEL="openai/gpt-4o",
+        SMALL_MODEL="openai/gpt-4o-mini",
+        STORE_ENABLED="false",
     )
-    proxy = ProxyServer(settings)
-    await proxy.start()
-    return proxy
 
 
 async def _hello(client: anthropic.AsyncAnthropic) -> None:

@@ -6,6 +6,9 @@ import ssl
 
 from aiohttp import web
 
+from proxy.core.settings import load_settings
+from proxy.server.runner import ProxyServer
+
 
 async def serve_app(
     app: web.Application, ssl_context: ssl.SSLContext | None = None, **runner: object
@@ -17,3 +20,23 @@ async def serve_app(
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return started, port
+
+
+async def openai_proxy(port: int, **env: str) -> ProxyServer:
+    """A started proxy whose OpenAI-compatible upstream is the local server on `port` (stop it)."""
+    from tests.conftest import FAKE_KEYS
+
+    settings = load_settings(
+        environ={
+            **FAKE_KEYS,
+            "OPENAI_API_BASE": f"http://127.0.0.1:{port}/v1",
+            "BIG_MODEL": "openai/gpt-4.1",
+            "SMALL_MODEL": "openai/gpt-4.1-mini",
+            "PORT": "0",
+            "HOST": "127.0.0.1",
+            **env,
+        }
+    )
+    server = ProxyServer(settings)
+    await server.start()
+    return server
