@@ -13,7 +13,8 @@ The kept list is shared by every request that sent those bytes, so it is read-on
 the proxy's own code never changes a body's tools in place (it builds new dicts), and the one
 caller that hands them to code it does not own (LiteLLM) gives it a private copy. Values derived
 from the list (its OpenAI translation, whether it is valid, its JSON for an upstream body) are
-memoised with it (`memo`, `keep_json`, `json_of`).
+memoised with it (`memo`, `keep_json`, `json_of`), and so are lists made from it (`view`: the
+tools a model may see when some are deferred).
 
 The system blocks (~6 KB, the same within a session: even the billing line's hash is the first
 prompt's) are kept the same way (`SYSTEM`): a third cut, its validation memoised.

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from proxy.server.runner import ProxyServer
 from proxy.upstreams import http as upstream_http
-from tests.support.local_server import openai_proxy, serve_app
+from tests.support.local_server import openai_proxy, send_in_pieces, serve_app
 from tests.support.mgmt import call, turn
 
 HOW = web.AppKey("how", str)
@@ -46,11 +46,7 @@ async def _answer(request: web.Request) -> web.StreamResponse:
     if how == "chunked":
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
-        await response.prepare(request)
-        for at in range(0, len(body), 1000):
-            await response.write(body[at : at + 1000])
-        await response.write_eof()
-        return response
+        return await send_in_pieces(request, response, body)
     return web.Response(body=body, content_type="application/json")
 
 

@@ -25,7 +25,7 @@ from proxy.upstreams.wire import (
     HeaderLineBreak,
     UpstreamPool,
 )
-from tests.support.local_server import serve_app
+from tests.support.local_server import send_in_pieces, serve_app
 
 DIRECT_TARGET = Target("claude", "openai/gpt-4.1", "openai", "gpt-4.1", "openai", None, None)
 
@@ -204,11 +204,7 @@ async def test_a_chunked_gzip_answer_arrives_inflated(pool: UpstreamPool) -> Non
         response = web.StreamResponse()
         response.enable_compression(web.ContentCoding.gzip)
         response.enable_chunked_encoding()
-        await response.prepare(request)
-        for start in range(0, len(text), 1000):
-            await response.write(text[start : start + 1000])
-        await response.write_eof()
-        return response
+        return await send_in_pieces(request, response, text)
 
     base = f"http://127.0.0.1:{await _serve(handle)}"
     response = await pool.post(base + "/x", {}, b"{}", 5.0)

@@ -40,3 +40,14 @@ async def openai_proxy(port: int, **env: str) -> ProxyServer:
     server = ProxyServer(settings)
     await server.start()
     return server
+
+
+async def send_in_pieces(
+    request: web.Request, response: web.StreamResponse, body: bytes, size: int = 1_000
+) -> web.StreamResponse:
+    """Prepare `response` and send `body` in writes of `size` bytes, then its end."""
+    await response.prepare(request)
+    for start in range(0, len(body), size):
+        await response.write(body[start : start + size])
+    await response.write_eof()
+    return response
