@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -83,6 +84,10 @@ def error_frame(error_type: str, message: str) -> bytes:
     return _PREFIX["error"] + envelope_bytes(error_type, message) + b"\n\n"
 
 
+_DATA_LINE = re.compile(rb"^data:(.*)$", re.MULTILINE).findall
+"""The values of the lines that start with `data:` (`.` stops at a newline, `$` before one)."""
+
+
 class LineTooLong(ValueError):
     """An SSE line grew past the splitter's cap without ending."""
 
@@ -98,12 +103,15 @@ class LineSplitter:
     def feed(self, data: bytes) -> list[bytes]:
         """Every complete data payload in `data` plus what was held back from earlier reads."""
         buf = self.tail + data if self.tail else data
-        lines = buf.split(b"\n")
-        self.tail = lines.pop()
+        end = buf.rfind(b"\n") + 1  # the complete lines end there; 0: none
+        self.tail = buf[end:] if end else buf
         if self.max_line is not None and len(self.tail) > self.max_line:
             raise LineTooLong(f"an SSE line passed {self.max_line} bytes without ending")
-        # One comprehension per read (a fast upstream sends hundreds of lines in one).
-        out = [line[5:].strip() for line in lines if line.startswith(b"data:")]
+        if not end:
+            return []
+        # The `data:` lines' values found by the C regex engine (the blank lines between events,
+        # half of all lines, never reach Python), then stripped as `line[5:].strip()` would.
+        out = [value.strip() for value in _DATA_LINE(buf, 0, end)]
         if b"" in out:
             return [payload for payload in out if payload]
         return out
