@@ -76,8 +76,8 @@ def test_random_streams_cut_anywhere_read_the_same() -> None:
         ([b'data: {"a":1}\n\ndata: [DONE]\n\n'], [[b'{"a":1}', b"[DONE]"]]),
         ([b'data:{"a":1}\r\n\r\n'], [[b'{"a":1}']]),
         ([b"event: ping\n: comment\ndata:   \n\n"], [[]]),
-        ([b'data: {"a"', b':1}\n', b"\n"], [[], [b'{"a":1}'], []]),
-        ([b'xdata: no\n data: no\ndata: yes \t\r\n'], [[b"yes"]]),
+        ([b'data: {"a"', b":1}\n", b"\n"], [[], [b'{"a":1}'], []]),
+        ([b"xdata: no\n data: no\ndata: yes \t\r\n"], [[b"yes"]]),
     ],
 )
 def test_the_cases_upstreams_send(reads: list[bytes], values: list[list[bytes]]) -> None:

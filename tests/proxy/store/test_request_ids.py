@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from proxy.state import exchange
 from proxy.state.exchange import new_request_id
@@ -17,10 +20,17 @@ def test_ids_are_unique_and_in_the_order_they_were_made() -> None:
     assert ids == sorted(ids)
 
 
-def test_a_later_millisecond_sorts_after_whatever_the_sequence(monkeypatch) -> None:
-    monkeypatch.setattr(exchange.time, "time_ns", lambda: 1_800_000_000_000 * 1_000_000)
+def test_a_later_millisecond_sorts_after_whatever_the_sequence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only this module's view of the clock: the time module itself is left alone.
+    monkeypatch.setattr(
+        exchange, "time", SimpleNamespace(time_ns=lambda: 1_800_000_000_000_000_000)
+    )
     first = new_request_id()
-    monkeypatch.setattr(exchange.time, "time_ns", lambda: 1_800_000_000_001 * 1_000_000)
+    monkeypatch.setattr(
+        exchange, "time", SimpleNamespace(time_ns=lambda: 1_800_000_000_001_000_000)
+    )
     assert new_request_id() > first
     assert first.startswith(f"req_{1_800_000_000_000:012x}")
 
