@@ -1,15 +1,15 @@
 """The upstream HTTP/1.1 client: one write per POST on a kept connection, the answer read by
-aiohttp's own response protocol.
+the proxy's own protocol (`answer.AnswerProtocol`).
 
 aiohttp's ClientSession serves every case (proxies, cookies, redirects, traces, multipart): per
 request it builds a ClientRequest, its headers, a body payload and writer, and a ClientResponse,
 through a connector: about 2,000 bytecodes, a quarter of a plain relay's work for a Claude Code
 request. The proxy only POSTs JSON to a few upstreams, so this writes the request head and body
-itself and reads the answer with aiohttp's `ResponseHandler` (its C HTTP parser: chunked bodies,
-decompression, flow control, the errors of a connection that breaks): the answer's `content` is
-the same `StreamReader` the transports read as before. Like the session it replaces it ignores
-proxy environment variables, and like aiohttp's POST it never resends a request; a redirect is
-answered as the upstream's error (a POST redirected is a base URL to correct).
+itself and reads the answer with `AnswerProtocol` (chunked and length bodies, gzip and deflate,
+flow control, the errors of a connection that breaks, as aiohttp's exception types). Like the
+session it replaces it ignores proxy environment variables, and like aiohttp's POST it never
+resends a request; a redirect is answered as the upstream's error (a POST redirected is a base URL
+to correct).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from functools import partial
 from typing import NamedTuple
 
 import aiohttp
-from aiohttp.client_proto import ResponseHandler
 from aiohttp.http import SERVER_SOFTWARE
-from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDictProxy
 from yarl import URL
+
+from proxy.upstreams.answer import AnswerBody, AnswerError, AnswerProtocol
 
 KEEPALIVE = 15.0
 """Seconds an idle connection is kept for the next request (aiohttp's default)."""
@@ -130,7 +130,7 @@ def request_head(end: Endpoint, headers: dict[str, str], length: int) -> bytes:
 
 
 class UpstreamResponse:
-    """An upstream's answer: status, headers and the body as aiohttp's StreamReader.
+    """An upstream's answer: status, headers and the body as it comes (`AnswerBody`).
 
     Its connection goes back to the pool when the body ends; `release` before that closes it.
     """
@@ -140,13 +140,13 @@ class UpstreamResponse:
     def __init__(
         self,
         pool: UpstreamPool,
-        protocol: ResponseHandler,
+        protocol: AnswerProtocol,
         status: int,
         headers: CIMultiDictProxy[str],
-        content: aiohttp.StreamReader,
+        content: AnswerBody,
     ) -> None:
         self.pool = pool
-        self.protocol: ResponseHandler | None = protocol
+        self.protocol: AnswerProtocol | None = protocol
         self.status, self.headers, self.content = status, headers, content
 
     @property
@@ -199,8 +199,8 @@ class UpstreamPool:
     """Kept connections to the upstreams of one event loop, and the POST that uses them."""
 
     def __init__(self) -> None:
-        self.idle: dict[tuple[str, int, bool], list[tuple[ResponseHandler, float]]] = {}
-        self.keys: dict[ResponseHandler, tuple[str, int, bool]] = {}
+        self.idle: dict[tuple[str, int, bool], list[tuple[AnswerProtocol, float]]] = {}
+        self.keys: dict[AnswerProtocol, tuple[str, int, bool]] = {}
         self.closed = False
         self.opened = 0
         """Connections opened (for tests and the benchmark: reuse shows as no new ones)."""
@@ -214,26 +214,19 @@ class UpstreamPool:
         protocol = self._idle(end.key)
         if protocol is None:
             protocol = await self._connect(end, connect_timeout)
-        transport = protocol.transport
-        assert transport is not None
-        transport.write(head + body)
         try:
-            while True:
-                message, payload = await protocol.read()
-                code = message.code
-                if code > 199 or code < 100 or code == 101:
-                    break  # 1xx (100 Continue, 103 Early Hints) come before the answer
-        except HttpProcessingError as exc:
+            code, answer_headers, payload = await protocol.send(head + body)
+        except AnswerError as exc:
             self.discard(protocol)
-            raise BadAnswer(f"invalid HTTP answer: {exc.message}") from None
+            raise BadAnswer(f"invalid HTTP answer: {exc}") from None
         except BaseException:
             self.discard(protocol)  # cancelled or broken mid-answer: the connection is unusable
             raise
-        response = UpstreamResponse(self, protocol, code, message.headers, payload)
+        response = UpstreamResponse(self, protocol, code, answer_headers, payload)
         payload.on_eof(response.body_ended)
         return response
 
-    def _idle(self, key: tuple[str, int, bool]) -> ResponseHandler | None:
+    def _idle(self, key: tuple[str, int, bool]) -> AnswerProtocol | None:
         kept = self.idle.get(key)
         if not kept:
             return None
@@ -245,12 +238,12 @@ class UpstreamPool:
             self.discard(protocol)
         return None
 
-    async def _connect(self, end: Endpoint, timeout: float) -> ResponseHandler:
+    async def _connect(self, end: Endpoint, timeout: float) -> AnswerProtocol:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
                 _, protocol = await loop.create_connection(
-                    partial(ResponseHandler, loop),
+                    partial(AnswerProtocol, loop),
                     end.host,
                     end.port,
                     ssl=TLS if end.tls else None,
@@ -261,14 +254,11 @@ class UpstreamPool:
             raise
         except OSError as exc:
             raise ConnectFailed(exc) from None
-        # One parser for the connection's life: it reads one answer after another. A body with
-        # neither length nor chunks runs to the connection's end (simple servers' SSE).
-        protocol.set_response_params(read_until_eof=True, auto_decompress=True)
         self.keys[protocol] = end.key
         self.opened += 1
         return protocol
 
-    def keep(self, protocol: ResponseHandler) -> None:
+    def keep(self, protocol: AnswerProtocol) -> None:
         """Take back a connection whose answer ended: kept for the next request, or closed."""
         key = self.keys.get(protocol)
         if key is None or self.closed or protocol.should_close or not protocol.is_connected():
@@ -282,7 +272,7 @@ class UpstreamPool:
         while kept[0][1] < now - KEEPALIVE:
             self.discard(kept.pop(0)[0])
 
-    def discard(self, protocol: ResponseHandler) -> None:
+    def discard(self, protocol: AnswerProtocol) -> None:
         """Close a connection for good (its answer unread, or not to be kept)."""
         self.keys.pop(protocol, None)
         # Aborted, not closed: the rest of a body is unwanted, and a TLS goodbye the peer
