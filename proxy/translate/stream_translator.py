@@ -53,7 +53,8 @@ TOOL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """What Anthropic (and so Claude Code's history) accepts as a tool_use id."""
 Event = dict[str, Any]
 TEXT_DELTA_KEYS = frozenset({"role", "content", "refusal"})
-"""Delta keys `feed` has nothing to do for beyond `content` (`refusal` text is not relayed)."""
+"""Delta keys `feed` has nothing to do for beyond `content` (`refusal` text is not relayed):
+a delta of these alone is plain text to `feed_batch`."""
 
 
 def new_message_id() -> str:
@@ -98,8 +99,6 @@ class StreamTranslator:
 
     scanner: Any = None
     """The tool-call text scanner of a RecoveringTranslator (None: text goes out as it is)."""
-    _runs: list[tuple[Event, list[str]]] | None = None
-    """While `feed_batch` runs: its text events and the pieces each gathers."""
 
     def __init__(self, model: str, input_tokens: int = 0, origin: str = "") -> None:
         self.model = model
@@ -194,21 +193,71 @@ class StreamTranslator:
     def feed_batch(self, chunks: list[dict[str, Any]]) -> list[Event]:
         """`sse.coalesce` of the events of `feed` for each chunk, plain text merged as it comes.
 
-        A fast upstream hands over hundreds of one-word chunks per read: their text deltas are
-        gathered into one event per run instead of one event each merged afterwards.
+        A fast upstream hands over hundreds of one-word chunks per read. The chunks that hold
+        text alone, while a text block is open and nothing else reads its text (the think-tag
+        splitter is off, a tool-call scanner would let it out as it is: ToolTextScanner.plain),
+        are taken here without a call each, their text gathered into one event per run; any
+        other chunk goes through `feed`.
         """
         events: list[Event] = []
         runs: list[tuple[Event, list[str]]] = []
-        self._runs = runs
+        run: list[str] | None = None  # the pieces of events[-1], a text delta being gathered
+        add_text, scanner, chars = self.text.append, self.scanner, 0
+        ready = self._plain_ready()
         try:
             for chunk in chunks:
+                if ready:
+                    choices = chunk.get("choices")
+                    if choices.__class__ is list and len(choices) == 1 and not chunk.get("usage"):
+                        choice = choices[0]
+                        if choice.__class__ is dict and not choice.get("finish_reason"):
+                            delta = choice.get("delta")
+                            if delta.__class__ is dict and delta.keys() <= TEXT_DELTA_KEYS:
+                                content = delta.get("content")
+                                if (
+                                    content.__class__ is str
+                                    and content
+                                    and (
+                                        scanner is None
+                                        or (
+                                            "<" not in content
+                                            and "[" not in content
+                                            and "\n" not in content
+                                        )
+                                    )
+                                ):
+                                    chars += len(content)
+                                    add_text(content)
+                                    if run is not None:
+                                        run.append(content)
+                                        continue
+                                    run = [content]
+                                    event = {
+                                        "type": "content_block_delta",
+                                        "index": self.block_count - 1,
+                                        "delta": {"type": "text_delta", "text": content},
+                                    }
+                                    events.append(event)
+                                    runs.append((event, run))
+                                    continue
                 self._feed(chunk, events)
+                run = None
+                ready = self._plain_ready()
         finally:
-            self._runs = None
-        for event, run in runs:
-            if len(run) > 1:
-                event["delta"] = {"type": "text_delta", "text": "".join(run)}
+            self.output_chars += chars
+        for event, pieces in runs:
+            if len(pieces) > 1:
+                event["delta"] = {"type": "text_delta", "text": "".join(pieces)}
         return coalesce(events)
+
+    def _plain_ready(self) -> bool:
+        """True when plain text goes out as it is, as a delta of the open text block."""
+        scanner = self.scanner
+        return (
+            self.open_kind == "text"
+            and self.think_tags.mode == "off"
+            and (scanner is None or scanner.quiet)
+        )
 
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
         """Translate one OpenAI chat.completion.chunk dict."""
@@ -222,48 +271,6 @@ class StreamTranslator:
             self.usage = usage
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or choice.get("message") or {}
-            if delta.keys() <= TEXT_DELTA_KEYS:
-                # Most chunks: text and nothing else the slow path reads (the same steps).
-                content = delta.get("content")
-                if content:
-                    if isinstance(content, str):
-                        scanner = self.scanner
-                        if self.think_tags.mode != "off":
-                            self._content_text(content, events)
-                        elif self.open_kind == "text" and (
-                            scanner is None
-                            or (
-                                scanner.quiet
-                                and "<" not in content
-                                and "[" not in content
-                                and "\n" not in content
-                            )
-                        ):
-                            # _text's common case (the splitter passes it through, the text
-                            # block is open, and RecoveringTranslator's scanner would let it
-                            # out as it is: ToolTextScanner.plain), without two calls.
-                            self.output_chars += len(content)
-                            self.text.append(content)
-                            runs = self._runs
-                            if runs and events and events[-1] is runs[-1][0]:
-                                runs[-1][1].append(content)  # feed_batch: the same run
-                            else:
-                                event = {
-                                    "type": "content_block_delta",
-                                    "index": self.block_count - 1,
-                                    "delta": {"type": "text_delta", "text": content},
-                                }
-                                events.append(event)
-                                if runs is not None:
-                                    runs.append((event, [content]))
-                        else:
-                            self._text(content, events)
-                    elif isinstance(content, list):
-                        self._content_parts(content, events)
-                reason = choice.get("finish_reason")
-                if reason:
-                    self._finish_reason(reason, choice)
-                continue
             details = delta.get("reasoning_details")
             if details and isinstance(details, list):
                 # OpenRouter and others: the typed list is the whole truth (`reasoning` repeats it).

@@ -381,18 +381,18 @@ class AnswerProtocol(asyncio.Protocol):
         waits for more bytes."""
         end = len(buf)
         left, crlf = self._left, self._crlf
-        size_at = _SIZE.match
+        size_at, append = _SIZE.match, pieces.append
         while True:
-            if left:
-                stop = pos + left
-                if stop > end:
-                    pieces.append(buf[pos:] if pos else buf)
-                    self._left, self._crlf = stop - end, 0
-                    return end
-                pieces.append(buf[pos:stop])
-                pos, left, crlf = stop, 0, 2
-            if crlf:
-                # The CRLF after a chunk's data, possibly cut between reads (a bare LF taken).
+            if left or crlf:
+                # The rest of a chunk cut between reads, then its CRLF (a bare LF taken).
+                if left:
+                    stop = pos + left
+                    if stop > end:
+                        append(buf[pos:] if pos else buf)
+                        self._left, self._crlf = stop - end, 0
+                        return end
+                    append(buf[pos:stop])
+                    pos, left, crlf = stop, 0, 2
                 while crlf and pos < end:
                     byte = buf[pos]
                     if byte == 13 and crlf == 2:
@@ -418,6 +418,11 @@ class AnswerProtocol(asyncio.Protocol):
             if not left:
                 self._state, self._left, self._crlf = _TRAILERS, 0, 0
                 return pos
+            stop = pos + left
+            if buf.startswith(b"\r\n", stop):
+                # The whole chunk and its CRLF are in this read: most chunks.
+                append(buf[pos:stop])
+                pos, left = stop + 2, 0
 
     def _trailers(self, buf: bytes, pos: int) -> int:
         """Skip the trailer lines after the last chunk; the position after the blank line

@@ -60,7 +60,10 @@ def has_finish(chunk: dict[str, Any]) -> bool:
 
 
 class SseChunks:
-    """The ChunkSource of an OpenAI-compatible SSE response: `data:` lines parsed as JSON."""
+    """The ChunkSource of an OpenAI-compatible SSE response: `data:` lines parsed as JSON.
+
+    Its end marker is `[DONE]`; a server that skips it (several local ones) still says
+    finish_reason, which the translator sees (`TranslatedStream`)."""
 
     def __init__(self, exchange: Exchange, response: UpstreamResponse) -> None:
         self.exchange = exchange
@@ -72,15 +75,27 @@ class SseChunks:
         exchange = self.exchange
         splitter = LineSplitter(MAX_BODY_BYTES)
         feed, loads = splitter.feed, orjson.loads
-        done = finished = False
+        done = False
         with http_errors(exchange.target):
             async for data in self.response.content.iter_any():
+                whole = not splitter.tail  # no line of an earlier read ends in this one
                 try:
                     payloads = feed(data)
                 except LineTooLong:
                     raise upstream_http.too_large(exchange.target, MAX_BODY_BYTES) from None
                 if not payloads:
                     continue  # a read that ended no line
+                if whole and b'"error"' not in data and b"[DONE]" not in payloads:
+                    # Most reads: chunks alone, parsed in one comprehension; JSON that does not
+                    # parse goes the careful way below.
+                    try:
+                        batch = [c for c in map(loads, payloads) if c.__class__ is dict]
+                    except orjson.JSONDecodeError:
+                        pass
+                    else:
+                        if batch:
+                            yield batch
+                        continue
                 batch = []
                 failure: ProxyError | None = None
                 for payload in payloads:
@@ -95,16 +110,7 @@ class SseChunks:
                         continue
                     if chunk.__class__ is not dict:
                         continue
-                    choices = chunk.get("choices")
-                    if choices:
-                        if not finished:
-                            # has_finish, its one-choice case inline (once per chunk).
-                            first = choices[0]
-                            if first.__class__ is dict and first.get("finish_reason"):
-                                finished = True
-                            elif len(choices) > 1:
-                                finished = has_finish(chunk)
-                    elif "error" in chunk:
+                    if not chunk.get("choices") and "error" in chunk:
                         status = error_status(chunk["error"])
                         failure = from_upstream(status, payload, exchange.target.provider)
                         break
@@ -123,11 +129,9 @@ class SseChunks:
                         tail.append(orjson.loads(payload))
                     except orjson.JSONDecodeError:
                         pass
+            tail = [chunk for chunk in tail if chunk.__class__ is dict]
             if tail:
-                finished = finished or any(has_finish(c) for c in tail if isinstance(c, dict))
                 yield tail
-        # Servers that skip [DONE] (several local ones) still say finish_reason.
-        self.ended_cleanly = done or finished
 
     async def aclose(self) -> None:
         """Release the upstream connection (kept for the next request when the answer ended)."""

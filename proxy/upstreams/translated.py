@@ -34,8 +34,9 @@ class ChunkSource(Protocol):
     """Batches of OpenAI chat.completion.chunk dicts, one batch per upstream read."""
 
     ended_cleanly: bool
-    """Set when the upstream's own end marker was seen ([DONE], a finish_reason, a normal end);
-    set before the batch that carried it is handed over, that batch is the last."""
+    """Set when the upstream's own end marker was seen ([DONE], a normal end); set before the
+    batch that carried it is handed over, that batch is the last. A stream without one is
+    complete still when a chunk said its finish_reason (the translator's)."""
 
     def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
         """The chunks; raises ProxyError (or TimeoutError) when the upstream fails."""
@@ -131,7 +132,7 @@ class TranslatedStream:
                 yield data
                 if len(translator.text) > mark and bus.wants_deltas:
                     exchange.delta("".join(translator.text[mark:]))
-        if not self.complete and source.ended_cleanly:
+        if not self.complete and (source.ended_cleanly or translator.finish_reason is not None):
             self.complete = True
             yield prefix + frames(translator.finish())
         remember_tools(exchange, translator)
