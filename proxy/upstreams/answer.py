@@ -24,6 +24,10 @@ MAX_LINE = 8190
 """Longest chunk-size or trailer line taken (aiohttp's line limit)."""
 HIGH_WATER = 1 << 18
 """Bytes of unread body after which the socket stops being read until the reader catches up."""
+MAX_INFLATED_READ = 1 << 24
+"""Most bytes one network read of a compressed body may inflate to: more is a compression bomb
+(a legitimate JSON or SSE read inflates a few times, not a thousand), refused before it is
+held in memory."""
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _STATUS = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9][0-9])(?:[ \t][^\r\n]*)?\r?")
@@ -197,6 +201,8 @@ class AnswerProtocol(asyncio.Protocol):
         """zlib's decompress object of a compressed body (None: plain)."""
         self._deflate = False
         """A `deflate` body whose first byte says whether it has zlib's header (RFC) or not."""
+        self._gzip = False
+        """A gzip body: members may follow one another; a deflate body must end its stream."""
 
     # -- asyncio -----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -344,9 +350,9 @@ class AnswerProtocol(asyncio.Protocol):
         if "close" in connection or (http10 and "keep-alive" not in connection):
             self.should_close = True
         encoding = headers.get("Content-Encoding", "").strip().lower()
-        self._inflate, self._deflate = None, False
+        self._inflate, self._deflate, self._gzip = None, False, False
         if encoding in ("gzip", "x-gzip"):
-            self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._inflate, self._gzip = zlib.decompressobj(16 + zlib.MAX_WBITS), True
         elif encoding == "deflate":
             self._deflate = True
         elif encoding in ("br", "zstd"):
@@ -447,15 +453,30 @@ class AnswerProtocol(asyncio.Protocol):
             self._inflate = zlib.decompressobj(
                 zlib.MAX_WBITS if data[0] & 0x0F == 8 else -zlib.MAX_WBITS
             )
-        inflate = self._inflate
-        if inflate is not None:
-            try:
-                data = inflate.decompress(data)
-            except zlib.error as exc:
-                raise AnswerError(f"cannot inflate the answer: {exc}") from None
+        if self._inflate is not None:
+            data = self._inflated(data)
             if not data:
                 return
         body.feed(data)
+
+    def _inflated(self, data: bytes) -> bytes:
+        """What a compressed read inflates to (gzip members back to back taken in turn)."""
+        inflate = self._inflate
+        try:
+            out = inflate.decompress(data, MAX_INFLATED_READ)
+            while self._gzip and inflate.eof and inflate.unused_data:
+                if len(out) >= MAX_INFLATED_READ:
+                    break
+                rest = inflate.unused_data
+                inflate = self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                out += inflate.decompress(rest, MAX_INFLATED_READ - len(out))
+        except zlib.error as exc:
+            raise AnswerError(f"cannot inflate the answer: {exc}") from None
+        if inflate.unconsumed_tail or len(out) >= MAX_INFLATED_READ:
+            raise AnswerError(
+                f"the answer inflates past {MAX_INFLATED_READ >> 20} MiB from one read; refused"
+            )
+        return out
 
     def _end_body(self, body: AnswerBody) -> None:
         inflate, self._inflate = self._inflate, None
@@ -463,6 +484,8 @@ class AnswerProtocol(asyncio.Protocol):
         if inflate is not None:
             try:
                 rest = inflate.flush()
+                if not self._gzip and not inflate.eof:
+                    raise zlib.error("the deflate stream ends early")
             except zlib.error as exc:
                 body.set_exception(aiohttp.ClientPayloadError(f"cannot inflate the answer: {exc}"))
                 return

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from aiohttp.client_proto import ResponseHandler
 
-from proxy.upstreams.answer import HIGH_WATER, AnswerError, AnswerProtocol
+from proxy.upstreams.answer import HIGH_WATER, MAX_INFLATED_READ, AnswerError, AnswerProtocol
 
 SEED_CASES = 300
 
@@ -107,6 +107,20 @@ def answers(rng: random.Random) -> list[tuple[str, bytes, bool]]:
             b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: %d\r\n\r\n%s"
             % (len(raw_deflated), raw_deflated),
             False,
+        ),
+        (
+            "gzip members",
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + chunked(
+                gzip.compress(sse[: len(sse) // 2]) + gzip.compress(sse[len(sse) // 2 :]), rng
+            ),
+            False,
+        ),
+        (
+            "deflate cut short",
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(deflated) - 4, deflated[:-4]),
+            True,  # aiohttp waits for more otherwise
         ),
         (
             "continue first",
@@ -211,9 +225,9 @@ async def test_every_answer_cut_anywhere_reads_as_aiohttp_reads_it(seed: int) ->
     rng = random.Random(seed)
     for name, data, closes in answers(rng):
         reads = cuts(data, rng)
-        expected = await read_with_aiohttp(reads, closes)
+        expected = await asyncio.wait_for(read_with_aiohttp(reads, closes), 10)
         for stepwise in (False, True):
-            got = await read_with_ours(reads, closes, stepwise)
+            got = await asyncio.wait_for(read_with_ours(reads, closes, stepwise), 10)
             assert outcome(got) == outcome(expected), (name, stepwise, [len(r) for r in reads])
 
 
@@ -261,4 +275,19 @@ async def test_a_compression_that_was_not_asked_for_is_refused() -> None:
     protocol.data_received(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 1\r\n\r\nx")
     with pytest.raises(AnswerError, match="br"):
         await waiter
+    assert protocol.should_close
+
+
+async def test_a_compression_bomb_is_refused_before_it_is_inflated() -> None:
+    protocol = AnswerProtocol(asyncio.get_running_loop())
+    protocol.connection_made(FakeTransport())
+    waiter = protocol.send(b"")
+    bomb = gzip.compress(b"\0" * (MAX_INFLATED_READ + 1), compresslevel=9)
+    protocol.data_received(
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(bomb), bomb)
+    )
+    head = await waiter
+    with pytest.raises(aiohttp.ClientPayloadError, match="inflates past"):
+        await head.body.read()
     assert protocol.should_close
