@@ -30,8 +30,12 @@ MAX_INFLATED_READ = 1 << 24
 held in memory."""
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
-_STATUS = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9][0-9])(?:[ \t][^\r\n]*)?\r?")
-_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_STATUS = re.compile(r"HTTP/1\.([01]) ([1-9][0-9][0-9])(?:[ \t][^\r\n]*)?\r?")
+_FIELD = re.compile(
+    r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*((?:[^\r\n]*[^ \t\r\n])?)[ \t]*\r?(?:\n|\Z)"
+)
+"""A header line: its name (a token) and its value without the blanks around it; each match
+ends where the next line starts, so the matches of a valid head are back to back."""
 _SIZE = re.compile(rb"([0-9a-fA-F]{1,15})[ \t]*(?:;[^\r\n]*)?\r?\n")
 """A chunk's size line: hex digits, optional extensions (ignored), CRLF (or a bare LF)."""
 
@@ -321,42 +325,55 @@ class AnswerProtocol(asyncio.Protocol):
 
     def _head(self, buf: bytes, pos: int) -> int:
         """Parse one answer head at `pos`; the position after it, -1 if incomplete."""
-        found = _HEAD_END.search(buf, pos)
-        if found is None:
-            if len(buf) - pos > MAX_HEAD:
-                raise AnswerError("the answer's head is too long")
-            self._buffer = buf[pos:]
-            return -1
-        if found.start() - pos > MAX_HEAD:
+        end = buf.find(b"\r\n\r\n", pos)
+        # Every blank line holds LF LF or LF CR LF: none before this one, it ends the head.
+        if (
+            end >= 0
+            and buf.find(b"\n\n", pos, end + 2) < 0
+            and buf.find(b"\n\r\n", pos, end + 2) < 0
+        ):
+            after = end + 4
+        else:
+            found = _HEAD_END.search(buf, pos)  # bare line feeds (rare): the regex
+            if found is None:
+                if len(buf) - pos > MAX_HEAD:
+                    raise AnswerError("the answer's head is too long")
+                self._buffer = buf[pos:]
+                return -1
+            end, after = found.start(), found.end()
+        if end - pos > MAX_HEAD:
             raise AnswerError("the answer's head is too long")
-        lines = buf[pos : found.start()].split(b"\n")
-        status = _STATUS.fullmatch(lines[0])
+        first, _, block = buf[pos:end].decode("utf-8", "surrogateescape").partition("\n")
+        status = _STATUS.fullmatch(first)
         if status is None:
-            raise AnswerError(f"not an HTTP/1.1 status line: {lines[0][:40]!r}")
-        headers: CIMultiDict[str] = CIMultiDict()
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or _NAME.fullmatch(name) is None:
-                raise AnswerError(f"not a header line: {line[:40]!r}")
-            headers.add(name.decode(), value.strip(b" \t\r").decode("utf-8", "surrogateescape"))
+            raise AnswerError(f"not an HTTP/1.1 status line: {first[:40]!r}")
+        # Every header line matched by one regex (in C); a line it does not match is refused.
+        fields = _FIELD.findall(block) if block else []
+        if len(fields) != (block.count("\n") + 1 if block else 0):
+            raise AnswerError("a line of the answer's head is not a header")
+        headers: CIMultiDict[str] = CIMultiDict(fields)
         code = int(status.group(2))
         if code < 200 and code != 101:
-            return found.end()  # informational (100 Continue, 103 Early Hints): the answer follows
-        self._start_body(code, status.group(1) == b"0", headers)
-        return found.end()
+            return after  # informational (100 Continue, 103 Early Hints): the answer follows
+        self._start_body(code, status.group(1) == "0", headers)
+        return after
 
     def _start_body(self, code: int, http10: bool, headers: CIMultiDict[str]) -> None:
-        connection = headers.get("Connection", "").lower()
-        if "close" in connection or (http10 and "keep-alive" not in connection):
-            self.should_close = True
-        encoding = headers.get("Content-Encoding", "").strip().lower()
+        connection = headers.get("Connection")
+        if connection is not None or http10:
+            connection = (connection or "").lower()
+            if "close" in connection or (http10 and "keep-alive" not in connection):
+                self.should_close = True
         self._inflate, self._deflate, self._gzip = None, False, False
-        if encoding in ("gzip", "x-gzip"):
-            self._inflate, self._gzip = zlib.decompressobj(16 + zlib.MAX_WBITS), True
-        elif encoding == "deflate":
-            self._deflate = True
-        elif encoding in ("br", "zstd"):
-            raise AnswerError(f"the answer is compressed with {encoding}, which was not asked for")
+        encoding = headers.get("Content-Encoding")
+        if encoding is not None:
+            encoding = encoding.strip().lower()
+            if encoding in ("gzip", "x-gzip"):
+                self._inflate, self._gzip = zlib.decompressobj(16 + zlib.MAX_WBITS), True
+            elif encoding == "deflate":
+                self._deflate = True
+            elif encoding in ("br", "zstd"):
+                raise AnswerError(f"the answer is compressed with {encoding}, not asked for")
         chunked = headers.get("Transfer-Encoding")
         lengths = headers.getall("Content-Length", [])
         if code in (204, 304):
@@ -369,8 +386,11 @@ class AnswerProtocol(asyncio.Protocol):
             else:
                 self._state, self.should_close = _TO_EOF, True
         elif lengths:
-            values = {value.strip() for line in lengths for value in line.split(",")}
-            length = values.pop() if len(values) == 1 else ""
+            length = lengths[0]
+            if len(lengths) > 1 or not length.isdigit():
+                # Repeated (or listed) values must all be the same number.
+                values = {value.strip() for line in lengths for value in line.split(",")}
+                length = values.pop() if len(values) == 1 else ""
             if not length.isdigit() or not length.isascii():
                 raise AnswerError("the answer's Content-Length is not one number")
             self._left = int(length)

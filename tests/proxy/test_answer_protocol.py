@@ -266,6 +266,12 @@ async def test_bare_line_feeds_are_taken() -> None:
     head = await waiter
     assert await head.body.read() == b"hello!"
     assert not protocol.should_close
+    # A head of bare line feeds ends at its own blank line, whatever CRLFs the body holds.
+    waiter = protocol.send(b"")
+    protocol.data_received(b"HTTP/1.1 200 OK\nContent-Length: 9\n\nab\r\n\r\ncde")
+    head = await waiter
+    assert head.headers["Content-Length"] == "9"
+    assert await head.body.read() == b"ab\r\n\r\ncde"
 
 
 async def test_a_compression_that_was_not_asked_for_is_refused() -> None:
@@ -273,7 +279,7 @@ async def test_a_compression_that_was_not_asked_for_is_refused() -> None:
     protocol.connection_made(FakeTransport())
     waiter = protocol.send(b"")
     protocol.data_received(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 1\r\n\r\nx")
-    with pytest.raises(AnswerError, match="br"):
+    with pytest.raises(AnswerError, match="br, not asked for"):
         await waiter
     assert protocol.should_close
 
