@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from proxy.server.runner import ProxyServer
-from tests.support.local_server import openai_proxy, serve_app
+from tests.support.local_server import proxy_before
 
 TEXTS = ["Hello", " from", " one", " read"]
 
@@ -52,15 +52,8 @@ class OneWriteUpstream:
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[OneWriteUpstream, ProxyServer]]:
     upstream = OneWriteUpstream()
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", upstream.completions)
-    runner, port = await serve_app(app)
-    proxy = await openai_proxy(port)
-    try:
+    async with proxy_before(upstream.completions) as proxy:
         yield upstream, proxy
-    finally:
-        await proxy.stop()
-        await runner.cleanup()
 
 
 def _request(port: int) -> bytes:

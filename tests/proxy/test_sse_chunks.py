@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from proxy.server.runner import ProxyServer
-from tests.support.local_server import openai_proxy, serve_app
+from tests.support.local_server import proxy_before
 
 ROLE = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
 STOP = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
@@ -55,22 +55,23 @@ class ScriptedUpstream:
         return response
 
 
-@pytest.fixture
-async def served() -> AsyncIterator[tuple[ScriptedUpstream, ProxyServer]]:
+@pytest.fixture(params=[False, True], ids=["whole", "cut"])
+async def served(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[ScriptedUpstream, ProxyServer]]:
+    """The scripted upstream (writing whole, then cut) and a proxy before it."""
     upstream = ScriptedUpstream()
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", upstream.completions)
-    runner, port = await serve_app(app)
-    proxy = await openai_proxy(port)
-    try:
+    upstream.cut = request.param
+    async with proxy_before(upstream.completions) as proxy:
         yield upstream, proxy
-    finally:
-        await proxy.stop()
-        await runner.cleanup()
 
 
-async def events_of(proxy: ProxyServer) -> list[tuple[str, dict[str, object]]]:
-    """(event, data) of a streamed request, read as raw SSE."""
+async def streamed(
+    served: tuple[ScriptedUpstream, ProxyServer], frames: list[bytes]
+) -> list[tuple[str, dict[str, object]]]:
+    """(event, data) of a streamed request the upstream answers with `frames`, read as raw SSE."""
+    upstream, proxy = served
+    upstream.frames = frames
     client = anthropic.AsyncAnthropic(base_url=proxy.url, api_key="sk-test", max_retries=0)
     async with client.messages.with_streaming_response.create(
         model="claude-sonnet-4-5",
@@ -96,12 +97,10 @@ def answer_text(events: list[tuple[str, dict[str, object]]]) -> str:
     )
 
 
-@pytest.mark.parametrize("cut", [False, True], ids=["whole", "cut"])
 async def test_the_word_error_in_the_answer_is_text(
-    served: tuple[ScriptedUpstream, ProxyServer], cut: bool
+    served: tuple[ScriptedUpstream, ProxyServer],
 ) -> None:
     upstream, proxy = served
-    upstream.cut = cut
     upstream.frames = [frame(c) for c in (ROLE, text('say "error"'), text(" twice"), STOP, USAGE)]
     upstream.frames.append(DONE)
     client = anthropic.AsyncAnthropic(base_url=proxy.url, api_key="sk-test", max_retries=0)
@@ -114,53 +113,40 @@ async def test_the_word_error_in_the_answer_is_text(
     assert message.stop_reason == "end_turn"
 
 
-@pytest.mark.parametrize("cut", [False, True], ids=["whole", "cut"])
 async def test_an_error_event_ends_the_stream_after_the_text_before_it(
-    served: tuple[ScriptedUpstream, ProxyServer], cut: bool
+    served: tuple[ScriptedUpstream, ProxyServer],
 ) -> None:
-    upstream, proxy = served
-    upstream.cut = cut
     error = {"error": {"message": "upstream overloaded", "type": "server_error", "code": 503}}
-    upstream.frames = [frame(c) for c in (ROLE, text("partial"), error, text("never"))]
-    events = await events_of(proxy)
+    events = await streamed(
+        served, [frame(c) for c in (ROLE, text("partial"), error, text("never"))]
+    )
     assert answer_text(events) == "partial"
     assert events[-1][0] == "error"
     assert "upstream overloaded" in str(events[-1][1])
 
 
-@pytest.mark.parametrize("cut", [False, True], ids=["whole", "cut"])
 async def test_lines_that_are_not_json_objects_are_skipped(
-    served: tuple[ScriptedUpstream, ProxyServer], cut: bool
+    served: tuple[ScriptedUpstream, ProxyServer],
 ) -> None:
-    upstream, proxy = served
-    upstream.cut = cut
-    upstream.frames = [frame(ROLE), frame(text("one")), b"data: {not json\n\n", b"data: 42\n\n"]
-    upstream.frames += [frame(text(" two")), frame(STOP), DONE]
-    events = await events_of(proxy)
+    bad = [b"data: {not json\n\n", b"data: 42\n\n"]
+    good = [frame(c) for c in (text(" two"), STOP)]
+    events = await streamed(served, [frame(ROLE), frame(text("one")), *bad, *good, DONE])
     assert answer_text(events) == "one two"
     assert events[-1][0] == "message_stop"
 
 
-@pytest.mark.parametrize("cut", [False, True], ids=["whole", "cut"])
 async def test_a_finish_reason_without_done_completes_the_answer(
-    served: tuple[ScriptedUpstream, ProxyServer], cut: bool
+    served: tuple[ScriptedUpstream, ProxyServer],
 ) -> None:
-    upstream, proxy = served
-    upstream.cut = cut
-    upstream.frames = [frame(c) for c in (ROLE, text("done soon"), STOP)]
-    events = await events_of(proxy)
+    events = await streamed(served, [frame(c) for c in (ROLE, text("done soon"), STOP)])
     assert answer_text(events) == "done soon"
     assert [name for name, _ in events[-2:]] == ["message_delta", "message_stop"]
 
 
-@pytest.mark.parametrize("cut", [False, True], ids=["whole", "cut"])
 async def test_a_stream_without_finish_or_done_ends_in_an_error(
-    served: tuple[ScriptedUpstream, ProxyServer], cut: bool
+    served: tuple[ScriptedUpstream, ProxyServer],
 ) -> None:
-    upstream, proxy = served
-    upstream.cut = cut
-    upstream.frames = [frame(c) for c in (ROLE, text("cut off"))]
-    events = await events_of(proxy)
+    events = await streamed(served, [frame(c) for c in (ROLE, text("cut off"))])
     assert answer_text(events) == "cut off"
     assert events[-1][0] == "error"
     assert "ended before it finished" in str(events[-1][1])

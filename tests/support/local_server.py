@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from aiohttp import web
 
@@ -40,6 +42,23 @@ async def openai_proxy(port: int, **env: str) -> ProxyServer:
     server = ProxyServer(settings)
     await server.start()
     return server
+
+
+@asynccontextmanager
+async def proxy_before(
+    completions: Callable[[web.Request], Awaitable[web.StreamResponse]], **env: str
+) -> AsyncIterator[ProxyServer]:
+    """A started proxy whose OpenAI-compatible upstream answers POST /v1/chat/completions with
+    `completions`, on a free loopback port; both stopped on exit."""
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    runner, port = await serve_app(app)
+    proxy = await openai_proxy(port, **env)
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()
+        await runner.cleanup()
 
 
 async def send_in_pieces(
