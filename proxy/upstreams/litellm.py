@@ -25,9 +25,17 @@ from proxy.state.exchange import Exchange
 from proxy.translate.to_openai import to_openai
 from proxy.upstreams.anthropic import ANTHROPIC_BASE
 from proxy.upstreams.http import LOOP_HEADER
-from proxy.upstreams.openai import has_finish
 from proxy.upstreams.translated import TranslatedStream, complete_message
 from proxy.upstreams.wire import UpstreamPool
+
+
+def has_finish(chunk: dict[str, Any]) -> bool:
+    """True when a chunk carries a finish_reason (the upstream says its answer is complete)."""
+    # Per chunk: a plain loop (no generator) over the one choice chunks carry.
+    for choice in chunk.get("choices") or ():
+        if isinstance(choice, dict) and choice.get("finish_reason"):
+            return True
+    return False
 
 
 def api_base_for(target: Target, settings: Settings) -> str | None:

@@ -50,15 +50,6 @@ def _request(exchange: Exchange) -> tuple[str, dict[str, str], dict[str, Any]]:
     return url, headers, payload
 
 
-def has_finish(chunk: dict[str, Any]) -> bool:
-    """True when a chunk carries a finish_reason (the upstream says its answer is complete)."""
-    # Per chunk: a plain loop (no generator) over the one choice chunks carry.
-    for choice in chunk.get("choices") or ():
-        if isinstance(choice, dict) and choice.get("finish_reason"):
-            return True
-    return False
-
-
 class SseChunks:
     """The ChunkSource of an OpenAI-compatible SSE response: `data:` lines parsed as JSON.
 
