@@ -160,10 +160,12 @@ async def test_a_fast_stream_is_appended_per_frame_not_per_delta(
     drain, append, update = ProxyApp._drain, Markdown.append, Markdown.update
 
     def measured_drain(self: ProxyApp) -> None:
-        answer = self.main_screen.query_one(AnswerView)
-        if not answer.query(Markdown):  # torn down (the app is closing): nothing to measure
+        # Torn down (the app is closing: its screens popped, or the pane emptied): nothing to
+        # measure; a last frame may still fire.
+        if not self.screen_stack or not self.main_screen.query_one(AnswerView).query(Markdown):
             drain(self)
             return
+        answer = self.main_screen.query_one(AnswerView)
         sent = sum(map(len, answer._sent))
         behind.append(sent - len(answer.source))
         drain(self)
