@@ -38,6 +38,10 @@ _FIELD = re.compile(
 ends where the next line starts, so the matches of a valid head are back to back."""
 _SIZE = re.compile(rb"([0-9a-fA-F]{1,15})[ \t]*(?:;[^\r\n]*)?\r?\n")
 """A chunk's size line: hex digits, optional extensions (ignored), CRLF (or a bare LF)."""
+_SIZE_LINES = {b"%x\r\n" % size: size for size in range(1, 1 << 12)}
+"""The size lines servers write (lower-case hex, CRLF) of chunks up to 4 KiB, by their bytes:
+one slice and one lookup per chunk instead of a regex match and `int(..., 16)` (a streamed answer
+is one chunk per token). Any other size line goes to `_SIZE`."""
 
 # Where an answer's reading is: the bytes that come next mean...
 _IDLE, _HEAD, _LENGTH, _CHUNKS, _TRAILERS, _TO_EOF = range(6)
@@ -407,7 +411,7 @@ class AnswerProtocol(asyncio.Protocol):
         waits for more bytes."""
         end = len(buf)
         left, crlf = self._left, self._crlf
-        size_at, append = _SIZE.match, pieces.append
+        size_at, append, find, sizes = _SIZE.match, pieces.append, buf.find, _SIZE_LINES
         while True:
             if left or crlf:
                 # The rest of a chunk cut between reads, then its CRLF (a bare LF taken).
@@ -433,14 +437,19 @@ class AnswerProtocol(asyncio.Protocol):
             if pos >= end:
                 self._left, self._crlf = 0, 0
                 return end
-            line = size_at(buf, pos)
-            if line is None:
-                if buf.find(b"\n", pos) >= 0 or end - pos > MAX_LINE:
-                    raise AnswerError("not a chunk size line")
-                self._left, self._crlf = 0, 0
-                self._buffer = buf[pos:]
-                return -1
-            pos, left = line.end(), int(line.group(1), 16)
+            eol = find(b"\n", pos, pos + 8) + 1
+            left = sizes.get(buf[pos:eol]) if eol else None
+            if left is not None:
+                pos = eol
+            else:
+                line = size_at(buf, pos)
+                if line is None:
+                    if find(b"\n", pos) >= 0 or end - pos > MAX_LINE:
+                        raise AnswerError("not a chunk size line")
+                    self._left, self._crlf = 0, 0
+                    self._buffer = buf[pos:]
+                    return -1
+                pos, left = line.end(), int(line.group(1), 16)
             if not left:
                 self._state, self._left, self._crlf = _TRAILERS, 0, 0
                 return pos

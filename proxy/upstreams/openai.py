@@ -76,17 +76,25 @@ class SseChunks:
                     raise upstream_http.too_large(exchange.target, MAX_BODY_BYTES) from None
                 if not payloads:
                     continue  # a read that ended no line
-                if whole and b'"error"' not in data and b"[DONE]" not in payloads:
-                    # Most reads: chunks alone, parsed in one comprehension; JSON that does not
-                    # parse goes the careful way below.
-                    try:
-                        batch = [c for c in map(loads, payloads) if c.__class__ is dict]
-                    except orjson.JSONDecodeError:
-                        pass
-                    else:
-                        if batch:
-                            yield batch
-                        continue
+                if whole and b'"error"' not in data:
+                    # Most reads: chunks alone, or chunks and the `[DONE]` that ends them (a
+                    # short answer's only read), parsed in one comprehension. JSON that does not
+                    # parse, or a `[DONE]` before the last line, goes the careful way below.
+                    ends = payloads[-1] == b"[DONE]"
+                    chunks = payloads[:-1] if ends else payloads
+                    if b"[DONE]" not in chunks:
+                        try:
+                            batch = [c for c in map(loads, chunks) if c.__class__ is dict]
+                        except orjson.JSONDecodeError:
+                            pass
+                        else:
+                            if ends:
+                                done = self.ended_cleanly = True
+                            if batch:
+                                yield batch
+                            if ends:
+                                break
+                            continue
                 batch = []
                 failure: ProxyError | None = None
                 for payload in payloads:

@@ -1,4 +1,5 @@
-"""LineSplitter finds `data:` values with one regex; it must say what a line-by-line reading says."""
+"""LineSplitter finds `data:` values by a split or one regex; it must say what a line-by-line reading
+says."""
 
 from __future__ import annotations
 
@@ -68,6 +69,21 @@ def test_random_streams_cut_anywhere_read_the_same() -> None:
         parts = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
         limit = rng.choice([None, 5, 20, 1000])
         assert _read(LineSplitter(limit), parts) == _read(LineByLine(limit), parts), parts
+
+
+def test_reads_of_whole_events_read_the_same() -> None:
+    # Reads that start with `data:` and end with a blank line take the splitter's split path;
+    # values with newlines, blanks or other fields inside must send them back to the regex.
+    rng = random.Random(13)
+    for _ in range(5_000):
+        events = [
+            b"data:" + b"".join(rng.choice(ATOMS) for _ in range(rng.randint(0, 3))) + b"\n\n"
+            for _ in range(rng.randint(1, 6))
+        ]
+        stream = b"".join(events)
+        cut = rng.choice([len(stream), sum(map(len, events[: rng.randint(0, len(events))]))])
+        parts = [stream[:cut], stream[cut:]]
+        assert _read(LineSplitter(), parts) == _read(LineByLine(), parts), parts
 
 
 @pytest.mark.parametrize(
