@@ -438,9 +438,9 @@ class AnswerProtocol(asyncio.Protocol):
                 self._left, self._crlf = 0, 0
                 return end
             eol = find(b"\n", pos, pos + 8) + 1
-            left = sizes.get(buf[pos:eol]) if eol else None
-            if left is not None:
-                pos = eol
+            size = sizes.get(buf[pos:eol]) if eol else None
+            if size is not None:
+                pos, left = eol, size
             else:
                 line = size_at(buf, pos)
                 if line is None:
