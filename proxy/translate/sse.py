@@ -112,12 +112,11 @@ class LineSplitter:
         lines = buf if end == len(buf) else buf[:end]
         if lines.startswith(b"data:") and lines.endswith(b"\n\n"):
             # Most reads: `data:` lines each followed by a blank line and nothing else. Split at
-            # the event boundaries by C searches; when the read holds no other newline (counted),
-            # the pieces are exactly the lines' values (the last one keeps its "\n\n" until the
-            # strip), as the regex below would find them, for a fraction of its per-byte cost.
-            pieces = lines.split(b"\n\ndata:")
-            if lines.count(b"\n") == 2 * len(pieces):
-                pieces[0] = pieces[0][5:]
+            # the event boundaries; when no piece holds a newline (one memchr over their join),
+            # the pieces are exactly the lines' values the regex below would find, for a
+            # fraction of its per-byte cost (and of `count`'s, which reads byte by byte).
+            pieces = lines[5:-2].split(b"\n\ndata:")
+            if b"\n" not in b"".join(pieces):
                 out = list(map(bytes.strip, pieces))
                 return [payload for payload in out if payload] if b"" in out else out
         # The `data:` lines' values found by the C regex engine (the blank lines between events,
