@@ -200,54 +200,64 @@ class StreamTranslator:
         other chunk goes through `feed`.
         """
         events: list[Event] = []
-        runs: list[tuple[Event, list[str]]] = []
-        run: list[str] | None = None  # the pieces of events[-1], a text delta being gathered
-        add_text, scanner, chars = self.text.append, self.scanner, 0
+        text = self.text
+        add_text, scanner = text.append, self.scanner
+        runs: list[tuple[Event, int, int]] = []  # each run's event and its pieces in self.text
+        run: Event | None = None  # events[-1] while it gathers the pieces from text[first:]
+        first = 0
         ready = self._plain_ready()
         try:
             for chunk in chunks:
                 if ready:
-                    choices = chunk.get("choices")
-                    if choices.__class__ is list and len(choices) == 1 and not chunk.get("usage"):
-                        choice = choices[0]
-                        if choice.__class__ is dict and not choice.get("finish_reason"):
-                            delta = choice.get("delta")
-                            if delta.__class__ is dict and delta.keys() <= TEXT_DELTA_KEYS:
-                                content = delta.get("content")
-                                if (
-                                    content.__class__ is str
-                                    and content
-                                    and (
-                                        scanner is None
-                                        or (
-                                            "<" not in content
-                                            and "[" not in content
-                                            and "\n" not in content
+                    # A chunk of another shape fails one of these tests, or raises (a choice or
+                    # delta that is not an object): either way it goes through `_feed`.
+                    try:
+                        choices = chunk.get("choices")
+                        if len(choices) == 1 and not chunk.get("usage"):
+                            choice = choices[0]
+                            if not choice.get("finish_reason"):
+                                delta = choice.get("delta")
+                                if delta.keys() <= TEXT_DELTA_KEYS:
+                                    content = delta.get("content")
+                                    if (
+                                        content.__class__ is str
+                                        and content
+                                        and (
+                                            scanner is None
+                                            or (
+                                                "<" not in content
+                                                and "[" not in content
+                                                and "\n" not in content
+                                            )
                                         )
-                                    )
-                                ):
-                                    chars += len(content)
-                                    add_text(content)
-                                    if run is not None:
-                                        run.append(content)
+                                    ):
+                                        if run is None:
+                                            first = len(text)
+                                            run = {
+                                                "type": "content_block_delta",
+                                                "index": self.block_count - 1,
+                                                "delta": {"type": "text_delta", "text": content},
+                                            }
+                                            events.append(run)
+                                        add_text(content)
                                         continue
-                                    run = [content]
-                                    event = {
-                                        "type": "content_block_delta",
-                                        "index": self.block_count - 1,
-                                        "delta": {"type": "text_delta", "text": content},
-                                    }
-                                    events.append(event)
-                                    runs.append((event, run))
-                                    continue
+                    except (AttributeError, TypeError, KeyError):
+                        pass
+                if run is not None:
+                    runs.append((run, first, len(text)))
+                    run = None
                 self._feed(chunk, events)
-                run = None
                 ready = self._plain_ready()
         finally:
-            self.output_chars += chars
-        for event, pieces in runs:
-            if len(pieces) > 1:
-                event["delta"] = {"type": "text_delta", "text": "".join(pieces)}
+            if run is not None:
+                runs.append((run, first, len(text)))
+            for event, low, high in runs:
+                if high - low > 1:
+                    joined = "".join(text[low:high])
+                    event["delta"] = {"type": "text_delta", "text": joined}
+                    self.output_chars += len(joined)
+                else:
+                    self.output_chars += len(text[low])
         return coalesce(events)
 
     def _plain_ready(self) -> bool:

@@ -82,6 +82,17 @@ MIXED: dict[str, list[dict[str, Any]]] = {
     ],
     "refusal-key": [_text("I", refusal=None), _text(" cannot", refusal=None)],
     "null-content": [_text(None), *WORDS, _text(None, "length")],
+    # Shapes the per-chunk path tolerates and the gathered path must hand over to it.
+    "odd-shapes": [
+        *WORDS[:2],
+        {"choices": None},
+        {"choices": [{"delta": None}]},
+        {"choices": [{"message": {"content": " whole"}}]},
+        *WORDS[2:4],
+        {"choices": [{"delta": {"content": " counted"}}], "usage": {"prompt_tokens": 3}},
+        {"choices": [{"delta": {"content": ["a", "list"]}}]},
+        *WORDS[4:],
+    ],
 }
 
 
