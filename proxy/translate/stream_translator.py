@@ -212,7 +212,7 @@ class StreamTranslator:
                     # A chunk of another shape fails one of these tests, or raises (a choice or
                     # delta that is not an object): either way it goes through `_feed`.
                     try:
-                        choices = chunk.get("choices")
+                        choices: Any = chunk.get("choices")
                         if len(choices) == 1 and not chunk.get("usage"):
                             choice = choices[0]
                             if not choice.get("finish_reason"):
