@@ -135,6 +135,8 @@ class StreamTranslator:
         self.tools: list[dict[str, Any]] = []
         self.dropped: list[str] = []
         self.finished = False
+        self.sent_usage: dict[str, int] | None = None
+        """The usage `finish` sent in message_delta (the summary's too: nothing comes after)."""
 
     # -- block management -------------------------------------------------------------------
     def _close(self, events: list[Event]) -> None:
@@ -337,9 +339,10 @@ class StreamTranslator:
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": self.stop_reason(), "stop_sequence": self.stop_sequence},
-                "usage": self.final_usage(),
+                "usage": (usage := self.final_usage()),
             }
         )
+        self.sent_usage = usage
         events.append({"type": "message_stop"})
         return events
 

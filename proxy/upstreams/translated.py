@@ -158,7 +158,7 @@ class TranslatedStream:
             "model": translator.model,
             "content": content,
             "stop_reason": translator.stop_reason(),
-            "usage": translator.final_usage(),
+            "usage": translator.sent_usage or translator.final_usage(),
         }
 
     async def aclose(self) -> None:
