@@ -144,14 +144,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     direct = measure(args.load, "direct", args.n)
     own = {t: measure(args.load, t, args.n) - direct for t in args.transports.split(",")}
-    floor = own.get("relay")
     print(
         f"load {args.load}, {args.n} requests each; client + fake upstream: {direct:,} Ir/request"
     )
-    for target, ir in own.items():
+    print_per_target(own)
+    return 0
+
+
+def print_per_target(counts: dict[str, int]) -> None:
+    """One line per target: its instructions per request, and its ratio to the floor's."""
+    floor = counts.get("relay")
+    for target, ir in counts.items():
         ratio = f" = {ir / floor:.2f}x floor" if floor and target != "relay" else ""
         print(f"  {target:10s} {ir:>12,} Ir/request{ratio}")
-    return 0
 
 
 if __name__ == "__main__":

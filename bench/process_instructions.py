@@ -26,6 +26,7 @@ import subprocess
 import sys
 
 from bench.cc_body import HEADERS, NONSTREAM_CHUNKS, STREAM_CHUNKS, prepared
+from bench.instructions import print_per_target
 from bench.procs import free_port, proxy_env, spawn, wait_port
 from bench.stack import Counts, Stack
 
@@ -93,11 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 1
     counts = asyncio.run(measure(args.load, args.targets.split(","), args.n, args.store))
-    floor = counts.get("relay")
     print(f"load {args.load}, {args.n} requests each, instructions of the target's process:")
-    for name, ir in counts.items():
-        ratio = f" = {ir / floor:.2f}x floor" if floor and name != "relay" else ""
-        print(f"  {name:10s} {ir:>12,} Ir/request{ratio}")
+    print_per_target(counts)
     return 0
 
 
