@@ -1,7 +1,7 @@
 """Instructions per request of a real proxy process, served as the benchmark serves it.
 
     uv run python -m bench.process_instructions [--load cc-stream|cc|cc-session] [-n 100]
-                                                [--targets openai,relay] [--store]
+                                                [--targets openai,relay] [--store] [--keep DIR]
 
 `bench.instructions` runs the client, the fake upstream and the proxy in one process and loop, so
 the fake's every write reaches the proxy in a read of its own (about 12 reads for a 20-chunk
@@ -12,7 +12,8 @@ proxy with its transport, or the floor `bench.relay`) as its own process under
 ``valgrind --tool=callgrind``, instrumentation switched on only for the `n` measured requests
 after a warm-up. The count is the target process' own, every thread included (the store's
 writer too with `--store`; off by default: its batches depend on the wall clock, which valgrind
-slows). Needs valgrind.
+slows). `--keep DIR` copies each target's callgrind output there (for `callgrind_annotate`).
+Needs valgrind.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ WARMUP = 30
 LOADS = ("cc-stream", "cc", "cc-session")
 
 
-async def measure(load: str, targets: list[str], n: int, store: bool) -> dict[str, int]:
+async def measure(
+    load: str, targets: list[str], n: int, store: bool, keep: str | None = None
+) -> dict[str, int]:
     """Instructions per request of each target's process."""
     stream = load == "cc-stream"
     chunks = STREAM_CHUNKS if stream else NONSTREAM_CHUNKS
@@ -79,6 +82,10 @@ async def measure(load: str, targets: list[str], n: int, store: bool) -> dict[st
             if not found:
                 raise RuntimeError(f"{name}: no callgrind total in {log}")
             out[name] = int(found[-1].replace(",", "")) // n
+            if keep is not None:
+                os.makedirs(keep, exist_ok=True)
+                for kept in stack.home.glob(f"callgrind-{name}.out*"):
+                    shutil.copy(kept, os.path.join(keep, kept.name))
     return out
 
 
@@ -89,11 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", default="openai,relay")
     parser.add_argument("-n", type=int, default=100)
     parser.add_argument("--store", action="store_true")
+    parser.add_argument("--keep", metavar="DIR", help="copy the callgrind outputs here")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 1
-    counts = asyncio.run(measure(args.load, args.targets.split(","), args.n, args.store))
+    counts = asyncio.run(measure(args.load, args.targets.split(","), args.n, args.store, args.keep))
     print(f"load {args.load}, {args.n} requests each, instructions of the target's process:")
     print_per_target(counts)
     return 0

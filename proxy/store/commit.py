@@ -6,6 +6,7 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from proxy.store import records
@@ -38,17 +39,43 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
+ROWS_PER_STATEMENT = 32
+"""The most rows one INSERT takes. `executemany` runs one statement a row (bind, step, reset,
+the GIL let go and taken back around each step); one statement for 32 rows makes the writer
+~1.5x as fast (`python -m bench.store`). 32 rows of `requests` are 768 parameters, under
+SQLite's oldest limit of 999."""
+
+
+def insert_rows(conn: sqlite3.Connection, insert: records.Insert, rows: list[Row]) -> None:
+    """Insert `rows` in order, up to ROWS_PER_STATEMENT a statement, with the same outcome as
+    one statement a row (a key already taken, even by an earlier row here, does what
+    `insert.conflict` says). Statement sizes are powers of two, so SQLite's cache keeps them."""
+    done, total = 0, len(rows)
+    while done < total:
+        size = ROWS_PER_STATEMENT
+        while size > total - done:
+            size //= 2
+        if size == 1:
+            conn.execute(_sql(insert, 1), rows[done])
+        else:
+            params = [value for row in rows[done : done + size] for value in row]
+            conn.execute(_sql(insert, size), params)
+        done += size
+
+
+@lru_cache(maxsize=64)
+def _sql(insert: records.Insert, rows: int) -> str:
+    return insert.sql(rows)
+
+
 def write_rows(
     conn: sqlite3.Connection, requests: list[Row], bodies: list[Row], turns: list[Row]
 ) -> int:
     """Insert a batch in one transaction; returns rows written. A bad row fails the whole batch."""
     with transaction(conn):
-        if requests:
-            conn.executemany(records.INSERT_REQUEST, requests)
-        if bodies:
-            conn.executemany(records.INSERT_BODIES, bodies)
-        if turns:
-            conn.executemany(records.INSERT_TURN, turns)
+        insert_rows(conn, records.REQUESTS, requests)
+        insert_rows(conn, records.BODIES, bodies)
+        insert_rows(conn, records.TURNS, turns)
     return len(requests) + len(turns)
 
 

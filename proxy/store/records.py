@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 import orjson
 
@@ -108,18 +108,32 @@ REQUEST_COLUMNS = (
 )
 TURN_COLUMNS = ("at", "session_id", "request_id", "role", "content", "model", "key")
 
-INSERT_REQUEST = (
-    f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(REQUEST_COLUMNS))}) ON CONFLICT(id) DO NOTHING"
-)
-INSERT_BODIES = (
-    "INSERT INTO request_bodies (request_id, request, response) VALUES (?, ?, ?) "
-    "ON CONFLICT(request_id) DO NOTHING"
-)
-INSERT_TURN = (
-    f"INSERT INTO turns ({', '.join(TURN_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(TURN_COLUMNS))}) ON CONFLICT DO NOTHING"
-)
+BODIES_COLUMNS = ("request_id", "request", "response")
+
+
+class Insert(NamedTuple):
+    """An INSERT of one table's rows, `rows` at a time (one statement, one step for them all)."""
+
+    table: str
+    columns: tuple[str, ...]
+    conflict: str
+    """What a row whose key is taken does (the same for each row of a many-row statement)."""
+
+    def sql(self, rows: int = 1) -> str:
+        """The statement inserting `rows` rows, in their order."""
+        one = f"({', '.join('?' * len(self.columns))})"
+        return (
+            f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
+            f"VALUES {', '.join([one] * rows)} {self.conflict}"
+        )
+
+
+REQUESTS = Insert("requests", REQUEST_COLUMNS, "ON CONFLICT(id) DO NOTHING")
+BODIES = Insert("request_bodies", BODIES_COLUMNS, "ON CONFLICT(request_id) DO NOTHING")
+TURNS = Insert("turns", TURN_COLUMNS, "ON CONFLICT DO NOTHING")
+INSERT_REQUEST = REQUESTS.sql()
+INSERT_BODIES = BODIES.sql()
+INSERT_TURN = TURNS.sql()
 
 
 def _shorten(value: Any, limit: int = ARG_PREVIEW) -> Any:
