@@ -156,8 +156,15 @@ class LocalBackend(Backend):
         loop = self.proxy.loop
         if loop is None or not loop.is_running():
             raise ProxyNotRunning("the proxy is not running")
+        coro = coro_factory()
         try:
-            return await asyncio.wrap_future(self.proxy.call(coro_factory()))
+            future = self.proxy.call(coro)
+        except RuntimeError:
+            # The loop closed since the check (the app is quitting): the same answer.
+            coro.close()
+            raise ProxyNotRunning("the proxy is not running") from None
+        try:
+            return await asyncio.wrap_future(future)
         except ProxyError as exc:
             raise Refused(exc.status, f"{exc.status}: {exc.message}") from None
 
@@ -195,7 +202,8 @@ class LocalBackend(Backend):
         return dict(await self.on_loop(lambda: history.page(limit, before, session, text)))
 
     async def recent_requests(self, limit: int) -> list[dict[str, Any]]:
-        """The store's newest Messages requests, read in a worker thread of the proxy loop."""
+        """The store's newest Messages requests, read in a worker thread of the proxy loop ([]
+        when the store cannot be read, or the proxy stopped: quitting while the log backfills)."""
         recording = self.service.recording
         try:
             return list(
@@ -203,7 +211,7 @@ class LocalBackend(Backend):
                     lambda: recording.read(queries.recent_requests, limit, None, "messages")
                 )
             )
-        except StoreError:
+        except (StoreError, ProxyNotRunning):
             return []
 
     async def usage(self, by: str, since: date | None = None) -> dict[str, Any]:

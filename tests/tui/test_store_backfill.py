@@ -11,6 +11,7 @@ import aiohttp
 import anthropic
 import pytest
 
+from app.client.local_backend import LocalBackend
 from app.client.requests import OK, RequestStore
 from app.ui.proxy_app import ProxyApp
 from screens.request_log import RequestLog
@@ -113,3 +114,24 @@ async def test_the_log_is_backfilled_after_a_restart(
         assert app.status.tokens == totals["input_tokens"] + totals["output_tokens"] == 42
         assert app.status.cost == pytest.approx(totals["cost"], abs=1e-6)
         assert log.get_row_index(list(app.store)[-1].request_id) == 3
+
+
+
+async def test_a_backfill_once_the_proxy_stopped_is_empty(tmp_path: Path) -> None:
+    """Quitting while the log backfills: the read finds no proxy and answers nothing, where it
+    used to fail the worker (a toast on the way out, seen as a flaky burst-of-keys test)."""
+    proxy = start_headless(tui_settings(None, tmp_path))
+    backend = LocalBackend(proxy.service.settings, proxy, env_file=tmp_path / ".env")
+    assert await backend.recent_requests(10) == []
+    loop = proxy.loop
+    assert loop is not None
+    proxy.stop()
+    assert await backend.recent_requests(10) == []
+    # Closed between the running check and the call: the same answer, and the coroutine made
+    # for the call is closed (never awaited, it would warn; the suite turns warnings to errors).
+    loop.is_running = lambda: True  # type: ignore[method-assign]
+    probe = asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="closed"):
+        proxy.call(probe)
+    probe.close()
+    assert await backend.recent_requests(10) == []
