@@ -116,7 +116,6 @@ async def test_the_log_is_backfilled_after_a_restart(
         assert log.get_row_index(list(app.store)[-1].request_id) == 3
 
 
-
 async def test_a_backfill_once_the_proxy_stopped_is_empty(tmp_path: Path) -> None:
     """Quitting while the log backfills: the read finds no proxy and answers nothing, where it
     used to fail the worker (a toast on the way out, seen as a flaky burst-of-keys test)."""
