@@ -55,11 +55,8 @@ def insert_rows(conn: sqlite3.Connection, insert: records.Insert, rows: list[Row
         size = ROWS_PER_STATEMENT
         while size > total - done:
             size //= 2
-        if size == 1:
-            conn.execute(_sql(insert, 1), rows[done])
-        else:
-            params = [value for row in rows[done : done + size] for value in row]
-            conn.execute(_sql(insert, size), params)
+        params = [value for row in rows[done : done + size] for value in row]
+        conn.execute(_sql(insert, size), params)
         done += size
 
 
