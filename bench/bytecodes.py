@@ -18,12 +18,15 @@ import argparse
 import asyncio
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import Counter
+from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any
 
 from bench import instructions
+from bench.procs import own_folders
 
 
 class Counts:
@@ -82,7 +85,11 @@ def run(load: str, target: str, n: int) -> Counts:
     real = subprocess.run
     subprocess.run = control  # type: ignore[assignment]
     try:
-        asyncio.run(instructions._one_target(load, target, n))
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-bytecodes-") as tmp,
+            own_folders(Path(tmp)),
+        ):
+            asyncio.run(instructions._one_target(load, target, n, Path(tmp)))
     finally:
         subprocess.run = real
     return counts

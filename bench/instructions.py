@@ -30,8 +30,11 @@ LOADS = ("small", "cc", "cc-stream", "stream", "cc-session")
 """`cc-session`: a Claude Code session 40 tool turns in (~150 KB), growing a turn a request."""
 
 
-async def _one_target(load: str, target: str, n: int) -> None:
-    """Inside callgrind: serve `target`, warm it up, measure `n` requests with instrumentation on."""
+async def _one_target(load: str, target: str, n: int, home: Path) -> None:
+    """Inside callgrind: serve `target`, warm it up, measure `n` requests with instrumentation on.
+
+    `home`: a scratch folder for the bodies (the caller points the process's folders there).
+    """
     import aiohttp
 
     from bench import cc_body, payloads, relay, upstream
@@ -70,13 +73,12 @@ async def _one_target(load: str, target: str, n: int) -> None:
     }
     stream = load in ("cc-stream", "stream")
     if load.startswith("cc"):
-        folder = Path(tempfile.mkdtemp(prefix="bench-instructions-"))
-        cc_body.prepare(folder)
+        cc_body.prepare(home)
         suffix = "-stream" if stream else ""
         if load == "cc-session":
-            bodies = (folder / "cc-session-anthropic.jsonl").read_bytes().split(b"\n")
+            bodies = (home / "cc-session-anthropic.jsonl").read_bytes().split(b"\n")
         else:
-            bodies = [(folder / f"cc-anthropic{suffix}.json").read_bytes()]
+            bodies = [(home / f"cc-anthropic{suffix}.json").read_bytes()]
         headers |= cc_body.HEADERS
         if target != "direct":
             url += "?beta=true"
@@ -137,7 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inside", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.inside:
-        asyncio.run(_one_target(args.load, args.inside, args.n))
+        from bench.procs import own_folders
+
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp,
+            own_folders(Path(tmp)),
+        ):
+            asyncio.run(_one_target(args.load, args.inside, args.n, Path(tmp)))
         return 0
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)

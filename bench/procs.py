@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,34 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
         env["BENCH_TOOLS"] = os.environ["BENCH_TOOLS"]  # the load generator reads it
     env.update(extra)
     return env
+
+
+FOLDER_VARS = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
+"""Where the proxy and the app find their files (store, history, presets, remembered models)."""
+
+
+@contextlib.contextmanager
+def own_folders(home: Path) -> Iterator[None]:
+    """This process's folders at `home` while it runs a proxy or the app in-process.
+
+    The in-process tools (`request_profile`, `instructions`, `tui_keys`) build the service
+    without an environment of their own, so it finds its folders in `os.environ`: without this
+    they wrote thousands of benchmark requests into the developer's store and routed by the
+    models the developer last chose.
+    """
+    names = (*FOLDER_VARS, "DATA_DIR")
+    saved = {name: os.environ.get(name) for name in names}
+    env = clean_env(home)
+    os.environ.pop("DATA_DIR", None)  # it would win over XDG_DATA_HOME
+    os.environ.update({name: env[name] for name in FOLDER_VARS})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def proxy_env(home: Path, upstream: str, port: int, transport: str) -> dict[str, str]:

@@ -26,7 +26,7 @@ import aiohttp
 from aiohttp import web
 
 from bench import cc_body, payloads, upstream
-from bench.procs import TRANSPORTS
+from bench.procs import TRANSPORTS, own_folders
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
@@ -38,8 +38,11 @@ async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
     return runner, int(address[1])
 
 
-async def run(load: str, transport: str, n: int, warmup: int, top: int) -> str:
-    """Send `warmup` then `n` requests through an in-process proxy; the profile of the `n`."""
+async def run(load: str, transport: str, n: int, warmup: int, top: int, home: Path) -> str:
+    """Send `warmup` then `n` requests through an in-process proxy; the profile of the `n`.
+
+    `home`: a scratch folder for the bodies (the caller points the process's folders there).
+    """
     from proxy.core.settings import load_settings
     from proxy.server.runner import ProxyServer
 
@@ -64,9 +67,8 @@ async def run(load: str, transport: str, n: int, warmup: int, top: int) -> str:
     url = server.url + "/v1/messages"
     stream = load in ("cc-stream", "stream")
     if load.startswith("cc"):
-        folder = Path(tempfile.mkdtemp(prefix="request-profile-"))
-        cc_body.prepare(folder)
-        body = (folder / f"cc-anthropic{'-stream' if stream else ''}.json").read_bytes()
+        cc_body.prepare(home)
+        body = (home / f"cc-anthropic{'-stream' if stream else ''}.json").read_bytes()
         headers |= cc_body.HEADERS
         url += "?beta=true"
     else:
@@ -112,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args(argv)
-    print(asyncio.run(run(args.load, args.transport, args.n, args.warmup, args.top)))
+    with tempfile.TemporaryDirectory(prefix="request-profile-") as tmp, own_folders(Path(tmp)):
+        print(asyncio.run(run(args.load, args.transport, args.n, args.warmup, args.top, Path(tmp))))
     return 0
 
 

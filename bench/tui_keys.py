@@ -21,8 +21,8 @@ from typing import Any
 from textual import events
 from textual.app import App
 
-from bench.procs import proxy_env, target
-from bench.stack import Stack
+from bench.procs import own_folders, proxy_env, target
+from bench.stack import Counts, Stack
 from bench.stats import Flat, median, percentile
 from proxy.core.lazy_litellm import start_import
 from proxy.core.settings import load_settings
@@ -138,6 +138,11 @@ async def key_latency(stack: Stack) -> Flat:
     chunks `paced_load_ms` apart (about what 20 real streams deliver).
     """
     c = stack.counts
+    with own_folders(stack.home / "tui_keys"):
+        return await _key_latency(stack, c)
+
+
+async def _key_latency(stack: Stack, c: Counts) -> Flat:
     app = build_app(stack.home, stack.upstream_url)
     pinger = Pinger(app)
     out: Flat = {}

@@ -8,6 +8,7 @@ background import, the LiteLLM engine left out, the floor relay in) in a subproc
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,8 +40,27 @@ def test_stats_helpers() -> None:
     assert combined == {"a.ms": 2.0, "a.errors": 1}
 
 
+def user_folders(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A developer's own folders (empty) and an environment that names them, as a shell does."""
+    user = tmp_path / "user"
+    env = dict(os.environ)
+    env.pop("DATA_DIR", None)
+    for name, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data")):
+        (user / sub).mkdir(parents=True)
+        env[name] = str(user / sub)
+    return user, env
+
+
+def written(folder: Path) -> list[str]:
+    """The files under `folder`."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
 def test_bench_runs_every_scenario_tiny(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
+    # Nothing of the developer's is read or written: the in-process TUI scenario once wrote its
+    # requests into their store.
+    user, env = user_folders(tmp_path)
     cmd = [
         sys.executable,
         "-m",
@@ -53,8 +73,9 @@ def test_bench_runs_every_scenario_tiny(tmp_path: Path) -> None:
         "--out",
         str(out),
     ]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert written(user) == []
     result = json.loads(out.read_text())
     assert result["failures"] == {}
     figures = result["figures"]
@@ -85,3 +106,13 @@ def test_bench_runs_every_scenario_tiny(tmp_path: Path) -> None:
     assert {r[0][0] for r in rows} == set("1234567")
     assert "figure" in render(rows)
     assert "proxy CPU per streamed chunk" in proc.stdout
+
+
+def test_request_profile_leaves_the_developers_folders_alone(tmp_path: Path) -> None:
+    user, env = user_folders(tmp_path)
+    cmd = [sys.executable, "-m", "bench.request_profile", "--load", "small", "-n", "3"]
+    cmd += ["--warmup", "1", "--top", "5"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "3 requests (small, openai)" in proc.stdout
+    assert written(user) == []
