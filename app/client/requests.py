@@ -55,9 +55,9 @@ class RequestRecord:
     message: dict[str, Any] | None = None
     chunks: list[str] = field(default_factory=list)
     tool_repairs: list[dict[str, Any]] = field(default_factory=list)
+    """Tool calls the proxy recovered, repaired or refused in the answer (one record each)."""
     stored: bool = False
     """Read back from the store (a request from before a restart): no bodies, no answer text."""
-    """Tool calls the proxy recovered, repaired or refused in the answer (one record each)."""
 
     @property
     def text(self) -> str:
