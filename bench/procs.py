@@ -96,10 +96,10 @@ FOLDER_VARS = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_
 def own_folders(home: Path) -> Iterator[None]:
     """This process's folders at `home` while it runs a proxy or the app in-process.
 
-    The in-process tools (`request_profile`, `instructions`, `tui_keys`) build the service
-    without an environment of their own, so it finds its folders in `os.environ`: without this
-    they wrote thousands of benchmark requests into the developer's store and routed by the
-    models the developer last chose.
+    The in-process tools (`request_profile`, `instructions`, `bytecodes`, `tui_keys`) build the
+    service without an environment of their own, so it finds its folders in `os.environ`:
+    without this they wrote their requests into the developer's store and routed by the models
+    the developer last chose.
     """
     names = (*FOLDER_VARS, "DATA_DIR")
     saved = {name: os.environ.get(name) for name in names}

@@ -22,7 +22,7 @@ from textual import events
 from textual.app import App
 
 from bench.procs import own_folders, proxy_env, target
-from bench.stack import Counts, Stack
+from bench.stack import Stack
 from bench.stats import Flat, median, percentile
 from proxy.core.lazy_litellm import start_import
 from proxy.core.settings import load_settings
@@ -137,12 +137,12 @@ async def key_latency(stack: Stack) -> Flat:
     as busy as it can be (the issue's figure). Paced: `paced_load_chunks`-chunk streams with
     chunks `paced_load_ms` apart (about what 20 real streams deliver).
     """
-    c = stack.counts
     with own_folders(stack.home / "tui_keys"):
-        return await _key_latency(stack, c)
+        return await _key_latency(stack)
 
 
-async def _key_latency(stack: Stack, c: Counts) -> Flat:
+async def _key_latency(stack: Stack) -> Flat:
+    c = stack.counts
     app = build_app(stack.home, stack.upstream_url)
     pinger = Pinger(app)
     out: Flat = {}
