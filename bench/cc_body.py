@@ -8,7 +8,10 @@ tool_result turn), else a synthetic body of the same shape and size built from
 Non-streaming (5-chunk answer) and streaming (20 chunks), every transport and the floor side by
 side (`bench.sidebyside`: one request at a time, interleaved, rounds rotating the order): the
 added latency (median proxy - median direct) and the proxy's CPU per request, and that CPU
-against the floor's (the relay), round by round.
+against the floor's (the relay), round by round. The `.apart` mode sends the stream again with
+an idle pause after each request (`APART_MS`), as a person's Claude Code does between turns:
+each process then meets its request with cold caches, and the proxy's store commits each
+request in a transaction of its own (its writer's batch window is shorter than the pause).
 
 The bodies are prepared once per run in a subprocess (``python -m bench.cc_body DIR``): the
 synthetic shapes import the test support (LiteLLM included), which the orchestrator should not
@@ -50,6 +53,10 @@ HEADERS = {
     "x-app": "cli",
     "Accept": "application/json",
 }
+APART_MS = 50.0
+"""The idle pause after each request of the `.apart` mode: Claude Code's turns come seconds
+apart, so a user's proxy meets each request with cold caches; 50 ms is enough for that and
+keeps the scenario short."""
 FLOOR_RATIO = 1.5
 """The issue's target: proxy CPU per request within 1.5x of the floor's."""
 Row = tuple[str, str, str, str]
@@ -214,15 +221,16 @@ async def cc_body(stack: Stack, transports: list[str]) -> Flat:
         "cc.fixture": 0 if info["source"] == "synthetic" else 1,
     }
     out["cc.session_kb"] = info["bytes"]["anthropic-session"] / 1000
-    for mode, stream, body in (
-        ("", False, info["prefix"]),
-        (".stream", True, info["prefix"]),
-        (".session", False, info["prefix"] + "-session"),
+    for mode, stream, body, n, gap in (
+        ("", False, info["prefix"], c.cc_n, 0.0),
+        (".stream", True, info["prefix"], c.cc_n, 0.0),
+        (".session", False, info["prefix"] + "-session", c.cc_n, 0.0),
+        (".apart", True, info["prefix"], c.cc_apart_n, APART_MS),
     ):
         sides = await side_by_side(
             stack,
             transports,
-            n=c.cc_n,
+            n=n,
             warmup=c.cc_warmup,
             rounds=c.latency_rounds,
             stream=stream,
@@ -230,6 +238,7 @@ async def cc_body(stack: Stack, transports: list[str]) -> Flat:
             body=body,
             headers=HEADERS,
             query="?beta=true",
+            gap_ms=gap,
         )
         for transport, side in sides.items():
             prefix = f"cc.{transport}{mode}"
@@ -261,6 +270,11 @@ def rows(fig: Flat) -> list[Row]:
             ".session",
             f"Claude Code session {SESSION_TURNS}+ tool turns in "
             f"({_f(fig.get('cc.session_kb'), 0)} KB, a turn more each request)",
+        ),
+        (
+            ".apart",
+            f"Claude Code request ({kb} KB, {source}), {STREAM_CHUNKS}-chunk stream, "
+            f"{APART_MS:g} ms apart",
         ),
     ):
         for t in ("openai", "anthropic", "litellm", "relay"):

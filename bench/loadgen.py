@@ -170,13 +170,19 @@ async def _sequential(
     targets: dict[str, dict[str, Any]] = cmd["targets"]
     pace_ms = float(cmd.get("pace_ms", 0))
     prefix = cmd.get("body")
+    # `gap_ms`: an idle pause after each request, as between a person's Claude Code turns.
+    gap = float(cmd.get("gap_ms", 0)) / 1000.0
     for _ in range(int(cmd.get("warmup", 10))):
         for target in targets.values():
             await request(session, target, chunks, stream, pace_ms, prefix)
+            if gap:
+                await asyncio.sleep(gap)
     out: dict[str, Any] = {name: {"ttft": [], "total": [], "errors": Errors()} for name in targets}
     for _ in range(int(cmd["n"])):
         for name, target in targets.items():
             result = await request(session, target, chunks, stream, pace_ms, prefix)
+            if gap:
+                await asyncio.sleep(gap)
             if result.error:
                 out[name]["errors"].add(result.error)
                 continue

@@ -50,8 +50,10 @@ async def side_by_side(
     body: str | None = None,
     headers: dict[str, str] | None = None,
     query: str = "",
+    gap_ms: float = 0,
 ) -> dict[str, Side]:
-    """`n` requests to each transport's proxy and each direct dialect, interleaved."""
+    """`n` requests to each transport's proxy and each direct dialect, interleaved (`gap_ms`
+    apart when given: every process then meets each request cold, as between a person's turns)."""
     proxies = await stack.ensure(transports)
     targets: dict[str, dict[str, Any]] = {}
     direct_of: dict[str, str] = {}
@@ -65,7 +67,7 @@ async def side_by_side(
         if headers and t["dialect"] == "anthropic":
             t["headers"] = headers
     op = "stream" if stream else "latency"
-    common = dict(chunks=chunks, body=body)
+    common = dict(chunks=chunks, body=body, gap_ms=gap_ms)
     if warmup:
         await stack.loadgen.call(op=op, targets=targets, n=0, warmup=warmup, **common)
     sides = {transport: Side() for transport in transports}

@@ -55,6 +55,8 @@ class Counts:
     cc_n: int = 100
     """Claude Code requests per transport and mode (cc_body), after `cc_warmup` more each."""
     cc_warmup: int = 10
+    cc_apart_n: int = 50
+    """Claude Code streams per transport sent `cc_body.APART_MS` apart (after `cc_warmup`)."""
 
 
 FULL = Counts()
@@ -73,6 +75,7 @@ QUICK = Counts(
     key_presses_load=20,
     cc_n=45,
     cc_warmup=5,
+    cc_apart_n=20,
 )
 TINY = Counts(
     latency_n=3,
@@ -98,6 +101,7 @@ TINY = Counts(
     settle=False,
     cc_n=2,
     cc_warmup=1,
+    cc_apart_n=2,
 )
 
 

@@ -100,6 +100,7 @@ def test_bench_runs_every_scenario_tiny(tmp_path: Path) -> None:
         "cc.openai.cpu_ms",
         "cc.anthropic.stream.cpu_x_floor",
         "cc.relay.stream.added_ms",
+        "cc.openai.apart.cpu_x_floor",
     ):
         assert isinstance(figures.get(key), (int, float)), key
     rows = table_rows(figures)
