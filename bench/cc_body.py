@@ -263,19 +263,17 @@ def rows(fig: Flat) -> list[Row]:
     source = "captured" if fig.get("cc.fixture") else "synthetic"
     out: list[Row] = []
     kb = _f(fig.get("cc.kb"), 0)
+    request = f"Claude Code request ({kb} KB, {source})"
+    streamed = f"{request}, {STREAM_CHUNKS}-chunk stream"
     for suffix, label in (
-        ("", f"Claude Code request ({kb} KB, {source}), non-streaming"),
-        (".stream", f"Claude Code request ({kb} KB, {source}), {STREAM_CHUNKS}-chunk stream"),
+        ("", f"{request}, non-streaming"),
+        (".stream", streamed),
         (
             ".session",
             f"Claude Code session {SESSION_TURNS}+ tool turns in "
             f"({_f(fig.get('cc.session_kb'), 0)} KB, a turn more each request)",
         ),
-        (
-            ".apart",
-            f"Claude Code request ({kb} KB, {source}), {STREAM_CHUNKS}-chunk stream, "
-            f"{APART_MS:g} ms apart",
-        ),
+        (".apart", f"{streamed}, {APART_MS:g} ms apart"),
     ):
         for t in ("openai", "anthropic", "litellm", "relay"):
             p = f"cc.{t}{suffix}"

@@ -172,17 +172,20 @@ async def _sequential(
     prefix = cmd.get("body")
     # `gap_ms`: an idle pause after each request, as between a person's Claude Code turns.
     gap = float(cmd.get("gap_ms", 0)) / 1000.0
+
+    async def one(target: dict[str, Any]) -> Outcome:
+        result = await request(session, target, chunks, stream, pace_ms, prefix)
+        if gap:
+            await asyncio.sleep(gap)
+        return result
+
     for _ in range(int(cmd.get("warmup", 10))):
         for target in targets.values():
-            await request(session, target, chunks, stream, pace_ms, prefix)
-            if gap:
-                await asyncio.sleep(gap)
+            await one(target)
     out: dict[str, Any] = {name: {"ttft": [], "total": [], "errors": Errors()} for name in targets}
     for _ in range(int(cmd["n"])):
         for name, target in targets.items():
-            result = await request(session, target, chunks, stream, pace_ms, prefix)
-            if gap:
-                await asyncio.sleep(gap)
+            result = await one(target)
             if result.error:
                 out[name]["errors"].add(result.error)
                 continue
