@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from proxy.store.writer import StoreWriter
@@ -30,15 +31,35 @@ def test_a_batch_window_is_one_sleep_not_a_poll(tmp_path: Path) -> None:
     try:
         assert writer.flush(20)  # the file is open: the thread now waits on its queue
         urgent = writer._urgent = CountingEvent()
-        for n in range(50):
+        writer.submit_request(request(0, NOW))
+        assert wait_for(lambda: writer.rows_written == 1)
+        # After a quiet spell the record went at once: no wait at all.
+        assert urgent.waits == 0 and writer.batches == 1
+        for n in range(1, 51):
             writer.submit_request(request(n, NOW + n))
-        assert wait_for(lambda: writer.rows_written == 50)
-        # The first record woke the thread; the rest arrived during its one wait (a stalled
-        # machine may split them into two batches: still one wait each).
-        assert urgent.waits == writer.batches <= 2
+        assert wait_for(lambda: writer.rows_written == 51)
+        # These came within the window of the first transaction: one wait for its end, then one
+        # batch (a stalled machine may split them into two: still one wait each at most).
+        assert 1 <= writer.batches - 1 <= 2 and urgent.waits <= writer.batches - 1
     finally:
         writer.close(10)
-    assert count(path, "requests") == 50
+    assert count(path, "requests") == 51
+
+
+def test_records_apart_are_each_written_on_one_wake_up(tmp_path: Path) -> None:
+    writer = StoreWriter(tmp_path / "claude-proxy.db", batch_seconds=0.1)
+    try:
+        assert writer.flush(20)
+        urgent = writer._urgent = CountingEvent()
+        for n in range(1, 4):
+            writer.submit_request(request(n, NOW + n))
+            written = n
+            assert wait_for(lambda: writer.rows_written == written)
+            time.sleep(0.15)  # longer than the window: the next record meets a quiet writer
+        # A person's requests, seconds apart: each committed as the thread woke, none waited.
+        assert writer.batches == 3 and urgent.waits == 0
+    finally:
+        writer.close(10)
 
 
 def test_a_flush_ends_the_window_at_once(tmp_path: Path) -> None:
