@@ -1,9 +1,10 @@
 """The one writer: records queued in O(1) by the proxy, written in batches by a daemon thread.
 
-The proxy loop only ever calls `SimpleQueue.put`. A record after a quiet spell is committed as soon
-as the thread wakes; records that come within `batch_seconds` of a transaction wait for that window
-to end and are then committed together, in as few transactions as possible. When the disk is full, the folder read-only or the file locked too long, recording
-pauses: records wait in a bounded backlog and the thread retries until the write succeeds.
+The proxy loop only ever calls `SimpleQueue.put`. A record after a quiet spell is committed as
+soon as the thread wakes; records that come within `batch_seconds` of a transaction's start wait
+for that window to end and are then committed together, in as few transactions as possible. When
+the disk is full, the folder read-only or the file locked too long, recording pauses: records
+wait in a bounded backlog and the thread retries until the write succeeds.
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ class StoreWriter:
         A record after a quiet spell (a person's requests, seconds apart) goes at once: each
         wake-up costs CPU (~0.1 ms on a VM) and takes the GIL from the loop, so one per record,
         not two. One sleep, not a poll: a flood meanwhile waits in the queue and is then
-        written `batch_size` records per transaction, at most one batch per window.
+        written `batch_size` records per transaction, one wake-up a window.
         """
         wait = self._window_ends - time.monotonic()
         if wait > 0:
