@@ -2,9 +2,10 @@
 
 The proxy loop only ever calls `SimpleQueue.put`. A record after a quiet spell is committed as
 soon as the thread wakes; records that come within `batch_seconds` of a transaction's start wait
-for that window to end and are then committed together, in as few transactions as possible. When
-the disk is full, the folder read-only or the file locked too long, recording pauses: records
-wait in a bounded backlog and the thread retries until the write succeeds.
+for that window to end and are then committed together, in as few transactions as possible.
+While they keep coming, the thread sleeps window to window and no record's put wakes it. When the
+disk is full, the folder read-only or the file locked too long, recording pauses: records wait in
+a bounded backlog and the thread retries until the write succeeds.
 """
 
 from __future__ import annotations
@@ -118,12 +119,15 @@ class StoreWriter:
         self._retry_at = 0.0
         self._next_prune = 0.0
         self._window_ends = 0.0
+        self._steady = False
         self._closing = False
         self.rows_written = 0
         self.batches = 0
         self.dropped = 0
         self.rejected = 0
         self.pruned = 0
+        self.wake_ups = 0
+        """Times the thread blocked and woke again (each costs CPU and takes the GIL)."""
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
@@ -207,13 +211,22 @@ class StoreWriter:
 
     def _step(self) -> None:
         """Wait for records, gather a batch, write it, answer flushes, prune a little."""
-        try:
-            item = self._queue.get(timeout=self._idle_timeout())
-        except queue.Empty:
-            item = None
-        if item is not None:
-            self._take(item)
+        if self._steady and self._error is None:
+            # Records kept coming: sleep out the window and take what came, rather than be woken
+            # by each record's put. A window that brought nothing ends the steady spell.
             self._gather()
+            self._steady = not self._queue.empty()
+        else:
+            try:
+                item = self._queue.get(timeout=self._idle_timeout())
+            except queue.Empty:
+                item = None
+            self.wake_ups += 1
+            if item is not None:
+                self._take(item)
+                # Within a transaction's window of the last: traffic is steady.
+                self._steady = time.monotonic() < self._window_ends
+                self._gather()
         self._urgent.clear()
         while True:
             # Recording: take one batch at a time, so a flood waits in the queue, not in the
@@ -252,6 +265,7 @@ class StoreWriter:
         """
         wait = self._window_ends - time.monotonic()
         if wait > 0:
+            self.wake_ups += 1
             self._urgent.wait(wait)
 
     def _drain(self, limit: int | None) -> None:
