@@ -224,7 +224,7 @@ class StoreWriter:
             self.wake_ups += 1
             if item is not None:
                 self._take(item)
-                # Within a transaction's window of the last: traffic is steady.
+                # A record within the last transaction's window: traffic is steady.
                 self._steady = time.monotonic() < self._window_ends
                 self._gather()
         self._urgent.clear()
