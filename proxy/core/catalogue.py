@@ -7,6 +7,7 @@ clamp max_tokens and price requests from its first second.
 from __future__ import annotations
 
 import importlib.util
+import re
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -99,10 +100,20 @@ def provider_of(info: dict[str, Any]) -> str:
     return str(info.get("litellm_provider", ""))
 
 
+# An entry's provider, read from the file's bytes: the sample entry's is prose (it has spaces).
+_PROVIDER = re.compile(rb'"litellm_provider":\s*"([^"\\ ]*)"')
+
+
 @lru_cache(maxsize=1)
 def known_prefixes() -> frozenset[str]:
-    """Every provider prefix a model string may start with."""
-    providers = {provider_of(v).split("-")[0] for v in catalogue().values()}
+    """Every provider prefix a model string may start with.
+
+    Found in the file's bytes (~6 ms), not in the parsed catalogue (40-70 ms): presets are checked
+    at start-up, and the port need not wait for the whole parse.
+    """
+    path = _catalogue_path()
+    found = _PROVIDER.findall(path.read_bytes()) if path is not None else ()
+    providers = {name.decode(errors="replace").split("-")[0] for name in found}
     return frozenset(p for p in providers if p) | EXTRA_PREFIXES
 
 

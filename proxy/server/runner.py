@@ -10,16 +10,30 @@ from typing import Any
 
 from aiohttp import web
 
+from proxy.core.catalogue import catalogue
 from proxy.core.lazy_litellm import start_import
 from proxy.core.settings import Settings
 from proxy.routing.model_map import needs_litellm
 from proxy.server.app import create_app
 from proxy.server.connections import runner_for
 from proxy.state.service import ProxyService
+from proxy.upstreams.wire import tls_context
 
 log = logging.getLogger("proxy")
 
 SHUTDOWN_GRACE = 3.0
+WARM_UP_DELAY = 1.0
+"""Seconds after the port opens before the first request's one-time costs are paid (`_warm_up`)."""
+
+
+def _warm_up() -> None:
+    # On a worker thread: the model catalogue's parse (40-70 ms) and the TLS context's CAs
+    # (~25 ms), which the first request would otherwise wait for and start-up need not.
+    try:
+        catalogue()
+        tls_context()
+    except Exception:  # the request that needs them reports the error
+        log.debug("warm-up failed", exc_info=True)
 
 
 class PortInUseError(OSError):
@@ -34,6 +48,7 @@ class ProxyServer:
         self.service = service or ProxyService(settings)
         self.runner: web.AppRunner | None = None
         self.port: int = settings.port
+        self._warm_up: asyncio.TimerHandle | None = None
 
     @property
     def url(self) -> str:
@@ -73,10 +88,21 @@ class ProxyServer:
         # in force need it (a switch to such models starts it then).
         if needs_litellm(self.service.pair, self.settings):
             start_import()
+        self._warm_up = asyncio.get_running_loop().call_later(WARM_UP_DELAY, self._start_warm_up)
         log.info("listening on %s", self.url)
+
+    def _start_warm_up(self) -> None:
+        self._warm_up = None
+        try:
+            asyncio.get_running_loop().run_in_executor(None, _warm_up)
+        except RuntimeError:  # the loop is shutting its executor down: nothing left to serve
+            pass
 
     async def stop(self) -> None:
         """Stop accepting, give streams in flight a short grace, release the port."""
+        if self._warm_up is not None:
+            self._warm_up.cancel()
+            self._warm_up = None
         if self.runner is not None:
             runner, self.runner = self.runner, None
             await runner.cleanup()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 from functools import partial
 from typing import NamedTuple
 
@@ -38,14 +39,26 @@ DEFAULT_HEADERS = {
 """What aiohttp sent unless the request said otherwise (the answer is inflated as it comes)."""
 
 
-def _tls_context() -> ssl.SSLContext:
-    # aiohttp's verified context: the system's CAs (SSL_CERT_FILE honoured), HTTP/1.1 by ALPN.
-    context = ssl.create_default_context()
-    context.set_alpn_protocols(("http/1.1",))
+_tls: ssl.SSLContext | None = None
+_tls_lock = threading.Lock()
+
+
+def tls_context() -> ssl.SSLContext:
+    """The verified client context: the system's CAs (SSL_CERT_FILE honoured), HTTP/1.1 by ALPN.
+
+    Made on first use, not at import: reading the CAs takes ~25 ms that start-up need not wait
+    for (the server makes it on a worker thread once the port is open).
+    """
+    global _tls
+    context = _tls
+    if context is None:
+        made = ssl.create_default_context()
+        made.set_alpn_protocols(("http/1.1",))
+        with _tls_lock:  # the warm-up thread and the loop may both get here: the first one wins
+            if _tls is None:
+                _tls = made
+            context = _tls
     return context
-
-
-TLS = _tls_context()
 
 
 class ConnectFailed(aiohttp.ClientConnectionError):
@@ -246,7 +259,7 @@ class UpstreamPool:
                     partial(AnswerProtocol, loop),
                     end.host,
                     end.port,
-                    ssl=TLS if end.tls else None,
+                    ssl=tls_context() if end.tls else None,
                     server_hostname=end.host if end.tls else None,
                     happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
                 )

@@ -8,6 +8,7 @@ import base64
 import shutil
 import ssl
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -348,7 +349,7 @@ async def test_tls_with_a_trusted_certificate_and_refused_otherwise(
     assert isinstance(refused.value.os_error, ssl.SSLCertVerificationError)
 
     trusting = ssl.create_default_context(cafile=str(cert))
-    monkeypatch.setattr(wire, "TLS", trusting)
+    monkeypatch.setattr(wire, "_tls", trusting)
     for host in ("localhost", "127.0.0.1"):
         for _ in range(2):
             response = await pool.post(f"https://{host}:{port}/x", {}, b"{}", 5.0)
@@ -383,3 +384,14 @@ async def test_connections_idle_past_the_keepalive_are_closed_when_one_comes_bac
     kept[:3] = [(protocol, since - wire.KEEPALIVE - 1) for protocol, since in kept[:3]]
     await _read(pool, server.base + "/x")  # the newest, still fresh, serves it
     assert pool_stats(pool) == {"open": 1, "idle": 1, "opened": 4}
+
+
+def test_the_tls_context_is_made_on_first_use_not_at_import() -> None:
+    # Reading the system's CAs costs ~25 ms that start-up (the port opening) must not wait for.
+    probe = (
+        "import proxy.upstreams.wire as w\n"
+        "assert w._tls is None\n"
+        "assert w.tls_context() is w.tls_context()\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=60, cwd=root)
