@@ -22,13 +22,11 @@ from proxy.upstreams.wire import tls_context
 log = logging.getLogger("proxy")
 
 SHUTDOWN_GRACE = 3.0
-WARM_UP_DELAY = 1.0
-"""Seconds after the port opens before the first request's one-time costs are paid (`_warm_up`)."""
 
 
 def _warm_up() -> None:
-    # On a worker thread: the model catalogue's parse (40-70 ms) and the TLS context's CAs
-    # (~25 ms), which the first request would otherwise wait for and start-up need not.
+    # On a worker thread from the moment the port opens: the model catalogue's parse (40-70 ms)
+    # and the TLS context's CAs (~25 ms), which the first request needs and the port need not.
     try:
         catalogue()
         tls_context()
@@ -48,7 +46,6 @@ class ProxyServer:
         self.service = service or ProxyService(settings)
         self.runner: web.AppRunner | None = None
         self.port: int = settings.port
-        self._warm_up: asyncio.TimerHandle | None = None
 
     @property
     def url(self) -> str:
@@ -88,21 +85,11 @@ class ProxyServer:
         # in force need it (a switch to such models starts it then).
         if needs_litellm(self.service.pair, self.settings):
             start_import()
-        self._warm_up = asyncio.get_running_loop().call_later(WARM_UP_DELAY, self._start_warm_up)
+        asyncio.get_running_loop().run_in_executor(None, _warm_up)
         log.info("listening on %s", self.url)
-
-    def _start_warm_up(self) -> None:
-        self._warm_up = None
-        try:
-            asyncio.get_running_loop().run_in_executor(None, _warm_up)
-        except RuntimeError:  # the loop is shutting its executor down: nothing left to serve
-            pass
 
     async def stop(self) -> None:
         """Stop accepting, give streams in flight a short grace, release the port."""
-        if self._warm_up is not None:
-            self._warm_up.cancel()
-            self._warm_up = None
         if self.runner is not None:
             runner, self.runner = self.runner, None
             await runner.cleanup()

@@ -47,7 +47,7 @@ def tls_context() -> ssl.SSLContext:
     """The verified client context: the system's CAs (SSL_CERT_FILE honoured), HTTP/1.1 by ALPN.
 
     Made on first use, not at import: reading the CAs takes ~25 ms that start-up need not wait
-    for (the server makes it on a worker thread once the port is open).
+    for (the server makes it on a worker thread as the port opens).
     """
     global _tls
     context = _tls
